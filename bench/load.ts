@@ -1,0 +1,315 @@
+/**
+ * Loader child: `node dist/bench/load.js SPEC.json`.
+ *
+ * Runs its own warm-up, prints `{"event":"warmed"}`, waits for `go` on stdin (so the harness can
+ * read every process's CPU counters right at the start of the measured window), runs the measured
+ * window and prints `{"event":"result",…}`. A separate process so that its CPU is its own line in
+ * /proc and it can be pinned away from the gateway.
+ */
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { createInterface } from 'node:readline'
+import { performance } from 'node:perf_hooks'
+import { Pool, type Dispatcher } from 'undici'
+import type { LatencySummaryMs, LoadResult, LoadSpec, LoaderLine } from './protocol.js'
+
+// ---- autocannon (CommonJS, untyped): the slice of its API used here ------------------------------
+
+interface AutocannonRequest {
+  method: string
+  path: string
+  headers?: Record<string, string>
+  body?: string
+}
+
+interface AutocannonOptions {
+  url: string
+  connections: number
+  pipelining: number
+  duration: number
+  timeout: number
+  requests: AutocannonRequest[]
+  overallRate?: number
+  ignoreCoordinatedOmission?: boolean
+}
+
+interface AutocannonHistogram {
+  readonly average: number
+  readonly p50: number
+  readonly p90: number
+  readonly p99: number
+  readonly p99_9: number
+  readonly max: number
+}
+
+interface AutocannonResult {
+  readonly duration: number
+  readonly errors: number
+  readonly timeouts: number
+  readonly requests: AutocannonHistogram & { readonly total: number; readonly sent: number }
+  readonly latency: AutocannonHistogram
+  readonly statusCodeStats: Readonly<Record<string, { readonly count: number }>>
+}
+
+type Autocannon = (
+  options: AutocannonOptions,
+  callback: (error: Error | null, result: AutocannonResult) => void,
+) => { stop(): void }
+
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
+
+// ---- protocol -----------------------------------------------------------------------------------
+
+function emit(line: LoaderLine): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`)
+}
+
+function waitForGo(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: process.stdin })
+    lines.on('line', (line) => {
+      if (line.trim() === 'go') {
+        lines.close()
+        resolve()
+      }
+    })
+    lines.once('close', () => reject(new Error('stdin closed before go')))
+  })
+}
+
+// ---- autocannon engines -------------------------------------------------------------------------
+
+function runAutocannon(spec: LoadSpec, seconds: number): Promise<AutocannonResult> {
+  const options: AutocannonOptions = {
+    url: spec.origin,
+    connections: spec.connections,
+    pipelining: 1,
+    duration: seconds,
+    timeout: spec.timeoutSeconds,
+    requests: spec.requests.map((request) => ({
+      method: request.method,
+      path: request.path,
+      ...(request.headers === undefined ? {} : { headers: { ...request.headers } }),
+      ...(request.body === undefined ? {} : { body: request.body }),
+    })),
+  }
+  if (spec.engine === 'autocannon-rate') {
+    if (spec.rate === undefined) throw new Error('autocannon-rate needs a rate')
+    options.overallRate = spec.rate
+    // autocannon's correction passes 1/rate seconds as an interval in ms (rounded up to 1 ms), so
+    // it would back-fill phantom 1 ms samples under every slower response.
+    options.ignoreCoordinatedOmission = true
+  }
+  return new Promise((resolve, reject) => {
+    autocannon(options, (error, result) => (error === null ? resolve(result) : reject(error)))
+  })
+}
+
+function fromAutocannon(spec: LoadSpec, result: AutocannonResult, elapsed: number): LoadResult {
+  const statusCounts: Record<string, number> = {}
+  for (const [code, stat] of Object.entries(result.statusCodeStats)) statusCounts[code] = stat.count
+  const l = result.latency
+  return {
+    engine: spec.engine,
+    elapsedSeconds: elapsed,
+    completed: result.requests.total,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCounts,
+    latencyMs:
+      result.requests.total === 0
+        ? undefined
+        : { p50: l.p50, p90: l.p90, p99: l.p99, p999: l.p99_9, max: l.max, mean: l.average },
+    ...(spec.rate === undefined ? {} : { offeredRate: spec.rate }),
+  }
+}
+
+// ---- paced engine -------------------------------------------------------------------------------
+
+function summarise(values: Float64Array): LatencySummaryMs | undefined {
+  if (values.length === 0) return undefined
+  const sorted = values.slice().sort()
+  const at = (q: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+  let sum = 0
+  for (const value of sorted) sum += value
+  return {
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    p999: at(0.999),
+    max: sorted[sorted.length - 1]!,
+    mean: sum / sorted.length,
+  }
+}
+
+interface PacedOutcome {
+  readonly elapsed: number
+  readonly completed: number
+  readonly errors: number
+  readonly timeouts: number
+  readonly statusCounts: Record<string, number>
+  readonly service: Float64Array
+  readonly scheduled: Float64Array
+  readonly maxLag: number
+}
+
+/**
+ * Open loop: request i is due at start + i/rate and is sent on the first timer tick at or after
+ * that, whatever the state of earlier requests. When every connection is busy undici queues it,
+ * and that queueing counts in its latency: a slow target cannot slow the offered load down.
+ */
+function runPaced(pool: Pool, spec: LoadSpec, seconds: number): Promise<PacedOutcome> {
+  const rate = spec.rate
+  if (rate === undefined || rate <= 0) throw new Error('paced needs a positive rate')
+  const total = Math.max(1, Math.floor(rate * seconds))
+  const interval = 1000 / rate
+  const service = new Float64Array(total)
+  const scheduled = new Float64Array(total)
+  const statusCounts: Record<string, number> = {}
+  const requests = spec.requests.map((request): Dispatcher.DispatchOptions => ({
+    method: request.method as Dispatcher.HttpMethod,
+    path: request.path,
+    headers: request.headers === undefined ? {} : { ...request.headers },
+    ...(request.body === undefined ? {} : { body: request.body }),
+  }))
+  let issued = 0
+  let finished = 0
+  let recorded = 0
+  let errors = 0
+  let timeouts = 0
+  let maxLag = 0
+  let lastEnd = 0
+  const start = performance.now()
+
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      clearTimeout(deadline)
+      resolve({
+        elapsed: (lastEnd > 0 ? lastEnd : performance.now()) / 1000 - start / 1000,
+        completed: recorded,
+        errors,
+        timeouts,
+        statusCounts,
+        service: service.subarray(0, recorded),
+        scheduled: scheduled.subarray(0, recorded),
+        maxLag,
+      })
+    }
+    // Whatever has not come back a timeout after the last send is counted as an error.
+    const deadline = setTimeout(
+      () => {
+        errors += total - finished
+        finish()
+      },
+      seconds * 1000 + spec.timeoutSeconds * 1000 + 1000,
+    )
+
+    const fire = (index: number): void => {
+      const due = start + index * interval
+      const sent = performance.now()
+      if (sent - due > maxLag) maxLag = sent - due
+      let status = 0
+      const settle = (): void => {
+        finished += 1
+        if (finished === total) finish()
+      }
+      const handler: Dispatcher.DispatchHandler = {
+        onResponseStart(_controller, statusCode) {
+          status = statusCode
+        },
+        onResponseData() {},
+        onResponseEnd() {
+          const end = performance.now()
+          lastEnd = end
+          service[recorded] = end - sent
+          scheduled[recorded] = end - due
+          recorded += 1
+          const key = String(status)
+          statusCounts[key] = (statusCounts[key] ?? 0) + 1
+          settle()
+        },
+        onResponseError(_controller, error) {
+          errors += 1
+          if (/timeout/i.test(error.name) || /timeout/i.test(error.message)) timeouts += 1
+          settle()
+        },
+      }
+      pool.dispatch(requests[index % requests.length]!, handler)
+    }
+
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1)
+      while (issued < due) fire(issued++)
+      if (issued < total) setTimeout(tick, 1)
+    }
+    tick()
+  })
+}
+
+function fromPaced(spec: LoadSpec, outcome: PacedOutcome): LoadResult {
+  return {
+    engine: spec.engine,
+    elapsedSeconds: outcome.elapsed,
+    completed: outcome.completed,
+    errors: outcome.errors,
+    timeouts: outcome.timeouts,
+    statusCounts: outcome.statusCounts,
+    latencyMs: summarise(outcome.service),
+    scheduledLatencyMs: summarise(outcome.scheduled),
+    ...(spec.rate === undefined ? {} : { offeredRate: spec.rate }),
+    maxSendLagMs: outcome.maxLag,
+  }
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const file = process.argv[2]
+  if (file === undefined) throw new Error('usage: load.js SPEC.json')
+  const spec = JSON.parse(readFileSync(file, 'utf8')) as LoadSpec
+  if (spec.requests.length === 0) throw new Error('spec has no requests')
+
+  // Bounded whatever the target does: warm-up, window, the last timeouts, and a margin.
+  const limit = (spec.warmupSeconds + spec.durationSeconds + 2 * spec.timeoutSeconds + 60) * 1000
+  setTimeout(() => {
+    emit({ event: 'error', message: `loader exceeded its ${limit} ms budget` })
+    process.exit(3)
+  }, limit).unref()
+  const parent = process.ppid
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(4)
+  }, 1000).unref()
+
+  if (spec.engine === 'paced') {
+    const pool = new Pool(spec.origin, {
+      connections: spec.connections,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      headersTimeout: spec.timeoutSeconds * 1000,
+      bodyTimeout: spec.timeoutSeconds * 1000,
+    })
+    // Same pool for warm-up and window: the window starts on warm connections, as autocannon's does
+    // not (it reconnects), but as a client in steady state would.
+    if (spec.warmupSeconds > 0) await runPaced(pool, spec, spec.warmupSeconds)
+    emit({ event: 'warmed' })
+    await waitForGo()
+    const outcome = await runPaced(pool, spec, spec.durationSeconds)
+    emit({ event: 'result', result: fromPaced(spec, outcome) })
+    await pool.destroy()
+  } else {
+    if (spec.warmupSeconds > 0) await runAutocannon(spec, spec.warmupSeconds)
+    emit({ event: 'warmed' })
+    await waitForGo()
+    const start = performance.now()
+    const result = await runAutocannon(spec, spec.durationSeconds)
+    const elapsed = (performance.now() - start) / 1000
+    emit({ event: 'result', result: fromAutocannon(spec, result, elapsed) })
+  }
+  process.exit(0)
+}
+
+main().catch((error: unknown) => {
+  emit({ event: 'error', message: error instanceof Error ? error.message : String(error) })
+  process.exit(1)
+})

@@ -1,0 +1,305 @@
+/**
+ * Run records → medians with min–max spread → a markdown table. Pure functions: the harness
+ * decides what was measured, this decides how it reads.
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import type { LatencySummaryMs } from './protocol.js'
+import type { RssPeak } from './processes.js'
+import type { TargetVia } from './scenarios/types.js'
+
+export type Phase = 'saturation' | 'saturation-wrk' | 'fixed-rate'
+
+export interface CpuFigures {
+  /** Gateway CPU (all its processes) per completed request, µs. Gateway targets only. */
+  readonly gatewayUsPerReq?: number
+  /** Gateway CPU over the window, in cores (1.0 = one core busy the whole time). */
+  readonly gatewayCores?: number
+  readonly upstreamUsPerReq: number
+  readonly upstreamCores: number
+  /** Every loader process of the run added up, in cores. */
+  readonly loaderCores: number
+}
+
+export interface RunRecord {
+  readonly target: string
+  readonly phase: Phase
+  readonly rep: number
+  /** e.g. `autocannon ×1`, `wrk -t1`, `paced`. */
+  readonly loader: string
+  readonly elapsedSeconds: number
+  readonly completed: number
+  readonly rps: number
+  /** Connection errors and timeouts. */
+  readonly errors: number
+  /** Responses whose status the target does not accept. */
+  readonly unexpectedStatus: number
+  readonly statusCounts: Readonly<Record<string, number>>
+  readonly latencyMs?: LatencySummaryMs
+  readonly scheduledLatencyMs?: LatencySummaryMs
+  readonly offeredRate?: number
+  readonly maxSendLagMs?: number
+  readonly cpu: CpuFigures
+  readonly rss: { readonly gateway?: RssPeak; readonly upstream: RssPeak }
+  /** Short markers shown in the table: `LOADER-LIMITED`, `ERRORS`, `RATE-NOT-MET`… */
+  readonly flags: readonly string[]
+  /** Why each flag was raised, with the numbers. */
+  readonly notes: readonly string[]
+}
+
+export interface TargetReport {
+  readonly name: string
+  readonly via: TargetVia
+  readonly status: 'ok' | 'failed'
+  readonly error?: string
+  readonly runs: readonly RunRecord[]
+}
+
+export interface BenchMeta {
+  readonly scenario: string
+  readonly description: string
+  readonly startedAt: string
+  readonly command: string
+  readonly machine: string
+  readonly node: string
+  readonly commit: string
+  readonly layout: string
+  readonly gatewayCommand: string
+  readonly upstream: string
+  readonly workers: number
+  readonly front: string
+  readonly connections: number
+  readonly runs: number
+  readonly durationSeconds: number
+  readonly warmupSeconds: number
+  readonly loaders: string
+  readonly rateEngine: string
+}
+
+export interface BenchReport {
+  readonly meta: BenchMeta
+  readonly rate?: { readonly value: number; readonly source: string }
+  readonly targets: readonly TargetReport[]
+  readonly warnings: readonly string[]
+}
+
+// ---- statistics ---------------------------------------------------------------------------------
+
+export interface Spread {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+  readonly n: number
+}
+
+export function spread(values: readonly number[]): Spread | undefined {
+  if (values.length === 0) return undefined
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, n: sorted.length }
+}
+
+export function medianOf(runs: readonly RunRecord[], pick: (run: RunRecord) => number | undefined) {
+  return spread(runs.map(pick).filter((value): value is number => value !== undefined))
+}
+
+// ---- table --------------------------------------------------------------------------------------
+
+type Format = (value: number) => string
+
+const integer: Format = (value) => Math.round(value).toLocaleString('en-US')
+const ms: Format = (value) => (value < 10 ? value.toFixed(2) : value.toFixed(1))
+const oneDecimal: Format = (value) => value.toFixed(1)
+const twoDecimals: Format = (value) => value.toFixed(2)
+
+interface Row {
+  readonly label: string
+  readonly phase: Phase
+  readonly pick: (run: RunRecord) => number | undefined
+  readonly format: Format
+  /** Only gateway targets have a value (gateway CPU and RSS). */
+  readonly gatewayOnly?: boolean
+  /** Ratio gateway/baseline is shown for these rows. */
+  readonly ratio?: boolean
+}
+
+function rows(rate: number | undefined): Row[] {
+  const at = rate === undefined ? 'fixed rate' : `${integer(rate)} req/s`
+  return [
+    {
+      label: 'req/s at saturation (autocannon)',
+      phase: 'saturation',
+      pick: (r) => r.rps,
+      format: integer,
+      ratio: true,
+    },
+    {
+      label: 'req/s at saturation (wrk)',
+      phase: 'saturation-wrk',
+      pick: (r) => r.rps,
+      format: integer,
+      ratio: true,
+    },
+    {
+      label: `p50 latency at ${at}, ms`,
+      phase: 'fixed-rate',
+      pick: (r) => r.latencyMs?.p50,
+      format: ms,
+      ratio: true,
+    },
+    {
+      label: `p99 latency at ${at}, ms`,
+      phase: 'fixed-rate',
+      pick: (r) => r.latencyMs?.p99,
+      format: ms,
+      ratio: true,
+    },
+    {
+      label: 'gateway CPU µs/request, saturation',
+      phase: 'saturation',
+      pick: (r) => r.cpu.gatewayUsPerReq,
+      format: oneDecimal,
+      gatewayOnly: true,
+    },
+    {
+      label: `gateway CPU µs/request at ${at}`,
+      phase: 'fixed-rate',
+      pick: (r) => r.cpu.gatewayUsPerReq,
+      format: oneDecimal,
+      gatewayOnly: true,
+    },
+    {
+      label: 'gateway CPU, cores busy at saturation',
+      phase: 'saturation',
+      pick: (r) => r.cpu.gatewayCores,
+      format: twoDecimals,
+      gatewayOnly: true,
+    },
+    {
+      label: 'gateway peak RSS, MiB (all processes)',
+      phase: 'saturation',
+      pick: (r) => r.rss.gateway?.peakMiB,
+      format: oneDecimal,
+      gatewayOnly: true,
+    },
+    {
+      label: 'upstream CPU µs/request, saturation',
+      phase: 'saturation',
+      pick: (r) => r.cpu.upstreamUsPerReq,
+      format: oneDecimal,
+    },
+    {
+      label: 'upstream peak RSS, MiB',
+      phase: 'saturation',
+      pick: (r) => r.rss.upstream.peakMiB,
+      format: oneDecimal,
+    },
+    {
+      label: 'loader CPU, cores busy at saturation',
+      phase: 'saturation',
+      pick: (r) => r.cpu.loaderCores,
+      format: twoDecimals,
+    },
+  ]
+}
+
+function cell(target: TargetReport, row: Row): string {
+  if (target.status === 'failed') return 'FAILED'
+  if (row.gatewayOnly === true && target.via !== 'gateway') return '—'
+  const runs = target.runs.filter((run) => run.phase === row.phase)
+  const s = medianOf(runs, row.pick)
+  if (s === undefined) return 'n/a'
+  const range = s.n > 1 ? ` (${row.format(s.min)}–${row.format(s.max)})` : ''
+  const flags = [...new Set(runs.flatMap((run) => run.flags))]
+  return `${row.format(s.median)}${range}${flags.length > 0 ? ` **${flags.join(' ')}**` : ''}`
+}
+
+function ratioCell(gateway: TargetReport, base: TargetReport | undefined, row: Row): string {
+  if (row.ratio !== true || base === undefined) return '—'
+  if (gateway.status === 'failed' || base.status === 'failed') return 'n/a'
+  const g = medianOf(
+    gateway.runs.filter((run) => run.phase === row.phase),
+    row.pick,
+  )
+  const b = medianOf(
+    base.runs.filter((run) => run.phase === row.phase),
+    row.pick,
+  )
+  if (g === undefined || b === undefined || b.median === 0) return 'n/a'
+  return `${(g.median / b.median).toFixed(2)}×`
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const { meta } = report
+  const base = report.targets.find((target) => target.via === 'upstream')
+  const gateways = report.targets.filter((target) => target.via === 'gateway')
+  const header = [
+    'metric',
+    ...report.targets.map((target) => target.name),
+    ...(base === undefined ? [] : gateways.map((target) => `${target.name}/${base.name}`)),
+  ]
+  const lines = [
+    `### ${meta.scenario}: ${meta.startedAt}`,
+    '',
+    meta.description,
+    '',
+    `- command: \`${meta.command}\``,
+    `- machine: ${meta.machine}; Node ${meta.node}; commit ${meta.commit}`,
+    `- layout: ${meta.layout}`,
+    `- gateway: \`${meta.gatewayCommand}\``,
+    `- upstream: ${meta.upstream}`,
+    `- load: ${meta.connections} connections, pipelining 1; each target ${meta.runs}× interleaved, ` +
+      `${meta.warmupSeconds} s warm-up + ${meta.durationSeconds} s measured per run; loaders: ${meta.loaders}`,
+    `- fixed rate: ${report.rate === undefined ? 'not run' : `${integer(report.rate.value)} req/s (${report.rate.source}), ${meta.rateEngine}`}`,
+    '- cells: median (min–max) over the runs',
+    '',
+    `| ${header.join(' | ')} |`,
+    `| ${header.map((_, index) => (index === 0 ? '---' : '---:')).join(' | ')} |`,
+  ]
+  const shownRows = rows(report.rate?.value).filter((row) =>
+    report.targets.some((target) => target.runs.some((run) => run.phase === row.phase)),
+  )
+  for (const row of shownRows) {
+    const cells = [
+      row.label,
+      ...report.targets.map((target) => cell(target, row)),
+      ...(base === undefined ? [] : gateways.map((target) => ratioCell(target, base, row))),
+    ]
+    lines.push(`| ${cells.join(' | ')} |`)
+  }
+  if (shownRows.length === 0)
+    lines.push(`| (no run completed) | ${report.targets.map(() => '').join(' | ')} |`)
+
+  const notes: string[] = []
+  for (const target of report.targets) {
+    if (target.status === 'failed')
+      notes.push(`**${target.name} FAILED**: ${target.error ?? 'unknown error'}`)
+    for (const note of new Set(
+      target.runs.flatMap((run) => run.notes.map((n) => `${run.phase}: ${n}`)),
+    )) {
+      notes.push(`${target.name}, ${note}`)
+    }
+  }
+  notes.push(...report.warnings)
+  if (notes.length > 0) {
+    lines.push('', 'Notes:', '', ...notes.map((note) => `- ${note.replace(/\n/g, '\n  ')}`))
+  }
+  return `${lines.join('\n')}\n`
+}
+
+// ---- RESULTS.md ---------------------------------------------------------------------------------
+
+/** Replaces the text between the scenario's markers, or appends a marked section. */
+export function updateResultsFile(file: string, scenario: string, markdown: string): void {
+  const start = `<!-- bench:${scenario}:start -->`
+  const end = `<!-- bench:${scenario}:end -->`
+  const block = `${start}\n${markdown}${end}`
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n'
+  const from = text.indexOf(start)
+  const to = text.indexOf(end)
+  const next =
+    from >= 0 && to > from
+      ? `${text.slice(0, from)}${block}${text.slice(to + end.length)}`
+      : `${text.trimEnd()}\n\n${block}\n`
+  writeFileSync(file, next)
+}

@@ -1,0 +1,94 @@
+/** Command-line parsing: `portcullis <start|check> --config FILE [--workers N] [--front uws|node]`. */
+import { availableParallelism } from 'node:os'
+import { PortcullisError } from '../errors.js'
+
+export const USAGE = `portcullis — zero-trust API gateway
+
+Usage:
+  portcullis start --config FILE [--workers N|auto] [--front uws|node]
+  portcullis check --config FILE
+  portcullis --help | --version
+
+Commands:
+  start   Serve with the config FILE. SIGHUP reloads it (an invalid file is refused and the
+          running config kept), SIGTERM drains in-flight requests and exits 0.
+  check   Validate FILE and print the compiled route table; exit 1 if it is invalid.
+
+Options:
+  --config FILE     YAML (or JSON) config. Default: $PORTCULLIS_CONFIG, else config/gateway.yaml.
+  --workers N       Worker processes; auto = one per core (default: cluster.workers of the
+                    config). 0 serves from a single process without node:cluster.
+  --front uws|node  uws: native uWebSockets.js front (default). node: node:http front.
+  -h, --help        This text.
+  -v, --version     The version.
+`
+
+export interface CliArgs {
+  readonly command: 'start' | 'check' | 'help' | 'version'
+  readonly config: string
+  readonly workers: number | 'auto' | null
+  readonly front: 'uws' | 'node'
+}
+
+export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
+  let command: CliArgs['command'] | null = null
+  let config = env['PORTCULLIS_CONFIG'] ?? 'config/gateway.yaml'
+  let workers: CliArgs['workers'] = null
+  let front: CliArgs['front'] = 'uws'
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : [arg, undefined]
+    const value = (): string => {
+      const v = inline ?? argv[++i]
+      if (v === undefined || v === '') usage(`${flag} needs a value`)
+      return v
+    }
+    switch (flag) {
+      case 'start':
+      case 'check':
+        if (command !== null) usage(`unexpected "${arg}"`)
+        command = flag
+        break
+      case '-h':
+      case '--help':
+        return { command: 'help', config, workers, front }
+      case '-v':
+      case '--version':
+        return { command: 'version', config, workers, front }
+      case '-c':
+      case '--config':
+        config = value()
+        break
+      case '-w':
+      case '--workers': {
+        const v = value()
+        if (v === 'auto') workers = 'auto'
+        else if (/^[0-9]{1,4}$/.test(v)) workers = Number(v)
+        else usage(`--workers takes a whole number or auto (got "${v}")`)
+        break
+      }
+      case '--front': {
+        const v = value()
+        if (v !== 'uws' && v !== 'node') usage(`--front takes uws or node (got "${v}")`)
+        front = v
+        break
+      }
+      default:
+        usage(`unknown argument "${arg}"`)
+    }
+  }
+  if (command === null) usage('a command is required: start or check')
+  return { command, config, workers, front }
+}
+
+export function resolveWorkers(flag: number | 'auto' | null, configured: number | 'auto'): number {
+  const value = flag ?? configured
+  return value === 'auto' ? availableParallelism() : value
+}
+
+function usage(message: string): never {
+  throw new PortcullisError('PCL_ERR_CLI_USAGE', `${message}\n\n${USAGE}`)
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+/** The `portcullis` command. */
+import cluster from 'node:cluster'
+import { readFileSync } from 'node:fs'
+import { loadGatewayConfig } from '../config/gateway-config.js'
+import { parseDuration } from '../config/units.js'
+import { PortcullisError } from '../errors.js'
+import { startServing } from '../cluster/gateway-process.js'
+import { runPrimary } from '../cluster/primary.js'
+import { loadNativeUws } from '../front/load-uws.js'
+import { createLogger } from '../observability/logger.js'
+import { parseArgs, resolveWorkers, USAGE } from './args.js'
+import { describeRouteTable } from './route-table.js'
+
+async function main(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv)
+  switch (args.command) {
+    case 'help':
+      process.stdout.write(USAGE)
+      return 0
+    case 'version': {
+      const manifest = JSON.parse(
+        readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+      ) as { version: string }
+      process.stdout.write(`portcullis ${manifest.version}\n`)
+      return 0
+    }
+    case 'check': {
+      const logger = createLogger('silent', {})
+      const { runtime } = loadGatewayConfig(args.config, logger)
+      process.stdout.write(
+        `${args.config}: valid, ${runtime.table.routeCount} routes\n\n${describeRouteTable(runtime)}\n`,
+      )
+      return 0
+    }
+    case 'start':
+      return start(args.config, args.workers, args.front)
+  }
+}
+
+async function start(
+  file: string,
+  workersFlag: number | 'auto' | null,
+  front: 'uws' | 'node',
+): Promise<number> {
+  const { config } = loadGatewayConfig(file, createLogger('silent', {}))
+  const logger = createLogger(config.log.level, { role: 'primary', pid: process.pid })
+  // Fail here, before forking, if the native front cannot load: never a silent fallback.
+  if (front === 'uws') loadNativeUws()
+  const workers = resolveWorkers(workersFlag, config.cluster.workers)
+  if (workers > 0) {
+    runPrimary({ configFile: file, config, workers, front, logger })
+    return -1
+  }
+  const serving = await startServing(config, front, logger)
+  logger.info(
+    {
+      front: serving.front,
+      workers: 0,
+      listeners: serving.listeners,
+      pids: [process.pid],
+      config: file,
+    },
+    'portcullis started',
+  )
+  process.on('SIGHUP', () => {
+    try {
+      serving.reload(loadGatewayConfig(file, logger).config)
+      logger.info({ file }, 'config reloaded')
+    } catch (error) {
+      const problems = error instanceof PortcullisError ? error.problems : []
+      logger.error(
+        { problems, file },
+        `reload refused, still serving the previous config: ${(error as Error).message}`,
+      )
+    }
+  })
+  const stop = () => {
+    void serving.drain(parseDuration(config.cluster.shutdown_grace)).then(() => {
+      logger.info('portcullis stopped')
+      logger.flush()
+      process.exit(0)
+    })
+  }
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+  return -1
+}
+
+if (cluster.isPrimary) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exitCode = code
+    },
+    (error: unknown) => {
+      if (error instanceof PortcullisError) {
+        process.stderr.write(`portcullis: ${error.message}\n`)
+        process.exitCode = error.code === 'PCL_ERR_CLI_USAGE' ? 2 : 1
+      } else {
+        process.stderr.write(`portcullis: ${(error as Error).stack ?? String(error)}\n`)
+        process.exitCode = 1
+      }
+    },
+  )
+}

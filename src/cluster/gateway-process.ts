@@ -1,0 +1,105 @@
+/**
+ * One serving process: a front, its listeners, and the current runtime. Runs inside each cluster
+ * worker, or alone in the primary with --workers 0.
+ */
+import type { Logger } from 'pino'
+import type { GatewayConfig } from '../config/schema.js'
+import type { BoundListener, Front, FrontListener } from '../front/front.js'
+import { loadNativeUws } from '../front/load-uws.js'
+import { NodeFront } from '../front/node.js'
+import { UwsFront } from '../front/uws.js'
+import { PoolCache } from '../proxy/upstream.js'
+import { Runtime, type WorkerState } from '../runtime.js'
+
+export type FrontKind = 'uws' | 'node'
+
+export interface ServingProcess {
+  readonly front: string
+  readonly listeners: readonly string[]
+  reload(config: GatewayConfig): void
+  /** Stops accepting, lets in-flight requests finish within `graceMs`, then resolves. */
+  drain(graceMs: number): Promise<void>
+}
+
+export async function startServing(
+  config: GatewayConfig,
+  frontKind: FrontKind,
+  logger: Logger,
+): Promise<ServingProcess> {
+  const state: WorkerState = {
+    logger,
+    pools: new PoolCache(),
+    inFlight: 0,
+    draining: false,
+    onIdle: null,
+  }
+  let runtime = new Runtime(config, state)
+  let front: Front
+  if (frontKind === 'uws') {
+    const { uws, description } = loadNativeUws()
+    front = new UwsFront(uws, description, runtime)
+  } else {
+    front = new NodeFront(runtime)
+  }
+
+  const bound: string[] = []
+  const { http, https, status } = config.listeners
+  const listen = async (scheme: string, listener: FrontListener, probe = false) => {
+    const at: BoundListener = probe
+      ? await front.listenStatus(listener, (path) => statusProbe(path, state))
+      : await front.listen(listener)
+    bound.push(`${scheme}://${at.host}:${at.port}`)
+  }
+  if (http !== undefined)
+    await listen('http', { kind: 'http', host: http.host, port: http.port, tls: null })
+  if (https !== undefined) {
+    await listen('https', {
+      kind: 'https',
+      host: https.host,
+      port: https.port,
+      tls: { cert: https.cert, key: https.key, passphrase: https.passphrase },
+    })
+  }
+  if (status !== undefined) {
+    await listen('status', { kind: 'http', host: status.host, port: status.port, tls: null }, true)
+  }
+
+  return {
+    front: front.description,
+    listeners: bound,
+    reload(next: GatewayConfig): void {
+      runtime = new Runtime(next, state)
+      front.setRuntime(runtime)
+    },
+    drain(graceMs: number): Promise<void> {
+      state.draining = true
+      front.closeListeners()
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          logger.warn(
+            { in_flight: state.inFlight },
+            'shutdown grace over; cutting requests still in flight',
+          )
+          resolve()
+        }, graceMs)
+        timer.unref()
+        const done = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+        if (state.inFlight === 0) done()
+        else state.onIdle = done
+      })
+    },
+  }
+}
+
+function statusProbe(path: string, state: WorkerState): { status: number; body: string } {
+  if (path === '/healthz') return { status: 200, body: '{"status":"ok"}' }
+  if (path === '/readyz') {
+    return state.draining
+      ? { status: 503, body: '{"status":"draining"}' }
+      : { status: 200, body: '{"status":"ready"}' }
+  }
+  return { status: 404, body: '{"error":"not_found","message":"Probes are /healthz and /readyz."}' }
+}

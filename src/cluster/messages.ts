@@ -1,0 +1,14 @@
+/** The typed IPC boundary between the primary and its workers. */
+import type { GatewayConfig } from '../config/schema.js'
+import type { FrontKind } from './gateway-process.js'
+
+export type ToWorker =
+  | { readonly type: 'start'; readonly config: GatewayConfig; readonly front: FrontKind }
+  | { readonly type: 'reload'; readonly config: GatewayConfig; readonly generation: number }
+  | { readonly type: 'shutdown'; readonly graceMs: number }
+
+export type ToPrimary =
+  | { readonly type: 'ready' }
+  | { readonly type: 'listening'; readonly front: string; readonly listeners: readonly string[] }
+  | { readonly type: 'start-failed'; readonly error: string }
+  | { readonly type: 'reloaded'; readonly generation: number; readonly error: string | null }

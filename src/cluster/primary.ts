@@ -1,0 +1,172 @@
+/**
+ * The primary process: validates the config, forks one worker per core (node:cluster), respawns
+ * a worker that dies with exponential backoff, reloads on SIGHUP (only a config that passes every
+ * check replaces the running one) and drains on SIGTERM/SIGINT.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import { fileURLToPath } from 'node:url'
+import type { Logger } from 'pino'
+import { loadGatewayConfig } from '../config/gateway-config.js'
+import type { GatewayConfig } from '../config/schema.js'
+import { parseDuration } from '../config/units.js'
+import { PortcullisError } from '../errors.js'
+import type { FrontKind } from './gateway-process.js'
+import type { ToPrimary, ToWorker } from './messages.js'
+
+/** First respawn delay; doubles for each crash in a row. */
+const RESPAWN_BASE_MS = 100
+/** A worker that lived this long resets its slot's crash count. */
+const STABLE_AFTER_MS = 30_000
+
+interface Slot {
+  worker: Worker | null
+  crashes: number
+  startedAt: number
+}
+
+export interface PrimaryOptions {
+  readonly configFile: string
+  readonly config: GatewayConfig
+  readonly workers: number
+  readonly front: FrontKind
+  readonly logger: Logger
+}
+
+export function runPrimary(options: PrimaryOptions): void {
+  const { configFile, logger, workers, front } = options
+  let config = options.config
+  let generation = 0
+  let shuttingDown = false
+  const slots: Slot[] = Array.from({ length: workers }, () => ({
+    worker: null,
+    crashes: 0,
+    startedAt: 0,
+  }))
+  const listening = new Set<Slot>()
+  let announced = false
+
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)) })
+
+  const fork = (slot: Slot) => {
+    const worker = cluster.fork()
+    slot.worker = worker
+    slot.startedAt = Date.now()
+    worker.on('message', (message: ToPrimary) => onMessage(slot, message))
+    worker.on('exit', (code, signal) => onExit(slot, worker, code, signal))
+  }
+
+  const send = (worker: Worker, message: ToWorker) => {
+    if (worker.isConnected()) worker.send(message)
+  }
+
+  const onMessage = (slot: Slot, message: ToPrimary) => {
+    switch (message.type) {
+      case 'ready':
+        // Sent once the worker's ESM entry has its IPC listener: a message sent earlier is lost.
+        if (slot.worker !== null) send(slot.worker, { type: 'start', config, front })
+        return
+      case 'listening':
+        listening.add(slot)
+        if (!announced && listening.size === slots.length) {
+          announced = true
+          logger.info(
+            {
+              front: message.front,
+              workers: slots.length,
+              listeners: message.listeners,
+              pids: [process.pid, ...slots.map((s) => s.worker?.process.pid)],
+              config: configFile,
+            },
+            'portcullis started',
+          )
+        } else if (announced) {
+          logger.info({ pid: slot.worker?.process.pid }, 'worker respawned and listening')
+        }
+        return
+      case 'start-failed':
+        logger.fatal({ error: message.error }, 'a worker could not start; stopping')
+        shutdown(1)
+        return
+      case 'reloaded':
+        if (message.error !== null) {
+          logger.error(
+            { pid: slot.worker?.process.pid, error: message.error },
+            'worker rejected the reload',
+          )
+        }
+        return
+    }
+  }
+
+  const onExit = (slot: Slot, worker: Worker, code: number | null, signal: string | null) => {
+    if (slot.worker !== worker) return
+    slot.worker = null
+    listening.delete(slot)
+    if (shuttingDown) {
+      if (slots.every((s) => s.worker === null)) finish()
+      return
+    }
+    if (Date.now() - slot.startedAt > STABLE_AFTER_MS) slot.crashes = 0
+    const delay = Math.min(
+      RESPAWN_BASE_MS * 2 ** slot.crashes,
+      parseDuration(config.cluster.respawn_backoff_max),
+    )
+    slot.crashes++
+    logger.error(
+      { pid: worker.process.pid, code, signal, respawn_in_ms: delay },
+      'worker died; respawning',
+    )
+    setTimeout(() => {
+      if (!shuttingDown) fork(slot)
+    }, delay)
+  }
+
+  const reload = () => {
+    try {
+      const checked = loadGatewayConfig(configFile, logger)
+      config = checked.config
+    } catch (error) {
+      if (error instanceof PortcullisError) {
+        logger.error(
+          { code: error.code, problems: error.problems, file: configFile },
+          `reload refused, still serving the previous config: ${error.message}`,
+        )
+      } else {
+        logger.error({ err: error }, 'reload failed, still serving the previous config')
+      }
+      return
+    }
+    generation++
+    for (const slot of slots)
+      if (slot.worker !== null) send(slot.worker, { type: 'reload', config, generation })
+    logger.info({ generation, file: configFile }, 'config reloaded')
+  }
+
+  let exitCode = 0
+  const finish = () => {
+    logger.info('portcullis stopped')
+    logger.flush()
+    process.exit(exitCode)
+  }
+
+  const shutdown = (code: number) => {
+    if (shuttingDown) return
+    shuttingDown = true
+    exitCode = code
+    const graceMs = parseDuration(config.cluster.shutdown_grace)
+    logger.info({ grace_ms: graceMs }, 'shutting down: draining in-flight requests')
+    for (const slot of slots)
+      if (slot.worker !== null) send(slot.worker, { type: 'shutdown', graceMs })
+    if (slots.every((s) => s.worker === null)) finish()
+    // Workers that do not leave in time are killed; their requests are past the grace anyway.
+    setTimeout(() => {
+      for (const slot of slots) slot.worker?.process.kill('SIGKILL')
+      finish()
+    }, graceMs + 5000).unref()
+  }
+
+  process.on('SIGHUP', reload)
+  process.on('SIGTERM', () => shutdown(0))
+  process.on('SIGINT', () => shutdown(0))
+  for (const slot of slots) fork(slot)
+}

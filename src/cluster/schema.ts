@@ -1,0 +1,28 @@
+/** Config schema of the process model: workers, respawn and shutdown. */
+import { Type, type Static } from '@sinclair/typebox'
+import { Duration } from '../config/fragments.js'
+
+export const ClusterSchema = Type.Object(
+  {
+    workers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 0, maximum: 1024 })], {
+      description:
+        'Worker processes. auto = one per core, since each worker runs one event loop. ' +
+        '0 serves from the primary process alone (no cluster), for profiling.',
+      default: 'auto',
+    }),
+    shutdown_grace: Duration({
+      description:
+        'On SIGTERM, how long in-flight requests may take to finish before workers exit. ' +
+        '30s matches the default Kubernetes and systemd stop timeouts.',
+      default: '25s',
+    }),
+    respawn_backoff_max: Duration({
+      description:
+        'A worker that dies is respawned after 100ms, doubling per crash in a row up to this.',
+      default: '30s',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+)
+
+export type ClusterConfig = Static<typeof ClusterSchema>

@@ -1,0 +1,24 @@
+/**
+ * The whole gateway configuration: one schema composed of the sections that live beside the
+ * code they configure. The TypeScript type is derived from it, so it is written once.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { ClusterSchema } from '../cluster/schema.js'
+import { LimitsSchema, ListenersSchema } from '../front/schema.js'
+import { LogSchema } from '../observability/schema.js'
+import { UpstreamsSchema } from '../proxy/schema.js'
+import { RouteSchema } from '../router/schema.js'
+
+export const GatewayConfigSchema = Type.Object(
+  {
+    listeners: ListenersSchema,
+    cluster: ClusterSchema,
+    limits: LimitsSchema,
+    log: LogSchema,
+    upstreams: UpstreamsSchema,
+    routes: Type.Array(RouteSchema, { description: 'Routes; the most specific match wins.' }),
+  },
+  { additionalProperties: false },
+)
+
+export type GatewayConfig = Static<typeof GatewayConfigSchema>

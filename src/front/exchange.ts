@@ -1,0 +1,156 @@
+/**
+ * The exchange: the one per-request object every stage reads and writes. A front (uws.ts,
+ * node.ts) fills the request half from its native request, and implements the response and body
+ * primitives below; everything between the listener and the proxy sees only this class.
+ */
+import { REJECT, type Rejection } from '../errors.js'
+import type { CompiledRoute } from '../router/compile.js'
+import type { Runtime } from '../runtime.js'
+
+/** What the front tells the proxy about the client side of an exchange. */
+export interface UpstreamCall {
+  /** The client can take more response body after writeBody returned false. */
+  onClientWritable(): void
+  /** The client went away: cancel the upstream request. */
+  onClientAbort(): void
+}
+
+export type ListenerKind = 'http' | 'https' | 'mtls'
+
+/**
+ * Receives the request body as the front reads it; `end` after the last chunk. A chunk is valid
+ * only during the call: a sink that keeps it must copy it.
+ */
+export interface BodySink {
+  onBodyChunk(chunk: Buffer): void
+  onBodyEnd(): void
+}
+
+/**
+ * Request-head facts the front extracts while it copies headers, so that the core never rescans
+ * the header list for framing headers.
+ */
+export interface RequestFraming {
+  /** Declared body length: -1 when the body is chunked, 0 when there is none. */
+  contentLength: number
+  /** Set when the head is malformed (conflicting lengths, bad names or values…). */
+  invalid: Rejection | null
+  /** Sum of header name and value bytes, for the max_header_bytes limit. */
+  headerBytes: number
+  /** `Expect: 100-continue` was sent. */
+  expectContinue: boolean
+  /** Value of `Upgrade`, lowercased, or '' when absent. */
+  upgrade: string
+}
+
+export abstract class Exchange implements RequestFraming {
+  readonly runtime: Runtime
+  readonly listener: ListenerKind
+  method = ''
+  /** The path exactly as received, for the access log only. */
+  rawPath = ''
+  /** Normalized once (normalize-path.ts); the router and the upstream request both use it. */
+  path = ''
+  /** Raw query string without '?'. */
+  query = ''
+  /** Request headers, flat: [name, value, name, value…], names lowercased by the front. */
+  headers: string[] = []
+  /** Host name the client asked for, lowercased, without port. */
+  host = ''
+  clientAddress = ''
+  requestId = ''
+  contentLength = 0
+  invalid: Rejection | null = null
+  headerBytes = 0
+  expectContinue = false
+  upgrade = ''
+  /** Bit set of the framing headers seen (request-head.ts FRAMING_*). */
+  framing = 0
+
+  route: CompiledRoute | null = null
+  upstreamPath = ''
+  /** Extra response headers from stages (rate-limit headers…), flat like `headers`. */
+  responseHeaders: string[] | null = null
+
+  /** performance.now() milliseconds. */
+  startedAt = 0
+  upstreamStartedAt = 0
+  upstreamHeadersAt = 0
+  upstreamTarget = ''
+
+  status = 0
+  responseBytes = 0
+  requestBytes = 0
+  /** The client went away; the front must not be touched any more. */
+  aborted = false
+  /** The response head was written. */
+  headSent = false
+  finished = false
+  errorDetail: string | null = null
+  /** The upstream request in flight, told when the client aborts or can take more body. */
+  upstreamCall: UpstreamCall | null = null
+
+  constructor(runtime: Runtime, listener: ListenerKind) {
+    this.runtime = runtime
+    this.listener = listener
+  }
+
+  /** First value of a request header (name in lowercase), or undefined. */
+  header(name: string): string | undefined {
+    const h = this.headers
+    for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1]
+    return undefined
+  }
+
+  /** Removes every occurrence of a request header (name in lowercase). */
+  deleteHeader(name: string): void {
+    const h = this.headers
+    let w = 0
+    for (let r = 0; r < h.length; r += 2) {
+      if (h[r] === name) continue
+      h[w++] = h[r]!
+      h[w++] = h[r + 1]!
+    }
+    h.length = w
+  }
+
+  /** Replaces a request header (name in lowercase). */
+  setHeader(name: string, value: string): void {
+    this.deleteHeader(name)
+    this.headers.push(name, value)
+  }
+
+  addResponseHeader(name: string, value: string): void {
+    if (this.responseHeaders === null) this.responseHeaders = [name, value]
+    else this.responseHeaders.push(name, value)
+  }
+
+  /** Answers with a JSON error body; the connection is closed when `close` is set. */
+  abstract reject(rejection: Rejection, close?: boolean): void
+  /** Writes the response head. `contentLength` -1: unknown, the body is streamed chunked. */
+  abstract writeHead(status: number, headers: readonly string[], contentLength: number): void
+  /** Writes a body chunk; false when the client cannot take more now (wait for `onWritable`). */
+  abstract writeBody(chunk: Buffer): boolean
+  /** Ends the response (after writeHead, and the body if any). */
+  abstract endResponse(): void
+  /** Closes the client connection at once, mid-response if need be. */
+  abstract destroy(): void
+  /** Starts delivering the request body to `sink`. */
+  abstract readBody(sink: BodySink): void
+  abstract pauseBody(): void
+  abstract resumeBody(): void
+
+  /** An unexpected throw inside a stage: a 500 for the client, the stage's name in the log. */
+  stageFailed(stage: string, error: unknown): void {
+    this.runtime.logger.error({ err: error, stage, request_id: this.requestId }, 'stage failed')
+    this.errorDetail = `stage ${stage} failed`
+    if (!this.aborted && !this.headSent) this.reject(REJECT.internalError)
+  }
+
+  /** Called by the front exactly once, when the response is complete or the client is gone. */
+  protected finish(): void {
+    if (this.finished) return
+    this.finished = true
+    this.runtime.onExchangeEnd(this)
+  }
+}

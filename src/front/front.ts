@@ -1,0 +1,29 @@
+/** The seam between the gateway and its two fronts (uws.ts, node.ts). */
+import type { ListenerKind } from './exchange.js'
+import type { Runtime } from '../runtime.js'
+
+export interface FrontListener {
+  readonly kind: ListenerKind
+  readonly host: string
+  readonly port: number
+  readonly tls: { cert: string; key: string; passphrase?: string | undefined } | null
+}
+
+export interface BoundListener {
+  readonly host: string
+  readonly port: number
+}
+
+/** Answers a probe path with a status and a JSON body. */
+export type StatusProbe = (path: string) => { status: number; body: string }
+
+export interface Front {
+  /** Names the front and its binary in the startup line. */
+  readonly description: string
+  listen(listener: FrontListener): Promise<BoundListener>
+  listenStatus(listener: FrontListener, probe: StatusProbe): Promise<BoundListener>
+  /** New requests use this runtime from now on; requests in flight keep theirs. */
+  setRuntime(runtime: Runtime): void
+  /** Stops accepting connections (existing ones keep being served). */
+  closeListeners(): void
+}

@@ -1,0 +1,247 @@
+/**
+ * The node:http front (`--front node`), and the base of listeners uWS cannot serve (mutual TLS:
+ * uWS 20.30 cannot request a client certificate). Same exchange, same request path as the uWS
+ * front; llhttp parses, so malformed framing gets a 400 here, and `Expect: 100-continue` is
+ * answered only once the route has accepted the declared length.
+ */
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { readFileSync } from 'node:fs'
+import type { Socket } from 'node:net'
+import { REJECT, rejectionBody, type Rejection } from '../errors.js'
+import { handleRequest } from '../request-path.js'
+import type { Runtime } from '../runtime.js'
+import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
+import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
+import { completeHead, recordHeader } from './request-head.js'
+import { splitTarget } from './normalize-path.js'
+
+class NodeExchange extends Exchange {
+  readonly #req: IncomingMessage
+  readonly #res: ServerResponse
+  #sink: BodySink | null = null
+  #bodyTimer: NodeJS.Timeout | null = null
+
+  constructor(runtime: Runtime, listener: ListenerKind, req: IncomingMessage, res: ServerResponse) {
+    super(runtime, listener)
+    this.#req = req
+    this.#res = res
+  }
+
+  reject(rejection: Rejection, close = false): void {
+    if (this.aborted || this.headSent) return
+    this.headSent = true
+    this.status = rejection.status
+    this.#clearTimer()
+    const res = this.#res
+    const headers: string[] = [...rejection.headers]
+    if (this.responseHeaders !== null) headers.push(...this.responseHeaders)
+    const body = rejectionBody(rejection, this.requestId)
+    headers.push(
+      'content-type',
+      'application/json',
+      'x-request-id',
+      this.requestId,
+      'content-length',
+      String(Buffer.byteLength(body)),
+    )
+    // A body we will not read must not be parsed as the next request: close instead.
+    if (close || (this.contentLength !== 0 && !this.#req.complete) || this.runtime.state.draining) {
+      headers.push('connection', 'close')
+      res.shouldKeepAlive = false
+    }
+    res.writeHead(rejection.status, headers)
+    res.end(body)
+  }
+
+  writeHead(status: number, headers: readonly string[], contentLength: number): void {
+    this.headSent = true
+    this.status = status
+    const out = headers as string[]
+    if (contentLength >= 0) out.push('content-length', String(contentLength))
+    if (this.runtime.state.draining) {
+      out.push('connection', 'close')
+      this.#res.shouldKeepAlive = false
+    }
+    this.#res.writeHead(status, out)
+  }
+
+  writeBody(chunk: Buffer): boolean {
+    if (this.aborted) return true
+    this.responseBytes += chunk.length
+    return this.#res.write(chunk)
+  }
+
+  endResponse(): void {
+    if (!this.aborted) this.#res.end()
+  }
+
+  destroy(): void {
+    this.#res.destroy()
+  }
+
+  readBody(sink: BodySink): void {
+    this.#sink = sink
+    const req = this.#req
+    req.on('data', (chunk: Buffer) => {
+      this.requestBytes += chunk.length
+      sink.onBodyChunk(chunk)
+    })
+    req.on('end', () => {
+      this.#clearTimer()
+      sink.onBodyEnd()
+    })
+    this.#bodyTimer = setTimeout(() => {
+      this.#bodyTimer = null
+      if (!this.aborted) this.reject(REJECT.requestTimeout, true)
+    }, this.runtime.requestTimeoutMs)
+    // RFC 9110 §10.1.1: the client waits for this before sending a body we have now accepted.
+    if (this.expectContinue) this.#res.writeContinue()
+  }
+
+  pauseBody(): void {
+    this.#req.pause()
+  }
+
+  resumeBody(): void {
+    this.#req.resume()
+  }
+
+  onResponseClosed(): void {
+    this.#clearTimer()
+    if (!this.#res.writableFinished) {
+      this.aborted = true
+      this.upstreamCall?.onClientAbort()
+      const sink = this.#sink as { destroy?: (e: Error) => void } | null
+      sink?.destroy?.(new Error('client aborted'))
+    }
+    this.finish()
+  }
+
+  #clearTimer(): void {
+    if (this.#bodyTimer !== null) {
+      clearTimeout(this.#bodyTimer)
+      this.#bodyTimer = null
+    }
+  }
+}
+
+export class NodeFront implements Front {
+  readonly description = 'node (node:http, llhttp)'
+  #runtime: Runtime
+  readonly #servers: Server[] = []
+
+  constructor(runtime: Runtime) {
+    this.#runtime = runtime
+  }
+
+  setRuntime(runtime: Runtime): void {
+    this.#runtime = runtime
+  }
+
+  listen(listener: FrontListener): Promise<BoundListener> {
+    const options = {
+      maxHeaderSize: this.#runtime.maxHeaderBytes,
+      requireHostHeader: true,
+      // The gateway enforces its own body timeout (limits.request_timeout) per request.
+      requestTimeout: 0,
+      keepAliveTimeout: 5000,
+    }
+    const handler = (req: IncomingMessage, res: ServerResponse) =>
+      this.#onRequest(listener.kind, req, res)
+    const server =
+      listener.tls === null
+        ? createHttpServer(options, handler)
+        : createHttpsServer(
+            {
+              ...options,
+              cert: readFileSync(listener.tls.cert),
+              key: readFileSync(listener.tls.key),
+              ...(listener.tls.passphrase === undefined
+                ? {}
+                : { passphrase: listener.tls.passphrase }),
+            },
+            handler,
+          )
+    // The head is checked (routes, max_body) before the client is told to send its body.
+    server.on('checkContinue', handler)
+    server.on('clientError', onClientError)
+    return this.#bind(server, listener)
+  }
+
+  listenStatus(listener: FrontListener, probe: StatusProbe): Promise<BoundListener> {
+    const server = createHttpServer((req, res) => {
+      const { status, body } = probe(req.url ?? '/')
+      res.writeHead(status, { 'content-type': 'application/json' }).end(body)
+    })
+    return this.#bind(server, listener)
+  }
+
+  closeListeners(): void {
+    for (const server of this.#servers.splice(0)) {
+      server.close()
+      server.closeIdleConnections()
+    }
+  }
+
+  #bind(server: Server, listener: FrontListener): Promise<BoundListener> {
+    return new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(listener.port, listener.host, () => {
+        server.off('error', reject)
+        this.#servers.push(server)
+        const address = server.address()
+        resolve({
+          host: listener.host,
+          port: typeof address === 'object' && address !== null ? address.port : listener.port,
+        })
+      })
+    })
+  }
+
+  #onRequest(kind: ListenerKind, req: IncomingMessage, res: ServerResponse): void {
+    const exchange = new NodeExchange(this.#runtime, kind, req, res)
+    exchange.startedAt = performance.now()
+    exchange.method = req.method ?? 'GET'
+    const target = splitTarget(req.url ?? '/')
+    const raw = req.rawHeaders
+    for (let i = 0; i < raw.length; i += 2)
+      recordHeader(exchange, raw[i]!.toLowerCase(), raw[i + 1]!)
+    if ('status' in target) exchange.invalid = target
+    else {
+      exchange.rawPath = target.path
+      exchange.query = target.query
+      // RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host.
+      if (target.authority !== null) exchange.host = target.authority.replace(/:\d*$/, '')
+    }
+    completeHead(exchange)
+    const address = req.socket.remoteAddress ?? ''
+    exchange.clientAddress =
+      address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+    res.on('close', () => exchange.onResponseClosed())
+    handleRequest(exchange)
+  }
+}
+
+const CLIENT_ERRORS: Record<string, [number, Rejection]> = {
+  HPE_HEADER_OVERFLOW: [431, REJECT.headersTooLarge],
+}
+
+/** llhttp refused the request head: answer with our JSON error instead of a bare 400. */
+function onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const [status, rejection] = CLIENT_ERRORS[error.code ?? ''] ?? [400, REJECT.badRequest]
+  const body = rejectionBody(rejection, 'none')
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  )
+}

@@ -1,0 +1,74 @@
+/** Config schema of the listeners and of the request limits every listener enforces. */
+import { Type, type Static } from '@sinclair/typebox'
+import { Duration, Port, Size } from '../config/fragments.js'
+
+const Host = (description: string, def: string) =>
+  Type.String({ minLength: 1, description, default: def })
+
+export const HttpListenerSchema = Type.Object(
+  {
+    host: Host('Address to bind. 0.0.0.0 for every IPv4 interface, :: for IPv6.', '0.0.0.0'),
+    port: Port({ description: 'TCP port; every worker binds it (SO_REUSEPORT).', default: 8080 }),
+  },
+  {
+    additionalProperties: false,
+    description: 'Plain HTTP/1.1 listener on the uWebSockets.js front.',
+  },
+)
+
+export const TlsListenerSchema = Type.Object(
+  {
+    host: Host('Address to bind.', '0.0.0.0'),
+    port: Port({ description: 'TCP port.', default: 8443 }),
+    cert: Type.String({ minLength: 1, description: 'PEM certificate chain file.' }),
+    key: Type.String({ minLength: 1, description: 'PEM private key file.' }),
+    passphrase: Type.Optional(Type.String({ description: 'Passphrase of the key, if encrypted.' })),
+  },
+  { additionalProperties: false, description: 'HTTPS listener: TLS terminated by native OpenSSL.' },
+)
+
+export const StatusListenerSchema = Type.Object(
+  {
+    host: Host('Address to bind; loopback by default since probes run on the host.', '127.0.0.1'),
+    port: Port({ description: 'TCP port of /healthz and /readyz.', default: 8081 }),
+  },
+  { additionalProperties: false, description: 'Liveness and readiness probes.' },
+)
+
+export const ListenersSchema = Type.Object(
+  {
+    http: Type.Optional(HttpListenerSchema),
+    https: Type.Optional(TlsListenerSchema),
+    status: Type.Optional(StatusListenerSchema),
+  },
+  {
+    additionalProperties: false,
+    description: 'Where traffic enters. At least one of http or https.',
+    default: { http: { host: '0.0.0.0', port: 8080 } },
+  },
+)
+
+export const LimitsSchema = Type.Object(
+  {
+    max_header_bytes: Size({
+      description:
+        'Largest request head (request line and headers). 16KiB: larger than any browser sends, ' +
+        'small enough that a header flood costs little memory. Over it: 431.',
+      default: '16KiB',
+    }),
+    max_body: Size({
+      description: 'Default body limit of every route (a route may set its own). Over it: 413.',
+      default: '1MiB',
+    }),
+    request_timeout: Duration({
+      description:
+        'Time allowed to receive the whole request body from the client. Over it: 408. ' +
+        '60s lets a slow mobile upload of the default max_body finish.',
+      default: '60s',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+)
+
+export type ListenersConfig = Static<typeof ListenersSchema>
+export type LimitsConfig = Static<typeof LimitsSchema>

@@ -1,0 +1,354 @@
+/**
+ * The uWebSockets.js front: native HTTP/1.1 parsing and TLS (OpenSSL) in C++, one App per
+ * listener, every worker binding the same port (uSockets sets SO_REUSEPORT).
+ *
+ * uWS request objects live only during the synchronous handler, so the handler copies what the
+ * pipeline needs into a {@link UwsExchange} at once. Writes from later callbacks are corked so a
+ * response head and its body leave in one syscall.
+ *
+ * Known limits of uWS 20.30, documented in docs/architecture.md: it answers `Expect: 100-continue`
+ * itself before the handler runs, closes the connection without a status on malformed framing,
+ * and refuses HTTP/1.0.
+ */
+import { STATUS_CODES } from 'node:http'
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
+import { REJECT, rejectionBody, type Rejection } from '../errors.js'
+import { handleRequest } from '../request-path.js'
+import type { Runtime } from '../runtime.js'
+import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
+import type { UwsModule } from './load-uws.js'
+import { completeHead, recordHeader } from './request-head.js'
+import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
+
+const STATUS_LINES: string[] = []
+function statusLine(code: number): string {
+  return (STATUS_LINES[code] ??= `${code} ${STATUS_CODES[code] ?? 'Unknown'}`)
+}
+
+/** uWS reports methods in lower case; the wire (and RFC 9110 §9.1) has them case-sensitive upper. */
+const METHODS: Record<string, string> = {
+  get: 'GET',
+  head: 'HEAD',
+  post: 'POST',
+  put: 'PUT',
+  patch: 'PATCH',
+  delete: 'DELETE',
+  options: 'OPTIONS',
+  trace: 'TRACE',
+  connect: 'CONNECT',
+}
+
+/** Bytes of request body held while no sink reads them yet, before the client is paused. */
+const QUEUE_PAUSE_BYTES = 64 * 1024
+
+const decoder = new TextDecoder()
+
+// The exchange whose headers req.forEach is delivering; a module slot instead of a closure per request.
+let collecting: UwsExchange | null = null
+function collectHeader(name: string, value: string): void {
+  recordHeader(collecting!, name, value)
+}
+
+const TASK_CHUNK = 1
+const TASK_END = 2
+const TASK_REJECT = 3
+
+class UwsExchange extends Exchange {
+  readonly #res: HttpResponse
+  #sink: BodySink | null = null
+  #queue: Buffer[] | null = null
+  #queuedBytes = 0
+  #bodyDone = false
+  #bodyTimer: NodeJS.Timeout | null = null
+  #headWritten = false
+  #statusLine = ''
+  #head: readonly string[] = []
+  #total = -1
+  #noBody = false
+  #pending: Buffer | null = null
+  #pendingBase = 0
+  #task = 0
+  #taskChunk: Buffer | null = null
+  #taskRejection: Rejection | null = null
+  #taskClose = false
+  #taskResult = true
+
+  constructor(runtime: Runtime, listener: ListenerKind, res: HttpResponse) {
+    super(runtime, listener)
+    this.#res = res
+  }
+
+  readonly onAborted = (): void => {
+    this.aborted = true
+    this.#clearBodyTimer()
+    this.upstreamCall?.onClientAbort()
+    const sink = this.#sink as { destroy?: (e: Error) => void } | null
+    sink?.destroy?.(new Error('client aborted'))
+    this.finish()
+  }
+
+  handleData(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.aborted) return
+    const sink = this.#sink
+    if (sink === null) {
+      // No reader yet (a stage is still deciding): keep a copy, the ArrayBuffer dies with the call.
+      ;(this.#queue ??= []).push(Buffer.from(new Uint8Array(chunk)))
+      this.#queuedBytes += chunk.byteLength
+      if (this.#queuedBytes > QUEUE_PAUSE_BYTES) this.#res.pause()
+      if (isLast) this.#bodyDone = true
+    } else {
+      this.requestBytes += chunk.byteLength
+      sink.onBodyChunk(Buffer.from(chunk))
+      if (isLast) this.#endBody(sink)
+    }
+  }
+
+  #onBodyTimeout(): void {
+    this.#bodyTimer = null
+    if (!this.aborted && !this.headSent) this.reject(REJECT.requestTimeout, true)
+  }
+
+  #writableHandler: ((offset: number) => boolean) | null = null
+  #whenWritable(): (offset: number) => boolean {
+    return (this.#writableHandler ??= (offset) => this.#onWritable(offset))
+  }
+
+  #onWritable(offset: number): boolean {
+    const pending = this.#pending
+    if (pending === null) {
+      this.upstreamCall?.onClientWritable()
+      return true
+    }
+    const [ok, done] = this.#res.tryEnd(pending.subarray(offset - this.#pendingBase), this.#total)
+    if (done) this.#completed()
+    else if (ok) {
+      this.#pending = null
+      this.upstreamCall?.onClientWritable()
+    }
+    return ok
+  }
+
+  readonly #runTask = (): void => {
+    const res = this.#res
+    if (this.#task === TASK_REJECT) {
+      const rejection = this.#taskRejection!
+      res.writeStatus(statusLine(rejection.status))
+      const h = rejection.headers
+      for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!)
+      const extra = this.responseHeaders
+      if (extra !== null)
+        for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!)
+      res.writeHeader('content-type', 'application/json')
+      res.writeHeader('x-request-id', this.requestId)
+      res.end(rejectionBody(rejection, this.requestId), this.#taskClose)
+      return
+    }
+    if (!this.#headWritten) {
+      this.#headWritten = true
+      res.writeStatus(this.#statusLine)
+      const h = this.#head
+      for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!)
+    }
+    if (this.#task === TASK_CHUNK) {
+      const chunk = this.#taskChunk!
+      this.#taskChunk = null
+      if (this.#total >= 0) {
+        const base = res.getWriteOffset()
+        const [ok, done] = res.tryEnd(chunk, this.#total)
+        if (done) this.#completed()
+        else if (!ok) {
+          this.#pending = chunk
+          this.#pendingBase = base
+          res.onWritable(this.#whenWritable())
+        }
+        this.#taskResult = ok
+      } else {
+        const ok = res.write(chunk)
+        if (!ok) res.onWritable(this.#whenWritable())
+        this.#taskResult = ok
+      }
+      return
+    }
+    // TASK_END
+    if (this.#noBody) res.endWithoutBody(this.#total >= 0 ? this.#total : undefined)
+    else if (this.#total > 0 && this.responseBytes < this.#total) {
+      // The upstream ended short of its Content-Length: cut, so the client sees a truncation.
+      res.close()
+      return
+    } else res.end()
+    this.#completed()
+  }
+
+  reject(rejection: Rejection, close = false): void {
+    if (this.aborted || this.headSent) return
+    this.headSent = true
+    this.status = rejection.status
+    this.#clearBodyTimer()
+    this.#task = TASK_REJECT
+    this.#taskRejection = rejection
+    // A body we will not read must not be parsed as the next request: close instead.
+    this.#taskClose =
+      close || (this.contentLength !== 0 && !this.#bodyDone) || this.runtime.state.draining
+    this.#res.cork(this.#runTask)
+    this.finish()
+  }
+
+  writeHead(status: number, headers: readonly string[], contentLength: number): void {
+    this.headSent = true
+    this.status = status
+    this.#statusLine = statusLine(status)
+    this.#head = headers
+    this.#total = contentLength
+    this.#noBody = this.method === 'HEAD' || status === 204 || status === 304
+  }
+
+  writeBody(chunk: Buffer): boolean {
+    if (this.aborted || this.finished) return true
+    this.responseBytes += chunk.length
+    this.#task = TASK_CHUNK
+    this.#taskChunk = chunk
+    this.#res.cork(this.#runTask)
+    return this.#taskResult
+  }
+
+  endResponse(): void {
+    if (this.aborted || this.finished) return
+    this.#task = TASK_END
+    this.#res.cork(this.#runTask)
+  }
+
+  destroy(): void {
+    if (this.aborted || this.finished) return
+    this.#res.close()
+  }
+
+  readBody(sink: BodySink): void {
+    this.#sink = sink
+    const queue = this.#queue
+    if (queue !== null) {
+      this.#queue = null
+      for (let i = 0; i < queue.length; i++) {
+        this.requestBytes += queue[i]!.length
+        sink.onBodyChunk(queue[i]!)
+      }
+      if (this.#queuedBytes > QUEUE_PAUSE_BYTES && !this.#bodyDone) this.#res.resume()
+    }
+    if (this.#bodyDone) this.#endBody(sink)
+  }
+
+  pauseBody(): void {
+    if (!this.aborted && !this.#bodyDone) this.#res.pause()
+  }
+
+  resumeBody(): void {
+    if (!this.aborted && !this.#bodyDone) this.#res.resume()
+  }
+
+  startBodyTimer(timeoutMs: number): void {
+    this.#bodyTimer = setTimeout(() => this.#onBodyTimeout(), timeoutMs)
+  }
+
+  #endBody(sink: BodySink): void {
+    this.#bodyDone = true
+    this.#clearBodyTimer()
+    sink.onBodyEnd()
+  }
+
+  #clearBodyTimer(): void {
+    if (this.#bodyTimer !== null) {
+      clearTimeout(this.#bodyTimer)
+      this.#bodyTimer = null
+    }
+  }
+
+  #completed(): void {
+    this.#clearBodyTimer()
+    this.finish()
+  }
+}
+
+export class UwsFront implements Front {
+  readonly #uws: UwsModule
+  readonly description: string
+  #runtime: Runtime
+  readonly #sockets: us_listen_socket[] = []
+
+  constructor(uws: UwsModule, description: string, runtime: Runtime) {
+    this.#uws = uws
+    this.description = description
+    this.#runtime = runtime
+  }
+
+  setRuntime(runtime: Runtime): void {
+    this.#runtime = runtime
+  }
+
+  listen(listener: FrontListener): Promise<BoundListener> {
+    const app: TemplatedApp =
+      listener.tls === null
+        ? this.#uws.App()
+        : this.#uws.SSLApp({
+            cert_file_name: listener.tls.cert,
+            key_file_name: listener.tls.key,
+            ...(listener.tls.passphrase === undefined
+              ? {}
+              : { passphrase: listener.tls.passphrase }),
+          })
+    const kind = listener.kind
+    app.any('/*', (res: HttpResponse, req: HttpRequest) => this.#onRequest(kind, res, req))
+    return this.#bind(app, listener)
+  }
+
+  listenStatus(listener: FrontListener, probe: StatusProbe): Promise<BoundListener> {
+    const app = this.#uws.App()
+    app.any('/*', (res: HttpResponse, req: HttpRequest) => {
+      const { status, body } = probe(req.getUrl())
+      res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').end(body)
+    })
+    return this.#bind(app, listener)
+  }
+
+  closeListeners(): void {
+    for (const socket of this.#sockets.splice(0)) this.#uws.us_listen_socket_close(socket)
+  }
+
+  #bind(app: TemplatedApp, listener: FrontListener): Promise<BoundListener> {
+    return new Promise((resolve, reject) => {
+      app.listen(listener.host, listener.port, (socket) => {
+        if (socket === false) {
+          reject(new Error(`cannot listen on ${listener.host}:${listener.port}`))
+          return
+        }
+        this.#sockets.push(socket)
+        resolve({ host: listener.host, port: this.#uws.us_socket_local_port(socket) })
+      })
+    })
+  }
+
+  #onRequest(kind: ListenerKind, res: HttpResponse, req: HttpRequest): void {
+    const runtime = this.#runtime
+    const exchange = new UwsExchange(runtime, kind, res)
+    exchange.startedAt = performance.now()
+    const method = req.getMethod()
+    exchange.method = METHODS[method] ?? method.toUpperCase()
+    exchange.rawPath = req.getUrl()
+    exchange.query = req.getQuery() ?? ''
+    collecting = exchange
+    req.forEach(collectHeader)
+    collecting = null
+    completeHead(exchange)
+    exchange.clientAddress = clientAddress(res)
+    res.onAborted(exchange.onAborted)
+    if (exchange.contentLength !== 0 && exchange.invalid === null) {
+      res.onData((chunk, isLast) => exchange.handleData(chunk, isLast))
+      exchange.startBodyTimer(runtime.requestTimeoutMs)
+    }
+    handleRequest(exchange)
+  }
+}
+
+function clientAddress(res: HttpResponse): string {
+  const text = decoder.decode(res.getRemoteAddressAsText())
+  // uSockets reports IPv4 peers of a dual-stack socket as IPv4-mapped IPv6.
+  return text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text
+}

@@ -1,0 +1,33 @@
+/**
+ * One access-log line per request. Only the normalized path is logged, never the query (it can
+ * carry credentials such as api_key=…) nor any header value.
+ */
+import type { Logger } from 'pino'
+import type { Exchange } from '../front/exchange.js'
+
+export function writeAccessLog(logger: Logger, exchange: Exchange): void {
+  const now = performance.now()
+  const upstreamStarted = exchange.upstreamStartedAt
+  logger.info(
+    {
+      request_id: exchange.requestId,
+      method: exchange.method,
+      path: exchange.path === '' ? '(invalid)' : exchange.path,
+      route: exchange.route?.name ?? null,
+      status: exchange.status,
+      client: exchange.clientAddress,
+      duration_ms: round(now - exchange.startedAt),
+      upstream_ms:
+        upstreamStarted === 0 ? null : round((exchange.upstreamHeadersAt || now) - upstreamStarted),
+      upstream: exchange.upstreamTarget || null,
+      bytes_out: exchange.responseBytes,
+      aborted: exchange.aborted,
+      error: exchange.errorDetail,
+    },
+    'access',
+  )
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000
+}

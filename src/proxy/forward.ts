@@ -1,0 +1,184 @@
+/**
+ * Sends an admitted exchange to its upstream and streams the answer back.
+ *
+ * One {@link ProxyCall} object per request is the undici dispatch handler, so the response path
+ * costs no stream, promise or closure: chunks go from undici's parser to the front, and
+ * backpressure flows back through controller.pause()/resume(). Connection failures of idempotent
+ * requests with a replayable body are retried on the next target (RFC 9110 §9.2.2).
+ */
+import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { REJECT } from '../errors.js'
+import type { Exchange, UpstreamCall } from '../front/exchange.js'
+import { buildResponseHeaders, buildUpstreamHeaders } from './headers.js'
+import type { Target, Upstream } from './upstream.js'
+
+type Controller = Dispatcher.DispatchController
+type IncomingHeaders = Record<string, string | string[] | undefined>
+
+/** RFC 9110 §9.2.2 idempotent methods. */
+const IDEMPOTENT: ReadonlySet<string> = new Set([
+  'GET',
+  'HEAD',
+  'OPTIONS',
+  'PUT',
+  'DELETE',
+  'TRACE',
+])
+
+/** Errors raised before the upstream could have seen the request: safe to retry elsewhere. */
+const CONNECT_ERRORS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+])
+
+const TIMEOUT_ERRORS: ReadonlySet<string> = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+])
+
+class ClientAbortedError extends Error {
+  override readonly name = 'ClientAbortedError'
+}
+
+export class ProxyCall implements Dispatcher.DispatchHandler, UpstreamCall {
+  readonly #exchange: Exchange
+  readonly #upstream: Upstream
+  readonly #body: Buffer | Readable | null
+  readonly #method: string
+  readonly #path: string
+  readonly #headersTimeout: number
+  #target: Target
+  #attempt = 0
+  #controller: Controller | null = null
+  #responseStarted = false
+  #noBody = false
+
+  constructor(
+    exchange: Exchange,
+    upstream: Upstream,
+    path: string,
+    body: Buffer | Readable | null,
+    headersTimeoutMs: number,
+  ) {
+    this.#exchange = exchange
+    this.#upstream = upstream
+    this.#body = body
+    this.#method = exchange.method
+    this.#path = path
+    this.#headersTimeout = headersTimeoutMs
+    this.#target = upstream.pick(exchange.startedAt, null)
+    exchange.upstreamCall = this
+  }
+
+  dispatch(): void {
+    const exchange = this.#exchange
+    const target = this.#target
+    exchange.upstreamTarget = target.origin
+    exchange.upstreamStartedAt = performance.now()
+    try {
+      target.pool.dispatch(
+        {
+          path: target.basePath === '' ? this.#path : target.basePath + this.#path,
+          method: this.#method as Dispatcher.HttpMethod,
+          headers: buildUpstreamHeaders(exchange, target, this.#upstream, ''),
+          body: this.#body,
+          headersTimeout: this.#headersTimeout,
+          bodyTimeout: this.#upstream.bodyTimeoutMs,
+        },
+        this,
+      )
+    } catch (error) {
+      // undici throws synchronously only for arguments it refuses (a header it will not send).
+      exchange.errorDetail = `dispatch refused: ${(error as Error).message}`
+      exchange.reject(REJECT.badRequest)
+    }
+  }
+
+  onRequestStart(controller: Controller): void {
+    this.#controller = controller
+    if (this.#exchange.aborted) controller.abort(new ClientAbortedError('client aborted'))
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: IncomingHeaders): void {
+    if (statusCode < 200) return // 1xx interim answers are the gateway's business, not the client's
+    const exchange = this.#exchange
+    if (exchange.aborted) {
+      controller.abort(new ClientAbortedError('client aborted'))
+      return
+    }
+    this.#responseStarted = true
+    this.#upstream.recordSuccess(this.#target)
+    exchange.upstreamHeadersAt = performance.now()
+    const out = buildResponseHeaders(headers, exchange.requestId)
+    const extra = exchange.responseHeaders
+    if (extra !== null) for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+    const stages = exchange.route!.responseStages
+    for (let i = 0; i < stages.length; i++) stages[i]!.onResponse!(exchange)
+    const length = headers['content-length']
+    this.#noBody = this.#method === 'HEAD' || statusCode === 204 || statusCode === 304
+    exchange.writeHead(statusCode, out, typeof length === 'string' ? Number(length) : -1)
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    const exchange = this.#exchange
+    if (exchange.aborted || this.#noBody) return
+    if (!exchange.writeBody(chunk)) {
+      controller.pause()
+    }
+  }
+
+  onResponseEnd(): void {
+    if (!this.#exchange.aborted) this.#exchange.endResponse()
+  }
+
+  onResponseError(_controller: Controller, error: Error): void {
+    const exchange = this.#exchange
+    if (exchange.aborted || error instanceof ClientAbortedError) return
+    const code = (error as { code?: string }).code ?? ''
+    const now = performance.now()
+    if (!this.#responseStarted && (CONNECT_ERRORS.has(code) || TIMEOUT_ERRORS.has(code))) {
+      this.#upstream.recordFailure(this.#target, now)
+      if (CONNECT_ERRORS.has(code) && this.#canRetry()) {
+        this.#attempt++
+        this.#target = this.#upstream.pick(now, this.#target)
+        this.#controller = null
+        this.dispatch()
+        return
+      }
+    }
+    exchange.errorDetail = `upstream ${this.#target.origin}: ${code || error.message}`
+    if (exchange.headSent) {
+      // The status is already on the wire: the only honest signal left is a cut connection.
+      exchange.destroy()
+      return
+    }
+    exchange.reject(TIMEOUT_ERRORS.has(code) ? REJECT.gatewayTimeout : REJECT.badGateway)
+  }
+
+  #canRetry(): boolean {
+    if (this.#attempt >= this.#upstream.retries) return false
+    if (!IDEMPOTENT.has(this.#method)) return false
+    // A streamed body was consumed by the failed attempt and cannot be sent again.
+    return this.#body === null || Buffer.isBuffer(this.#body)
+  }
+
+  onClientWritable(): void {
+    this.#controller?.resume()
+  }
+
+  onClientAbort(): void {
+    const body = this.#body
+    if (body !== null && !Buffer.isBuffer(body)) body.destroy()
+    this.#controller?.abort(new ClientAbortedError('client aborted'))
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Header rewriting between client and upstream, both ways.
+ *
+ * Hop-by-hop fields are removed per RFC 9110 §7.6.1: the fixed list plus every name the sender
+ * lists in Connection. The gateway's own fields (X-Forwarded-*, Via, X-Request-Id, Host) are
+ * removed from the client's request unconditionally and then appended, so a client can never make
+ * the gateway drop or replace one by naming it in Connection.
+ */
+import type { Exchange } from '../front/exchange.js'
+import type { Target, UpstreamTimings } from './upstream.js'
+
+/** Never forwarded in either direction (RFC 9110 §7.6.1, RFC 9112 §6.1, RFC 7230 legacy names). */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // Expect is answered by the gateway itself; undici refuses to send it anyway.
+  'expect',
+])
+
+/** Set by the gateway; the client's values never pass. */
+const GATEWAY_OWNED: ReadonlySet<string> = new Set([
+  'host',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-real-ip',
+  'forwarded',
+  'x-request-id',
+])
+
+const VIA = '1.1 portcullis'
+
+/**
+ * Builds the upstream request headers as a flat [name, value…] list (undici's fastest form).
+ * `upgrade` is the Upgrade value to keep ('' to drop it).
+ */
+export function buildUpstreamHeaders(
+  exchange: Exchange,
+  target: Target,
+  upstream: UpstreamTimings,
+  upgrade: string,
+): string[] {
+  const src = exchange.headers
+  const listed = connectionListed(exchange.header('connection'))
+  const out: string[] = []
+  let via = ''
+  for (let i = 0; i < src.length; i += 2) {
+    const name = src[i]!
+    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name)) continue
+    if (listed !== null && listed.has(name)) continue
+    if (name === 'via') {
+      via = via === '' ? src[i + 1]! : `${via}, ${src[i + 1]!}`
+      continue
+    }
+    out.push(name, src[i + 1]!)
+  }
+  const clientHost = exchange.header('host') ?? ''
+  out.push(
+    'host',
+    upstream.preserveHost && clientHost !== '' ? clientHost : target.hostHeader,
+    'x-forwarded-for',
+    exchange.clientAddress,
+    'x-forwarded-proto',
+    exchange.listener === 'http' ? 'http' : 'https',
+    'x-request-id',
+    exchange.requestId,
+    'via',
+    via === '' ? VIA : `${via}, ${VIA}`,
+  )
+  if (clientHost !== '') out.push('x-forwarded-host', clientHost)
+  if (upgrade !== '') out.push('connection', 'upgrade', 'upgrade', upgrade)
+  return out
+}
+
+/**
+ * Filters upstream response headers into a flat list for the client. Content-Length and
+ * Transfer-Encoding are framing the front writes itself; Date is written by the front too.
+ */
+export function buildResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  requestId: string,
+): string[] {
+  const connection = headers['connection']
+  const listed = connectionListed(typeof connection === 'string' ? connection : undefined)
+  const out: string[] = []
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || name === 'content-length' || name === 'date') continue
+    if (listed !== null && listed.has(name)) continue
+    const value = headers[name]
+    if (value === undefined) continue
+    if (typeof value === 'string') out.push(name, value)
+    else for (let i = 0; i < value.length; i++) out.push(name, value[i]!)
+  }
+  if (headers['x-request-id'] === undefined) out.push('x-request-id', requestId)
+  return out
+}
+
+function connectionListed(value: string | undefined): Set<string> | null {
+  if (value === undefined || value === '' || value === 'keep-alive' || value === 'close')
+    return null
+  const set = new Set<string>()
+  for (const part of value.split(',')) {
+    const name = part.trim().toLowerCase()
+    if (name !== '') set.add(name)
+  }
+  return set
+}

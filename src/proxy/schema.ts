@@ -1,0 +1,75 @@
+/** Config schema of upstreams: targets, timeouts, retries, passive health. */
+import { Type, type Static } from '@sinclair/typebox'
+import { Duration } from '../config/fragments.js'
+
+export const UpstreamSchema = Type.Object(
+  {
+    targets: Type.Array(
+      Type.String({
+        pattern: '^https?://[^/?#]+(/[^?#]*)?$',
+        description: 'http(s)://host:port[/base-path]',
+      }),
+      {
+        minItems: 1,
+        description: 'Servers tried round-robin; a base path is prepended to every request path.',
+      },
+    ),
+    connect_timeout: Duration({
+      description: 'TCP (and TLS) connect timeout. Over it: 504.',
+      default: '5s',
+    }),
+    timeout: Duration({
+      description: 'Time to the upstream response headers. Over it: 504.',
+      default: '30s',
+    }),
+    body_timeout: Duration({
+      description: 'Longest silence between two chunks of the upstream response body.',
+      default: '30s',
+    }),
+    retries: Type.Integer({
+      minimum: 0,
+      maximum: 10,
+      description:
+        'Retries on another target after a connection failure, for idempotent methods whose ' +
+        'body can be replayed. A request that reached the upstream is never retried.',
+      default: 2,
+    }),
+    connections: Type.Integer({
+      minimum: 1,
+      maximum: 65536,
+      description: 'Keep-alive connections per target per worker.',
+      default: 128,
+    }),
+    keepalive_timeout: Duration({
+      description:
+        'Idle time after which a pooled connection is closed. 4s stays under the 5s that ' +
+        'node:http servers use, so the gateway never reuses a socket the upstream is closing.',
+      default: '4s',
+    }),
+    eject_after: Type.Integer({
+      minimum: 1,
+      description: 'Consecutive connection failures or 5xx-free timeouts that eject a target.',
+      default: 5,
+    }),
+    eject_for: Duration({
+      description: 'How long an ejected target is skipped before it gets traffic again.',
+      default: '30s',
+    }),
+    preserve_host: Type.Boolean({
+      description: "Send the client's Host header instead of the target's host.",
+      default: false,
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const UpstreamsSchema = Type.Record(
+  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+  UpstreamSchema,
+  {
+    description: 'Named sets of targets, referenced by routes.',
+    default: {},
+  },
+)
+
+export type UpstreamConfig = Static<typeof UpstreamSchema>

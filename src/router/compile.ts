@@ -1,0 +1,155 @@
+/**
+ * Compiles the routes of a config into a table that matching walks without allocating much:
+ * hosts first (exact, then wildcard, then any), then paths (exact, then prefixes from the longest),
+ * then methods. Built once at load and on reload.
+ */
+import { PortcullisError, type ConfigProblem } from '../errors.js'
+import type { Stage } from '../pipeline/stage.js'
+import type { Upstream } from '../proxy/upstream.js'
+import type { MatchConfig } from './schema.js'
+
+/** Everything a request needs from its route, resolved at compile time. */
+export interface CompiledRoute {
+  readonly name: string
+  readonly upstream: Upstream
+  readonly stages: readonly Stage[]
+  readonly responseStages: readonly Stage[]
+  readonly finishStages: readonly Stage[]
+  /** Methods this route answers (HEAD included when GET is), or null for every method. */
+  readonly methods: ReadonlySet<string> | null
+  /** Length of the prefix to strip from the path before forwarding; 0 when strip_path is off. */
+  readonly stripPrefix: boolean
+  readonly maxBodyBytes: number
+  readonly timeoutMs: number
+  readonly websocket: boolean
+}
+
+export interface RouteEntry {
+  readonly route: CompiledRoute
+  readonly match: MatchConfig
+  /** Index in the config's routes, for error paths. */
+  readonly index: number
+}
+
+/** The routes sharing one host spec and one path spec: they differ by method. */
+export interface PathLevel {
+  readonly routes: readonly CompiledRoute[]
+  /** Value of the Allow header of a 405 at this level; '' when some route takes every method. */
+  readonly allow: string
+  /** Length of the matched path spec (for strip_path): the exact path, or the prefix before /*. */
+  readonly prefixLength: number
+}
+
+export interface PathTable {
+  readonly exact: ReadonlyMap<string, PathLevel>
+  /** Keys are prefixes without the trailing '/*' ('' for '/*'). */
+  readonly prefix: ReadonlyMap<string, PathLevel>
+}
+
+export interface RouteTable {
+  readonly exactHosts: ReadonlyMap<string, PathTable>
+  /** Wildcard hosts as their suffix ('.example.com'), longest first. */
+  readonly wildcardHosts: readonly (readonly [string, PathTable])[]
+  readonly anyHost: PathTable | null
+  readonly routeCount: number
+}
+
+interface MutablePathTable {
+  exact: Map<string, RouteEntry[]>
+  prefix: Map<string, RouteEntry[]>
+}
+
+export function compileRouteTable(entries: readonly RouteEntry[]): RouteTable {
+  const problems: ConfigProblem[] = []
+  const byHost = new Map<string, MutablePathTable>()
+  const ANY = '\0any'
+
+  for (const entry of entries) {
+    const hosts = entry.match.hosts?.map((h) => h.toLowerCase()) ?? [ANY]
+    for (const host of new Set(hosts)) {
+      let table = byHost.get(host)
+      if (table === undefined) byHost.set(host, (table = { exact: new Map(), prefix: new Map() }))
+      for (const spec of new Set(entry.match.paths)) {
+        const isPrefix = spec.endsWith('/*')
+        const key = isPrefix ? spec.slice(0, -2) : spec
+        const map = isPrefix ? table.prefix : table.exact
+        const list = map.get(key)
+        if (list === undefined) map.set(key, [entry])
+        else list.push(entry)
+      }
+    }
+  }
+
+  const finish = (table: MutablePathTable): PathTable => ({
+    exact: finishLevels(table.exact, false, problems),
+    prefix: finishLevels(table.prefix, true, problems),
+  })
+  const exactHosts = new Map<string, PathTable>()
+  const wildcardHosts: [string, PathTable][] = []
+  let anyHost: PathTable | null = null
+  for (const [host, table] of byHost) {
+    if (host === ANY) anyHost = finish(table)
+    else if (host.startsWith('*.')) wildcardHosts.push([host.slice(1), finish(table)])
+    else exactHosts.set(host, finish(table))
+  }
+  wildcardHosts.sort((a, b) => b[0].length - a[0].length)
+
+  if (problems.length > 0) {
+    throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
+  }
+  return { exactHosts, wildcardHosts, anyHost, routeCount: entries.length }
+}
+
+function finishLevels(
+  levels: Map<string, RouteEntry[]>,
+  isPrefix: boolean,
+  problems: ConfigProblem[],
+): Map<string, PathLevel> {
+  const out = new Map<string, PathLevel>()
+  for (const [key, entries] of levels) {
+    // Two routes that could both take the same host, path and method make the outcome depend on
+    // config order; reject that instead of guessing.
+    for (let i = 0; i < entries.length; i++) {
+      for (let j = i + 1; j < entries.length; j++) {
+        const a = entries[i]!
+        const b = entries[j]!
+        if (a.route === b.route) continue
+        const shared = sharedMethods(a.route.methods, b.route.methods)
+        if (shared !== null) {
+          problems.push({
+            path: `routes[${b.index}].match`,
+            reason:
+              `overlaps route "${a.route.name}" (routes[${a.index}]) on path ` +
+              `${isPrefix ? `${key}/*` : key}${shared === '' ? '' : ` for ${shared}`}; ` +
+              'give them different hosts, paths or methods',
+          })
+        }
+      }
+    }
+    const routes = [...new Set(entries.map((e) => e.route))]
+    const takesAll = routes.some((r) => r.methods === null)
+    const allow = takesAll
+      ? ''
+      : [...new Set(routes.flatMap((r) => [...r.methods!]))].sort().join(', ')
+    out.set(key, { routes, allow, prefixLength: key.length })
+  }
+  return out
+}
+
+/** null when the two method sets are disjoint; '' when either takes every method. */
+function sharedMethods(
+  a: ReadonlySet<string> | null,
+  b: ReadonlySet<string> | null,
+): string | null {
+  if (a === null || b === null) return ''
+  const shared = [...a].filter((m) => b.has(m))
+  return shared.length === 0 ? null : shared.join(', ')
+}
+
+/** The method set of a route: GET implies HEAD (RFC 9110 §9.3.2). */
+export function compileMethods(methods: readonly string[] | undefined): ReadonlySet<string> | null {
+  if (methods === undefined) return null
+  const set = new Set(methods)
+  if (set.has('GET')) set.add('HEAD')
+  return set
+}

@@ -1,0 +1,143 @@
+/**
+ * A runtime is one compiled generation of the config inside a worker: the route table, the
+ * upstreams and the limits. A reload compiles a new runtime and new requests take it; requests in
+ * flight keep the one they started with, so a reload never changes a request half-way.
+ */
+import type { Logger } from 'pino'
+import type { GatewayConfig } from './config/schema.js'
+import { parseDuration, parseSize } from './config/units.js'
+import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from './errors.js'
+import type { Exchange } from './front/exchange.js'
+import { writeAccessLog } from './observability/access-log.js'
+import { PoolCache, Upstream } from './proxy/upstream.js'
+import {
+  compileMethods,
+  compileRouteTable,
+  type CompiledRoute,
+  type RouteEntry,
+  type RouteTable,
+} from './router/compile.js'
+import { createMatchResult, type MatchResult } from './router/match.js'
+
+/** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
+export interface WorkerState {
+  readonly logger: Logger
+  readonly pools: PoolCache
+  inFlight: number
+  draining: boolean
+  /** Called when in-flight drops to zero while draining. */
+  onIdle: (() => void) | null
+}
+
+export class Runtime {
+  readonly config: GatewayConfig
+  readonly state: WorkerState
+  readonly logger: Logger
+  readonly table: RouteTable
+  readonly upstreams: ReadonlyMap<string, Upstream>
+  readonly maxHeaderBytes: number
+  readonly defaultMaxBodyBytes: number
+  readonly requestTimeoutMs: number
+  readonly accessLog: boolean
+  /** Reused by the synchronous matcher; never held across a tick. */
+  readonly matchResult: MatchResult = createMatchResult()
+  /** 405 rejections, one per distinct Allow value, built at compile time. */
+  readonly #methodNotAllowed = new Map<string, Rejection>()
+
+  constructor(config: GatewayConfig, state: WorkerState) {
+    this.config = config
+    this.state = state
+    this.logger = state.logger
+    this.maxHeaderBytes = parseSize(config.limits.max_header_bytes)
+    this.defaultMaxBodyBytes = parseSize(config.limits.max_body)
+    this.requestTimeoutMs = parseDuration(config.limits.request_timeout)
+    this.accessLog = config.log.access
+
+    state.pools.beginGeneration()
+    const upstreams = new Map<string, Upstream>()
+    for (const [name, upstreamConfig] of Object.entries(config.upstreams)) {
+      upstreams.set(name, new Upstream(name, upstreamConfig, state.pools))
+    }
+    this.upstreams = upstreams
+    state.pools.sweep()
+    this.table = compileRouteTable(compileRoutes(config, upstreams, this.defaultMaxBodyBytes))
+  }
+
+  methodNotAllowed(allow: string): Rejection {
+    let rejection = this.#methodNotAllowed.get(allow)
+    if (rejection === undefined) {
+      rejection = createRejection(405, 'method_not_allowed', `This route accepts only ${allow}.`, [
+        'allow',
+        allow,
+      ])
+      this.#methodNotAllowed.set(allow, rejection)
+    }
+    return rejection
+  }
+
+  /** Called by the exchange exactly once, whatever the outcome. */
+  onExchangeEnd(exchange: Exchange): void {
+    const state = this.state
+    state.inFlight--
+    const route = exchange.route
+    if (route !== null) {
+      const stages = route.finishStages
+      for (let i = 0; i < stages.length; i++) stages[i]!.onFinish!(exchange)
+    }
+    if (this.accessLog) writeAccessLog(this.logger, exchange)
+    if (state.draining && state.inFlight === 0 && state.onIdle !== null) state.onIdle()
+  }
+}
+
+function compileRoutes(
+  config: GatewayConfig,
+  upstreams: ReadonlyMap<string, Upstream>,
+  defaultMaxBody: number,
+): RouteEntry[] {
+  const problems: ConfigProblem[] = []
+  const seen = new Map<string, number>()
+  const entries: RouteEntry[] = []
+  config.routes.forEach((route, index) => {
+    const earlier = seen.get(route.name)
+    if (earlier !== undefined) {
+      problems.push({
+        path: `routes[${index}].name`,
+        reason: `"${route.name}" is already the name of routes[${earlier}]`,
+      })
+    }
+    seen.set(route.name, index)
+    const upstream = upstreams.get(route.upstream)
+    if (upstream === undefined) {
+      const known = [...upstreams.keys()]
+      problems.push({
+        path: `routes[${index}].upstream`,
+        reason: `no upstream named "${route.upstream}" (defined: ${known.length === 0 ? 'none' : known.join(', ')})`,
+      })
+      return
+    }
+    if (route.strip_path && !route.match.paths.every((p) => p.endsWith('/*'))) {
+      problems.push({
+        path: `routes[${index}].strip_path`,
+        reason:
+          'strip_path needs prefix paths (ending in /*): an exact path would always forward "/"',
+      })
+    }
+    const compiled: CompiledRoute = {
+      name: route.name,
+      upstream,
+      stages: [],
+      responseStages: [],
+      finishStages: [],
+      methods: compileMethods(route.match.methods),
+      stripPrefix: route.strip_path,
+      maxBodyBytes: route.max_body === undefined ? defaultMaxBody : parseSize(route.max_body),
+      timeoutMs:
+        route.timeout === undefined ? upstream.headersTimeoutMs : parseDuration(route.timeout),
+      websocket: route.websocket,
+    }
+    entries.push({ route: compiled, match: route.match, index })
+  })
+  if (problems.length > 0)
+    throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
+  return entries
+}
