@@ -69,8 +69,9 @@ function waitForGo(): Promise<void> {
     const lines = createInterface({ input: process.stdin })
     lines.on('line', (line) => {
       if (line.trim() === 'go') {
-        lines.close()
+        // Before close(): close emits synchronously and would reject first.
         resolve()
+        lines.close()
       }
     })
     lines.once('close', () => reject(new Error('stdin closed before go')))
@@ -215,6 +216,8 @@ function runPaced(pool: Pool, spec: LoadSpec, seconds: number): Promise<PacedOut
         if (finished === total) finish()
       }
       const handler: Dispatcher.DispatchHandler = {
+        // Its presence is what tells undici this handler speaks the v7 API.
+        onRequestStart() {},
         onResponseStart(_controller, statusCode) {
           status = statusCode
         },

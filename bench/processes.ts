@@ -93,8 +93,8 @@ export class Child {
   }
 
   /**
-   * Waits for the first stdout line `pick` maps to a value. Rejects if the child exits first or
-   * the time runs out, with the child's last output in the message.
+   * Waits for the first stdout line `pick` maps to a value. Rejects if `pick` throws, the child
+   * exits first or the time runs out, with the child's last output in the message.
    */
   waitForLine<T>(
     pick: (line: string) => T | undefined,
@@ -107,7 +107,15 @@ export class Child {
         reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.tail()}`))
       }, timeoutMs)
       const off = this.onLine((line) => {
-        const value = pick(line)
+        let value: T | undefined
+        try {
+          value = pick(line)
+        } catch (error) {
+          clearTimeout(timer)
+          off()
+          reject(error instanceof Error ? error : new Error(String(error)))
+          return
+        }
         if (value === undefined) return
         clearTimeout(timer)
         off()
@@ -216,6 +224,21 @@ export function readCpuTicks(pid: number): number | undefined {
 export function reapedChildrenCpuTicks(): number {
   const fields = statFields('self')
   return fields === undefined ? 0 : Number(fields[13]) + Number(fields[14])
+}
+
+/**
+ * Busy time of the whole machine (every core, every process, interrupts), in clock ticks, from the
+ * `cpu` line of /proc/stat. Minus the processes of the run, it shows what else ran meanwhile.
+ */
+export function machineBusyTicks(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!
+    // user nice system idle iowait irq softirq steal …: everything but idle and iowait is busy.
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number)
+    return (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)
+  } catch {
+    return 0
+  }
 }
 
 /** Every descendant of pid, depth first, from /proc/<pid>/task/<tid>/children. */

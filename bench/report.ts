@@ -18,6 +18,8 @@ export interface CpuFigures {
   readonly upstreamCores: number
   /** Every loader process of the run added up, in cores. */
   readonly loaderCores: number
+  /** The machine's busy time minus the run's own processes: other people's work, in cores. */
+  readonly otherCores: number
 }
 
 export interface RunRecord {
@@ -204,11 +206,11 @@ function rows(rate: number | undefined): Row[] {
 }
 
 function cell(target: TargetReport, row: Row): string {
-  if (target.status === 'failed') return 'FAILED'
   if (row.gatewayOnly === true && target.via !== 'gateway') return '—'
   const runs = target.runs.filter((run) => run.phase === row.phase)
   const s = medianOf(runs, row.pick)
-  if (s === undefined) return 'n/a'
+  // A target that failed late keeps the figures of the runs it completed; the note says why.
+  if (s === undefined) return target.status === 'failed' ? 'FAILED' : 'n/a'
   const range = s.n > 1 ? ` (${row.format(s.min)}–${row.format(s.max)})` : ''
   const flags = [...new Set(runs.flatMap((run) => run.flags))]
   return `${row.format(s.median)}${range}${flags.length > 0 ? ` **${flags.join(' ')}**` : ''}`
@@ -216,7 +218,6 @@ function cell(target: TargetReport, row: Row): string {
 
 function ratioCell(gateway: TargetReport, base: TargetReport | undefined, row: Row): string {
   if (row.ratio !== true || base === undefined) return '—'
-  if (gateway.status === 'failed' || base.status === 'failed') return 'n/a'
   const g = medianOf(
     gateway.runs.filter((run) => run.phase === row.phase),
     row.pick,
@@ -256,8 +257,10 @@ export function renderMarkdown(report: BenchReport): string {
     `| ${header.join(' | ')} |`,
     `| ${header.map((_, index) => (index === 0 ? '---' : '---:')).join(' | ')} |`,
   ]
-  const shownRows = rows(report.rate?.value).filter((row) =>
-    report.targets.some((target) => target.runs.some((run) => run.phase === row.phase)),
+  const shownRows = rows(report.rate?.value).filter(
+    (row) =>
+      (row.gatewayOnly !== true || gateways.length > 0) &&
+      report.targets.some((target) => target.status === 'failed' || target.runs.some((run) => run.phase === row.phase)),
   )
   for (const row of shownRows) {
     const cells = [

@@ -20,6 +20,7 @@ import {
   descendants,
   describeExit,
   killAllNow,
+  machineBusyTicks,
   portAccepts,
   reapedChildrenCpuTicks,
   clockTicksPerSecond,
@@ -52,6 +53,8 @@ const LOAD_CPU = '1'
 /** A process this close to its CPU ceiling is taken to be the bottleneck. */
 const LIMIT = 0.9
 const REQUEST_TIMEOUT_S = 10
+/** CPU used by processes outside the run above which a window is flagged NOISY, in cores. */
+const NOISE = 0.1
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -363,6 +366,9 @@ async function probe(origin: string, target: ScenarioTarget): Promise<void> {
 
 interface Window {
   readonly wallSeconds: number
+  /** CPU seconds of the whole machine and of this harness over the window. */
+  readonly machineCpu: number
+  readonly harnessCpu: number
   readonly gatewayCpu?: number
   readonly upstreamCpu: number
   readonly lostGatewayPids: readonly number[]
@@ -412,12 +418,19 @@ class Harness {
     let gatewayBefore: CpuSnapshot = new Map()
     let upstreamBefore: CpuSnapshot = new Map()
     let t0 = 0
+    let machineBefore = 0
+    let harnessBefore = process.cpuUsage()
     const value = await body(() => {
       gatewayBefore = snapshotCpu(gatewayPidsAtStart)
       upstreamBefore = snapshotCpu(upstreamPids)
+      machineBefore = machineBusyTicks()
+      harnessBefore = process.cpuUsage()
       t0 = performance.now()
     })
     const wallSeconds = (performance.now() - t0) / 1000
+    const machineCpu = (machineBusyTicks() - machineBefore) / clockTicksPerSecond()
+    const harness = process.cpuUsage(harnessBefore)
+    const harnessCpu = (harness.user + harness.system) / 1e6
     const gatewayAfterPids = withGateway
       ? [...new Set([...gatewayPidsAtStart, ...gatewayPids(this.gateway!)])]
       : []
@@ -429,6 +442,8 @@ class Harness {
       value,
       window: {
         wallSeconds,
+        machineCpu,
+        harnessCpu,
         ...(gatewayCpu === undefined ? {} : { gatewayCpu: gatewayCpu.seconds }),
         upstreamCpu: upstreamCpu.seconds,
         lostGatewayPids: gatewayCpu?.lostPids ?? [],
@@ -605,6 +620,12 @@ function record(
   const upstreamCores = window.upstreamCpu / wall
   const gatewayCores = window.gatewayCpu === undefined ? undefined : window.gatewayCpu / wall
   const rps = result.elapsedSeconds > 0 ? result.completed / result.elapsedSeconds : 0
+  const ownSeconds =
+    (window.gatewayCpu ?? 0) +
+    window.upstreamCpu +
+    measured.loaderCpu.reduce((sum, seconds) => sum + seconds, 0) +
+    window.harnessCpu
+  const otherCores = Math.max(0, window.machineCpu - ownSeconds) / wall
 
   const flags = new Set<string>()
   const notes: string[] = []
@@ -629,6 +650,12 @@ function record(
     notes.push(
       `unpinned and every core busy (gateway ${pct(gatewayCores ?? 0)}, upstream ${pct(upstreamCores)}, ` +
         `loader ${pct(loaderCores)}): the processes competed for CPU`,
+    )
+  }
+  if (otherCores >= NOISE) {
+    flags.add('NOISY')
+    notes.push(
+      `processes outside the run used ${pct(otherCores)} of a core meanwhile: the machine was shared`,
     )
   }
   if (result.errors > 0 || unexpectedStatus > 0) {
@@ -677,6 +704,7 @@ function record(
       upstreamUsPerReq: perRequest(window.upstreamCpu),
       upstreamCores,
       loaderCores,
+      otherCores,
     },
     rss: {
       ...(window.gatewayRss === undefined ? {} : { gateway: window.gatewayRss }),

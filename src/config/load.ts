@@ -88,8 +88,9 @@ function parseDocumentStrictly(text: string, lineCounter: LineCounter): Document
     merge: false,
     prettyErrors: false,
     lineCounter,
-    // The library must not print to the console; everything it finds is reported here.
-    logLevel: 'silent',
+    // Nothing goes to the console: every finding is reported by us. Not 'silent', which would
+    // also drop the error for a file with several documents.
+    logLevel: 'error',
   })
 }
 
@@ -157,8 +158,8 @@ function parseJson(text: string, file: string): unknown {
 function jsonReason(error: unknown): string {
   if (!(error instanceof Error)) return 'invalid JSON'
   return error.message
-    .replace(/ in JSON at position \d+.*$/s, '')
-    .replace(/, ".*" is not valid JSON$/s, '')
+    .replace(/ (?:in JSON )?at position \d+.*$/s, '')
+    .replace(/, (?:\.\.\.)?".*is not valid JSON$/s, '')
 }
 
 function linePos(text: string, offset: number): { line: number; col: number } {

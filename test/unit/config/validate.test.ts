@@ -119,6 +119,25 @@ describe('createValidator', () => {
       expect(config.routes[1]?.auth).toEqual({ kind: 'apiKey', keys: ['k1'], header: 'x-api-key' })
     })
 
+    it('fills defaults of unions nested inside union branches', () => {
+      const Cache = Type.Union([
+        Type.Object({ kind: Type.Literal('memory'), size: Size({ default: '1MiB' }) }),
+        Type.Object({ kind: Type.Literal('redis'), ttl: Duration({ default: '1m' }) }),
+      ])
+      const Store = Type.Union([
+        Type.Object({ kind: Type.Literal('none') }),
+        Type.Object({
+          kind: Type.Literal('cached'),
+          cache: Cache,
+          default: Type.String({ default: 'd' }),
+        }),
+      ])
+      const nested = createValidator(Type.Object({ store: Store }))
+      expect(nested({ store: { kind: 'cached', cache: { kind: 'redis' } } })).toEqual({
+        store: { kind: 'cached', cache: { kind: 'redis', ttl: '1m' }, default: 'd' },
+      })
+    })
+
     it('keeps values the user gave instead of defaults', () => {
       const config = validate({ listeners: { http: { port: 80 } }, logLevel: 'debug' })
       expect(config.listeners.http).toEqual({ port: 80, host: '0.0.0.0' })
