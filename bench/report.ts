@@ -123,7 +123,11 @@ interface Row {
   readonly gatewayOnly?: boolean
   /** Ratio gateway/baseline is shown for these rows. */
   readonly ratio?: boolean
+  /** Flags that bear on this figure (default: all). LOADER-LIMITED caps throughput, not RSS. */
+  readonly flags?: readonly string[]
 }
+
+const CPU_FLAGS = ['NOISY', 'ERRORS', 'MACHINE-SATURATED']
 
 function rows(rate: number | undefined): Row[] {
   const at = rate === undefined ? 'fixed rate' : `${integer(rate)} req/s`
@@ -212,7 +216,9 @@ function cell(target: TargetReport, row: Row): string {
   // A target that failed late keeps the figures of the runs it completed; the note says why.
   if (s === undefined) return target.status === 'failed' ? 'FAILED' : 'n/a'
   const range = s.n > 1 ? ` (${row.format(s.min)}–${row.format(s.max)})` : ''
-  const flags = [...new Set(runs.flatMap((run) => run.flags))]
+  const flags = [...new Set(runs.flatMap((run) => run.flags))].filter(
+    (flag) => row.flags === undefined || row.flags.includes(flag),
+  )
   return `${row.format(s.median)}${range}${flags.length > 0 ? ` **${flags.join(' ')}**` : ''}`
 }
 

@@ -1,6 +1,6 @@
 /** Config schema of upstreams: targets, timeouts, retries, passive health. */
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration } from '../config/fragments.js'
+import { Duration, NAME_PATTERN } from '../config/fragments.js'
 
 export const UpstreamSchema = Type.Object(
   {
@@ -64,9 +64,10 @@ export const UpstreamSchema = Type.Object(
 )
 
 export const UpstreamsSchema = Type.Record(
-  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+  Type.String({ pattern: NAME_PATTERN }),
   UpstreamSchema,
   {
+    additionalProperties: false,
     description: 'Named sets of targets, referenced by routes.',
     default: {},
   },
