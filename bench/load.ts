@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createInterface } from 'node:readline'
 import { performance } from 'node:perf_hooks'
-import { Pool, type Dispatcher } from 'undici'
+import { PacedClient } from './paced-client.js'
 import type { LatencySummaryMs, LoadResult, LoadSpec, LoaderLine } from './protocol.js'
 
 // ---- autocannon (CommonJS, untyped): the slice of its API used here ------------------------------
@@ -56,7 +56,8 @@ type Autocannon = (
   callback: (error: Error | null, result: AutocannonResult) => void,
 ) => { stop(): void }
 
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
+/** Loaded on first use: the paced engine should not pay for autocannon's module graph. */
+let autocannon: Autocannon | undefined
 
 // ---- protocol -----------------------------------------------------------------------------------
 
@@ -101,8 +102,10 @@ function runAutocannon(spec: LoadSpec, seconds: number): Promise<AutocannonResul
     // it would back-fill phantom 1 ms samples under every slower response.
     options.ignoreCoordinatedOmission = true
   }
+  autocannon ??= createRequire(import.meta.url)('autocannon') as Autocannon
+  const run = autocannon
   return new Promise((resolve, reject) => {
-    autocannon(options, (error, result) => (error === null ? resolve(result) : reject(error)))
+    run(options, (error, result) => (error === null ? resolve(result) : reject(error)))
   })
 }
 
@@ -156,11 +159,11 @@ interface PacedOutcome {
 }
 
 /**
- * Open loop: request i is due at start + i/rate and is sent on the first timer tick at or after
- * that, whatever the state of earlier requests. When every connection is busy undici queues it,
- * and that queueing counts in its latency: a slow target cannot slow the offered load down.
+ * Open loop: request i is due at start + i/rate and is handed to the client on the first timer
+ * tick at or after that, whatever became of earlier requests. When every connection is busy it
+ * waits for one, and that wait counts in its latency: a slow target cannot slow the offered load.
  */
-function runPaced(pool: Pool, spec: LoadSpec, seconds: number): Promise<PacedOutcome> {
+function runPaced(spec: LoadSpec, seconds: number): Promise<PacedOutcome> {
   const rate = spec.rate
   if (rate === undefined || rate <= 0) throw new Error('paced needs a positive rate')
   const total = Math.max(1, Math.floor(rate * seconds))
@@ -168,12 +171,6 @@ function runPaced(pool: Pool, spec: LoadSpec, seconds: number): Promise<PacedOut
   const service = new Float64Array(total)
   const scheduled = new Float64Array(total)
   const statusCounts: Record<string, number> = {}
-  const requests = spec.requests.map((request): Dispatcher.DispatchOptions => ({
-    method: request.method as Dispatcher.HttpMethod,
-    path: request.path,
-    headers: request.headers === undefined ? {} : { ...request.headers },
-    ...(request.body === undefined ? {} : { body: request.body }),
-  }))
   let issued = 0
   let finished = 0
   let recorded = 0
@@ -184,10 +181,38 @@ function runPaced(pool: Pool, spec: LoadSpec, seconds: number): Promise<PacedOut
   const start = performance.now()
 
   return new Promise((resolve) => {
+    const settle = (): void => {
+      finished += 1
+      if (finished === total) finish()
+    }
+    const client = new PacedClient({
+      origin: spec.origin,
+      requests: spec.requests,
+      connections: spec.connections,
+      timeoutMs: spec.timeoutSeconds * 1000,
+      onComplete: ({ id, status, latencyMs, handedOffAt }) => {
+        lastEnd = handedOffAt + latencyMs
+        service[recorded] = latencyMs
+        scheduled[recorded] = lastEnd - (start + id * interval)
+        recorded += 1
+        const key = String(status)
+        statusCounts[key] = (statusCounts[key] ?? 0) + 1
+        settle()
+      },
+      onError: (error) => {
+        errors += 1
+        if (error.message === 'timeout') timeouts += 1
+        settle()
+      },
+    })
+    let finishedAlready = false
     const finish = (): void => {
+      if (finishedAlready) return
+      finishedAlready = true
       clearTimeout(deadline)
+      client.close()
       resolve({
-        elapsed: (lastEnd > 0 ? lastEnd : performance.now()) / 1000 - start / 1000,
+        elapsed: ((lastEnd > 0 ? lastEnd : performance.now()) - start) / 1000,
         completed: recorded,
         errors,
         timeouts,
@@ -206,44 +231,14 @@ function runPaced(pool: Pool, spec: LoadSpec, seconds: number): Promise<PacedOut
       seconds * 1000 + spec.timeoutSeconds * 1000 + 1000,
     )
 
-    const fire = (index: number): void => {
-      const due = start + index * interval
-      const sent = performance.now()
-      if (sent - due > maxLag) maxLag = sent - due
-      let status = 0
-      const settle = (): void => {
-        finished += 1
-        if (finished === total) finish()
-      }
-      const handler: Dispatcher.DispatchHandler = {
-        // Its presence is what tells undici this handler speaks the v7 API.
-        onRequestStart() {},
-        onResponseStart(_controller, statusCode) {
-          status = statusCode
-        },
-        onResponseData() {},
-        onResponseEnd() {
-          const end = performance.now()
-          lastEnd = end
-          service[recorded] = end - sent
-          scheduled[recorded] = end - due
-          recorded += 1
-          const key = String(status)
-          statusCounts[key] = (statusCounts[key] ?? 0) + 1
-          settle()
-        },
-        onResponseError(_controller, error) {
-          errors += 1
-          if (/timeout/i.test(error.name) || /timeout/i.test(error.message)) timeouts += 1
-          settle()
-        },
-      }
-      pool.dispatch(requests[index % requests.length]!, handler)
-    }
-
     const tick = (): void => {
-      const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1)
-      while (issued < due) fire(issued++)
+      const now = performance.now()
+      const due = Math.min(total, Math.floor((now - start) / interval) + 1)
+      if (issued < due) {
+        const lag = now - (start + issued * interval)
+        if (lag > maxLag) maxLag = lag
+      }
+      while (issued < due) client.submit(issued++)
       if (issued < total) setTimeout(tick, 1)
     }
     tick()
@@ -285,21 +280,13 @@ async function main(): Promise<void> {
   }, 1000).unref()
 
   if (spec.engine === 'paced') {
-    const pool = new Pool(spec.origin, {
-      connections: spec.connections,
-      pipelining: 1,
-      keepAliveTimeout: 60_000,
-      headersTimeout: spec.timeoutSeconds * 1000,
-      bodyTimeout: spec.timeoutSeconds * 1000,
-    })
-    // Same pool for warm-up and window: the window starts on warm connections, as autocannon's does
-    // not (it reconnects), but as a client in steady state would.
-    if (spec.warmupSeconds > 0) await runPaced(pool, spec, spec.warmupSeconds)
+    // The window opens fresh connections, as autocannon's and wrk's do: the warm-up is for the
+    // target's JIT and pools, not for this client's sockets.
+    if (spec.warmupSeconds > 0) await runPaced(spec, spec.warmupSeconds)
     emit({ event: 'warmed' })
     await waitForGo()
-    const outcome = await runPaced(pool, spec, spec.durationSeconds)
+    const outcome = await runPaced(spec, spec.durationSeconds)
     emit({ event: 'result', result: fromPaced(spec, outcome) })
-    await pool.destroy()
   } else {
     if (spec.warmupSeconds > 0) await runAutocannon(spec, spec.warmupSeconds)
     emit({ event: 'warmed' })

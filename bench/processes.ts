@@ -234,7 +234,11 @@ export function machineBusyTicks(): number {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!
     // user nice system idle iowait irq softirq steal …: everything but idle and iowait is busy.
-    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number)
+    const [user, nice, system, , , irq, softirq, steal] = line
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number)
     return (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)
   } catch {
     return 0

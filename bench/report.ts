@@ -75,6 +75,8 @@ export interface BenchMeta {
   readonly warmupSeconds: number
   readonly loaders: string
   readonly rateEngine: string
+  /** Phases the run planned, so a failed target still shows the rows it would have filled. */
+  readonly phases: readonly Phase[]
 }
 
 export interface BenchReport {
@@ -166,6 +168,7 @@ function rows(rate: number | undefined): Row[] {
       pick: (r) => r.cpu.gatewayUsPerReq,
       format: oneDecimal,
       gatewayOnly: true,
+      flags: CPU_FLAGS,
     },
     {
       label: `gateway CPU µs/request at ${at}`,
@@ -173,6 +176,7 @@ function rows(rate: number | undefined): Row[] {
       pick: (r) => r.cpu.gatewayUsPerReq,
       format: oneDecimal,
       gatewayOnly: true,
+      flags: CPU_FLAGS,
     },
     {
       label: 'gateway CPU, cores busy at saturation',
@@ -180,6 +184,7 @@ function rows(rate: number | undefined): Row[] {
       pick: (r) => r.cpu.gatewayCores,
       format: twoDecimals,
       gatewayOnly: true,
+      flags: CPU_FLAGS,
     },
     {
       label: 'gateway peak RSS, MiB (all processes)',
@@ -187,24 +192,28 @@ function rows(rate: number | undefined): Row[] {
       pick: (r) => r.rss.gateway?.peakMiB,
       format: oneDecimal,
       gatewayOnly: true,
+      flags: [],
     },
     {
       label: 'upstream CPU µs/request, saturation',
       phase: 'saturation',
       pick: (r) => r.cpu.upstreamUsPerReq,
       format: oneDecimal,
+      flags: CPU_FLAGS,
     },
     {
       label: 'upstream peak RSS, MiB',
       phase: 'saturation',
       pick: (r) => r.rss.upstream.peakMiB,
       format: oneDecimal,
+      flags: [],
     },
     {
       label: 'loader CPU, cores busy at saturation',
       phase: 'saturation',
       pick: (r) => r.cpu.loaderCores,
       format: twoDecimals,
+      flags: ['LOADER-LIMITED'],
     },
   ]
 }
@@ -224,16 +233,45 @@ function cell(target: TargetReport, row: Row): string {
 
 function ratioCell(gateway: TargetReport, base: TargetReport | undefined, row: Row): string {
   if (row.ratio !== true || base === undefined) return '—'
-  const g = medianOf(
-    gateway.runs.filter((run) => run.phase === row.phase),
-    row.pick,
-  )
-  const b = medianOf(
-    base.runs.filter((run) => run.phase === row.phase),
-    row.pick,
-  )
+  const gatewayRuns = gateway.runs.filter((run) => run.phase === row.phase)
+  const baseRuns = base.runs.filter((run) => run.phase === row.phase)
+  const g = medianOf(gatewayRuns, row.pick)
+  const b = medianOf(baseRuns, row.pick)
   if (g === undefined || b === undefined || b.median === 0) return 'n/a'
-  return `${(g.median / b.median).toFixed(2)}×`
+  const ratio = `${(g.median / b.median).toFixed(2)}×`
+  if (row.phase === 'fixed-rate') return ratio
+  // A loader-limited req/s is a floor, not the capacity: the ratio is then a bound.
+  const limited = (runs: readonly RunRecord[]) =>
+    runs.some((run) => run.flags.includes('LOADER-LIMITED'))
+  const baseFloor = limited(baseRuns)
+  const gatewayFloor = limited(gatewayRuns)
+  if (baseFloor && gatewayFloor) return `n/a (both ${LIMITED})`
+  if (baseFloor) return `≤ ${ratio}`
+  if (gatewayFloor) return `≥ ${ratio}`
+  return ratio
+}
+
+const LIMITED = 'loader-limited'
+
+/**
+ * One line per kind of note and phase: the same remark from three runs differs only in its numbers,
+ * so the first one is kept with a count.
+ */
+function condenseNotes(target: TargetReport): string[] {
+  const groups = new Map<string, { first: string; count: number; runs: number }>()
+  for (const run of target.runs) {
+    const runs = target.runs.filter((other) => other.phase === run.phase).length
+    for (const note of run.notes) {
+      const key = `${run.phase}|${note.replace(/\d+(\.\d+)?/g, '#')}`
+      const group = groups.get(key)
+      if (group === undefined) groups.set(key, { first: `${run.phase}: ${note}`, count: 1, runs })
+      else group.count += 1
+    }
+  }
+  return [...groups.values()].map(
+    ({ first, count, runs }) =>
+      `${target.name}, ${first}${runs > 1 ? ` (${count} of ${runs} runs${count > 1 ? ', figures of the first' : ''})` : ''}`,
+  )
 }
 
 export function renderMarkdown(report: BenchReport): string {
@@ -258,15 +296,14 @@ export function renderMarkdown(report: BenchReport): string {
     `- load: ${meta.connections} connections, pipelining 1; each target ${meta.runs}× interleaved, ` +
       `${meta.warmupSeconds} s warm-up + ${meta.durationSeconds} s measured per run; loaders: ${meta.loaders}`,
     `- fixed rate: ${report.rate === undefined ? 'not run' : `${integer(report.rate.value)} req/s (${report.rate.source}), ${meta.rateEngine}`}`,
-    '- cells: median (min–max) over the runs',
+    '- cells: median (min–max) over the runs; a ratio marked ≤ or ≥ is a bound, because one side ' +
+      'was LOADER-LIMITED and its req/s is only a floor',
     '',
     `| ${header.join(' | ')} |`,
     `| ${header.map((_, index) => (index === 0 ? '---' : '---:')).join(' | ')} |`,
   ]
   const shownRows = rows(report.rate?.value).filter(
-    (row) =>
-      (row.gatewayOnly !== true || gateways.length > 0) &&
-      report.targets.some((target) => target.status === 'failed' || target.runs.some((run) => run.phase === row.phase)),
+    (row) => (row.gatewayOnly !== true || gateways.length > 0) && meta.phases.includes(row.phase),
   )
   for (const row of shownRows) {
     const cells = [
@@ -283,11 +320,7 @@ export function renderMarkdown(report: BenchReport): string {
   for (const target of report.targets) {
     if (target.status === 'failed')
       notes.push(`**${target.name} FAILED**: ${target.error ?? 'unknown error'}`)
-    for (const note of new Set(
-      target.runs.flatMap((run) => run.notes.map((n) => `${run.phase}: ${n}`)),
-    )) {
-      notes.push(`${target.name}, ${note}`)
-    }
+    notes.push(...condenseNotes(target))
   }
   notes.push(...report.warnings)
   if (notes.length > 0) {

@@ -519,7 +519,7 @@ class Harness {
         loaderCpu,
         // autocannon and the paced loader drive everything from one JS thread.
         loaderCap: 1,
-        label: engine === 'paced' ? 'paced (undici)' : `${engine} ×${processes}`,
+        label: engine === 'paced' ? 'paced' : `${engine} ×${processes}`,
         window,
       } satisfies Measured
     } finally {
@@ -642,7 +642,7 @@ function record(
     flags.add('LOADER-LIMITED')
     notes.push(
       `core ${LOAD_CPU} (loader ${pct(loaderCores)} + upstream ${pct(upstreamCores)}) was saturated: ` +
-        'the load side, not the gateway, set this figure',
+        `the load side${target.via === 'gateway' ? ', not the gateway,' : ''} set this figure`,
     )
   }
   if (!options.pin && loaderCores + upstreamCores + (gatewayCores ?? 0) >= LIMIT * cpus().length) {
@@ -1024,9 +1024,14 @@ async function main(): Promise<number> {
       durationSeconds: options.duration,
       warmupSeconds: options.warmup,
       loaders,
+      phases: [
+        'saturation',
+        ...(wrk === undefined ? [] : (['saturation-wrk'] as const)),
+        ...(rate === undefined ? [] : (['fixed-rate'] as const)),
+      ],
       rateEngine:
         options.rateEngine === 'paced'
-          ? 'paced open-loop loader (undici), latency from hand-off to the client to the last byte'
+          ? 'paced open-loop loader (bench/paced-client.ts), latency from hand-off to the client to the last byte'
           : 'autocannon overallRate (per-connection bursts each second)',
     },
     ...(rate === undefined ? {} : { rate }),

@@ -8,7 +8,7 @@ import { PortcullisError } from '../errors.js'
 import { startServing } from '../cluster/gateway-process.js'
 import { runPrimary } from '../cluster/primary.js'
 import { loadNativeUws } from '../front/load-uws.js'
-import { createLogger } from '../observability/logger.js'
+import { announce, createLogger } from '../observability/logger.js'
 import { parseArgs, resolveWorkers, USAGE } from './args.js'
 import { describeRouteTable } from './route-table.js'
 
@@ -53,7 +53,8 @@ async function start(
     return -1
   }
   const serving = await startServing(config, front, logger)
-  logger.info(
+  announce(
+    logger,
     {
       front: serving.front,
       workers: 0,

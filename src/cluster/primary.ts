@@ -10,6 +10,7 @@ import { loadGatewayConfig } from '../config/gateway-config.js'
 import type { GatewayConfig } from '../config/schema.js'
 import { parseDuration } from '../config/units.js'
 import { PortcullisError } from '../errors.js'
+import { announce } from '../observability/logger.js'
 import type { FrontKind } from './gateway-process.js'
 import type { ToPrimary, ToWorker } from './messages.js'
 
@@ -69,7 +70,8 @@ export function runPrimary(options: PrimaryOptions): void {
         listening.add(slot)
         if (!announced && listening.size === slots.length) {
           announced = true
-          logger.info(
+          announce(
+            logger,
             {
               front: message.front,
               workers: slots.length,

@@ -21,3 +21,12 @@ export function createLogger(level: string, bindings: Record<string, unknown>): 
 export function flushLogger(logger: Logger): void {
   logger.flush()
 }
+
+/**
+ * Lifecycle lines (started, reloaded, stopped) are printed whatever the level: operators and
+ * scripts wait for them, and they cost nothing per request.
+ */
+export function announce(logger: Logger, fields: Record<string, unknown>, message: string): void {
+  if (logger.isLevelEnabled('info')) logger.info(fields, message)
+  else logger.child({}, { level: 'info' }).info(fields, message)
+}
