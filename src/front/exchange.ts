@@ -64,6 +64,9 @@ export abstract class Exchange implements RequestFraming {
   headerBytes = 0
   expectContinue = false
   upgrade = ''
+  /** Raw Host and Connection values, kept by request-head.ts so the proxy never rescans. */
+  hostHeader = ''
+  connectionHeader = ''
   /** Bit set of the framing headers seen (request-head.ts FRAMING_*). */
   framing = 0
 

@@ -37,7 +37,12 @@ export function recordHeader(exchange: Exchange, name: string, value: string): v
     case 'host':
       if (exchange.framing & FRAMING_HOST) exchange.invalid = REJECT_HEAD.duplicateHost
       exchange.framing |= FRAMING_HOST
+      exchange.hostHeader = value
       return recordHost(exchange, value)
+    case 'connection':
+      exchange.connectionHeader =
+        exchange.connectionHeader === '' ? value : `${exchange.connectionHeader}, ${value}`
+      return
     case 'expect':
       if (value.trim().toLowerCase() === '100-continue') exchange.expectContinue = true
       else exchange.invalid = REJECT_HEAD.expectationFailed

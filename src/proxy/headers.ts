@@ -49,7 +49,7 @@ export function buildUpstreamHeaders(
   upgrade: string,
 ): string[] {
   const src = exchange.headers
-  const listed = connectionListed(exchange.header('connection'))
+  const listed = connectionListed(exchange.connectionHeader)
   const out: string[] = []
   let via = ''
   for (let i = 0; i < src.length; i += 2) {
@@ -62,7 +62,7 @@ export function buildUpstreamHeaders(
     }
     out.push(name, src[i + 1]!)
   }
-  const clientHost = exchange.header('host') ?? ''
+  const clientHost = exchange.hostHeader
   out.push(
     'host',
     upstream.preserveHost && clientHost !== '' ? clientHost : target.hostHeader,
