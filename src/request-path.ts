@@ -1,7 +1,8 @@
 /**
  * The way a request travels once a front has filled its exchange (docs/architecture.md):
  * framing and size checks → path normalization → router → the route's stages → proxy.
- * Everything here is synchronous until a stage or the body makes it wait.
+ * Everything here is synchronous until a stage or the body makes it wait. A WebSocket upgrade
+ * takes the same way up to the stages and then opens a tunnel instead of a proxy call.
  */
 import { REJECT, type Rejection } from './errors.js'
 import type { Exchange } from './front/exchange.js'
@@ -9,6 +10,7 @@ import { normalizePath } from './front/normalize-path.js'
 import { BodyCollector, BodyStream } from './front/request-body.js'
 import { runPipeline } from './pipeline/run.js'
 import { ProxyCall } from './proxy/forward.js'
+import { checkHandshake, UpstreamHandshake, type UpgradeExchange } from './proxy/websocket.js'
 import { matchRoute, MatchKind } from './router/match.js'
 
 /**
@@ -19,33 +21,75 @@ import { matchRoute, MatchKind } from './router/match.js'
 const BUFFERED_BODY_LIMIT = 64 * 1024
 
 export function handleRequest(exchange: Exchange): void {
+  exchange.runtime.state.inFlight++
+  if (!admit(exchange)) return
+  const stages = exchange.route!.stages
+  if (stages.length === 0) proceed(exchange, undefined)
+  else runPipeline(exchange, stages, 0, proceed)
+}
+
+/**
+ * A WebSocket opening handshake (RFC 6455 §4.2.1), from a front that can tunnel it: the same
+ * checks and the same stages as any request of its route (a stage that authenticates must see
+ * upgrades too), then the handshake's own rules, then the upstream handshake.
+ */
+export function handleUpgrade(exchange: UpgradeExchange): void {
+  exchange.runtime.state.inFlight++
+  if (!admit(exchange)) return
+  const invalid = checkHandshake(exchange)
+  if (invalid !== undefined) return exchange.reject(invalid, true)
+  const stages = exchange.route!.stages
+  if (stages.length === 0) openTunnel(exchange, undefined)
+  else runPipeline(exchange, stages, 0, openTunnel)
+}
+
+function openTunnel(exchange: Exchange, rejection: Rejection | undefined): void {
+  if (rejection !== undefined) return exchange.reject(rejection, true)
+  new UpstreamHandshake(exchange as UpgradeExchange).dispatch()
+}
+
+/**
+ * The checks every request passes before its route's stages: framing and size, path, route
+ * (404/405), the upgrade rule, the declared body length. Fills path, route and upstreamPath;
+ * false when the exchange has been answered.
+ */
+function admit(exchange: Exchange): boolean {
   const runtime = exchange.runtime
-  runtime.state.inFlight++
-  if (exchange.invalid !== null) return exchange.reject(exchange.invalid, true)
+  if (exchange.invalid !== null) {
+    exchange.reject(exchange.invalid, true)
+    return false
+  }
   if (exchange.headerBytes > runtime.maxHeaderBytes) {
-    return exchange.reject(REJECT.headersTooLarge, true)
+    exchange.reject(REJECT.headersTooLarge, true)
+    return false
   }
   const path = normalizePath(exchange.rawPath)
-  if (typeof path !== 'string') return exchange.reject(path)
+  if (typeof path !== 'string') {
+    exchange.reject(path)
+    return false
+  }
   exchange.path = path
 
   const match = matchRoute(runtime.table, exchange.host, path, exchange.method, runtime.matchResult)
   if (match.kind !== MatchKind.Found) {
-    return exchange.reject(
+    exchange.reject(
       match.kind === MatchKind.NotFound ? REJECT.notFound : runtime.methodNotAllowed(match.allow),
     )
+    return false
   }
   const route = match.route!
   exchange.route = route
   // Upgrade only where the route asks for WebSocket; h2c (RFC 7540 §3.2, removed by RFC 9113)
   // would let a client talk HTTP/2 past every stage.
   if (exchange.upgrade !== '' && (!route.websocket || exchange.upgrade !== 'websocket')) {
-    return exchange.reject(REJECT.upgradeNotAllowed)
+    exchange.reject(REJECT.upgradeNotAllowed)
+    return false
   }
   // Checked on the declared length before a byte of body is read (and, on the node front,
   // before 100 Continue is sent); chunked bodies are counted as they stream.
   if (exchange.contentLength > route.maxBodyBytes) {
-    return exchange.reject(REJECT.payloadTooLarge, true)
+    exchange.reject(REJECT.payloadTooLarge, true)
+    return false
   }
   let upstreamPath = path
   if (route.stripPrefix) {
@@ -53,9 +97,7 @@ export function handleRequest(exchange: Exchange): void {
     if (upstreamPath.charCodeAt(0) !== 47 /* / */) upstreamPath = '/' + upstreamPath
   }
   exchange.upstreamPath = exchange.query === '' ? upstreamPath : `${upstreamPath}?${exchange.query}`
-
-  if (route.stages.length === 0) proceed(exchange, undefined)
-  else runPipeline(exchange, route.stages, 0, proceed)
+  return true
 }
 
 function proceed(exchange: Exchange, rejection: Rejection | undefined): void {

@@ -3,6 +3,9 @@
  * only compiling can check (route names, upstream references, overlapping routes). The primary
  * runs this before any worker sees a config, so an invalid file never replaces a running one.
  */
+import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
+import { PortcullisError, type ConfigProblem } from '../errors.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime } from '../runtime.js'
 import { loadConfig } from './load.js'
@@ -17,9 +20,47 @@ export interface CheckedConfig {
 /** Throws PortcullisError naming every problem; returns the config and a compiled runtime. */
 export function loadGatewayConfig(file: string, logger: Logger, env = process.env): CheckedConfig {
   const config = loadConfig(file, GatewayConfigSchema, env)
+  checkTlsFiles(config)
   const pools = new PoolCache()
   const runtime = new Runtime(config, { logger, pools, inFlight: 0, draining: false, onIdle: null })
   // The pools were only built to compile; no request goes through this runtime.
   void pools.closeAll()
   return { config, runtime }
+}
+
+/** Reads certificate and key now, so a bad path or a mismatched pair is a config error, not a failed listen. */
+function checkTlsFiles(config: GatewayConfig): void {
+  const https = config.listeners.https
+  if (https === undefined) return
+  const problems: ConfigProblem[] = []
+  const read = (key: 'cert' | 'key'): Buffer | null => {
+    try {
+      return readFileSync(https[key])
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error'
+      problems.push({
+        path: `listeners.https.${key}`,
+        reason: `cannot read "${https[key]}" (${code})`,
+      })
+      return null
+    }
+  }
+  const cert = read('cert')
+  const key = read('key')
+  if (cert !== null && key !== null) {
+    try {
+      createSecureContext({
+        cert,
+        key,
+        ...(https.passphrase === undefined ? {} : { passphrase: https.passphrase }),
+      })
+    } catch (error) {
+      problems.push({
+        path: 'listeners.https',
+        reason: `certificate and key are not a usable pair: ${(error as Error).message}`,
+      })
+    }
+  }
+  if (problems.length > 0)
+    throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
 }

@@ -13,6 +13,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https'
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { REJECT, rejectionBody, type Rejection } from '../errors.js'
 import { handleRequest } from '../request-path.js'
 import type { Runtime } from '../runtime.js'
@@ -20,6 +21,7 @@ import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
 import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
 import { completeHead, recordHeader } from './request-head.js'
 import { splitTarget } from './normalize-path.js'
+import { handleNodeUpgrade } from './websocket-node.js'
 
 class NodeExchange extends Exchange {
   readonly #req: IncomingMessage
@@ -171,6 +173,10 @@ export class NodeFront implements Front {
     // The head is checked (routes, max_body) before the client is told to send its body.
     server.on('checkContinue', handler)
     server.on('clientError', onClientError)
+    // Upgrade + Connection: upgrade requests come here instead (websocket-node.ts).
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      handleNodeUpgrade(this.#runtime, listener.kind, req, socket, head),
+    )
     return this.#bind(server, listener)
   }
 

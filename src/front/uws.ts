@@ -19,6 +19,7 @@ import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
 import type { UwsModule } from './load-uws.js'
 import { completeHead, recordHeader } from './request-head.js'
 import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
+import { webSocketBehavior } from './websocket-uws.js'
 
 const STATUS_LINES: string[] = []
 function statusLine(code: number): string {
@@ -295,6 +296,9 @@ export class UwsFront implements Front {
           })
     const kind = listener.kind
     app.any('/*', (res: HttpResponse, req: HttpRequest) => this.#onRequest(kind, res, req))
+    // WebSocket handshakes (websocket-uws.ts); uWS tries this route first and yields the rest.
+    const runtime = (): Runtime => this.#runtime
+    app.ws('/*', webSocketBehavior(this.#uws, kind, runtime))
     return this.#bind(app, listener)
   }
 
