@@ -42,7 +42,6 @@ const METHODS: Record<string, string> = {
 /** Bytes of request body held while no sink reads them yet, before the client is paused. */
 const QUEUE_PAUSE_BYTES = 64 * 1024
 
-
 // The exchange whose headers req.forEach is delivering; a module slot instead of a closure per request.
 let collecting: UwsExchange | null = null
 function collectHeader(name: string, value: string): void {
@@ -352,7 +351,10 @@ export class UwsFront implements Front {
 
 function clientAddress(res: HttpResponse): string {
   // An address is a few ASCII bytes: fromCharCode beats TextDecoder's fixed cost by far.
-  const text = String.fromCharCode.apply(null, new Uint8Array(res.getRemoteAddressAsText()) as unknown as number[])
+  const text = String.fromCharCode.apply(
+    null,
+    new Uint8Array(res.getRemoteAddressAsText()) as unknown as number[],
+  )
   // uSockets reports IPv4 peers of a dual-stack socket as IPv4-mapped IPv6.
   return text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text
 }

@@ -57,11 +57,18 @@ export function handleNodeUpgrade(
   handleUpgrade(exchange)
 }
 
+/**
+ * Most bytes a client may send before the upstream has answered its handshake. RFC 6455 §4.1
+ * has it wait for the answer; they are kept for the upstream, but no more than this.
+ */
+const EARLY_BYTES_LIMIT = 64 * 1024
+
 class NodeUpgradeExchange extends Exchange implements TunnelClient {
   readonly splicesBytes = true
   readonly #client: Socket
-  /** Bytes the client sent after its handshake: the first frames, for the upstream. */
-  readonly #head: Buffer
+  /** What the client sent after its handshake, until the tunnel opens: frames for the upstream. */
+  readonly #early: Buffer[] = []
+  #earlyBytes = 0
   #upstream: Socket | null = null
   /** Sockets of the tunnel still open; the exchange ends when both are closed. */
   #open = 0
@@ -69,10 +76,25 @@ class NodeUpgradeExchange extends Exchange implements TunnelClient {
   constructor(runtime: Runtime, listener: ListenerKind, client: Socket, head: Buffer) {
     super(runtime, listener)
     this.#client = client
-    this.#head = head
     // node:http leaves the socket without listeners after 'upgrade': an error would throw.
     client.on('error', this.#onClientError)
     client.on('close', this.#onClientClose)
+    // Read while the upstream handshake runs: a socket nobody reads never reports that the
+    // client has gone, and the handshake would go on for nobody.
+    if (head.length > 0) this.#onEarlyData(head)
+    client.on('data', this.#onEarlyData)
+    client.on('end', this.#onEarlyEnd)
+  }
+
+  readonly #onEarlyData = (chunk: Buffer): void => {
+    this.#earlyBytes += chunk.length
+    if (this.#earlyBytes > EARLY_BYTES_LIMIT) this.#client.destroy()
+    else this.#early.push(chunk)
+  }
+
+  readonly #onEarlyEnd = (): void => {
+    // Half-closed before the answer: nobody will read the tunnel.
+    this.#client.destroy()
   }
 
   reject(rejection: Rejection, _close?: boolean): void {
@@ -86,7 +108,9 @@ class NodeUpgradeExchange extends Exchange implements TunnelClient {
     head += `content-type: application/json\r\nx-request-id: ${this.requestId}\r\n`
     // Whatever follows a refused upgrade on this connection is not HTTP we could trust.
     head += `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`
-    this.#client.end(head + body)
+    this.#client.write(head + body)
+    // Closed once written, whether or not the client closes its side.
+    this.#client.destroySoon()
     this.finish()
   }
 
@@ -107,7 +131,7 @@ class NodeUpgradeExchange extends Exchange implements TunnelClient {
   }
 
   endResponse(): void {
-    if (!this.aborted) this.#client.end()
+    if (!this.aborted) this.#client.destroySoon()
     this.finish()
   }
 
@@ -147,7 +171,13 @@ class NodeUpgradeExchange extends Exchange implements TunnelClient {
     this.#open = 2
     upstream.on('error', this.#onUpstreamError)
     upstream.on('close', this.#onUpstreamClose)
-    if (this.#head.length > 0) upstream.write(this.#head)
+    client.off('data', this.#onEarlyData)
+    client.off('end', this.#onEarlyEnd)
+    for (const chunk of this.#early) upstream.write(chunk)
+    this.#early.length = 0
+    // A WebSocket has no use for half a connection (RFC 6455 §7.1.1): when the client ends its
+    // side, the tunnel ends (pipe passes the end on to the upstream, whose socket does the same).
+    client.allowHalfOpen = false
     client.pipe(upstream)
     upstream.pipe(client)
   }

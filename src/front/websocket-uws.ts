@@ -352,13 +352,13 @@ class UwsTunnel implements FrameSink {
   onMessage(payload: Buffer, binary: boolean): void {
     const ws = this.#ws
     if (ws === null) return
-    this.#exchange.responseBytes += payload.length
     if (ws.send(payload, binary, false) === SEND_DROPPED) {
       this.#exchange.errorDetail = 'client too slow: closed with 1008'
       this.#closeUpstream(CloseCode.GoingAway, 'client too slow')
       ws.end(CloseCode.PolicyViolation, 'client too slow')
       return
     }
+    this.#exchange.responseBytes += payload.length
     if (!this.#paused && ws.getBufferedAmount() > PAUSE_BYTES) {
       this.#paused = true
       this.#upstream.pause()

@@ -283,6 +283,7 @@ export class UpstreamHandshake implements Dispatcher.DispatchHandler, UpstreamCa
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.#bodyBytes < 0) return
     if (this.#bodyBytes + chunk.length > REFUSAL_BODY_LIMIT) {
       this.#body = []
       this.#bodyBytes = -1
@@ -304,11 +305,11 @@ export class UpstreamHandshake implements Dispatcher.DispatchHandler, UpstreamCa
     const exchange = this.#exchange
     exchange.upstreamCall = null
     if (exchange.aborted || exchange.headSent) return
+    const stages = exchange.route!.responseStages
+    for (let i = 0; i < stages.length; i++) stages[i]!.onResponse!(exchange)
     const out = buildResponseHeaders(this.#headers!, exchange.requestId)
     const extra = exchange.responseHeaders
     if (extra !== null) for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
-    const stages = exchange.route!.responseStages
-    for (let i = 0; i < stages.length; i++) stages[i]!.onResponse!(exchange)
     if (this.#bodyBytes < 0) exchange.errorDetail = 'upstream refusal body over 64 KiB dropped'
     const body = this.#bodyBytes > 0 ? Buffer.concat(this.#body) : null
     exchange.writeHead(this.#status, out, body === null ? 0 : body.length)
