@@ -58,6 +58,7 @@ class UwsExchange extends Exchange {
   #queue: Buffer[] | null = null
   #queuedBytes = 0
   #bodyDone = false
+  #paused = false
   #bodyTimer: NodeJS.Timeout | null = null
   #headWritten = false
   #statusLine = ''
@@ -93,7 +94,7 @@ class UwsExchange extends Exchange {
       // No reader yet (a stage is still deciding): keep a copy, the ArrayBuffer dies with the call.
       ;(this.#queue ??= []).push(Buffer.from(new Uint8Array(chunk)))
       this.#queuedBytes += chunk.byteLength
-      if (this.#queuedBytes > QUEUE_PAUSE_BYTES) this.#res.pause()
+      if (this.#queuedBytes > QUEUE_PAUSE_BYTES) this.pauseBody()
       if (isLast) this.#bodyDone = true
     } else {
       this.requestBytes += chunk.byteLength
@@ -230,17 +231,23 @@ class UwsExchange extends Exchange {
         this.requestBytes += queue[i]!.length
         sink.onBodyChunk(queue[i]!)
       }
-      if (this.#queuedBytes > QUEUE_PAUSE_BYTES && !this.#bodyDone) this.#res.resume()
+      this.resumeBody()
     }
     if (this.#bodyDone) this.#endBody(sink)
   }
 
+  // uWS 20.30 stops delivering body chunks for good when resume() is called on a response that
+  // is not paused, so both calls are made only on a real state change.
   pauseBody(): void {
-    if (!this.aborted && !this.#bodyDone) this.#res.pause()
+    if (this.#paused || this.aborted || this.#bodyDone) return
+    this.#paused = true
+    this.#res.pause()
   }
 
   resumeBody(): void {
-    if (!this.aborted && !this.#bodyDone) this.#res.resume()
+    if (!this.#paused || this.aborted) return
+    this.#paused = false
+    this.#res.resume()
   }
 
   startBodyTimer(timeoutMs: number): void {
