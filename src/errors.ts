@@ -128,6 +128,7 @@ export function rejectionBody(rejection: Rejection, requestId: string): string {
 export const REJECT_HEAD = Object.freeze({
   duplicateHost: createRejection(400, 'bad_request', 'The request has more than one Host header.'),
   badHost: createRejection(400, 'bad_request', 'The Host header is not a valid host.'),
+  missingHost: createRejection(400, 'bad_request', 'HTTP/1.1 requests must carry a Host header.'),
   unsupportedTransferEncoding: createRejection(
     400,
     'bad_request',

@@ -46,6 +46,11 @@ export function runPrimary(options: PrimaryOptions): void {
   const listening = new Set<Slot>()
   let announced = false
 
+  // The uws front binds with SO_REUSEPORT and the kernel spreads connections. The node front
+  // shares one listening socket: with node's default round-robin the primary accepts and hands
+  // each connection to a worker over IPC, and a worker that dies leaves the connections it was
+  // handed hanging. Letting the workers accept (SCHED_NONE) makes the kernel reset them instead.
+  if (front === 'node') cluster.schedulingPolicy = cluster.SCHED_NONE
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)) })
 
   const fork = (slot: Slot) => {

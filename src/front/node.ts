@@ -11,10 +11,11 @@ import {
   type ServerResponse,
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
+import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { REJECT, rejectionBody, type Rejection } from '../errors.js'
+import { REJECT, REJECT_HEAD, rejectionBody, type Rejection } from '../errors.js'
 import { handleRequest } from '../request-path.js'
 import type { Runtime } from '../runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
@@ -22,6 +23,9 @@ import type { BoundListener, Front, FrontListener, StatusProbe } from './front.j
 import { completeHead, recordHeader } from './request-head.js'
 import { splitTarget } from './normalize-path.js'
 import { handleNodeUpgrade } from './websocket-node.js'
+
+/** Sockets whose connection was answered with a closing rejection. */
+const CLOSING = new WeakSet<object>()
 
 class NodeExchange extends Exchange {
   readonly #req: IncomingMessage
@@ -56,6 +60,8 @@ class NodeExchange extends Exchange {
     if (close || (this.contentLength !== 0 && !this.#req.complete) || this.runtime.state.draining) {
       headers.push('connection', 'close')
       res.shouldKeepAlive = false
+      // llhttp may already have parsed requests pipelined behind this one; none may be served.
+      CLOSING.add(this.#req.socket)
     }
     res.writeHead(rejection.status, headers)
     res.end(body)
@@ -76,7 +82,9 @@ class NodeExchange extends Exchange {
   writeBody(chunk: Buffer): boolean {
     if (this.aborted) return true
     this.responseBytes += chunk.length
-    return this.#res.write(chunk)
+    if (this.#res.write(chunk)) return true
+    this.#res.once('drain', () => this.upstreamCall?.onClientWritable())
+    return false
   }
 
   endResponse(): void {
@@ -149,7 +157,8 @@ export class NodeFront implements Front {
   listen(listener: FrontListener): Promise<BoundListener> {
     const options = {
       maxHeaderSize: this.#runtime.maxHeaderBytes,
-      requireHostHeader: true,
+      // Checked by the gateway, so the 400 carries the JSON body and the request id.
+      requireHostHeader: false,
       // The gateway enforces its own body timeout (limits.request_timeout) per request.
       requestTimeout: 0,
       keepAliveTimeout: 5000,
@@ -211,6 +220,10 @@ export class NodeFront implements Front {
   }
 
   #onRequest(kind: ListenerKind, req: IncomingMessage, res: ServerResponse): void {
+    if (CLOSING.has(req.socket)) {
+      req.socket.destroy()
+      return
+    }
     const exchange = new NodeExchange(this.#runtime, kind, req, res)
     exchange.startedAt = performance.now()
     exchange.method = req.method ?? 'GET'
@@ -222,8 +235,12 @@ export class NodeFront implements Front {
     else {
       exchange.rawPath = target.path
       exchange.query = target.query
-      // RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host.
+      // RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host; with neither,
+      // an HTTP/1.1 request is a 400 (§3.2).
       if (target.authority !== null) exchange.host = target.authority.replace(/:\d*$/, '')
+      else if (exchange.hostHeader === '' && req.httpVersion === '1.1') {
+        exchange.invalid ??= REJECT_HEAD.missingHost
+      }
     }
     completeHead(exchange)
     const address = req.socket.remoteAddress ?? ''
@@ -245,7 +262,7 @@ function onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     return
   }
   const [status, rejection] = CLIENT_ERRORS[error.code ?? ''] ?? [400, REJECT.badRequest]
-  const body = rejectionBody(rejection, 'none')
+  const body = rejectionBody(rejection, randomUUID())
   socket.end(
     `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,

@@ -181,6 +181,18 @@ class UwsExchange extends Exchange {
 
   reject(rejection: Rejection, close = false): void {
     if (this.aborted || this.headSent) return
+    if (this.invalid !== null) {
+      // A malformed head (ambiguous lengths, two Hosts…): uWS has already framed whatever follows
+      // on this connection its own way and goes on parsing it, even after end(…, close). Only
+      // closing at once keeps a smuggled request from being served, as uWS itself does for the
+      // framing errors it detects.
+      this.headSent = true
+      this.status = rejection.status
+      this.errorDetail = 'malformed request head: connection closed'
+      this.#clearBodyTimer()
+      this.#res.close()
+      return
+    }
     this.headSent = true
     this.status = rejection.status
     this.#clearBodyTimer()

@@ -30,8 +30,10 @@ export const UpstreamSchema = Type.Object(
       minimum: 0,
       maximum: 10,
       description:
-        'Retries on another target after a connection failure, for idempotent methods whose ' +
-        'body can be replayed. A request that reached the upstream is never retried.',
+        'Retries on another target when the connection failed before any response (refused, ' +
+        'reset, connect timeout), for idempotent methods (RFC 9110 §9.2.2) whose body can be ' +
+        'replayed: the keep-alive race where an upstream closes an idle connection as it is ' +
+        'reused. A non-idempotent request is never sent twice.',
       default: 2,
     }),
     connections: Type.Integer({
@@ -63,14 +65,10 @@ export const UpstreamSchema = Type.Object(
   { additionalProperties: false },
 )
 
-export const UpstreamsSchema = Type.Record(
-  Type.String({ pattern: NAME_PATTERN }),
-  UpstreamSchema,
-  {
-    additionalProperties: false,
-    description: 'Named sets of targets, referenced by routes.',
-    default: {},
-  },
-)
+export const UpstreamsSchema = Type.Record(Type.String({ pattern: NAME_PATTERN }), UpstreamSchema, {
+  additionalProperties: false,
+  description: 'Named sets of targets, referenced by routes.',
+  default: {},
+})
 
 export type UpstreamConfig = Static<typeof UpstreamSchema>

@@ -404,7 +404,7 @@ describe.each(FRONTS)('WebSocket through the %s front', (front: Front) => {
     // Once the client reads again, everything arrives.
     let received = 0
     let frames = 0
-    let pending = Buffer.alloc(0)
+    let pending: Buffer = Buffer.alloc(0)
     socket.on('data', (chunk: Buffer) => {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
       const parsed = parseFrames(pending, false)

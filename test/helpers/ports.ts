@@ -1,0 +1,41 @@
+/** Free TCP ports on the loopback interface. */
+import { connect, createServer, type AddressInfo } from 'node:net'
+
+/**
+ * A port that was free a moment ago: binds 127.0.0.1:0, reads the port the kernel chose, closes.
+ * Another process could take it before the caller binds it; the kernel hands out ephemeral ports
+ * in sequence, so in practice that does not happen within a test run.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo
+      server.close((error) => (error === undefined ? resolve(port) : reject(error)))
+    })
+  })
+}
+
+/** Ports below the ephemeral range that nothing on a test machine listens on. */
+const REFUSING_CANDIDATES = [1, 9, 47, 49, 51]
+
+/**
+ * A port on 127.0.0.1 that refuses connections now and cannot be handed to another socket later:
+ * it is below the kernel's ephemeral range, so no `listen(0)` or outgoing connection takes it,
+ * unlike a port that freePort() released.
+ */
+export async function refusingPort(): Promise<number> {
+  for (const port of REFUSING_CANDIDATES) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port })
+      socket.once('connect', () => {
+        socket.destroy()
+        resolve(false)
+      })
+      socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'))
+    })
+    if (refused) return port
+  }
+  throw new Error(`every candidate port (${REFUSING_CANDIDATES.join(', ')}) accepts connections`)
+}

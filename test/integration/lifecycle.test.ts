@@ -1,0 +1,372 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { Agent } from 'node:http'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  FRONTS,
+  runCli,
+  startGateway,
+  stopAllGateways,
+  type ConfigInput,
+  type LogLine,
+} from '../helpers/gateway.js'
+import { send, type HttpResult } from '../helpers/http.js'
+import { freePort } from '../helpers/ports.js'
+import { isAlive } from '../helpers/proc.js'
+import { closeAllRaw, RawConnection } from '../helpers/raw.js'
+import {
+  closeAllUpstreams,
+  slow,
+  startUpstream,
+  type Echo,
+  type TestUpstream,
+} from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
+
+function serviceConfig(target: string, extra: Record<string, unknown> = {}): ConfigInput {
+  return {
+    upstreams: { svc: { targets: [target], ...extra } },
+    routes: [{ name: 'svc', match: { paths: ['/svc/*'] }, upstream: 'svc', auth: 'none' }],
+  }
+}
+
+/** Whether a new TCP connection to the port is refused. */
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'))
+  })
+}
+
+function problemsOf(line: LogLine): { path: string; reason: string }[] {
+  return (line['problems'] as { path: string; reason: string }[] | undefined) ?? []
+}
+
+let upstreamA: TestUpstream
+let upstreamB: TestUpstream
+
+beforeAll(async () => {
+  upstreamA = await startUpstream('a')
+  upstreamB = await startUpstream('b')
+})
+
+afterEach(async () => {
+  await stopAllGateways()
+  closeAllRaw()
+  upstreamA.reset()
+  upstreamB.reset()
+  upstreamA.handle(null)
+  upstreamB.handle(null)
+})
+
+afterAll(async () => {
+  await closeAllUpstreams()
+})
+
+describe.each(FRONTS)('lifecycle on the %s front', (front) => {
+  describe('when the config is reloaded under traffic', () => {
+    it('drops no request and sends new requests to the new upstream', async () => {
+      // A little latency so that the bounded loop is still running when the reload lands.
+      upstreamA.handle(slow('a', 10))
+      upstreamB.handle(slow('b', 10))
+      const gateway = await startGateway({ front, config: serviceConfig(upstreamA.url) })
+      const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+      const TOTAL = 400
+      const CONCURRENCY = 8
+      const outcomes: { startedAt: number; upstream: string | null; error: string | null }[] = []
+      let next = 0
+      let reloadedAt = Number.POSITIVE_INFINITY
+      let reload: Promise<LogLine> | null = null
+      const worker = async () => {
+        while (next < TOTAL) {
+          const i = next++
+          if (i === 100) {
+            reload = gateway.reload(serviceConfig(upstreamB.url)).then((line) => {
+              reloadedAt = Date.now()
+              return line
+            })
+          }
+          const startedAt = Date.now()
+          try {
+            const res: HttpResult = await send(`${gateway.url}/svc/${i}`, { agent })
+            outcomes.push({
+              startedAt,
+              upstream: res.status === 200 ? res.json<Echo>().upstream : null,
+              error: res.status === 200 ? null : `status ${res.status}`,
+            })
+          } catch (error) {
+            outcomes.push({ startedAt, upstream: null, error: String(error) })
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker))
+      agent.destroy()
+      expect(reload).not.toBeNull()
+      expect((await reload!).msg).toBe('config reloaded')
+
+      expect(outcomes).toHaveLength(TOTAL)
+      expect(outcomes.filter((o) => o.error !== null)).toEqual([])
+      expect(upstreamA.requests.length + upstreamB.requests.length).toBe(TOTAL)
+      expect(upstreamB.requests.length).toBeGreaterThan(0)
+      // The primary logs the reload before the workers apply it: allow them a moment.
+      const late = outcomes.filter((o) => o.startedAt > reloadedAt + 500)
+      expect(late.filter((o) => o.upstream !== 'b')).toEqual([])
+      const after = await send(`${gateway.url}/svc/after`)
+      expect(after.json<Echo>().upstream).toBe('b')
+    })
+  })
+
+  describe('when a reload brings a broken config', () => {
+    const withBogusKey = (target: string): ConfigInput => {
+      const config = serviceConfig(target)
+      return { ...config, routes: [{ ...config.routes[0]!, bogus: true }] }
+    }
+    const withBadDuration = (target: string) => serviceConfig(target, { timeout: '5 parsecs' })
+
+    it.each([
+      ['an unknown key', 'routes[0].bogus', withBogusKey],
+      ['a bad duration', 'upstreams.svc.timeout', withBadDuration],
+    ])('refuses %s, names its path and keeps serving', async (_, path, broken) => {
+      const gateway = await startGateway({ front, config: serviceConfig(upstreamA.url) })
+      // The broken config points at upstream B: had any of it been applied, B would answer.
+      const line = await gateway.reload(broken(upstreamB.url))
+      expect(line.msg).toMatch(/^reload refused/)
+      expect(line.msg).toContain(path)
+      expect(problemsOf(line).map((p) => p.path)).toContain(path)
+      const res = await send(`${gateway.url}/svc/x`)
+      expect(res.status).toBe(200)
+      expect(res.json<Echo>().upstream).toBe('a')
+    })
+  })
+
+  describe('when a cluster worker is killed', () => {
+    const isRespawn = (l: LogLine) =>
+      typeof l.msg === 'string' && l.msg.startsWith('worker respawned')
+    const isDeath = (l: LogLine) => typeof l.msg === 'string' && l.msg.startsWith('worker died')
+
+    it('keeps answering and respawns the worker', async () => {
+      const gateway = await startGateway({
+        front,
+        workers: 2,
+        config: serviceConfig(upstreamA.url),
+      })
+      expect(gateway.workerPids).toHaveLength(2)
+      const [victim, survivor] = gateway.workerPids as [number, number]
+      const from = gateway.logs.length
+      process.kill(victim, 'SIGKILL')
+      // Once the primary has seen the death, no new connection may go to the dead worker.
+      await gateway.waitForLog(isDeath, 5000, from)
+      for (let i = 0; i < 20; i++) {
+        const res = await send(`${gateway.url}/svc/${i}`)
+        expect(res.status).toBe(200)
+      }
+      const respawned = await gateway.waitForLog(isRespawn, 10_000, from)
+      const pid = respawned['pid'] as number
+      expect(pid).not.toBe(victim)
+      expect(pid).not.toBe(survivor)
+      expect(isAlive(pid)).toBe(true)
+      expect(isAlive(survivor)).toBe(true)
+      for (let i = 0; i < 10; i++) {
+        expect((await send(`${gateway.url}/svc/after-${i}`)).status).toBe(200)
+      }
+    })
+
+    // node:cluster's default round-robin hands accepted connections to workers over IPC, and a
+    // connection handed to a worker that dies hangs until the client gives up; the uws front's
+    // SO_REUSEPORT listeners get reset by the kernel instead.
+    it('never leaves a connection hanging when a worker dies under it', async () => {
+      const gateway = await startGateway({
+        front,
+        workers: 2,
+        config: serviceConfig(upstreamA.url),
+      })
+      let pids = [...gateway.workerPids]
+      const outcomes: string[] = []
+      // Bounded: three deaths; each round takes at most the request timeout plus a respawn.
+      for (let round = 0; round < 3; round++) {
+        const from = gateway.logs.length
+        process.kill(pids[0]!, 'SIGKILL')
+        const results = await Promise.all(
+          [0, 1, 2, 3].map((i) =>
+            send(`${gateway.url}/svc/${round}-${i}`, { timeoutMs: 3000 }).then(
+              (res) => String(res.status),
+              (error: Error) => error.message,
+            ),
+          ),
+        )
+        outcomes.push(...results)
+        const respawned = await gateway.waitForLog(isRespawn, 10_000, from)
+        pids = [pids[1]!, respawned['pid'] as number]
+      }
+      expect(outcomes.filter((o) => o.includes('timed out'))).toEqual([])
+    })
+  })
+
+  describe('when the gateway receives SIGTERM', () => {
+    it('finishes the request in flight, refuses new connections and exits 0', async () => {
+      upstreamA.handle(slow('a', 1500))
+      const gateway = await startGateway({ front, config: serviceConfig(upstreamA.url) })
+      const probe = await RawConnection.open(gateway.statusPort)
+      await probe.write('GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n')
+      await probe.waitFor((t) => t.includes('"ready"'), 3000)
+      expect(probe.responses()[0]?.status).toBe(200)
+
+      const inFlight = send(`${gateway.url}/svc/slow`, { timeoutMs: 10_000 })
+      await waitUntil(() => upstreamA.requests.length === 1, { what: 'the slow request upstream' })
+      const started = Date.now()
+      gateway.process.kill('SIGTERM')
+
+      await waitUntil(() => refuses(gateway.port), {
+        timeoutMs: 3000,
+        what: 'new connections to be refused',
+      })
+      expect(Date.now() - started).toBeLessThan(1500)
+
+      // A probe on a connection opened before the drain sees it; a new one cannot connect.
+      const before = probe.text.length
+      await probe.write('GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n')
+      await probe.waitFor((t) => t.length > before && t.endsWith('}'), 1000)
+      const readiness = probe.responses()[1]
+      if (readiness !== undefined) {
+        expect(readiness.status).toBe(503)
+        expect(readiness.body.toString()).toContain('draining')
+      } else {
+        expect(probe.closed).toBe(true)
+      }
+
+      const res = await inFlight
+      expect(res.status).toBe(200)
+      expect(res.json<Echo>().url).toBe('/svc/slow')
+      const exit = await gateway.exited
+      expect(exit).toEqual({ code: 0, signal: null })
+    })
+  })
+})
+
+describe('the command line', () => {
+  let dir: string
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'))
+  })
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const BROKEN = `
+upstreams:
+  svc: { targets: ["http://127.0.0.1:9"], timeout: 5 parsecs }
+routes:
+  - name: svc
+    match: { paths: [/svc/*] }
+    upstream: svc
+    auth: none
+    bogus: 1
+`
+
+  describe('when start is given an invalid config', () => {
+    it('exits non-zero with the path and the reason on stderr', async () => {
+      const file = join(dir, 'broken.yaml')
+      const port = await freePort()
+      writeFileSync(file, `listeners: { http: { host: 127.0.0.1, port: ${port} } }\n${BROKEN}`)
+      const result = await runCli(['start', '--config', file, '--workers', '1'])
+      expect(result.code).not.toBe(0)
+      expect(result.code).not.toBeNull()
+      expect(result.stderr).toContain('routes[0].bogus: unknown key')
+      expect(result.stderr).toContain('upstreams.svc.timeout: must be a duration')
+      expect(result.stdout).not.toContain('portcullis started')
+      expect(await refuses(port)).toBe(true)
+    })
+  })
+
+  describe('when check is given a valid config', () => {
+    it('prints the route table and exits 0', async () => {
+      const file = join(dir, 'valid.yaml')
+      writeFileSync(
+        file,
+        `
+upstreams:
+  svc: { targets: ["http://127.0.0.1:9/base"] }
+routes:
+  - name: reads
+    match: { paths: [/api/*], methods: [GET] }
+    upstream: svc
+    auth: none
+  - name: exact
+    match: { hosts: [api.example.com], paths: [/health] }
+    upstream: svc
+    auth: none
+    max_body: 10
+`,
+      )
+      const result = await runCli(['check', '--config', file])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain(`${file}: valid, 2 routes`)
+      const rows = result.stdout.split('\n').map((l) => l.split(/\s{2,}/))
+      expect(rows).toContainEqual([
+        'HOST',
+        'PATH',
+        'KIND',
+        'METHODS',
+        'ROUTE',
+        'UPSTREAM',
+        'MAX BODY',
+      ])
+      expect(rows).toContainEqual([
+        'api.example.com',
+        '/health',
+        'exact',
+        '*',
+        'exact',
+        'svc (http://127.0.0.1:9/base)',
+        '10',
+      ])
+      expect(rows).toContainEqual([
+        '*',
+        '/api/*',
+        'prefix',
+        'GET,HEAD',
+        'reads',
+        'svc (http://127.0.0.1:9/base)',
+        '1048576',
+      ])
+    })
+  })
+
+  describe('when check is given an invalid config', () => {
+    it('names every problem and exits 1', async () => {
+      const file = join(dir, 'broken.yaml')
+      writeFileSync(file, BROKEN)
+      const result = await runCli(['check', '--config', file])
+      expect(result.code).toBe(1)
+      expect(result.stdout).toBe('')
+      expect(result.stderr).toContain('routes[0].bogus')
+      expect(result.stderr).toContain('upstreams.svc.timeout')
+    })
+
+    it('names both routes of an overlap and exits 1', async () => {
+      const file = join(dir, 'overlap.yaml')
+      writeFileSync(
+        file,
+        `
+upstreams:
+  svc: { targets: ["http://127.0.0.1:9"] }
+routes:
+  - { name: first, match: { paths: [/a/*] }, upstream: svc, auth: none }
+  - { name: second, match: { paths: [/a/*], methods: [GET] }, upstream: svc, auth: none }
+`,
+      )
+      const result = await runCli(['check', '--config', file])
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain('routes[1].match')
+      expect(result.stderr).toContain('"first"')
+    })
+  })
+})
