@@ -53,6 +53,7 @@ export type WireErrorCode =
   | 'gateway_timeout'
   | 'service_unavailable'
   | 'expectation_failed'
+  | 'upgrade_required'
 
 /**
  * A verdict that stops a request: built once (at module load or route compile), frozen, and
@@ -87,7 +88,6 @@ export const REJECT = Object.freeze({
     'bad_request',
     'The request has conflicting Content-Length or Transfer-Encoding headers.',
   ),
-  badHeader: createRejection(400, 'bad_request', 'A request header name or value is invalid.'),
   notFound: createRejection(404, 'not_found', 'No route matches this request.'),
   payloadTooLarge: createRejection(
     413,

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { REJECT, REJECT_HEAD, rejectionBody, type Rejection } from '../errors.js'
+import { PortcullisError, REJECT, REJECT_HEAD, rejectionBody, type Rejection } from '../errors.js'
 import { handleRequest } from '../request-path.js'
 import type { Runtime } from '../runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
@@ -206,9 +206,16 @@ export class NodeFront implements Front {
 
   #bind(server: Server, listener: FrontListener): Promise<BoundListener> {
     return new Promise((resolve, reject) => {
-      server.once('error', reject)
+      const fail = (error: NodeJS.ErrnoException) =>
+        reject(
+          new PortcullisError(
+            'PCL_ERR_LISTEN',
+            `cannot listen on ${listener.host}:${listener.port}: ${error.code ?? error.message}`,
+          ),
+        )
+      server.once('error', fail)
       server.listen(listener.port, listener.host, () => {
-        server.off('error', reject)
+        server.off('error', fail)
         this.#servers.push(server)
         const address = server.address()
         resolve({

@@ -12,7 +12,7 @@
  */
 import { STATUS_CODES } from 'node:http'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { REJECT, rejectionBody, type Rejection } from '../errors.js'
+import { PortcullisError, REJECT, rejectionBody, type Rejection } from '../errors.js'
 import { handleRequest } from '../request-path.js'
 import type { Runtime } from '../runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
@@ -337,7 +337,12 @@ export class UwsFront implements Front {
     return new Promise((resolve, reject) => {
       app.listen(listener.host, listener.port, (socket) => {
         if (socket === false) {
-          reject(new Error(`cannot listen on ${listener.host}:${listener.port}`))
+          reject(
+            new PortcullisError(
+              'PCL_ERR_LISTEN',
+              `cannot listen on ${listener.host}:${listener.port} (address in use, not local, or a port below 1024 without privilege)`,
+            ),
+          )
           return
         }
         this.#sockets.push(socket)
