@@ -1,11 +1,23 @@
 /**
- * An upstream: named targets, one keep-alive undici Pool each, chosen round-robin. A target that
+ * An upstream: named targets, one keep-alive pool each, chosen round-robin. A target that
  * fails `eject_after` times in a row (connection errors, timeouts) is skipped for `eject_for`
  * (passive health checking, as nginx max_fails/fail_timeout).
+ *
+ * A pool is the gateway's own HTTP/1.1 client (h1/pool.ts) for `http://` targets with
+ * `transport: native` (the default), undici's Pool otherwise. Both implement undici's Dispatcher
+ * contract, so forward.ts does not know which one it talks to. WebSocket handshakes always go
+ * through an undici Pool (`upgradePool`), created the first time a handshake needs it.
  */
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import { parseDuration } from '../config/units.js'
+import { H1Pool } from './h1/pool.js'
 import type { UpstreamConfig } from './schema.js'
+
+/** The part of undici's Dispatcher the proxy uses: what both transports implement. */
+export interface Transport {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
+  close(): Promise<void>
+}
 
 export class Target {
   readonly origin: string
@@ -13,16 +25,73 @@ export class Target {
   readonly basePath: string
   /** host[:port] to send as Host. */
   readonly hostHeader: string
-  readonly pool: Pool
+  /** The transport of ordinary requests. */
+  readonly pool: Transport
   consecutiveFailures = 0
   ejectedUntil = 0
+  readonly #pools: TargetPools
 
-  constructor(url: URL, pool: Pool) {
+  constructor(url: URL, pools: TargetPools) {
     this.origin = url.origin
     this.basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '')
     this.hostHeader = url.host
-    this.pool = pool
+    this.pool = pools.pool
+    this.#pools = pools
   }
+
+  /** An undici Pool to the same origin, for requests with `upgrade` (WebSocket handshakes). */
+  get upgradePool(): Transport {
+    return this.#pools.upgradePool()
+  }
+}
+
+/** The pools of one origin and option set, shared by every Target on them across reloads. */
+export class TargetPools {
+  readonly pool: Transport
+  readonly #origin: string
+  readonly #config: UpstreamConfig
+  #upgrade: Pool | null
+
+  constructor(origin: string, config: UpstreamConfig) {
+    this.#origin = origin
+    this.#config = config
+    if (config.transport === 'native' && origin.startsWith('http:')) {
+      this.pool = new H1Pool(origin, {
+        connections: config.connections,
+        keepAliveTimeout: parseDuration(config.keepalive_timeout),
+        connect: { timeout: parseDuration(config.connect_timeout) },
+      })
+      this.#upgrade = null
+    } else {
+      this.#upgrade = undiciPool(origin, config)
+      this.pool = this.#upgrade
+    }
+  }
+
+  upgradePool(): Pool {
+    this.#upgrade ??= undiciPool(this.#origin, this.#config)
+    return this.#upgrade
+  }
+
+  async close(): Promise<void> {
+    const upgrade = this.#upgrade
+    await Promise.allSettled([
+      this.pool.close(),
+      upgrade !== null && upgrade !== this.pool ? upgrade.close() : undefined,
+    ])
+  }
+}
+
+function undiciPool(origin: string, config: UpstreamConfig): Pool {
+  return new Pool(origin, {
+    connections: config.connections,
+    pipelining: 1,
+    keepAliveTimeout: parseDuration(config.keepalive_timeout),
+    connect: { timeout: parseDuration(config.connect_timeout) },
+    // The gateway validates and forwards bodies as they come; a response larger than any
+    // fixed cap must still stream, so undici's own limit stays off.
+    maxResponseSize: -1,
+  })
 }
 
 export interface UpstreamTimings {
@@ -95,26 +164,18 @@ export class Upstream implements UpstreamTimings {
  * closed gracefully (undici lets their in-flight requests finish).
  */
 export class PoolCache {
-  #pools = new Map<string, Pool>()
+  #pools = new Map<string, TargetPools>()
   #used = new Set<string>()
 
-  get(origin: string, config: UpstreamConfig): Pool {
-    const key = `${origin}|${config.connections}|${config.connect_timeout}|${config.keepalive_timeout}`
+  get(origin: string, config: UpstreamConfig): TargetPools {
+    const key = `${origin}|${config.transport}|${config.connections}|${config.connect_timeout}|${config.keepalive_timeout}`
     this.#used.add(key)
-    let pool = this.#pools.get(key)
-    if (pool === undefined) {
-      pool = new Pool(origin, {
-        connections: config.connections,
-        pipelining: 1,
-        keepAliveTimeout: parseDuration(config.keepalive_timeout),
-        connect: { timeout: parseDuration(config.connect_timeout) },
-        // The gateway validates and forwards bodies as they come; a response larger than any
-        // fixed cap must still stream, so undici's own limit stays off.
-        maxResponseSize: -1,
-      })
-      this.#pools.set(key, pool)
+    let pools = this.#pools.get(key)
+    if (pools === undefined) {
+      pools = new TargetPools(origin, config)
+      this.#pools.set(key, pools)
     }
-    return pool
+    return pools
   }
 
   /** Starts a new generation: pools not requested again before `sweep` get closed. */

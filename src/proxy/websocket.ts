@@ -1,8 +1,9 @@
 /**
  * The upstream half of a WebSocket upgrade, shared by both fronts: the rules a client's opening
  * handshake must follow (RFC 6455 §4.2.1), and the gateway's handshake with a target of the
- * route's upstream, made on the target's undici pool with `upgrade: 'websocket'` so the connect
- * timeout, TLS settings and passive health checks of normal requests apply.
+ * route's upstream, made on the target's undici pool (`Target.upgradePool`: the native transport
+ * does not upgrade) with `upgrade: 'websocket'` so the connect timeout, TLS settings and passive
+ * health checks of normal requests apply.
  *
  * The fronts relay differently, and that decides what the upstream sees:
  * - node front, byte level: the front splices the two sockets, so the client's own
@@ -184,7 +185,7 @@ export class UpstreamHandshake implements Dispatcher.DispatchHandler, UpstreamCa
     exchange.upstreamTarget = target.origin
     exchange.upstreamStartedAt = performance.now()
     try {
-      target.pool.dispatch(
+      target.upgradePool.dispatch(
         {
           path: target.basePath + exchange.upstreamPath,
           method: 'GET',

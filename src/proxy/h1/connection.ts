@@ -1,0 +1,279 @@
+/**
+ * One keep-alive HTTP/1.1 connection to an upstream: writes a request, parses its response and
+ * hands the events to the request's undici handler. Socket listeners are bound once per
+ * connection and the parser is reused, so a request on a warm connection costs no closure and no
+ * timer (timeouts.ts).
+ */
+import { connect, type Socket } from 'node:net'
+import type { IncomingHttpHeaders } from 'node:http'
+import { errors } from 'undici'
+import { ResponseParser } from './parser.js'
+import type { ConnectionPool } from './pool.js'
+import { deliver, type ResponseSink } from './reader.js'
+import type { H1Request, RequestSocket } from './request.js'
+import {
+  PhaseClock,
+  T_BODY,
+  T_CONNECT,
+  T_HEADERS,
+  T_IDLE,
+  T_NONE,
+  timeoutError,
+} from './timeouts.js'
+import { writeRequest, type BodyWriter, type BodyWriterOwner } from './writer.js'
+
+const C_CONNECTING = 0
+const C_BUSY = 1
+const C_IDLE = 2
+const C_CLOSED = 3
+/** Reused for a request not written yet (see assign()). */
+const C_ASSIGNED = 4
+
+/** Margin under the server's announced Keep-Alive timeout, so we never reuse a closing socket. */
+const KEEP_ALIVE_MARGIN_MS = 1000
+const NO_TRAILERS: IncomingHttpHeaders = Object.freeze({})
+
+export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSink {
+  readonly #pool: ConnectionPool
+  readonly #socket: Socket
+  readonly #parser = new ResponseParser()
+  #state = C_CONNECTING
+  #request: H1Request | null
+  #writer: BodyWriter | null = null
+  /** The server ended its side: what is buffered is all there will be. */
+  #eof = false
+  /** Inside the parse loop: a resume() from a handler callback lets the loop continue. */
+  #running = false
+  #keepAliveMs: number
+  readonly #clock = new PhaseClock(T_CONNECT, performance.now())
+
+  constructor(pool: ConnectionPool, request: H1Request) {
+    this.#pool = pool
+    this.#keepAliveMs = pool.keepAliveTimeout
+    this.#request = request
+    request.socket = this
+    this.#parser.reset(request.method === 'HEAD')
+    const socket = connect({
+      host: pool.host,
+      port: pool.port,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: 60_000,
+    })
+    socket.setNoDelay(true)
+    this.#socket = socket
+    socket.on('connect', this.#onConnect)
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('error', this.#onError)
+    socket.on('close', this.#onClose)
+    socket.on('drain', this.#onDrain)
+  }
+
+  /**
+   * Carries `request` next (the connection is idle). The write waits for the check phase, as
+   * undici's does (GHSA-35p6-xmwp-9g52): a FIN, RST or unsolicited bytes already pending on the
+   * idle socket are seen first, and the request goes to another connection instead of reading
+   * someone else's answer. It also batches the sends of one loop turn, which measured cheaper.
+   */
+  assign(request: H1Request): void {
+    this.#request = request
+    request.socket = this
+    this.#state = C_ASSIGNED
+    this.#clock.enter(T_NONE)
+    this.#parser.reset(request.method === 'HEAD')
+    this.#pool.scheduleFlush(this)
+  }
+
+  /** Writes the request assign() gave, if the connection is still fit for it. */
+  flush(): void {
+    const request = this.#request
+    if (this.#state === C_ASSIGNED && request !== null) this.#send(request)
+  }
+
+  #send(request: H1Request): void {
+    this.#state = C_BUSY
+    this.#clock.enter(T_HEADERS)
+    this.#writer = writeRequest(this.#socket, request, this)
+    if (request.paused) this.#socket.pause()
+  }
+
+  onBodyProgress(): void {
+    this.#clock.progress++
+  }
+
+  onBodySent(): void {
+    this.#writer = null
+  }
+
+  pauseReading(): void {
+    this.#socket.pause()
+  }
+
+  resumeReading(): void {
+    const request = this.#request
+    if (request === null || this.#state !== C_BUSY) return
+    this.#socket.resume()
+    // Delivers what was buffered when the pause came (undici resumes synchronously too).
+    this.#run(request)
+  }
+
+  /** Closes the connection with `error` for its request, if any; it is never reused. */
+  fail(error: Error): void {
+    const state = this.#state
+    if (state === C_CLOSED) return
+    this.#state = C_CLOSED
+    this.#clock.enter(T_NONE)
+    this.#socket.destroy()
+    const writer = this.#writer
+    if (writer !== null) {
+      this.#writer = null
+      writer.stop()
+    }
+    const request = this.#request
+    this.#request = null
+    this.#pool.onGone(this)
+    if (request === null) return
+    // Never written: nothing reached the upstream, so another connection can carry it.
+    if (state === C_ASSIGNED && !request.aborted) {
+      request.socket = null
+      this.#pool.requeue(request)
+    } else {
+      request.settleError(error)
+    }
+  }
+
+  /** Closes an idle connection. */
+  close(): void {
+    if (this.#request === null) this.fail(new errors.InformationalError('socket idle'))
+  }
+
+  /** Called by the pool a few times a second: ends the current phase if it lasted too long. */
+  tick(now: number): void {
+    const clock = this.#clock
+    const request = this.#request
+    let limit: number
+    switch (clock.phase) {
+      case T_CONNECT:
+        limit = this.#pool.connectTimeout
+        break
+      case T_HEADERS:
+        // As undici: no headers timeout while the request body is still flowing out.
+        if (this.#writer !== null && !this.#socket.writableNeedDrain) return clock.hold()
+        limit = request!.headersTimeout
+        break
+      case T_BODY:
+        // A paused response waits for the client, not for the upstream (as undici).
+        if (request!.paused) return clock.hold()
+        limit = request!.bodyTimeout
+        break
+      case T_IDLE:
+        limit = this.#keepAliveMs
+        break
+      default:
+        return
+    }
+    if (!clock.expired(now, limit)) return
+    if (clock.phase === T_IDLE) this.close()
+    else this.fail(timeoutError(clock.phase, `${this.#pool.host}:${this.#pool.port}`, limit))
+  }
+
+  readonly #onConnect = (): void => {
+    const request = this.#request
+    if (this.#state !== C_CONNECTING || request === null) return
+    this.#send(request)
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    const request = this.#request
+    if (request === null || this.#state !== C_BUSY) {
+      // Bytes nobody asked for: no response can be matched to them (RFC 9112 §9.3). A request
+      // assigned but not written yet goes to another connection.
+      this.fail(new errors.SocketError('unsolicited data from the upstream'))
+      return
+    }
+    if (this.#clock.phase === T_BODY) this.#clock.progress++
+    this.#parser.feed(chunk)
+    if (request.paused) this.#socket.pause()
+    else this.#run(request)
+  }
+
+  readonly #onEnd = (): void => {
+    this.#eof = true
+    const request = this.#request
+    // Idle, or assigned and not written yet (the request goes to another connection).
+    if (request === null || this.#state !== C_BUSY)
+      this.fail(new errors.SocketError('other side closed'))
+    else if (!request.paused) this.#run(request)
+  }
+
+  readonly #onError = (error: Error): void => {
+    this.fail(error) // node's errno errors keep their code: ECONNREFUSED, ECONNRESET, EPIPE…
+  }
+
+  readonly #onClose = (): void => {
+    // A paused response keeps what the parser holds: resume() delivers it, then sees the end.
+    const request = this.#request
+    if (this.#eof && request !== null && request.paused && this.#state === C_BUSY) return
+    this.fail(new errors.SocketError('other side closed'))
+  }
+
+  readonly #onDrain = (): void => {
+    this.#writer?.onDrain()
+  }
+
+  #run(request: H1Request): void {
+    if (this.#running) return
+    this.#running = true
+    try {
+      deliver(this.#parser, request, this)
+    } catch (error) {
+      // A handler threw: as undici, the request ends with that error and the socket goes.
+      this.fail(error instanceof Error ? error : new Error(String(error)))
+    } finally {
+      this.#running = false
+    }
+  }
+
+  /** The server ended its side: what is buffered is all there will be. */
+  get eof(): boolean {
+    return this.#eof
+  }
+
+  onFinalHead(): void {
+    this.#clock.enter(T_BODY)
+  }
+
+  stopReading(): void {
+    this.#socket.pause()
+  }
+
+  /** The response is complete: the connection goes back to the pool if it can be reused. */
+  complete(request: H1Request): void {
+    const parser = this.#parser
+    // Reusable only when the response said so, nothing extra arrived, and the request body was
+    // sent completely (a response may end before its request, RFC 9112 §9.6).
+    const reusable =
+      parser.keepAlive &&
+      !request.closeAfter &&
+      parser.drained &&
+      !this.#eof &&
+      this.#writer === null
+    const trailers = parser.chunked ? parser.trailers : NO_TRAILERS
+    this.#request = null
+    if (reusable) {
+      const hint = parser.keepAliveHintMs
+      const base = this.#pool.keepAliveTimeout
+      this.#keepAliveMs = hint > 0 ? Math.min(base, hint - KEEP_ALIVE_MARGIN_MS) : base
+      this.#state = C_IDLE
+      this.#clock.enter(T_IDLE)
+    } else {
+      this.fail(new errors.InformationalError('connection not reusable'))
+    }
+    request.settleEnd(trailers)
+    if (this.#state === C_IDLE) {
+      if (this.#keepAliveMs <= 0) this.close()
+      else this.#pool.onReady(this)
+    }
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Hands a parsed response to its undici handler: the head (1xx interim ones skipped), the body
+ * as views of the socket's Buffers, the end with its trailers. It stops as soon as the handler
+ * paused (the rest stays in the parser until resume) or aborted (the connection is gone).
+ */
+import { errors } from 'undici'
+import { DATA, END, ERROR, HEAD, NEED_MORE, type ResponseParser } from './parser.js'
+import type { H1Request } from './request.js'
+
+/** The connection, as the delivery loop drives it. */
+export interface ResponseSink {
+  /** The server ended its side: what the parser holds is all there will be. */
+  readonly eof: boolean
+  /** The final head was parsed: the body phase starts. */
+  onFinalHead(): void
+  /** The handler paused: stop reading the socket. */
+  stopReading(): void
+  complete(request: H1Request): void
+  fail(error: Error): void
+}
+
+export function deliver(parser: ResponseParser, request: H1Request, sink: ResponseSink): void {
+  const handler = request.handler
+  for (;;) {
+    switch (parser.next()) {
+      case NEED_MORE:
+        if (!sink.eof) return
+        if (parser.atEof() === END) sink.complete(request)
+        else sink.fail(new errors.SocketError(`other side closed: ${parser.error}`))
+        return
+      case HEAD:
+        if (parser.status < 200) {
+          // 100 and 103 are interim and skipped; 101 was not asked for (RFC 9110 §15.2.2).
+          if (parser.status === 101) {
+            sink.fail(new errors.SocketError('upstream switched protocols unasked'))
+            return
+          }
+          continue
+        }
+        sink.onFinalHead()
+        handler.onResponseStart?.(request, parser.status, parser.headers, parser.statusMessage)
+        break
+      case DATA:
+        handler.onResponseData?.(request, parser.data)
+        break
+      case END:
+        sink.complete(request)
+        return
+      case ERROR:
+        sink.fail(new errors.SocketError(`malformed upstream response: ${parser.error}`))
+        return
+    }
+    if (request.done) return // aborted from the callback: the connection is gone
+    if (request.paused) {
+      sink.stopReading()
+      return
+    }
+  }
+}

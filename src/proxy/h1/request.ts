@@ -1,0 +1,242 @@
+/**
+ * One request on the native transport: its serialized head, its body, and the undici
+ * DispatchController the handler holds (pause/resume/abort). The head is built and checked at
+ * dispatch, so a header the gateway must not send throws synchronously, as undici's
+ * InvalidArgumentError does, before anything reaches a socket.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
+import { errors, type Dispatcher } from 'undici'
+import { isFieldValue, isPath, isToken, parseDecimal } from './names.js'
+
+/** The part of a connection a request drives; implemented by H1Connection. */
+export interface RequestSocket {
+  /** Ends the exchange with `error`: the connection is destroyed, never pooled again. */
+  fail(error: Error): void
+  pauseReading(): void
+  resumeReading(): void
+}
+
+type HeaderValue = string | readonly string[] | undefined | null
+type Headers = readonly (string | readonly string[])[] | Record<string, HeaderValue>
+
+/** RFC 9110 §8.6: methods whose empty body is still announced with Content-Length: 0. */
+const EXPECTS_PAYLOAD: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'QUERY'])
+
+const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>
+
+export class H1Request implements Dispatcher.DispatchController {
+  readonly handler: Dispatcher.DispatchHandler
+  readonly method: string
+  /** Request line and header section, CRLF CRLF included, to be written latin1. */
+  readonly head: string
+  readonly body: Buffer | Readable | null
+  /** Declared length of a streamed body; -1 when it is sent chunked. */
+  readonly streamLength: number
+  readonly headersTimeout: number
+  readonly bodyTimeout: number
+  /** The caller asked for Connection: close: the socket is not reused afterwards. */
+  readonly closeAfter: boolean
+  /** The connection carrying the request; null while queued and once settled. */
+  socket: RequestSocket | null = null
+  /** onResponseEnd or onResponseError was called: nothing else will be. */
+  done = false
+  #aborted = false
+  #paused = false
+  #reason: Error | null = null
+
+  constructor(
+    opts: Dispatcher.DispatchOptions,
+    handler: Dispatcher.DispatchHandler,
+    hostHeader: string,
+    headersTimeout: number,
+    bodyTimeout: number,
+  ) {
+    if (opts.upgrade != null && opts.upgrade !== false) {
+      throw new errors.InvalidArgumentError('upgrade is not supported by the native transport')
+    }
+    const method = opts.method
+    if (method === 'CONNECT' || !isToken(method))
+      throw new errors.InvalidArgumentError('invalid method')
+    const path = opts.path
+    if (!isPath(path)) throw new errors.InvalidArgumentError('invalid request path')
+    if (opts.query != null) throw new errors.InvalidArgumentError('query is not supported')
+    this.handler = handler
+    this.method = method
+    this.headersTimeout = opts.headersTimeout ?? headersTimeout
+    this.bodyTimeout = opts.bodyTimeout ?? bodyTimeout
+
+    let body = opts.body ?? null
+    if (typeof body === 'string') body = Buffer.from(body)
+    else if (body instanceof Uint8Array && !Buffer.isBuffer(body)) {
+      body = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+    }
+    const streamed = body !== null && !Buffer.isBuffer(body)
+    if (streamed && typeof (body as Readable).on !== 'function') {
+      throw new errors.InvalidArgumentError('body must be a Buffer, a string or a Readable')
+    }
+
+    // RFC 9112 §3: request-line = method SP request-target SP HTTP-version
+    const b = BUILD
+    b.head = `${method} ${path} HTTP/1.1\r\n`
+    b.host = false
+    b.length = -1
+    b.close = opts.reset === true
+    const headers = (opts.headers ?? EMPTY_HEADERS) as Headers
+    if (Array.isArray(headers)) {
+      if (headers.length % 2 !== 0) throw new errors.InvalidArgumentError('odd headers array')
+      for (let i = 0; i < headers.length; i += 2) addValue(b, headers[i] as string, headers[i + 1])
+    } else {
+      const record = headers as Record<string, HeaderValue>
+      for (const name in record) addValue(b, name, record[name])
+    }
+    let head = b.head
+    const length = b.length
+    const close = b.close
+    b.head = ''
+    if (!b.host) head += `host: ${hostHeader}\r\n`
+
+    if (streamed) {
+      if (length >= 0) head += `content-length: ${length}\r\n`
+      else head += 'transfer-encoding: chunked\r\n' // RFC 9112 §7.1
+    } else {
+      const size = body === null ? 0 : (body as Buffer).length
+      if (length !== -1 && length !== size) throw new errors.RequestContentLengthMismatchError()
+      if (size > 0 || EXPECTS_PAYLOAD.has(method)) head += `content-length: ${size}\r\n`
+      if (size === 0) body = null
+    }
+    if (close) head += 'connection: close\r\n'
+    this.head = head + '\r\n'
+    this.body = body as Buffer | Readable | null
+    // As undici: a streamed body that fails before or while it is sent ends the request (an
+    // 'error' without a listener would take the process down). The listener stays after the
+    // request settles, since abort() is then a no-op.
+    if (streamed) (body as Readable).on('error', (error: Error) => this.abort(error))
+    this.streamLength = streamed ? length : -1
+    this.closeAfter = close
+  }
+
+  get aborted(): boolean {
+    return this.#aborted
+  }
+
+  get paused(): boolean {
+    return this.#paused
+  }
+
+  get reason(): Error | null {
+    return this.#reason
+  }
+
+  pause(): void {
+    if (this.done || this.#paused) return
+    this.#paused = true
+    this.socket?.pauseReading()
+  }
+
+  resume(): void {
+    if (!this.#paused) return
+    this.#paused = false
+    if (!this.done) this.socket?.resumeReading()
+  }
+
+  abort(reason: Error): void {
+    if (this.done || this.#aborted) return
+    this.#aborted = true
+    this.#reason = reason
+    const socket = this.socket
+    // On a connection: it is destroyed (its state is unknown) and settles this request.
+    if (socket !== null) socket.fail(reason)
+    else this.settleError(reason) // queued: the pool skips a settled request
+  }
+
+  settleEnd(trailers: IncomingHttpHeaders): void {
+    if (this.done) return
+    this.done = true
+    this.socket = null
+    this.handler.onResponseEnd?.(this, trailers)
+  }
+
+  settleError(error: Error): void {
+    if (this.done) return
+    this.done = true
+    this.socket = null
+    const body = this.body
+    // As undici: a streamed body that will not be sent any more is destroyed (without an error,
+    // which would have no listener left).
+    if (body !== null && !Buffer.isBuffer(body) && !body.readableEnded) body.destroy()
+    this.handler.onResponseError?.(this, error)
+  }
+}
+
+/** Scratch state of the head being built (dispatch is synchronous: one at a time). */
+interface HeadBuilder {
+  head: string
+  host: boolean
+  length: number
+  close: boolean
+}
+
+const BUILD: HeadBuilder = { head: '', host: false, length: -1, close: false }
+
+function addValue(b: HeadBuilder, name: string, value: unknown): void {
+  if (value === undefined) return
+  if (typeof value === 'string') addHeader(b, name, value)
+  else if (Array.isArray(value)) for (const v of value) addHeader(b, name, String(v))
+  else if (value === null) addHeader(b, name, '')
+  else if (typeof value === 'number' || typeof value === 'boolean')
+    addHeader(b, name, String(value))
+  else throw new errors.InvalidArgumentError(`invalid ${name} header`)
+}
+
+/** First letters (lowercase) of the names the transport handles itself: h, c, k, t, u, e. */
+function mayBeSpecial(name: string): boolean {
+  switch (name.length) {
+    case 4: // host
+    case 14: // content-length
+    case 10: // connection, keep-alive
+    case 17: // transfer-encoding
+    case 7: // upgrade
+    case 6: {
+      // expect
+      const c = name.charCodeAt(0) | 0x20
+      return c === 104 || c === 99 || c === 107 || c === 116 || c === 117 || c === 101
+    }
+    default:
+      return false
+  }
+}
+
+function addHeader(b: HeadBuilder, name: string, value: string): void {
+  if (!isToken(name)) throw new errors.InvalidArgumentError('invalid header name')
+  if (!isFieldValue(value)) throw new errors.InvalidArgumentError(`invalid ${name} header`)
+  // Most names are no special one: they skip the lowercasing.
+  if (mayBeSpecial(name)) {
+    switch (name.toLowerCase()) {
+      case 'host':
+        if (b.host) throw new errors.InvalidArgumentError('duplicate host header')
+        b.host = true
+        break
+      case 'content-length':
+        if (b.length !== -1) throw new errors.InvalidArgumentError('duplicate content-length')
+        b.length = parseDecimal(value)
+        if (b.length < 0) throw new errors.InvalidArgumentError('invalid content-length header')
+        return // written once the body is known
+      case 'connection': {
+        const v = value.toLowerCase()
+        if (v !== 'close' && v !== 'keep-alive') {
+          throw new errors.InvalidArgumentError('invalid connection header')
+        }
+        if (v === 'close') b.close = true
+        return // written by the transport
+      }
+      // Framing, persistence and protocol switches are the transport's (RFC 9112 §6.1, §7, §9).
+      case 'keep-alive':
+      case 'transfer-encoding':
+      case 'upgrade':
+      case 'expect':
+        throw new errors.InvalidArgumentError(`invalid ${name.toLowerCase()} header`)
+    }
+  }
+  b.head += `${name}: ${value}\r\n`
+}
