@@ -12,6 +12,7 @@ import { REJECT } from '../errors.js'
 import type { Exchange, UpstreamCall } from '../front/exchange.js'
 import { buildResponseHeaders, buildUpstreamHeaders } from './headers.js'
 import type { Target, Upstream } from './upstream.js'
+import { CONNECT_ERRORS, TIMEOUT_ERRORS } from './upstream-errors.js'
 
 type Controller = Dispatcher.DispatchController
 type IncomingHeaders = Record<string, string | string[] | undefined>
@@ -24,26 +25,6 @@ const IDEMPOTENT: ReadonlySet<string> = new Set([
   'PUT',
   'DELETE',
   'TRACE',
-])
-
-/** Errors raised before the upstream could have seen the request: safe to retry elsewhere. */
-const CONNECT_ERRORS: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-])
-
-const TIMEOUT_ERRORS: ReadonlySet<string> = new Set([
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
 ])
 
 class ClientAbortedError extends Error {

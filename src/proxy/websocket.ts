@@ -24,6 +24,7 @@ import { createRejection, REJECT, type Rejection } from '../errors.js'
 import type { Exchange, UpstreamCall } from '../front/exchange.js'
 import { buildResponseHeaders, buildUpstreamHeaders } from './headers.js'
 import type { Target, Upstream } from './upstream.js'
+import { CONNECT_ERRORS, TIMEOUT_ERRORS } from './upstream-errors.js'
 
 type Controller = Dispatcher.DispatchController
 export type IncomingHeaders = Record<string, string | string[] | undefined>
@@ -36,26 +37,6 @@ const KEY = /^[A-Za-z0-9+/]{22}==$/
 
 /** A refusal body larger than this is dropped (the status and headers still pass). */
 const REFUSAL_BODY_LIMIT = 64 * 1024
-
-/** Same classification as forward.ts: failures before the upstream saw the request. */
-const CONNECT_ERRORS: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-])
-
-const TIMEOUT_ERRORS: ReadonlySet<string> = new Set([
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-])
 
 export const REJECT_WEBSOCKET = Object.freeze({
   notHttp11: createRejection(400, 'bad_request', 'A WebSocket handshake needs HTTP/1.1.'),
