@@ -17,7 +17,7 @@ import { handleRequest } from '../request-path.js'
 import type { Runtime } from '../runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
 import type { UwsModule } from './load-uws.js'
-import { completeHead, recordHeader } from './request-head.js'
+import { copyRequestHead } from './uws-request.js'
 import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
 import { webSocketBehavior } from './websocket-uws.js'
 
@@ -26,27 +26,8 @@ function statusLine(code: number): string {
   return (STATUS_LINES[code] ??= `${code} ${STATUS_CODES[code] ?? 'Unknown'}`)
 }
 
-/** uWS reports methods in lower case; the wire (and RFC 9110 §9.1) has them case-sensitive upper. */
-const METHODS: Record<string, string> = {
-  get: 'GET',
-  head: 'HEAD',
-  post: 'POST',
-  put: 'PUT',
-  patch: 'PATCH',
-  delete: 'DELETE',
-  options: 'OPTIONS',
-  trace: 'TRACE',
-  connect: 'CONNECT',
-}
-
 /** Bytes of request body held while no sink reads them yet, before the client is paused. */
 const QUEUE_PAUSE_BYTES = 64 * 1024
-
-// The exchange whose headers req.forEach is delivering; a module slot instead of a closure per request.
-let collecting: UwsExchange | null = null
-function collectHeader(name: string, value: string): void {
-  recordHeader(collecting!, name, value)
-}
 
 const TASK_CHUNK = 1
 const TASK_END = 2
@@ -354,16 +335,7 @@ export class UwsFront implements Front {
   #onRequest(kind: ListenerKind, res: HttpResponse, req: HttpRequest): void {
     const runtime = this.#runtime
     const exchange = new UwsExchange(runtime, kind, res)
-    exchange.startedAt = performance.now()
-    const method = req.getMethod()
-    exchange.method = METHODS[method] ?? method.toUpperCase()
-    exchange.rawPath = req.getUrl()
-    exchange.query = req.getQuery() ?? ''
-    collecting = exchange
-    req.forEach(collectHeader)
-    collecting = null
-    completeHead(exchange)
-    exchange.clientAddress = clientAddress(res)
+    copyRequestHead(exchange, res, req)
     res.onAborted(exchange.onAborted)
     if (exchange.contentLength !== 0 && exchange.invalid === null) {
       res.onData((chunk, isLast) => exchange.handleData(chunk, isLast))
@@ -371,14 +343,4 @@ export class UwsFront implements Front {
     }
     handleRequest(exchange)
   }
-}
-
-function clientAddress(res: HttpResponse): string {
-  // An address is a few ASCII bytes: fromCharCode beats TextDecoder's fixed cost by far.
-  const text = String.fromCharCode.apply(
-    null,
-    new Uint8Array(res.getRemoteAddressAsText()) as unknown as number[],
-  )
-  // uSockets reports IPv4 peers of a dual-stack socket as IPv4-mapped IPv6.
-  return text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text
 }

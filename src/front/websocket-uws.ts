@@ -41,7 +41,7 @@ import { handleUpgrade } from '../request-path.js'
 import type { Runtime } from '../runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
 import type { UwsModule } from './load-uws.js'
-import { completeHead, recordHeader } from './request-head.js'
+import { copyRequestHead } from './uws-request.js'
 
 /** Largest message either way: uWS maxPayloadLength, and the upstream decoder's limit. */
 const MAX_MESSAGE_BYTES = 1024 * 1024
@@ -65,12 +65,6 @@ interface TunnelData {
 }
 
 const decoder = new TextDecoder()
-
-// The exchange whose headers req.forEach is delivering; a module slot instead of a closure.
-let collecting: UwsUpgradeExchange | null = null
-function collectHeader(name: string, value: string): void {
-  recordHeader(collecting!, name, value)
-}
 
 /** The `app.ws('/*', …)` behaviour of one listener; `runtime` gives the current generation. */
 export function webSocketBehavior(
@@ -110,15 +104,7 @@ function onUpgrade(
   }
   // The request object lives only during this call: copy what the path and the upgrade need.
   const exchange = new UwsUpgradeExchange(runtime, kind, res, context)
-  exchange.startedAt = performance.now()
-  exchange.method = 'GET'
-  exchange.rawPath = req.getUrl()
-  exchange.query = req.getQuery() ?? ''
-  collecting = exchange
-  req.forEach(collectHeader)
-  collecting = null
-  completeHead(exchange)
-  exchange.clientAddress = clientAddress(res)
+  copyRequestHead(exchange, res, req)
   // The upstream handshake is asynchronous: uWS must know when the client goes meanwhile.
   res.onAborted(exchange.onAborted)
   handleUpgrade(exchange)
@@ -455,10 +441,4 @@ function statusLine(code: number): string {
 
 function writeHeaders(res: HttpResponse, headers: readonly string[]): void {
   for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!)
-}
-
-function clientAddress(res: HttpResponse): string {
-  const text = decoder.decode(res.getRemoteAddressAsText())
-  // uSockets reports IPv4 peers of a dual-stack socket as IPv4-mapped IPv6.
-  return text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text
 }
