@@ -15,7 +15,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { rejectionBody, type Rejection } from '../errors.js'
-import { buildResponseHeaders } from '../proxy/headers.js'
+import { clientResponseHeaders } from '../proxy/headers.js'
 import { REJECT_WEBSOCKET, type IncomingHeaders, type TunnelClient } from '../proxy/websocket.js'
 import { handleUpgrade } from '../request-path.js'
 import type { Runtime } from '../runtime.js'
@@ -158,10 +158,7 @@ class NodeUpgradeExchange extends Exchange implements TunnelClient {
     this.status = 101
     // The upstream's Sec-WebSocket-Accept/Protocol/Extensions (and cookies…) go to the client,
     // which checks them against its own key and offer; Upgrade and Connection are rewritten.
-    const out = buildResponseHeaders(headers, this.requestId)
-    const stages = this.route!.responseStages
-    for (let i = 0; i < stages.length; i++) stages[i]!.onResponse!(this)
-    if (this.responseHeaders !== null) out.push(...this.responseHeaders)
+    const out = clientResponseHeaders(this, headers)
     const client = this.#client
     client.write(
       'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n' +

@@ -26,7 +26,7 @@ import type {
   WebSocketBehavior,
 } from 'uWebSockets.js'
 import { rejectionBody, type Rejection } from '../errors.js'
-import { buildResponseHeaders } from '../proxy/headers.js'
+import { clientResponseHeaders } from '../proxy/headers.js'
 import {
   CloseCode,
   encodeClose,
@@ -222,10 +222,7 @@ class UwsUpgradeExchange extends Exchange implements TunnelClient {
     this.status = 101
     // uWS writes Upgrade, Connection and Sec-WebSocket-Accept/Protocol itself; the upstream's
     // other headers (cookies…) pass like on any response. No extension is negotiated.
-    const out = buildResponseHeaders(headers, this.requestId)
-    const stages = this.route!.responseStages
-    for (let i = 0; i < stages.length; i++) stages[i]!.onResponse!(this)
-    if (this.responseHeaders !== null) out.push(...this.responseHeaders)
+    const out = clientResponseHeaders(this, headers)
     const head: string[] = []
     for (let i = 0; i < out.length; i += 2) {
       if (!out[i]!.startsWith('sec-websocket-')) head.push(out[i]!, out[i + 1]!)

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { REJECT } from '../errors.js'
 import type { Exchange, UpstreamCall } from '../front/exchange.js'
-import { buildResponseHeaders, buildUpstreamHeaders } from './headers.js'
+import { buildUpstreamHeaders, clientResponseHeaders } from './headers.js'
 import type { Target, Upstream } from './upstream.js'
 import { CONNECT_ERRORS, TIMEOUT_ERRORS } from './upstream-errors.js'
 
@@ -100,11 +100,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler, UpstreamCall {
     this.#responseStarted = true
     this.#upstream.recordSuccess(this.#target)
     exchange.upstreamHeadersAt = performance.now()
-    const out = buildResponseHeaders(headers, exchange.requestId)
-    const extra = exchange.responseHeaders
-    if (extra !== null) for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
-    const stages = exchange.route!.responseStages
-    for (let i = 0; i < stages.length; i++) stages[i]!.onResponse!(exchange)
+    const out = clientResponseHeaders(exchange, headers)
     const length = headers['content-length']
     this.#noBody = this.#method === 'HEAD' || statusCode === 204 || statusCode === 304
     exchange.writeHead(statusCode, out, typeof length === 'string' ? Number(length) : -1)

@@ -113,3 +113,19 @@ function connectionListed(value: string | undefined): Set<string> | null {
   }
   return set
 }
+
+/**
+ * The response head for the client: the upstream's headers filtered, then whatever the route's
+ * stages add (their onResponse hooks run first, so a header they set is never missed).
+ */
+export function clientResponseHeaders(
+  exchange: Exchange,
+  upstreamHeaders: Record<string, string | string[] | undefined>,
+): string[] {
+  const out = buildResponseHeaders(upstreamHeaders, exchange.requestId)
+  const stages = exchange.route!.responseStages
+  for (let i = 0; i < stages.length; i++) stages[i]!.onResponse!(exchange)
+  const extra = exchange.responseHeaders
+  if (extra !== null) for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+  return out
+}

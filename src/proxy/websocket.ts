@@ -22,7 +22,7 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { createRejection, REJECT, type Rejection } from '../errors.js'
 import type { Exchange, UpstreamCall } from '../front/exchange.js'
-import { buildResponseHeaders, buildUpstreamHeaders } from './headers.js'
+import { buildUpstreamHeaders, clientResponseHeaders } from './headers.js'
 import type { Target, Upstream } from './upstream.js'
 import { CONNECT_ERRORS, TIMEOUT_ERRORS } from './upstream-errors.js'
 
@@ -287,11 +287,7 @@ export class UpstreamHandshake implements Dispatcher.DispatchHandler, UpstreamCa
     const exchange = this.#exchange
     exchange.upstreamCall = null
     if (exchange.aborted || exchange.headSent) return
-    const stages = exchange.route!.responseStages
-    for (let i = 0; i < stages.length; i++) stages[i]!.onResponse!(exchange)
-    const out = buildResponseHeaders(this.#headers!, exchange.requestId)
-    const extra = exchange.responseHeaders
-    if (extra !== null) for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+    const out = clientResponseHeaders(exchange, this.#headers!)
     if (this.#bodyBytes < 0) exchange.errorDetail = 'upstream refusal body over 64 KiB dropped'
     const body = this.#bodyBytes > 0 ? Buffer.concat(this.#body) : null
     exchange.writeHead(this.#status, out, body === null ? 0 : body.length)

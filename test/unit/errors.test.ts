@@ -21,7 +21,10 @@ describe('docs/errors.md', () => {
 
   it('documents every wire code of the WireErrorCode union', () => {
     const union = ERRORS.slice(ERRORS.indexOf('export type WireErrorCode'))
-    const codes = union.slice(0, union.indexOf('\n\n')).match(/'[a-z_]+'/g)!.map((c) => c.slice(1, -1))
+    const codes = union
+      .slice(0, union.indexOf('\n\n'))
+      .match(/'[a-z_]+'/g)!
+      .map((c) => c.slice(1, -1))
     for (const code of codes) expect(DOC, code).toContain(`\`${code}\``)
   })
 
@@ -30,7 +33,9 @@ describe('docs/errors.md', () => {
       const text = readFileSync(file, 'utf8')
       for (const match of text.matchAll(/createRejection\(\s*(\d{3}),\s*'([a-z_]+)'/g)) {
         const [, status, code] = match
-        expect(DOC, `${file}: ${status} ${code}`).toMatch(new RegExp(`\\| ${status} \\| \`${code}\``))
+        expect(DOC, `${file}: ${status} ${code}`).toMatch(
+          new RegExp(`\\| ${status} \\| \`${code}\``),
+        )
       }
     }
   })

@@ -1,24 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { REJECT, REJECT_HEAD, type Rejection } from '../../../src/errors.js'
-import { Exchange, type BodySink } from '../../../src/front/exchange.js'
+import { REJECT, REJECT_HEAD } from '../../../src/errors.js'
+import type { Exchange } from '../../../src/front/exchange.js'
 import { completeHead, parseContentLength, recordHeader } from '../../../src/front/request-head.js'
-import type { Runtime } from '../../../src/runtime.js'
-
-class HeadOnly extends Exchange {
-  reject(_rejection: Rejection): void {}
-  writeHead(): void {}
-  writeBody(): boolean {
-    return true
-  }
-  endResponse(): void {}
-  destroy(): void {}
-  readBody(_sink: BodySink): void {}
-  pauseBody(): void {}
-  resumeBody(): void {}
-}
+import { FakeExchange } from '../../helpers/exchange.js'
 
 function head(...pairs: [string, string][]): Exchange {
-  const exchange = new HeadOnly(null as unknown as Runtime, 'http')
+  const exchange = new FakeExchange()
   for (const [name, value] of pairs) recordHeader(exchange, name, value)
   completeHead(exchange)
   return exchange
@@ -33,12 +20,22 @@ describe('parseContentLength', () => {
     expect(parseContentLength('5, 5')).toBe(5)
     expect(parseContentLength('5,5')).toBe(5)
   })
-  it.each(['', ' ', '+5', '-1', '5 5', '0x10', '1e3', '5, 6', '5,', ',5', '1.0', '99999999999999999'])(
-    'refuses %j',
-    (value) => {
-      expect(parseContentLength(value)).toBe(-1)
-    },
-  )
+  it.each([
+    '',
+    ' ',
+    '+5',
+    '-1',
+    '5 5',
+    '0x10',
+    '1e3',
+    '5, 6',
+    '5,',
+    ',5',
+    '1.0',
+    '99999999999999999',
+  ])('refuses %j', (value) => {
+    expect(parseContentLength(value)).toBe(-1)
+  })
 })
 
 describe('recordHeader', () => {
@@ -67,9 +64,12 @@ describe('recordHeader', () => {
   })
 
   describe('when the transfer coding is not plain chunked', () => {
-    it.each(['gzip, chunked', 'chunked, chunked', 'identity', 'xchunked'])('refuses %j', (value) => {
-      expect(head(['transfer-encoding', value]).invalid).not.toBeNull()
-    })
+    it.each(['gzip, chunked', 'chunked, chunked', 'identity', 'xchunked'])(
+      'refuses %j',
+      (value) => {
+        expect(head(['transfer-encoding', value]).invalid).not.toBeNull()
+      },
+    )
     it('accepts chunked in any letter case and marks the length unknown', () => {
       const exchange = head(['transfer-encoding', 'Chunked'])
       expect(exchange.invalid).toBeNull()
@@ -109,11 +109,14 @@ describe('recordHeader', () => {
     it('propagates a well-formed id', () => {
       expect(head(['x-request-id', 'abc-123_DEF.4']).requestId).toBe('abc-123_DEF.4')
     })
-    it.each(['has space', 'a"b', 'x'.repeat(129), '<script>'])('replaces %j with a fresh one', (id) => {
-      const requestId = head(['x-request-id', id]).requestId
-      expect(requestId).not.toBe(id)
-      expect(requestId).toMatch(/^[0-9a-f-]{36}$/)
-    })
+    it.each(['has space', 'a"b', 'x'.repeat(129), '<script>'])(
+      'replaces %j with a fresh one',
+      (id) => {
+        const requestId = head(['x-request-id', id]).requestId
+        expect(requestId).not.toBe(id)
+        expect(requestId).toMatch(/^[0-9a-f-]{36}$/)
+      },
+    )
   })
 
   it('counts header bytes for the 431 limit', () => {

@@ -1,35 +1,11 @@
 import { createHook } from 'node:async_hooks'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createRejection, REJECT, type Rejection } from '../../../src/errors.js'
-import { Exchange, type BodySink } from '../../../src/front/exchange.js'
+import { FakeExchange } from '../../helpers/exchange.js'
 import type { StageName } from '../../../src/pipeline/order.js'
 import { runPipeline } from '../../../src/pipeline/run.js'
 import type { Stage, Verdict } from '../../../src/pipeline/stage.js'
-import type { Runtime } from '../../../src/runtime.js'
-
-/** An exchange with no front: it records what the pipeline sends. */
-class FakeExchange extends Exchange {
-  readonly rejections: Rejection[] = []
-
-  constructor(readonly logged: unknown[][] = []) {
-    const logger = { error: (...args: unknown[]) => logged.push(args) }
-    super({ logger } as unknown as Runtime, 'http')
-  }
-
-  reject(rejection: Rejection): void {
-    this.rejections.push(rejection)
-    this.headSent = true
-  }
-  writeHead(): void {}
-  writeBody(): boolean {
-    return true
-  }
-  endResponse(): void {}
-  destroy(): void {}
-  readBody(_sink: BodySink): void {}
-  pauseBody(): void {}
-  resumeBody(): void {}
-}
+import type { Exchange } from '../../../src/front/exchange.js'
 
 function stage(
   name: StageName,

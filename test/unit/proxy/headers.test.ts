@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest'
+import type { Stage } from '../../../src/pipeline/stage.js'
+import { clientResponseHeaders } from '../../../src/proxy/headers.js'
+import type { CompiledRoute } from '../../../src/router/compile.js'
+import { FakeExchange } from '../../helpers/exchange.js'
+
+function exchangeWithResponseStage(onResponse: Stage['onResponse']): FakeExchange {
+  const exchange = new FakeExchange()
+  exchange.requestId = 'req-1'
+  const stage = { name: 'cors', onRequest: () => undefined, onResponse, onFinish: null } as Stage
+  exchange.route = { responseStages: [stage] } as unknown as CompiledRoute
+  return exchange
+}
+
+describe('clientResponseHeaders', () => {
+  it("keeps a header a stage adds in its onResponse hook, after the upstream's", () => {
+    const exchange = exchangeWithResponseStage((x) => x.addResponseHeader('x-stage', 'yes'))
+    expect(clientResponseHeaders(exchange, { 'content-type': 'text/plain' })).toEqual([
+      'content-type',
+      'text/plain',
+      'x-request-id',
+      'req-1',
+      'x-stage',
+      'yes',
+    ])
+  })
+
+  it('drops hop-by-hop fields and those the upstream names in Connection', () => {
+    const exchange = exchangeWithResponseStage(() => undefined)
+    const out = clientResponseHeaders(exchange, {
+      connection: 'x-up, keep-alive',
+      'keep-alive': 'timeout=5',
+      'x-up': 'secret',
+      'transfer-encoding': 'chunked',
+      'content-length': '5',
+      date: 'Mon',
+      'set-cookie': ['a=1', 'b=2'],
+    })
+    expect(out).toEqual(['set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'req-1'])
+  })
+})
