@@ -26,24 +26,12 @@ export interface BodySink {
   onBodyEnd(): void
 }
 
-/**
- * Request-head facts the front extracts while it copies headers, so that the core never rescans
- * the header list for framing headers.
- */
-export interface RequestFraming {
-  /** Declared body length: -1 when the body is chunked, 0 when there is none. */
-  contentLength: number
-  /** Set when the head is malformed (conflicting lengths, bad names or values…). */
-  invalid: Rejection | null
-  /** Sum of header name and value bytes, for the max_header_bytes limit. */
-  headerBytes: number
-  /** `Expect: 100-continue` was sent. */
-  expectContinue: boolean
-  /** Value of `Upgrade`, lowercased, or '' when absent. */
-  upgrade: string
+/** RFC 9110 §6.4.1: these responses have no content, whatever framing headers they carry. */
+export function isBodylessResponse(method: string, status: number): boolean {
+  return method === 'HEAD' || status === 204 || status === 304
 }
 
-export abstract class Exchange implements RequestFraming {
+export abstract class Exchange {
   readonly runtime: Runtime
   readonly listener: ListenerKind
   method = ''
@@ -59,10 +47,15 @@ export abstract class Exchange implements RequestFraming {
   host = ''
   clientAddress = ''
   requestId = ''
+  /** Declared body length: -1 when the body is chunked, 0 when there is none. */
   contentLength = 0
+  /** Set by request-head.ts when the head is malformed (conflicting lengths, two Hosts…). */
   invalid: Rejection | null = null
+  /** Sum of header name and value bytes, for the max_header_bytes limit. */
   headerBytes = 0
+  /** `Expect: 100-continue` was sent. */
   expectContinue = false
+  /** Value of `Upgrade`, lowercased, or '' when absent. */
   upgrade = ''
   /** Raw Host and Connection values, kept by request-head.ts so the proxy never rescans. */
   hostHeader = ''

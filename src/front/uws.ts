@@ -15,7 +15,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import { PortcullisError, REJECT, rejectionBody, type Rejection } from '../errors.js'
 import { handleRequest } from '../request-path.js'
 import type { Runtime } from '../runtime.js'
-import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
+import { Exchange, isBodylessResponse, type BodySink, type ListenerKind } from './exchange.js'
 import type { UwsModule } from './load-uws.js'
 import { copyRequestHead } from './uws-request.js'
 import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
@@ -192,7 +192,7 @@ class UwsExchange extends Exchange {
     this.#statusLine = statusLine(status)
     this.#head = headers
     this.#total = contentLength
-    this.#noBody = this.method === 'HEAD' || status === 204 || status === 304
+    this.#noBody = isBodylessResponse(this.method, status)
   }
 
   writeBody(chunk: Buffer): boolean {

@@ -17,11 +17,6 @@ export function createLogger(level: string, bindings: Record<string, unknown>): 
   return logger
 }
 
-/** A synchronous logger for startup lines that tests and users wait for. */
-export function flushLogger(logger: Logger): void {
-  logger.flush()
-}
-
 /**
  * Lifecycle lines (started, reloaded, stopped) are printed whatever the level: operators and
  * scripts wait for them, and they cost nothing per request.

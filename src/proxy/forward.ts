@@ -9,7 +9,7 @@
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { REJECT } from '../errors.js'
-import type { Exchange, UpstreamCall } from '../front/exchange.js'
+import { isBodylessResponse, type Exchange, type UpstreamCall } from '../front/exchange.js'
 import { buildUpstreamHeaders, clientResponseHeaders } from './headers.js'
 import type { Target, Upstream } from './upstream.js'
 import { CONNECT_ERRORS, TIMEOUT_ERRORS } from './upstream-errors.js'
@@ -102,7 +102,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler, UpstreamCall {
     exchange.upstreamHeadersAt = performance.now()
     const out = clientResponseHeaders(exchange, headers)
     const length = headers['content-length']
-    this.#noBody = this.#method === 'HEAD' || statusCode === 204 || statusCode === 304
+    this.#noBody = isBodylessResponse(this.#method, statusCode)
     exchange.writeHead(statusCode, out, typeof length === 'string' ? Number(length) : -1)
   }
 
