@@ -54,6 +54,12 @@ export type WireErrorCode =
   | 'service_unavailable'
   | 'expectation_failed'
   | 'upgrade_required'
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'forbidden'
+  | 'auth_unavailable'
 
 /**
  * A verdict that stops a request: built once (at module load or route compile), frozen, and

@@ -8,7 +8,11 @@ import type { GatewayConfig } from './config/schema.js'
 import { parseDuration, parseSize } from './config/units.js'
 import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from './errors.js'
 import type { Exchange } from './front/exchange.js'
+import type { IssuerRegistry } from './jwt/issuer.js'
+import type { RevocationList } from './jwt/revocation.js'
 import { writeAccessLog } from './observability/access-log.js'
+import { stageRank, type StageName } from './pipeline/order.js'
+import type { Stage } from './pipeline/stage.js'
 import { PoolCache, Upstream } from './proxy/upstream.js'
 import {
   compileMethods,
@@ -18,11 +22,22 @@ import {
   type RouteTable,
 } from './router/compile.js'
 import { createMatchResult, type MatchResult } from './router/match.js'
+import type { RouteConfig } from './router/schema.js'
+import { compileAuthenticate, type AuthenticateDeps } from './stages/authenticate/index.js'
+import type { JwtContext } from './stages/authenticate/jwt-context.js'
+import { compileAuthorize } from './stages/authorize/index.js'
+import { compileForward, DEFAULT_IDENTITY_HEADERS } from './stages/forward/index.js'
+import { foldHeaderName } from './proxy/headers.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
   readonly logger: Logger
   readonly pools: PoolCache
+  /** Issuers and their keys, carried over reloads while their config is unchanged. */
+  readonly issuers: IssuerRegistry
+  /** Token caches, verify pool, verifications in flight: shared by every JWT route. */
+  readonly jwt: JwtContext
+  readonly revocations: RevocationList
   inFlight: number
   draining: boolean
   /** Called when in-flight drops to zero while draining. */
@@ -39,6 +54,11 @@ export class Runtime {
   readonly defaultMaxBodyBytes: number
   readonly requestTimeoutMs: number
   readonly accessLog: boolean
+  /**
+   * Header names (lowercase, `_` folded to `-`) that only the gateway may set for identity: removed
+   * from every client request on every route, public ones included.
+   */
+  readonly identityHeaders: ReadonlySet<string>
   /** Reused by the synchronous matcher; never held across a tick. */
   readonly matchResult: MatchResult = createMatchResult()
   /** 405 rejections, one per distinct Allow value, built at compile time. */
@@ -60,7 +80,32 @@ export class Runtime {
     }
     this.upstreams = upstreams
     state.pools.sweep()
-    this.table = compileRouteTable(compileRoutes(config, upstreams, this.defaultMaxBodyBytes))
+
+    const problems: ConfigProblem[] = []
+    const issuers = state.issuers.compile(config.issuers, problems)
+    state.jwt.resize(config.issuers.reduce((sum, issuer) => sum + issuer.cache_size, 0))
+    state.revocations.setConfigured(config.revocation.jtis)
+    const deps: AuthenticateDeps = {
+      issuers,
+      jwt: state.jwt,
+      logger: state.logger,
+      audit: config.log.audit,
+    }
+    const identityHeaders = new Set<string>(DEFAULT_IDENTITY_HEADERS)
+    const entries = compileRoutes(
+      config,
+      upstreams,
+      this.defaultMaxBodyBytes,
+      deps,
+      identityHeaders,
+      problems,
+    )
+    if (problems.length > 0) {
+      throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
+    }
+    state.issuers.sweep()
+    this.identityHeaders = identityHeaders
+    this.table = compileRouteTable(entries)
   }
 
   methodNotAllowed(allow: string): Rejection {
@@ -93,8 +138,10 @@ function compileRoutes(
   config: GatewayConfig,
   upstreams: ReadonlyMap<string, Upstream>,
   defaultMaxBody: number,
+  deps: AuthenticateDeps,
+  identityHeaders: Set<string>,
+  problems: ConfigProblem[],
 ): RouteEntry[] {
-  const problems: ConfigProblem[] = []
   const seen = new Map<string, number>()
   const entries: RouteEntry[] = []
   config.routes.forEach((route, index) => {
@@ -122,12 +169,13 @@ function compileRoutes(
           'strip_path needs prefix paths (ending in /*): an exact path would always forward "/"',
       })
     }
+    const stages = compileStages(route, `routes[${index}]`, deps, identityHeaders, problems)
     const compiled: CompiledRoute = {
       name: route.name,
       upstream,
-      stages: [],
-      responseStages: [],
-      finishStages: [],
+      stages,
+      responseStages: stages.filter((stage) => stage.onResponse !== null),
+      finishStages: stages.filter((stage) => stage.onFinish !== null),
       methods: compileMethods(route.match.methods),
       stripPrefix: route.strip_path,
       maxBodyBytes: route.max_body === undefined ? defaultMaxBody : parseSize(route.max_body),
@@ -137,7 +185,27 @@ function compileRoutes(
     }
     entries.push({ route: compiled, match: route.match, index })
   })
-  if (problems.length > 0)
-    throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
   return entries
+}
+
+/** A route's pipeline, in the one order of pipeline/order.ts whatever the config says. */
+function compileStages(
+  route: RouteConfig,
+  path: string,
+  deps: AuthenticateDeps,
+  identityHeaders: Set<string>,
+  problems: ConfigProblem[],
+): Stage[] {
+  const stages: Stage[] = []
+  const authenticate = compileAuthenticate(route, path, deps, problems)
+  const challenges = authenticate?.challenges ?? null
+  const authorize = compileAuthorize(route, path, challenges, problems)
+  const forward = compileForward(route, path, authenticate?.sources ?? null, challenges, problems)
+  if (authenticate !== null) stages.push(authenticate)
+  if (authorize !== null) stages.push(authorize)
+  if (forward !== null) {
+    stages.push(forward)
+    for (const name of forward.headerNames) identityHeaders.add(foldHeaderName(name))
+  }
+  return stages.sort((a, b) => stageRank(a.name as StageName) - stageRank(b.name as StageName))
 }

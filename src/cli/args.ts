@@ -5,7 +5,8 @@ import { PortcullisError } from '../errors.js'
 export const USAGE = `portcullis — zero-trust API gateway
 
 Usage:
-  portcullis start --config FILE [--workers N|auto] [--front uws|node]
+  portcullis start --config FILE [--workers N|auto] [--verify-threads N|auto] [--front uws|node]
+  portcullis revoke --config FILE --jti ID (--exp UNIX_SECONDS | --ttl DURATION)
   portcullis check --config FILE
   portcullis --help | --version
 
@@ -13,28 +14,43 @@ Commands:
   start   Serve with the config FILE. SIGHUP reloads it (an invalid file is refused and the
           running config kept), SIGTERM drains in-flight requests and exits 0.
   check   Validate FILE and print the compiled route table; exit 1 if it is invalid.
+  revoke  Revoke a token by its jti until its exp, through the config's redis: every worker of
+          every gateway sharing that Redis refuses it within a second.
 
 Options:
   --config FILE     YAML (or JSON) config. Default: $PORTCULLIS_CONFIG, else config/gateway.yaml.
   --workers N       Worker processes; auto = one per core (default: cluster.workers of the
                     config). 0 serves from a single process without node:cluster.
+  --verify-threads N  Signature-verification threads per worker (default: cluster.verify_threads
+                    of the config). 0 verifies on the event loop; auto = the cores no worker uses.
   --front uws|node  uws: native uWebSockets.js front (default). node: node:http front.
+  --jti ID          (revoke) the token id to refuse.
+  --exp S           (revoke) the token's exp, unix seconds: the entry lives until then.
+  --ttl DURATION    (revoke) instead of --exp: how long the entry lives (e.g. 1h).
   -h, --help        This text.
   -v, --version     The version.
 `
 
 export interface CliArgs {
-  readonly command: 'start' | 'check' | 'help' | 'version'
+  readonly command: 'start' | 'check' | 'revoke' | 'help' | 'version'
   readonly config: string
   readonly workers: number | 'auto' | null
+  readonly verifyThreads: number | 'auto' | null
   readonly front: 'uws' | 'node'
+  readonly jti: string | null
+  readonly exp: number | null
+  readonly ttl: string | null
 }
 
 export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   let command: CliArgs['command'] | null = null
   let config = env['PORTCULLIS_CONFIG'] ?? 'config/gateway.yaml'
   let workers: CliArgs['workers'] = null
+  let verifyThreads: CliArgs['verifyThreads'] = null
   let front: CliArgs['front'] = 'uws'
+  let jti: string | null = null
+  let exp: number | null = null
+  let ttl: string | null = null
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const [flag, inline] =
@@ -49,15 +65,16 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
     switch (flag) {
       case 'start':
       case 'check':
+      case 'revoke':
         if (command !== null) usage(`unexpected "${arg}"`)
         command = flag
         break
       case '-h':
       case '--help':
-        return { command: 'help', config, workers, front }
+        return { command: 'help', config, workers, verifyThreads, front, jti, exp, ttl }
       case '-v':
       case '--version':
-        return { command: 'version', config, workers, front }
+        return { command: 'version', config, workers, verifyThreads, front, jti, exp, ttl }
       case '-c':
       case '--config':
         config = value()
@@ -70,6 +87,25 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
         else usage(`--workers takes a whole number or auto (got "${v}")`)
         break
       }
+      case '--verify-threads': {
+        const v = value()
+        if (v === 'auto') verifyThreads = 'auto'
+        else if (/^[0-9]{1,2}$/.test(v)) verifyThreads = Number(v)
+        else usage(`--verify-threads takes a whole number or auto (got "${v}")`)
+        break
+      }
+      case '--jti':
+        jti = value()
+        break
+      case '--exp': {
+        const v = value()
+        if (!/^[0-9]{1,12}$/.test(v)) usage(`--exp takes unix seconds (got "${v}")`)
+        exp = Number(v)
+        break
+      }
+      case '--ttl':
+        ttl = value()
+        break
       case '--front': {
         const v = value()
         if (v !== 'uws' && v !== 'node') usage(`--front takes uws or node (got "${v}")`)
@@ -80,8 +116,11 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
         usage(`unknown argument "${arg}"`)
     }
   }
-  if (command === null) usage('a command is required: start or check')
-  return { command, config, workers, front }
+  if (command === null) usage('a command is required: start, check or revoke')
+  if (command === 'revoke' && (jti === null || (exp === null) === (ttl === null))) {
+    usage('revoke needs --jti and one of --exp or --ttl')
+  }
+  return { command, config, workers, verifyThreads, front, jti, exp, ttl }
 }
 
 export function resolveWorkers(flag: number | 'auto' | null, configured: number | 'auto'): number {

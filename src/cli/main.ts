@@ -3,7 +3,10 @@
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { loadGatewayConfig } from '../config/gateway-config.js'
+import { DURATION_PATTERN } from '../config/fragments.js'
 import { parseDuration } from '../config/units.js'
+import { revokeInRedis } from '../jwt/revocation.js'
+import { defaultVerifyThreads } from '../jwt/verify-pool.js'
 import { PortcullisError } from '../errors.js'
 import { startServing } from '../cluster/gateway-process.js'
 import { runPrimary } from '../cluster/primary.js'
@@ -34,13 +37,40 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0
     }
     case 'start':
-      return start(args.config, args.workers, args.front)
+      return start(args.config, args.workers, args.verifyThreads, args.front)
+    case 'revoke':
+      return revoke(args.config, args.jti!, args.exp, args.ttl)
   }
+}
+
+async function revoke(
+  file: string,
+  jti: string,
+  exp: number | null,
+  ttl: string | null,
+): Promise<number> {
+  const { config } = loadGatewayConfig(file, createLogger('silent', {}))
+  if (config.redis === undefined) {
+    throw new PortcullisError(
+      'PCL_ERR_CLI_USAGE',
+      `${file} has no redis: without Redis, add the jti to revocation.jtis and reload (SIGHUP)`,
+    )
+  }
+  if (ttl !== null && !new RegExp(DURATION_PATTERN).test(ttl)) {
+    throw new PortcullisError('PCL_ERR_CLI_USAGE', `--ttl takes a duration like 1h (got "${ttl}")`)
+  }
+  const expS = exp ?? Math.ceil((Date.now() + parseDuration(ttl!)) / 1000)
+  await revokeInRedis(config.redis, jti, expS)
+  process.stdout.write(
+    `revoked jti ${JSON.stringify(jti)} until ${new Date(expS * 1000).toISOString()}\n`,
+  )
+  return 0
 }
 
 async function start(
   file: string,
   workersFlag: number | 'auto' | null,
+  verifyThreadsFlag: number | 'auto' | null,
   front: 'uws' | 'node',
 ): Promise<number> {
   const { config } = loadGatewayConfig(file, createLogger('silent', {}))
@@ -48,16 +78,20 @@ async function start(
   // Fail here, before forking, if the native front cannot load: never a silent fallback.
   if (front === 'uws') loadNativeUws()
   const workers = resolveWorkers(workersFlag, config.cluster.workers)
+  const threadsSetting = verifyThreadsFlag ?? config.cluster.verify_threads
+  const verifyThreads =
+    threadsSetting === 'auto' ? defaultVerifyThreads(Math.max(workers, 1)) : threadsSetting
   if (workers > 0) {
-    runPrimary({ configFile: file, config, workers, front, logger })
+    runPrimary({ configFile: file, config, workers, front, verifyThreads, logger })
     return -1
   }
-  const serving = await startServing(config, front, logger)
+  const serving = await startServing(config, front, logger, verifyThreads)
   announce(
     logger,
     {
       front: serving.front,
       workers: 0,
+      verify_threads: verifyThreads,
       listeners: serving.listeners,
       pids: [process.pid],
       config: file,
@@ -65,15 +99,19 @@ async function start(
     'portcullis started',
   )
   process.on('SIGHUP', () => {
-    try {
-      serving.reload(loadGatewayConfig(file, logger).config)
-      logger.info({ file }, 'config reloaded')
-    } catch (error) {
+    const refused = (error: unknown) => {
       const problems = error instanceof PortcullisError ? error.problems : []
       logger.error(
         { problems, file },
         `reload refused, still serving the previous config: ${(error as Error).message}`,
       )
+    }
+    try {
+      serving
+        .reload(loadGatewayConfig(file, logger).config)
+        .then(() => logger.info({ file }, 'config reloaded'), refused)
+    } catch (error) {
+      refused(error)
     }
   })
   const stop = () => {

@@ -8,15 +8,21 @@ import type { BoundListener, Front, FrontListener } from '../front/front.js'
 import { loadNativeUws } from '../front/load-uws.js'
 import { NodeFront } from '../front/node.js'
 import { UwsFront } from '../front/uws.js'
+import { IssuerRegistry } from '../jwt/issuer.js'
+import { RedisRevocationSync, RevocationList } from '../jwt/revocation.js'
+import { VerifyPool } from '../jwt/verify-pool.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime, type WorkerState } from '../runtime.js'
+import { JwtContext } from '../stages/authenticate/jwt-context.js'
+import type { RedisConfig } from '../state/schema.js'
 
 export type FrontKind = 'uws' | 'node'
 
 export interface ServingProcess {
   readonly front: string
   readonly listeners: readonly string[]
-  reload(config: GatewayConfig): void
+  /** Compiles (throws on an invalid config), loads new issuers' keys, then switches. */
+  reload(config: GatewayConfig): Promise<void>
   /** Stops accepting, lets in-flight requests finish within `graceMs`, then resolves. */
   drain(graceMs: number): Promise<void>
 }
@@ -25,15 +31,24 @@ export async function startServing(
   config: GatewayConfig,
   frontKind: FrontKind,
   logger: Logger,
+  verifyThreads = 0,
 ): Promise<ServingProcess> {
+  const revocations = new RevocationList()
+  const pool = verifyThreads > 0 ? new VerifyPool(verifyThreads) : null
   const state: WorkerState = {
     logger,
     pools: new PoolCache(),
+    issuers: new IssuerRegistry(logger),
+    jwt: new JwtContext(pool, revocations),
+    revocations,
     inFlight: 0,
     draining: false,
     onIdle: null,
   }
   let runtime = new Runtime(config, state)
+  let revocationSync = syncRevocations(null, config.redis, revocations, logger)
+  // Keys first: a worker that listens before its JWKS arrived would refuse valid tokens.
+  await state.issuers.startAll()
   let front: Front
   if (frontKind === 'uws') {
     const { uws, description } = loadNativeUws()
@@ -67,9 +82,12 @@ export async function startServing(
   return {
     front: front.description,
     listeners: bound,
-    reload(next: GatewayConfig): void {
-      runtime = new Runtime(next, state)
+    async reload(next: GatewayConfig): Promise<void> {
+      const compiled = new Runtime(next, state)
+      await state.issuers.startAll()
+      runtime = compiled
       front.setRuntime(runtime)
+      revocationSync = syncRevocations(revocationSync, next.redis, revocations, logger)
     },
     drain(graceMs: number): Promise<void> {
       state.draining = true
@@ -92,6 +110,21 @@ export async function startServing(
       })
     },
   }
+}
+
+/** Keeps the Redis revocation sync matching the config: started, kept, replaced or stopped. */
+function syncRevocations(
+  current: RedisRevocationSync | null,
+  redis: RedisConfig | undefined,
+  list: RevocationList,
+  logger: Logger,
+): RedisRevocationSync | null {
+  if (current !== null && redis !== undefined && current.url === redis.url) return current
+  current?.close()
+  if (redis === undefined) return null
+  const sync = new RedisRevocationSync(list, redis, logger)
+  sync.start()
+  return sync
 }
 
 function statusProbe(path: string, state: WorkerState): { status: number; body: string } {

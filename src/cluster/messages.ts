@@ -3,7 +3,12 @@ import type { GatewayConfig } from '../config/schema.js'
 import type { FrontKind } from './gateway-process.js'
 
 export type ToWorker =
-  | { readonly type: 'start'; readonly config: GatewayConfig; readonly front: FrontKind }
+  | {
+      readonly type: 'start'
+      readonly config: GatewayConfig
+      readonly front: FrontKind
+      readonly verifyThreads: number
+    }
   | { readonly type: 'reload'; readonly config: GatewayConfig; readonly generation: number }
   | { readonly type: 'shutdown'; readonly graceMs: number }
 

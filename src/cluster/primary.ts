@@ -30,11 +30,13 @@ export interface PrimaryOptions {
   readonly config: GatewayConfig
   readonly workers: number
   readonly front: FrontKind
+  /** Verify threads per worker, resolved from --verify-threads or cluster.verify_threads. */
+  readonly verifyThreads: number
   readonly logger: Logger
 }
 
 export function runPrimary(options: PrimaryOptions): void {
-  const { configFile, logger, workers, front } = options
+  const { configFile, logger, workers, front, verifyThreads } = options
   let config = options.config
   let generation = 0
   let shuttingDown = false
@@ -69,7 +71,7 @@ export function runPrimary(options: PrimaryOptions): void {
     switch (message.type) {
       case 'ready':
         // Sent once the worker's ESM entry has its IPC listener: a message sent earlier is lost.
-        if (slot.worker !== null) send(slot.worker, { type: 'start', config, front })
+        if (slot.worker !== null) send(slot.worker, { type: 'start', config, front, verifyThreads })
         return
       case 'listening':
         listening.add(slot)
@@ -80,6 +82,7 @@ export function runPrimary(options: PrimaryOptions): void {
             {
               front: message.front,
               workers: slots.length,
+              verify_threads: verifyThreads,
               listeners: message.listeners,
               pids: [process.pid, ...slots.map((s) => s.worker?.process.pid)],
               config: configFile,

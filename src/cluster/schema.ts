@@ -10,6 +10,12 @@ export const ClusterSchema = Type.Object(
         '0 serves from the primary process alone (no cluster), for profiling.',
       default: 'auto',
     }),
+    verify_threads: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 0, maximum: 64 })], {
+      description:
+        'Signature-verification threads per worker (piscina). 0 verifies on the event loop. ' +
+        'auto = the cores no worker uses, so offloading never competes with an event loop.',
+      default: 'auto',
+    }),
     shutdown_grace: Duration({
       description:
         'On SIGTERM, how long in-flight requests may take to finish before workers exit. ' +

@@ -14,7 +14,7 @@ process.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'start':
       logger = createLogger(message.config.log.level, { role: 'worker', pid: process.pid })
-      startServing(message.config, message.front, logger).then(
+      startServing(message.config, message.front, logger, message.verifyThreads).then(
         (s) => {
           serving = s
           send({ type: 'listening', front: s.front, listeners: s.listeners })
@@ -27,12 +27,12 @@ process.on('message', (message: ToWorker) => {
       )
       return
     case 'reload':
-      try {
-        serving?.reload(message.config)
-        send({ type: 'reloaded', generation: message.generation, error: null })
-      } catch (error) {
-        send({ type: 'reloaded', generation: message.generation, error: (error as Error).message })
-      }
+      if (serving === null) return
+      serving.reload(message.config).then(
+        () => send({ type: 'reloaded', generation: message.generation, error: null }),
+        (error: Error) =>
+          send({ type: 'reloaded', generation: message.generation, error: error.message }),
+      )
       return
     case 'shutdown':
       void (serving === null ? Promise.resolve() : serving.drain(message.graceMs)).then(() => {

@@ -6,8 +6,11 @@
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
+import { IssuerRegistry } from '../jwt/issuer.js'
+import { RevocationList } from '../jwt/revocation.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime } from '../runtime.js'
+import { JwtContext } from '../stages/authenticate/jwt-context.js'
 import { loadConfig } from './load.js'
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js'
 import type { Logger } from 'pino'
@@ -22,9 +25,26 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
   const config = loadConfig(file, GatewayConfigSchema, env)
   checkTlsFiles(config)
   const pools = new PoolCache()
-  const runtime = new Runtime(config, { logger, pools, inFlight: 0, draining: false, onIdle: null })
-  // The pools were only built to compile; no request goes through this runtime.
-  void pools.closeAll()
+  const issuers = new IssuerRegistry(logger)
+  const revocations = new RevocationList()
+  let runtime: Runtime
+  try {
+    runtime = new Runtime(config, {
+      logger,
+      pools,
+      issuers,
+      jwt: new JwtContext(null, revocations),
+      revocations,
+      inFlight: 0,
+      draining: false,
+      onIdle: null,
+    })
+  } finally {
+    // Pools and key sources were only built to compile: no request goes through this runtime,
+    // and no JWKS is fetched (sources fetch on start, which only serving processes call).
+    void pools.closeAll()
+    issuers.closeAll()
+  }
   return { config, runtime }
 }
 

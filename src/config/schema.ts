@@ -5,9 +5,11 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ClusterSchema } from '../cluster/schema.js'
 import { LimitsSchema, ListenersSchema } from '../front/schema.js'
+import { IssuersSchema, RevocationSchema } from '../jwt/schema.js'
 import { LogSchema } from '../observability/schema.js'
 import { UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../router/schema.js'
+import { RedisSchema } from '../state/schema.js'
 
 export const GatewayConfigSchema = Type.Object(
   {
@@ -15,6 +17,9 @@ export const GatewayConfigSchema = Type.Object(
     cluster: ClusterSchema,
     limits: LimitsSchema,
     log: LogSchema,
+    redis: Type.Optional(RedisSchema),
+    issuers: IssuersSchema,
+    revocation: RevocationSchema,
     upstreams: UpstreamsSchema,
     routes: Type.Array(RouteSchema, { description: 'Routes; the most specific match wins.' }),
   },

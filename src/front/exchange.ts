@@ -4,6 +4,7 @@
  * primitives below; everything between the listener and the proxy sees only this class.
  */
 import { REJECT, type Rejection } from '../errors.js'
+import type { Identity } from '../identity.js'
 import type { CompiledRoute } from '../router/compile.js'
 import type { Runtime } from '../runtime.js'
 
@@ -65,6 +66,10 @@ export abstract class Exchange {
 
   route: CompiledRoute | null = null
   upstreamPath = ''
+  /** Set by the authenticate stage; null on public routes and before authentication. */
+  identity: Identity | null = null
+  /** Identity headers for the upstream, flat like `headers`; set by the forward stage. */
+  forwardHeaders: readonly string[] | null = null
   /** Extra response headers from stages (rate-limit headers…), flat like `headers`. */
   responseHeaders: string[] | null = null
 

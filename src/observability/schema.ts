@@ -11,6 +11,12 @@ export const LogSchema = Type.Object(
       description: 'One JSON access-log line per request (route, status, durations, request id).',
       default: true,
     }),
+    audit: Type.Boolean({
+      description:
+        'One JSON audit line per authentication decision (route, issuer, sub, kid, outcome, ' +
+        'reason, verification time); never the token, at most its first 8 characters.',
+      default: true,
+    }),
   },
   { additionalProperties: false, default: {} },
 )

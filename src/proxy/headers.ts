@@ -39,6 +39,21 @@ const GATEWAY_OWNED: ReadonlySet<string> = new Set([
 const VIA = '1.1 portcullis'
 
 /**
+ * The spelling an upstream may fold a header name into: lower case with `_` read as `-` (CGI and
+ * WSGI turn both into HTTP_X_USER_ID; nginx and others can be set to accept either). A client's
+ * `X_User_Id` must be removed wherever `X-User-Id` is.
+ */
+export function foldHeaderName(lowercaseName: string): string {
+  return lowercaseName.indexOf('_') < 0 ? lowercaseName : lowercaseName.replace(/_/g, '-')
+}
+
+/** A name the gateway sets or removes itself, in any spelling: not available to forward claims into. */
+export function isGatewayOwned(lowercaseName: string): boolean {
+  const name = foldHeaderName(lowercaseName)
+  return GATEWAY_OWNED.has(name) || HOP_BY_HOP.has(name) || name === 'via'
+}
+
+/**
  * Builds the upstream request headers as a flat [name, value…] list (undici's fastest form).
  * `upgrade` is the Upgrade value to keep ('' to drop it).
  */
@@ -50,12 +65,18 @@ export function buildUpstreamHeaders(
 ): string[] {
   const src = exchange.headers
   const listed = connectionListed(exchange.connectionHeader)
+  const identity = exchange.runtime.identityHeaders
   const out: string[] = []
   let via = ''
   for (let i = 0; i < src.length; i += 2) {
     const name = src[i]!
-    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name)) continue
+    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || identity.has(name)) continue
     if (listed !== null && listed.has(name)) continue
+    if (name.indexOf('_') >= 0) {
+      // Spoofing by spelling: X_User_Id reaches a CGI-style upstream as X-User-Id.
+      const folded = foldHeaderName(name)
+      if (GATEWAY_OWNED.has(folded) || identity.has(folded) || HOP_BY_HOP.has(folded)) continue
+    }
     if (name === 'via') {
       via = via === '' ? src[i + 1]! : `${via}, ${src[i + 1]!}`
       continue
@@ -76,6 +97,8 @@ export function buildUpstreamHeaders(
     via === '' ? VIA : `${via}, ${VIA}`,
   )
   if (clientHost !== '') out.push('x-forwarded-host', clientHost)
+  const forwarded = exchange.forwardHeaders
+  if (forwarded !== null) for (let i = 0; i < forwarded.length; i++) out.push(forwarded[i]!)
   if (upgrade !== '') out.push('connection', 'upgrade', 'upgrade', upgrade)
   return out
 }

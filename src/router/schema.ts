@@ -1,18 +1,10 @@
 /** Config schema of a route's match and of the route itself. */
 import { Type, type Static } from '@sinclair/typebox'
 import { Duration, Name, Size } from '../config/fragments.js'
-
-export const METHODS = [
-  'GET',
-  'HEAD',
-  'POST',
-  'PUT',
-  'PATCH',
-  'DELETE',
-  'OPTIONS',
-  'TRACE',
-  'CONNECT',
-] as const
+import { AuthSchema, RouteJwtSchema } from '../stages/authenticate/schema.js'
+import { ScopesSchema } from '../stages/authorize/schema.js'
+import { ForwardSchema } from '../stages/forward/schema.js'
+import { METHODS } from './methods.js'
 
 export const MatchSchema = Type.Object(
   {
@@ -51,11 +43,10 @@ export const RouteSchema = Type.Object(
     name: Name({ description: 'Unique name, used in logs and metrics.' }),
     match: MatchSchema,
     upstream: Name({ description: 'Name of an entry of upstreams.' }),
-    auth: Type.Literal('none', {
-      description:
-        'Who may call this route. Required: a zero-trust gateway has no implicit public routes. ' +
-        '"none" makes the route public.',
-    }),
+    auth: AuthSchema,
+    jwt: Type.Optional(RouteJwtSchema),
+    scopes: Type.Optional(ScopesSchema),
+    forward: ForwardSchema,
     strip_path: Type.Boolean({
       description: 'Remove the matched prefix (of a /prefix/* path) before forwarding.',
       default: false,

@@ -1,0 +1,201 @@
+/**
+ * Signature verification on a piscina pool (workers/verify.ts), for the algorithms whose inline
+ * cost is larger than what handing them to a thread costs the event loop.
+ *
+ * FIGURES
+ */
+import type { KeyObject } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { Piscina } from 'piscina'
+
+import { verifySignature } from './signature.js'
+import type { JwsAlgorithm, VerificationKey } from './types.js'
+
+/**
+ * One signature to check. The main thread cannot choose the thread piscina picks, so the key
+ * travels with the task until every thread has confirmed holding it (each answer names its
+ * thread); from then on only its id does. A thread that lacks the key all the same (it replaced
+ * one that died) answers NEEDS_KEY and receives the task again with the key. Sending the key is
+ * never needed for correctness, only skipped to save its clone (figures above).
+ */
+export interface VerifyTask {
+  readonly alg: JwsAlgorithm
+  /** VerificationKey.id: the identity of the key material. */
+  readonly keyId: string
+  readonly key: KeyObject | null
+  readonly signingInput: string
+  /** A Buffer here, a Uint8Array on the thread (structured clone). */
+  readonly signature: Uint8Array
+}
+
+/** `threadId << 2 | ANSWER_VALID | ANSWER_NEEDS_KEY`: one number, nothing to allocate. */
+export type VerifyAnswer = number
+
+/** The signature is valid. */
+export const ANSWER_VALID = 1
+/** The thread does not hold the key: send the task again with it. */
+export const ANSWER_NEEDS_KEY = 2
+const ANSWER_THREAD_SHIFT = 2
+
+export interface VerifyPoolOptions {
+  /**
+   * The built worker (dist/workers/verify.js). Default: next to this module once compiled; when
+   * this module runs from its TypeScript source (vitest, tsx), the build under dist/.
+   */
+  readonly filename?: string
+  /**
+   * Tasks waiting for a thread, beyond which verify() checks inline instead: an overloaded pool
+   * then slows the event loop down (back-pressure) rather than queueing latency without bound.
+   */
+  readonly maxQueue?: number
+}
+
+/** Key ids tracked; the threads keep as many (workers/verify.ts). */
+const MAX_KEYS = 1024
+/** 64 waiting tasks per thread: a few milliseconds of ECDSA work each. */
+const QUEUE_PER_THREAD = 64
+
+export class VerifyPool {
+  readonly threads: number
+  readonly #piscina: Piscina<VerifyTask, VerifyAnswer>
+  readonly #maxQueue: number
+  /** Key id → ids of the threads known to hold that key. */
+  readonly #holders = new Map<string, Set<number>>()
+  #keyTransfers = 0
+
+  /** @param threads at least 1; with 0 verification threads, verify inline instead. */
+  constructor(threads: number, options: VerifyPoolOptions = {}) {
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new RangeError(`VerifyPool needs at least one thread, got ${threads}`)
+    }
+    const filename = options.filename ?? defaultWorkerFilename()
+    if (!existsSync(filename)) {
+      throw new Error(
+        `verify worker ${filename} not found: build with \`npx tsc -p tsconfig.json\``,
+      )
+    }
+    this.threads = threads
+    this.#maxQueue = options.maxQueue ?? threads * QUEUE_PER_THREAD
+    this.#piscina = new Piscina<VerifyTask, VerifyAnswer>({
+      filename,
+      name: 'verify',
+      // Fixed size: threads are never retired, so the keys they hold stay warm.
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: Number.POSITIVE_INFINITY,
+    })
+  }
+
+  /**
+   * Checks a signature on a thread. Never rejects: when the queue is full, the pool is closed or
+   * a thread fails, the check runs inline, with the same result.
+   */
+  async verify(
+    alg: JwsAlgorithm,
+    key: VerificationKey,
+    signingInput: string,
+    signature: Buffer,
+  ): Promise<boolean> {
+    if (this.#piscina.queueSize >= this.#maxQueue) {
+      return verifySignature(alg, key.key, signingInput, signature)
+    }
+    const holders = this.#holders.get(key.id)
+    const task: VerifyTask = {
+      alg,
+      keyId: key.id,
+      key: holders !== undefined && holders.size >= this.threads ? null : key.key,
+      signingInput,
+      signature: ownBytes(signature),
+    }
+    let sent = task.key !== null
+    if (sent) this.#keyTransfers++
+    try {
+      let answer = await this.#piscina.run(task)
+      if ((answer & ANSWER_NEEDS_KEY) !== 0) {
+        // A thread replaced since: send the key along again until every thread confirms.
+        this.#holders.delete(key.id)
+        this.#keyTransfers++
+        sent = true
+        answer = await this.#piscina.run({ ...task, key: key.key })
+        if ((answer & ANSWER_NEEDS_KEY) !== 0) throw new Error('verify thread refused a key')
+      }
+      if (sent) this.#confirm(key.id, answer >>> ANSWER_THREAD_SHIFT)
+      return (answer & ANSWER_VALID) !== 0
+    } catch {
+      return verifySignature(alg, key.key, signingInput, signature)
+    }
+  }
+
+  /** Tasks that carried their key to a thread, since the start. */
+  get keyTransfers(): number {
+    return this.#keyTransfers
+  }
+
+  #confirm(keyId: string, threadId: number): void {
+    let holders = this.#holders.get(keyId)
+    if (holders === undefined) {
+      // Bounded like the threads' own key maps: forgetting only means sending keys again.
+      if (this.#holders.size >= MAX_KEYS) this.#holders.clear()
+      holders = new Set()
+      this.#holders.set(keyId, holders)
+    }
+    holders.add(threadId)
+  }
+
+  /** Tasks waiting for a thread. */
+  get queueSize(): number {
+    return this.#piscina.queueSize
+  }
+
+  /** Waits for the tasks in flight, then ends the threads. */
+  close(): Promise<void> {
+    return this.#piscina.close()
+  }
+}
+
+/**
+ * Verify threads for `--verify-threads auto`: the cores the gateway's workers leave idle.
+ * availableParallelism() honours the CPU affinity mask (taskset, cgroup cpusets).
+ */
+export function defaultVerifyThreads(workers: number): number {
+  return Math.max(0, availableParallelism() - workers)
+}
+
+/**
+ * RSA moduli from which a public-key operation costs more than a round trip: the cost grows with
+ * the square of the modulus (2048 bits: 21 µs, 3072: 34 µs, 4096: 52 µs).
+ */
+const OFFLOAD_RSA_BITS = 3072
+
+/**
+ * Whether a check with `alg` should go to the pool: only when a pool exists and the inline check
+ * costs the event loop more than a round trip does (figures at the top of this file). Decide once
+ * per key and algorithm, at key load.
+ *
+ * @param key the verification key, for RSA: its modulus decides
+ */
+export function shouldOffload(alg: JwsAlgorithm, poolThreads: number, key?: KeyObject): boolean {
+  if (poolThreads <= 0) return false
+  if (alg === 'EdDSA' || alg.startsWith('ES')) return true
+  if (alg.startsWith('RS') || alg.startsWith('PS')) {
+    return (key?.asymmetricKeyDetails?.modulusLength ?? 0) >= OFFLOAD_RSA_BITS
+  }
+  return false
+}
+
+/**
+ * Node's small Buffers are views of a shared 8 KiB pool, and structured clone copies a view's
+ * whole ArrayBuffer: a 256-byte signature would carry 8 KiB across. Copy it to its own bytes.
+ */
+function ownBytes(bytes: Buffer): Uint8Array {
+  return bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes)
+}
+
+function defaultWorkerFilename(): string {
+  // Compiled, dist/src/jwt/verify-pool.js sits two levels below dist/, next to dist/workers/.
+  const here = import.meta.url
+  const relative = here.endsWith('.ts') ? '../../dist/workers/verify.js' : '../../workers/verify.js'
+  return fileURLToPath(new URL(relative, here))
+}

@@ -1,0 +1,35 @@
+/**
+ * What every JWT route of a worker shares, across reloads: the verified-token cache, the cache of
+ * refused tokens, the verifications in flight, the verify pool and the deny-list.
+ */
+import { TokenCache } from '../../jwt/cache.js'
+import type { RevocationList } from '../../jwt/revocation.js'
+import type { JwsAlgorithm } from '../../jwt/types.js'
+import { shouldOffload, type VerifyPool } from '../../jwt/verify-pool.js'
+import type { TokenVerdict } from './jwt.js'
+
+/** Refused tokens remembered per worker: enough to absorb a replay flood, small enough not to matter. */
+const FAILURE_CACHE_ENTRIES = 4096
+
+export class JwtContext {
+  cache: TokenCache<TokenVerdict>
+  readonly failures = new TokenCache<TokenVerdict>(FAILURE_CACHE_ENTRIES)
+  readonly inFlight = new Map<string, Promise<TokenVerdict>>()
+  readonly pool: VerifyPool | null
+  readonly revocations: RevocationList
+
+  constructor(pool: VerifyPool | null, revocations: RevocationList) {
+    this.pool = pool
+    this.revocations = revocations
+    this.cache = new TokenCache<TokenVerdict>(0)
+  }
+
+  /** Sizes the verified-token cache for a new config generation (kept when the size is unchanged). */
+  resize(entries: number): void {
+    if (entries !== this.cache.capacity) this.cache = new TokenCache<TokenVerdict>(entries)
+  }
+
+  offload(alg: JwsAlgorithm): boolean {
+    return this.pool !== null && shouldOffload(alg, this.pool.threads)
+  }
+}

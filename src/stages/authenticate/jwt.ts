@@ -1,0 +1,258 @@
+/**
+ * Verifies a bearer JWT for a route (RFC 7519, RFC 8725): matches the token to one of the route's
+ * issuers by `iss` before any key is touched, takes the algorithm from that issuer's allow-list
+ * (the header only chooses among it), the key from the issuer's own key source (never from the
+ * token), checks the signature inline or on the verify pool, then the claims and the deny-list.
+ *
+ * A verified token is cached by a hash of the token until it expires, so a repeated token costs
+ * a hash and a map probe; its identity object is shared by every request that presents it. A
+ * refused token is cached briefly too, so a replayed bad token costs no signature check.
+ * Concurrent requests with the same unverified token share one verification.
+ */
+import type { Identity } from '../../identity.js'
+import { checkClaims, checkType } from '../../jwt/claims.js'
+import { parseToken, type ParsedToken } from '../../jwt/compact.js'
+import type { CompiledIssuer } from '../../jwt/issuer.js'
+import { verifySignature } from '../../jwt/signature.js'
+import {
+  isJwsAlgorithm,
+  type JwsAlgorithm,
+  type JwtFailure,
+  type VerificationKey,
+} from '../../jwt/types.js'
+import type { JwtContext } from './jwt-context.js'
+
+/** A token without exp (when an issuer does not require it) is re-verified this often. */
+const NO_EXP_CACHE_MS = 5 * 60_000
+/** How long a refused token stays refused without a new check. */
+const FAILURE_CACHE_MS = 10_000
+/** Without a kid, at most this many of the issuer's keys are tried: a bound on the work a bogus token can cause. */
+const MAX_KEYS_WITHOUT_KID = 3
+
+/** The outcome for one token; cached and shared, so never modified after it is built. */
+export interface TokenVerdict {
+  readonly identity: Identity | null
+  readonly failure: JwtFailure | null
+  readonly issuer: CompiledIssuer | null
+  /** The issuer's key generation the verdict was reached with: a rotation invalidates it. */
+  readonly generation: number
+  readonly kid: string | null
+  readonly jti: string | null
+}
+
+/** Failures that depend on the moment or on the route, never cached. */
+const UNCACHED: ReadonlySet<JwtFailure> = new Set<JwtFailure>([
+  'not_yet_valid',
+  'issued_in_future',
+  'unknown_issuer',
+  'unknown_key',
+  'keys_unavailable',
+  'revoked',
+])
+
+export class JwtAuthenticator {
+  readonly #context: JwtContext
+  readonly #byIss: ReadonlyMap<string, CompiledIssuer>
+  readonly #maxTokenBytes: number
+  readonly #unknownIssuer: TokenVerdict
+  readonly #tooLarge: TokenVerdict
+
+  constructor(issuers: readonly CompiledIssuer[], context: JwtContext) {
+    this.#context = context
+    this.#byIss = new Map(issuers.map((issuer) => [issuer.iss, issuer]))
+    this.#maxTokenBytes = Math.max(...issuers.map((issuer) => issuer.maxTokenBytes))
+    this.#unknownIssuer = failed('unknown_issuer', null, null)
+    this.#tooLarge = failed('too_large', null, null)
+  }
+
+  verify(token: string): TokenVerdict | Promise<TokenVerdict> {
+    // The bound comes first: nothing of an oversized token is hashed or decoded.
+    if (token.length > this.#maxTokenBytes) return this.#tooLarge
+    const context = this.#context
+    const key = context.cache.keyOf(token)
+    const now = Date.now()
+    const hit = context.cache.get(key, now) ?? context.failures.get(key, now)
+    if (hit !== undefined) {
+      const issuer = hit.issuer
+      if (issuer === null || issuer.keys.generation === hit.generation) {
+        if (issuer !== null && this.#byIss.get(issuer.iss) !== issuer) return this.#unknownIssuer
+        if (hit.jti !== null && context.revocations.has(hit.jti))
+          return failed('revoked', issuer, hit.kid)
+        return hit
+      }
+    }
+    const pending = context.inFlight.get(key)
+    if (pending !== undefined) return pending
+    return this.#verifyNew(token, key, now)
+  }
+
+  #verifyNew(token: string, cacheKey: string, now: number): TokenVerdict | Promise<TokenVerdict> {
+    const parsed = parseToken(token, this.#maxTokenBytes)
+    if (typeof parsed === 'string') return this.#remember(cacheKey, failed(parsed, null, null), now)
+    // The issuer is chosen by iss alone, before any key work: an issuer's keys verify only its
+    // own tokens, and a token of an issuer this route does not trust costs nothing more.
+    const issuer = parsed.iss === null ? undefined : this.#byIss.get(parsed.iss)
+    if (issuer === undefined) return this.#unknownIssuer
+    const alg = parsed.header.alg
+    const kid = parsed.header.kid
+    if (!isJwsAlgorithm(alg) || !issuer.algorithms.has(alg)) {
+      return this.#remember(cacheKey, failed('algorithm_not_allowed', issuer, kid), now)
+    }
+    if (issuer.typ !== null && !checkType(parsed.header.typ, issuer.typ)) {
+      return this.#remember(cacheKey, failed('wrong_type', issuer, kid), now)
+    }
+    // Claims before the signature: an expired or mis-addressed token costs no public-key work.
+    // The verdict is the same either way, and nothing about the key is revealed.
+    const claimFailure = checkClaims(parsed.payload, issuer.policy, now / 1000)
+    if (claimFailure !== null)
+      return this.#remember(cacheKey, failed(claimFailure, issuer, kid), now)
+    return this.#checkSignature(parsed, issuer, alg, cacheKey, true)
+  }
+
+  #checkSignature(
+    parsed: ParsedToken,
+    issuer: CompiledIssuer,
+    alg: JwsAlgorithm,
+    cacheKey: string,
+    mayRefresh: boolean,
+  ): TokenVerdict | Promise<TokenVerdict> {
+    const kid = parsed.header.kid
+    const keys = issuer.keys
+    if (!keys.usable) return failed('keys_unavailable', issuer, kid)
+    const candidates = keys.candidates(kid, alg)
+    if (candidates.length === 0) {
+      // A kid the issuer has not published yet: one shared, rate-limited refresh, then one retry.
+      const refresh = mayRefresh && kid !== null ? keys.refreshForUnknownKid() : null
+      if (refresh === null) return failed('unknown_key', issuer, kid)
+      return this.#track(
+        cacheKey,
+        refresh.then(() => this.#checkSignature(parsed, issuer, alg, cacheKey, false)),
+      )
+    }
+    const generation = keys.generation
+    const pool = this.#context.pool
+    if (pool !== null && this.#context.offload(alg)) {
+      return this.#track(
+        cacheKey,
+        verifyOnPool(pool, alg, candidates, parsed).then((valid) =>
+          this.#conclude(parsed, issuer, generation, valid, cacheKey),
+        ),
+      )
+    }
+    let valid = false
+    const tries = Math.min(candidates.length, MAX_KEYS_WITHOUT_KID)
+    for (let i = 0; i < tries && !valid; i++) {
+      valid = verifySignature(alg, candidates[i]!.key, parsed.signingInput, parsed.signature)
+    }
+    return this.#conclude(parsed, issuer, generation, valid, cacheKey)
+  }
+
+  #conclude(
+    parsed: ParsedToken,
+    issuer: CompiledIssuer,
+    generation: number,
+    valid: boolean,
+    cacheKey: string,
+  ): TokenVerdict {
+    const kid = parsed.header.kid
+    const now = Date.now()
+    if (!valid) {
+      return this.#remember(cacheKey, { ...failed('bad_signature', issuer, kid), generation }, now)
+    }
+    const payload = parsed.payload
+    const jti = typeof payload['jti'] === 'string' ? payload['jti'] : null
+    const verdict: TokenVerdict = {
+      identity: createIdentity(issuer, payload),
+      failure: null,
+      issuer,
+      generation,
+      kid,
+      jti,
+    }
+    if (issuer.cacheSize > 0)
+      this.#context.cache.set(cacheKey, verdict, validUntil(issuer, payload, now))
+    if (jti !== null && this.#context.revocations.has(jti)) return failed('revoked', issuer, kid)
+    return verdict
+  }
+
+  #remember(cacheKey: string, verdict: TokenVerdict, now: number): TokenVerdict {
+    if (!UNCACHED.has(verdict.failure!))
+      this.#context.failures.set(cacheKey, verdict, now + FAILURE_CACHE_MS)
+    return verdict
+  }
+
+  /** Single flight: concurrent requests with this token wait for the same verification. */
+  #track(cacheKey: string, pending: Promise<TokenVerdict>): Promise<TokenVerdict> {
+    const inFlight = this.#context.inFlight
+    const settled = pending.finally(() => inFlight.delete(cacheKey))
+    inFlight.set(cacheKey, settled)
+    return settled
+  }
+}
+
+async function verifyOnPool(
+  pool: NonNullable<JwtContext['pool']>,
+  alg: JwsAlgorithm,
+  candidates: readonly VerificationKey[],
+  parsed: ParsedToken,
+): Promise<boolean> {
+  const tries = Math.min(candidates.length, MAX_KEYS_WITHOUT_KID)
+  for (let i = 0; i < tries; i++) {
+    if (await pool.verify(alg, candidates[i]!, parsed.signingInput, parsed.signature)) return true
+  }
+  return false
+}
+
+function failed(
+  failure: JwtFailure,
+  issuer: CompiledIssuer | null,
+  kid: string | null,
+): TokenVerdict {
+  return {
+    identity: null,
+    failure,
+    issuer,
+    generation: issuer === null ? 0 : issuer.keys.generation,
+    kid,
+    jti: null,
+  }
+}
+
+/**
+ * When a cached verdict must be checked again: at exp (plus the skew the claims check allows),
+ * or when the token grows older than max_token_age.
+ */
+function validUntil(issuer: CompiledIssuer, payload: Record<string, unknown>, now: number): number {
+  const skewMs = issuer.policy.clockSkewS * 1000
+  const exp = payload['exp']
+  let until = typeof exp === 'number' ? exp * 1000 + skewMs : now + NO_EXP_CACHE_MS
+  const maxAge = issuer.policy.maxTokenAgeS
+  const iat = payload['iat']
+  if (maxAge !== null && typeof iat === 'number') {
+    until = Math.min(until, (iat + maxAge) * 1000 + skewMs)
+  }
+  return until
+}
+
+function createIdentity(issuer: CompiledIssuer, claims: Record<string, unknown>): Identity {
+  const sub = claims['sub']
+  return {
+    method: 'jwt',
+    issuer: issuer.name,
+    subject: typeof sub === 'string' ? sub : null,
+    scopes: readScopes(claims[issuer.scopeClaim]),
+    claims,
+    forwarded: null,
+  }
+}
+
+/** RFC 8693 §4.2 / RFC 9068 §2.2.3: `scope` is space-delimited; `scp` (Azure, Okta) is an array. */
+function readScopes(value: unknown): ReadonlySet<string> {
+  const scopes = new Set<string>()
+  if (typeof value === 'string') {
+    for (const scope of value.split(' ')) if (scope !== '') scopes.add(scope)
+  } else if (Array.isArray(value)) {
+    for (const scope of value) if (typeof scope === 'string' && scope !== '') scopes.add(scope)
+  }
+  return scopes
+}

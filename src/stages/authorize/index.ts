@@ -1,0 +1,87 @@
+/**
+ * authorize — what the identity may do here. Compares the route's required scopes (for the
+ * request's method) with the identity's granted scopes: all required, exact, case-sensitive.
+ * Synchronous; the per-method lists and their 403 answers are built at compile time.
+ *
+ * Reads: method, identity. Answers: 403 `insufficient_scope` with the scope the route needs
+ * (RFC 6750 §3.1), 403 `forbidden` for a method the scopes map does not list (no "*" entry).
+ */
+import { createRejection, type ConfigProblem, type Rejection } from '../../errors.js'
+import type { Exchange } from '../../front/exchange.js'
+import type { Stage, Verdict } from '../../pipeline/stage.js'
+import type { RouteConfig } from '../../router/schema.js'
+import type { Challenges } from '../authenticate/challenge.js'
+
+/** What a method needs: the scopes and the answer when one is missing. */
+interface Requirement {
+  readonly scopes: readonly string[]
+  readonly rejection: Rejection
+}
+
+const METHOD_NOT_GRANTED = createRejection(
+  403,
+  'forbidden',
+  'No scope grants this method on this route.',
+)
+
+export function compileAuthorize(
+  route: RouteConfig,
+  path: string,
+  challenges: Challenges | null,
+  problems: ConfigProblem[],
+): AuthorizeStage | null {
+  const scopes = route.scopes
+  if (scopes === undefined) return null
+  if (challenges === null) {
+    problems.push({
+      path: `${path}.scopes`,
+      reason: 'scopes need an authenticated route (auth: jwt); this route is public',
+    })
+    return null
+  }
+  const requirement = (list: readonly string[]): Requirement | null =>
+    list.length === 0 ? null : { scopes: list, rejection: challenges.insufficientScope(list) }
+  if (Array.isArray(scopes)) return new AuthorizeStage(null, requirement(scopes))
+  const byMethod = new Map<string, Requirement | null>()
+  for (const [method, list] of Object.entries(scopes)) {
+    if (method !== '*' && list !== undefined) byMethod.set(method, requirement(list))
+  }
+  // HEAD is GET without a body (RFC 9110 §9.3.2): it needs what GET needs unless listed itself.
+  if (!byMethod.has('HEAD') && byMethod.has('GET')) byMethod.set('HEAD', byMethod.get('GET')!)
+  const fallback = scopes['*']
+  return new AuthorizeStage(byMethod, fallback === undefined ? undefined : requirement(fallback))
+}
+
+export class AuthorizeStage implements Stage {
+  readonly name = 'authorize'
+  readonly onResponse = null
+  readonly onFinish = null
+  /** null: one requirement for every method. */
+  readonly #byMethod: ReadonlyMap<string, Requirement | null> | null
+  /** For methods the map does not list; undefined refuses them. null requires nothing. */
+  readonly #otherwise: Requirement | null | undefined
+
+  constructor(
+    byMethod: ReadonlyMap<string, Requirement | null> | null,
+    otherwise: Requirement | null | undefined,
+  ) {
+    this.#byMethod = byMethod
+    this.#otherwise = otherwise
+  }
+
+  onRequest(exchange: Exchange): Verdict {
+    let requirement = this.#otherwise
+    if (this.#byMethod !== null) {
+      const listed = this.#byMethod.get(exchange.method)
+      if (listed !== undefined) requirement = listed
+    }
+    if (requirement === undefined) return METHOD_NOT_GRANTED
+    if (requirement === null) return undefined
+    const granted = exchange.identity!.scopes
+    const required = requirement.scopes
+    for (let i = 0; i < required.length; i++) {
+      if (!granted.has(required[i]!)) return requirement.rejection
+    }
+    return undefined
+  }
+}

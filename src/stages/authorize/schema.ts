@@ -1,0 +1,32 @@
+/** Config schema of a route's `scopes:`: what the identity must be granted. */
+import { Type, type Static } from '@sinclair/typebox'
+import { METHODS } from '../../router/methods.js'
+
+/** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` and `\`. */
+export const SCOPE_PATTERN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'
+
+const ScopeList = Type.Array(Type.String({ pattern: SCOPE_PATTERN }), {
+  uniqueItems: true,
+  description: 'Every scope listed is required (exact, case-sensitive). [] requires none.',
+})
+
+export const ScopesSchema = Type.Union(
+  [
+    ScopeList,
+    Type.Object(
+      {
+        ...Object.fromEntries(METHODS.map((m) => [m, Type.Optional(ScopeList)])),
+        '*': Type.Optional(ScopeList),
+      },
+      { additionalProperties: false, minProperties: 1 },
+    ),
+  ],
+  {
+    description:
+      'Scopes required on this route: a list for every method, or per method ' +
+      '({ GET: [read], POST: [write] }). HEAD follows GET unless listed. A method not listed ' +
+      'takes the "*" entry; without "*" it is refused with 403.',
+  },
+)
+
+export type ScopesConfig = Static<typeof ScopesSchema>

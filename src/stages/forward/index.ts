@@ -1,0 +1,180 @@
+/**
+ * forward — the identity goes in, the credential goes out. Maps the configured claims of the
+ * verified identity to request headers for the upstream, and (strip_credentials) removes the
+ * token the request was authenticated with. Every header the gateway may set for identity is
+ * removed from every request beforehand, public routes included (proxy/headers.ts), so a client
+ * can never send its own X-User-Id.
+ *
+ * A claim value goes out only as visible ASCII and spaces (RFC 9110 §5.5): one with CR, LF or any
+ * other control or non-ASCII character refuses the request (401 invalid_token) rather than
+ * being forwarded raw or altered. The header list is built once per cached identity.
+ *
+ * Reads: identity. Writes: forwardHeaders, headers (authorization, cookie), upstreamPath (query).
+ */
+import type { ConfigProblem, Rejection } from '../../errors.js'
+import type { Exchange } from '../../front/exchange.js'
+import type { Identity } from '../../identity.js'
+import type { Stage, Verdict } from '../../pipeline/stage.js'
+import { foldHeaderName, isGatewayOwned } from '../../proxy/headers.js'
+import type { RouteConfig } from '../../router/schema.js'
+import type { Challenges } from '../authenticate/challenge.js'
+import {
+  withoutCookie,
+  withoutQueryParameter,
+  type TokenSources,
+} from '../authenticate/credentials.js'
+
+interface ClaimHeader {
+  /** The claim's path: ['sub'], or ['realm_access', 'roles'] for a dotted name. */
+  readonly claim: readonly string[]
+  /** Lowercase header name. */
+  readonly header: string
+}
+
+/** The names the gateway may set for identity on any route, lowercase: removed from every request. */
+export const DEFAULT_IDENTITY_HEADERS = [
+  'x-user-id',
+  'x-tenant-id',
+  'x-scopes',
+  'x-consumer-id',
+  'x-consumer-name',
+  'x-consumer-groups',
+  'x-auth-method',
+  'x-auth-issuer',
+] as const
+
+export function compileForward(
+  route: RouteConfig,
+  path: string,
+  sources: TokenSources | null,
+  challenges: Challenges | null,
+  problems: ConfigProblem[],
+): ForwardStage | null {
+  const claims: ClaimHeader[] = []
+  const seen = new Set<string>()
+  for (const [claim, headerName] of Object.entries(route.forward.claims)) {
+    const header = headerName.toLowerCase()
+    if (isGatewayOwned(header)) {
+      problems.push({
+        path: `${path}.forward.claims.${claim}`,
+        reason: `${headerName} is a header the gateway sets or removes itself; choose another name`,
+      })
+    } else if (seen.has(foldHeaderName(header))) {
+      problems.push({
+        path: `${path}.forward.claims.${claim}`,
+        reason: `${headerName} already receives another claim`,
+      })
+    }
+    seen.add(foldHeaderName(header))
+    claims.push({ claim: claim.split('.'), header })
+  }
+  if (sources === null || challenges === null) {
+    if (claims.length > 0) {
+      problems.push({
+        path: `${path}.forward.claims`,
+        reason: 'claims come from a verified identity; this route is public (auth: none)',
+      })
+    }
+    return null
+  }
+  return new ForwardStage(
+    claims,
+    route.forward.strip_credentials ? sources : null,
+    challenges.invalid('unforwardable_claim'),
+  )
+}
+
+export class ForwardStage implements Stage {
+  readonly name = 'forward'
+  readonly onResponse = null
+  readonly onFinish = null
+  readonly headerNames: readonly string[]
+  readonly #claims: readonly ClaimHeader[]
+  readonly #strip: TokenSources | null
+  readonly #unforwardable: Rejection
+
+  constructor(
+    claims: readonly ClaimHeader[],
+    strip: TokenSources | null,
+    unforwardable: Rejection,
+  ) {
+    this.#claims = claims
+    this.#strip = strip
+    this.#unforwardable = unforwardable
+    this.headerNames = claims.map((c) => c.header)
+  }
+
+  onRequest(exchange: Exchange): Verdict {
+    const identity = exchange.identity!
+    if (this.#claims.length > 0) {
+      let memo = identity.forwarded
+      if (memo === null || memo.policy !== this) {
+        memo = { policy: this, headers: this.#headersOf(identity) }
+        identity.forwarded = memo
+      }
+      if (memo.headers === null) return this.#unforwardable
+      exchange.forwardHeaders = memo.headers
+    }
+    if (this.#strip !== null) stripCredential(exchange, this.#strip)
+    return undefined
+  }
+
+  /** The identity's headers, or null when a claim cannot be sent as a header value. */
+  #headersOf(identity: Identity): readonly string[] | null {
+    const out: string[] = []
+    for (const { claim, header } of this.#claims) {
+      let value: unknown = identity.claims
+      for (const part of claim) {
+        value =
+          value !== null && typeof value === 'object' && Object.hasOwn(value, part)
+            ? (value as Record<string, unknown>)[part]
+            : undefined
+      }
+      if (value === undefined || value === null) continue
+      const text = headerValue(value)
+      if (text === null) return null
+      out.push(header, text)
+    }
+    return out
+  }
+}
+
+/** Visible ASCII and space only (RFC 9110 §5.5 field-vchar, without obs-text), not empty-edged. */
+const SAFE_VALUE = /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/
+
+function headerValue(value: unknown): string | null {
+  let text: string
+  if (typeof value === 'string') text = value
+  else if (typeof value === 'number' || typeof value === 'boolean') text = String(value)
+  else if (Array.isArray(value)) {
+    const parts: string[] = []
+    for (const item of value) {
+      if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean') {
+        parts.push(String(item))
+      } else return null
+    }
+    text = parts.join(' ')
+  } else return null
+  if (text === '') return ''
+  return SAFE_VALUE.test(text) ? text : null
+}
+
+function stripCredential(exchange: Exchange, sources: TokenSources): void {
+  if (sources.header) exchange.deleteHeader('authorization')
+  if (sources.cookie !== null) {
+    const headers = exchange.headers
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] === 'cookie') headers[i + 1] = withoutCookie(headers[i + 1]!, sources.cookie)
+    }
+    // An emptied Cookie header is dropped rather than sent empty.
+    for (let i = headers.length - 2; i >= 0; i -= 2) {
+      if (headers[i] === 'cookie' && headers[i + 1] === '') headers.splice(i, 2)
+    }
+  }
+  if (sources.query !== null && exchange.query !== '') {
+    const at = exchange.upstreamPath.indexOf('?')
+    const query = withoutQueryParameter(exchange.query, sources.query)
+    const path = at < 0 ? exchange.upstreamPath : exchange.upstreamPath.slice(0, at)
+    exchange.upstreamPath = query === '' ? path : `${path}?${query}`
+  }
+}

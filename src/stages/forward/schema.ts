@@ -1,0 +1,30 @@
+/** Config schema of a route's `forward:`: identity headers for the upstream, credentials kept or not. */
+import { Type, type Static } from '@sinclair/typebox'
+
+/** RFC 9110 §5.1 field-name token. */
+export const HEADER_NAME_PATTERN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+
+export const ForwardSchema = Type.Object(
+  {
+    claims: Type.Record(
+      Type.String({ pattern: '^[^.\\s]+(\\.[^.\\s]+)*$' }),
+      Type.String({ pattern: HEADER_NAME_PATTERN }),
+      {
+        description:
+          'Claim → header (sub: X-User-Id). A dotted name reads a nested claim ' +
+          '(realm_access.roles). Arrays are joined with spaces; a value with CR, LF or ' +
+          'non-ASCII characters refuses the request rather than being forwarded raw.',
+        default: {},
+      },
+    ),
+    strip_credentials: Type.Boolean({
+      description:
+        'Remove the credential the request was authenticated with (Authorization header, ' +
+        'token cookie or query parameter) before forwarding: upstreams get the identity headers.',
+      default: true,
+    }),
+  },
+  { additionalProperties: false, default: {} },
+)
+
+export type ForwardConfig = Static<typeof ForwardSchema>

@@ -1,0 +1,127 @@
+/**
+ * Revocation through Redis: `portcullis revoke` writes the jti once, and every worker of every
+ * gateway sharing that Redis refuses the token within a second, without a Redis round trip per
+ * request; a Redis outage keeps the last known list.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli, startGateway, stopAllGateways, type Gateway } from '../helpers/gateway.js'
+import { send } from '../helpers/http.js'
+import { createSigner, nowSeconds, sign, type Signer } from '../helpers/jwt.js'
+import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { closeAllUpstreams, startUpstream } from '../helpers/upstream.js'
+
+const ISS = 'https://revoking.issuer.test'
+const AUD = 'api'
+
+describe('revocation through redis', () => {
+  let redis: RedisServer
+  let gateway: Gateway
+  let signer: Signer
+  let configFile: string
+
+  beforeAll(async () => {
+    redis = await startRedis()
+    signer = createSigner('RS256')
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-revoke-'))
+    const keyFile = join(dir, 'key.pem')
+    writeFileSync(keyFile, signer.publicPem)
+    const upstream = await startUpstream('echo')
+    gateway = await startGateway({
+      workers: 2,
+      config: {
+        redis: { url: redis.url },
+        upstreams: { echo: { targets: [upstream.url] } },
+        issuers: [
+          { name: 'idp', issuer: ISS, keys: keyFile, audiences: [AUD], algorithms: ['RS256'] },
+        ],
+        routes: [
+          {
+            name: 'api',
+            match: { paths: ['/*'] },
+            upstream: 'echo',
+            auth: 'jwt',
+            jwt: { issuers: ['idp'] },
+          },
+        ],
+      },
+    })
+    configFile = gateway.configFile
+  })
+
+  afterAll(async () => {
+    await stopAllGateways()
+    await closeAllUpstreams()
+    await redis?.kill()
+  })
+
+  const token = (jti: string) =>
+    sign(signer, { iss: ISS, aud: AUD, sub: 'u', jti, exp: nowSeconds() + 600 })
+
+  /** Statuses of `n` requests on fresh connections, so both workers answer some. */
+  async function statuses(t: string, n = 8): Promise<number[]> {
+    const out: number[] = []
+    for (let i = 0; i < n; i++) {
+      out.push((await send(gateway.url, { headers: { authorization: `Bearer ${t}` } })).status)
+    }
+    return out
+  }
+
+  it('refuses a token on every worker within a second of `portcullis revoke`', async () => {
+    const t = await token('jti-1')
+    expect(await statuses(t)).toEqual(Array(8).fill(200)) // now cached as valid on both workers
+    const revoked = await runCli([
+      'revoke',
+      '--config',
+      configFile,
+      '--jti',
+      'jti-1',
+      '--ttl',
+      '10m',
+    ])
+    expect(revoked.code, revoked.stderr).toBe(0)
+    await new Promise((r) => setTimeout(r, 1100))
+    expect(await statuses(t)).toEqual(Array(8).fill(401))
+    // Other tokens are untouched.
+    expect(await statuses(await token('jti-2'))).toEqual(Array(8).fill(200))
+  })
+
+  it('keeps refusing revoked tokens and admitting others while Redis is down, and recovers', async () => {
+    const t = await token('jti-3')
+    await runCli(['revoke', '--config', configFile, '--jti', 'jti-3', '--ttl', '10m'])
+    await new Promise((r) => setTimeout(r, 1100))
+    await redis.kill()
+    expect(await statuses(t, 4)).toEqual(Array(4).fill(401))
+    expect(await statuses(await token('jti-4'), 4)).toEqual(Array(4).fill(200))
+    await redis.restart()
+    // A fresh Redis (no persistence) knows no revocations: the list follows it once reconnected.
+    const t5 = await token('jti-5')
+    let revoked = { code: 1 as number | null, stderr: '' }
+    for (let i = 0; i < 20 && revoked.code !== 0; i++) {
+      revoked = await runCli(['revoke', '--config', configFile, '--jti', 'jti-5', '--ttl', '10m'])
+    }
+    expect(revoked.code, revoked.stderr).toBe(0)
+    const started = Date.now()
+    let last: number[] = []
+    while (Date.now() - started < 8000) {
+      last = await statuses(t5, 4)
+      if (last.every((s) => s === 401)) break
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    expect(last).toEqual(Array(4).fill(401))
+  })
+
+  it('says how to revoke without redis', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-revoke-'))
+    const file = join(dir, 'gateway.json')
+    writeFileSync(
+      file,
+      JSON.stringify({ upstreams: { u: { targets: ['http://127.0.0.1:1'] } }, routes: [] }),
+    )
+    const result = await runCli(['revoke', '--config', file, '--jti', 'x', '--ttl', '1h'])
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toContain('revocation.jtis')
+  })
+})
