@@ -5,12 +5,17 @@
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { startDemoIdp } from './demo-idp.js'
 import { startDemoUpstream } from './demo-upstream.js'
 
 const CONFIG = process.env['PORTCULLIS_CONFIG'] ?? 'config/gateway.yaml'
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
 
 const upstream = await startDemoUpstream({ host: '127.0.0.1', port: 3000 })
+// The JWKS must be up before the gateway starts: workers load their keys before they listen.
+const idp = await startDemoIdp(3001)
+const reader = await idp.mint({ sub: 'alice', tid: 'acme', scope: 'profile:read' })
+const stranger = await idp.mint({ sub: 'bob', scope: 'other' })
 const gateway = spawn(process.execPath, [cli, 'start', '--config', CONFIG, ...process.argv.slice(2)], {
   stdio: ['ignore', 'pipe', 'inherit'],
 })
@@ -22,6 +27,11 @@ createInterface({ input: gateway.stdout! }).on('line', (line) => {
       '\nportcullis is serving the demo. Try:\n\n' +
         '  curl -i http://127.0.0.1:8080/api/hello?name=portcullis\n' +
         '  curl -i http://127.0.0.1:8081/readyz\n\n' +
+        'A route that needs a JWT with scope profile:read (the demo identity provider on :3001\n' +
+        'signed these tokens; the upstream echo shows X-User-Id and no Authorization header):\n\n' +
+        `  curl -i http://127.0.0.1:8080/me -H 'Authorization: Bearer ${reader}'\n` +
+        '  curl -i http://127.0.0.1:8080/me                       # 401, WWW-Authenticate\n' +
+        `  curl -i http://127.0.0.1:8080/me -H 'Authorization: Bearer ${stranger}'   # 403\n\n` +
         'Ctrl-C stops the gateway and the demo upstream.\n\n',
     )
   }
@@ -31,5 +41,5 @@ const stop = () => gateway.kill('SIGTERM')
 process.on('SIGINT', stop)
 process.on('SIGTERM', stop)
 gateway.on('exit', (code) => {
-  void upstream.close().then(() => process.exit(code ?? 0))
+  void Promise.all([upstream.close(), idp.close()]).then(() => process.exit(code ?? 0))
 })

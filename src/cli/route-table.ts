@@ -3,7 +3,7 @@ import type { Runtime } from '../runtime.js'
 import type { PathLevel, PathTable } from '../router/compile.js'
 
 export function describeRouteTable(runtime: Runtime): string {
-  const rows: string[][] = [['HOST', 'PATH', 'KIND', 'METHODS', 'ROUTE', 'UPSTREAM', 'MAX BODY']]
+  const rows: string[][] = [['HOST', 'PATH', 'KIND', 'METHODS', 'ROUTE', 'STAGES', 'UPSTREAM', 'MAX BODY']]
   const table = runtime.table
   const addTable = (host: string, paths: PathTable) => {
     const add = (path: string, kind: string, level: PathLevel) => {
@@ -14,6 +14,7 @@ export function describeRouteTable(runtime: Runtime): string {
           kind,
           route.methods === null ? '*' : [...route.methods].join(','),
           route.name,
+          route.stages.length === 0 ? '-' : route.stages.map((stage) => stage.name).join(','),
           `${route.upstream.name} (${route.upstream.targets.map((t) => t.origin + t.basePath).join(' ')})`,
           String(route.maxBodyBytes),
         ])
