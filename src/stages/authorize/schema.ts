@@ -1,5 +1,5 @@
 /** Config schema of a route's `scopes:`: what the identity must be granted. */
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TOptional } from '@sinclair/typebox'
 import { METHODS } from '../../router/methods.js'
 
 /** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` and `\`. */
@@ -15,7 +15,10 @@ export const ScopesSchema = Type.Union(
     ScopeList,
     Type.Object(
       {
-        ...Object.fromEntries(METHODS.map((m) => [m, Type.Optional(ScopeList)])),
+        ...(Object.fromEntries(METHODS.map((m) => [m, Type.Optional(ScopeList)])) as Record<
+          (typeof METHODS)[number],
+          TOptional<typeof ScopeList>
+        >),
         '*': Type.Optional(ScopeList),
       },
       { additionalProperties: false, minProperties: 1 },
