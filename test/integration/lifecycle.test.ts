@@ -316,6 +316,7 @@ routes:
         'KIND',
         'METHODS',
         'ROUTE',
+        'STAGES',
         'UPSTREAM',
         'MAX BODY',
       ])
@@ -325,6 +326,7 @@ routes:
         'exact',
         '*',
         'exact',
+        '-',
         'svc (http://127.0.0.1:9/base)',
         '10',
       ])
@@ -334,6 +336,7 @@ routes:
         'prefix',
         'GET,HEAD',
         'reads',
+        '-',
         'svc (http://127.0.0.1:9/base)',
         '1048576',
       ])
