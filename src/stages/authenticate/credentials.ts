@@ -65,11 +65,30 @@ export function findToken(exchange: Exchange, sources: TokenSources): string | C
  * or not: a malformed token is the token's problem (401 invalid_token), not the request's.
  */
 export function bearerToken(value: string): string | null {
-  if (value.length < 6 || value.slice(0, 6).toLowerCase() !== 'bearer') return null
+  // Compared by char code, folding ASCII case with | 0x20: no lowercased copy per request.
+  if (
+    value.length < 6 ||
+    (value.charCodeAt(0) | 0x20) !== 0x62 /* b */ ||
+    (value.charCodeAt(1) | 0x20) !== 0x65 /* e */ ||
+    (value.charCodeAt(2) | 0x20) !== 0x61 /* a */ ||
+    (value.charCodeAt(3) | 0x20) !== 0x72 /* r */ ||
+    (value.charCodeAt(4) | 0x20) !== 0x65 /* e */ ||
+    (value.charCodeAt(5) | 0x20) !== 0x72 /* r */
+  ) {
+    return null
+  }
   if (value.length === 6) return ''
   const c = value.charCodeAt(6)
   if (c !== 32 && c !== 9) return null
-  return value.slice(7).trim()
+  let start = 7
+  let end = value.length
+  while (start < end && isBlank(value.charCodeAt(start))) start++
+  while (end > start && isBlank(value.charCodeAt(end - 1))) end--
+  return value.slice(start, end)
+}
+
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9
 }
 
 const MULTIPLE = Symbol('multiple')
