@@ -12,8 +12,6 @@
  * @see https://www.rfc-editor.org/rfc/rfc7515 JWS
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
  */
-import { isUtf8 } from 'node:buffer'
-
 import type { JwtFailure } from './types.js'
 
 /** A token that passed the structural checks; its signature and claims are not checked yet. */
@@ -39,11 +37,12 @@ export interface ParsedToken {
 }
 
 /**
- * Three base64url segments, the signature one possibly empty (so an `alg: none` token is refused
- * as such rather than as malformed). The classes exclude `.`, so matching is linear. No padding,
- * no `+` or `/`, no whitespace (RFC 7515 §2: base64url without trailing `=`).
+ * Any character outside base64url and the dot: no padding, no `+` or `/`, no whitespace (RFC 7515
+ * §2: base64url without trailing `=`). Searching for one is a quarter faster than matching the
+ * whole shape with an anchored pattern (0.9 against 1.2 µs on 770 characters); dots are counted
+ * with indexOf.
  */
-const COMPACT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+const NOT_BASE64URL = /[^A-Za-z0-9_.-]/
 
 /** The 6-bit value of each base64url character by char code (others are rejected earlier). */
 const BASE64URL_VALUE = new Uint8Array(128)
@@ -52,6 +51,13 @@ for (let i = 0; i < 64; i++) {
     'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.charCodeAt(i)
   ] = i
 }
+
+/**
+ * RFC 7515 §5.2 steps 3 and 8: the header and claims are UTF-8. `fatal` refuses invalid sequences
+ * rather than replacing them with U+FFFD; `ignoreBOM` keeps a byte order mark in the text, where
+ * JSON.parse refuses it, instead of dropping it silently. One pass, faster than isUtf8 + toString.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * Header parameters RFC 7515 and RFC 7518 define for JWS: `crit` must not list them
@@ -85,9 +91,14 @@ const REGISTERED_HEADER_PARAMETERS: ReadonlySet<string> = new Set([
  */
 export function parseToken(token: string, maxBytes: number): ParsedToken | JwtFailure {
   if (token.length > maxBytes) return 'too_large'
-  if (!COMPACT_SHAPE.test(token)) return 'malformed'
+  if (NOT_BASE64URL.test(token)) return 'malformed'
+  // Exactly three segments; header and payload not empty. The signature may be, so that an
+  // `alg: none` token is refused as such rather than as malformed.
   const firstDot = token.indexOf('.')
+  if (firstDot < 1) return 'malformed'
   const secondDot = token.indexOf('.', firstDot + 1)
+  if (secondDot < 0 || secondDot === firstDot + 1) return 'malformed'
+  if (token.indexOf('.', secondDot + 1) !== -1) return 'malformed'
   if (
     !isCanonical(token, 0, firstDot) ||
     !isCanonical(token, firstDot + 1, secondDot) ||
@@ -98,27 +109,27 @@ export function parseToken(token: string, maxBytes: number): ParsedToken | JwtFa
 
   const header = decodeJsonObject(token.slice(0, firstDot))
   if (header === null) return 'malformed'
-  const alg = header.alg
+  const alg = own(header, 'alg')
   if (typeof alg !== 'string') return 'malformed'
   // RFC 8725 §3.1: an unsecured JWT is never accepted, whatever its spelling.
-  if (alg.toLowerCase() === 'none') return 'algorithm_not_allowed'
+  if (alg.length === 4 && alg.toLowerCase() === 'none') return 'algorithm_not_allowed'
   // RFC 7797: with b64 false the payload is not base64url, a different signing input we do not
   // support; any other value than true is invalid.
-  const b64 = header.b64
+  const b64 = own(header, 'b64')
   if (b64 !== undefined && b64 !== true) return 'unsupported_header'
-  const crit = header.crit
+  const crit = own(header, 'crit')
   // RFC 7515 §4.1.11: we understand no extension, so any well-formed crit must be refused.
   if (crit !== undefined) return isWellFormedCrit(crit, header) ? 'unsupported_header' : 'malformed'
-  const kid = header.kid
+  const kid = own(header, 'kid')
   if (kid !== undefined && typeof kid !== 'string') return 'malformed'
-  const typ = header.typ
+  const typ = own(header, 'typ')
   if (typ !== undefined && typeof typ !== 'string') return 'malformed'
 
   const payload = decodeJsonObject(token.slice(firstDot + 1, secondDot))
   if (payload === null) return 'malformed'
   if (secondDot + 1 === token.length) return 'malformed'
 
-  const iss = Object.hasOwn(payload, 'iss') ? payload.iss : undefined
+  const iss = own(payload, 'iss')
   return {
     header: { alg, kid: kid ?? null, typ: typ ?? null },
     payload,
@@ -126,6 +137,11 @@ export function parseToken(token: string, maxBytes: number): ParsedToken | JwtFa
     signature: Buffer.from(token.slice(secondDot + 1), 'base64url'),
     iss: typeof iss === 'string' ? iss : null,
   }
+}
+
+/** A member of parsed JSON, never one inherited from Object.prototype. */
+function own(object: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(object, name) ? object[name] : undefined
 }
 
 /**
@@ -142,13 +158,9 @@ function isCanonical(token: string, start: number, end: number): boolean {
 
 /** Decodes one segment to a JSON object (not an array, not null), or null. Never throws. */
 function decodeJsonObject(segment: string): Record<string, unknown> | null {
-  const bytes = Buffer.from(segment, 'base64url')
-  // RFC 7515 §5.2 steps 3 and 8: the header and claims are UTF-8; refuse invalid sequences
-  // rather than let the decoder replace them with U+FFFD.
-  if (!isUtf8(bytes)) return null
   let value: unknown
   try {
-    value = JSON.parse(bytes.toString('utf8'))
+    value = JSON.parse(UTF8.decode(Buffer.from(segment, 'base64url')))
   } catch {
     return null
   }

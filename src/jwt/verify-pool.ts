@@ -2,7 +2,29 @@
  * Signature verification on a piscina pool (workers/verify.ts), for the algorithms whose inline
  * cost is larger than what handing them to a thread costs the event loop.
  *
- * FIGURES
+ * Measured 2026-11-23 on this machine (2 cores shared with other benches, so about 2.2× the quiet
+ * figures of issue 4, where RS256 took 21 µs), node 20.20, one call at a time on the event loop:
+ * `npx tsc -p tsconfig.json && npx vitest bench --run bench/micro/jwt-verify.bench.ts`, and for
+ * RSA 3072/4096, ES384/512 and Ed448 the same loop outside vitest. "Round trip" is the CPU the
+ * event loop's thread spends per verify with 32–64 in flight (/proc/thread-self/schedstat).
+ *
+ * | per call                               | µs          | × RS256   | where        |
+ * | -------------------------------------- | ----------- | --------- | ------------ |
+ * | parseToken (RS256 token, 717 chars)    | 6.5         | 0.14      | inline       |
+ * | checkClaims                            | 0.33        |           | inline       |
+ * | TokenCache keyOf + get                 | 2.2         |           | inline       |
+ * | HS256                                  | 6.1         | 0.14      | inline       |
+ * | RS256 / PS256, 2048-bit key            | 45 / 46     | 1         | inline       |
+ * | RS256, 3072 / 4096-bit key             | 78 / 128    | 1.6 / 2.7 | pool         |
+ * | ES256                                  | 118         | 2.6       | pool         |
+ * | ES384 / ES512                          | 1090 / 2820 | 23 / 59   | pool         |
+ * | EdDSA, Ed25519 / Ed448                 | 162 / 407   | 3.6 / 8.5 | pool         |
+ * | pool round trip (event-loop CPU)       | 54–79       | 1.2–1.7   |              |
+ * | … the same, the key sent with the task | +4          |           |              |
+ *
+ * The round trip is almost all piscina's own per-task work (54 µs for an HS256 task, whose check
+ * is 6); its options (atomics, recordTiming) changed it by less than the noise. So 2048-bit RSA
+ * and HMAC stay inline, and the pool pays from ES256, EdDSA and 3072-bit RSA on (shouldOffload).
  */
 import type { KeyObject } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -164,8 +186,9 @@ export function defaultVerifyThreads(workers: number): number {
 }
 
 /**
- * RSA moduli from which a public-key operation costs more than a round trip: the cost grows with
- * the square of the modulus (2048 bits: 21 µs, 3072: 34 µs, 4096: 52 µs).
+ * RSA moduli from which a public-key operation costs about a round trip or more: 1.6× a 2048-bit
+ * check at 3072 bits, 2.7× at 4096 (table above). At break-even the pool still wins, since the
+ * event loop's core is the scarce one.
  */
 const OFFLOAD_RSA_BITS = 3072
 
