@@ -17,6 +17,7 @@ import {
 } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import {
+  ASYMMETRIC_ALGORITHMS,
   HMAC_ALGORITHMS,
   isJwsAlgorithm,
   type JwsAlgorithm,
@@ -51,14 +52,9 @@ const MIN_SECRET_BYTES: Readonly<Record<HmacAlgorithm, number>> = {
 
 type HmacAlgorithm = (typeof HMAC_ALGORITHMS)[number]
 
-const RSA_ALGORITHMS: readonly JwsAlgorithm[] = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-]
+const RSA_ALGORITHMS: readonly JwsAlgorithm[] = ASYMMETRIC_ALGORITHMS.filter(
+  (alg) => alg.startsWith('RS') || alg.startsWith('PS'),
+)
 const PSS_ALGORITHMS: readonly JwsAlgorithm[] = ['PS256', 'PS384', 'PS512']
 const PSS_BY_HASH: Readonly<Record<string, JwsAlgorithm>> = {
   sha256: 'PS256',

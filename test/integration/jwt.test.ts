@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ASYMMETRIC_ALGORITHMS } from '../../src/jwt/types.js'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startGateway, stopAllGateways, type Gateway } from '../helpers/gateway.js'
 import { send, type ErrorBody, type HttpResult } from '../helpers/http.js'
@@ -27,18 +28,7 @@ import {
   type TestUpstream,
 } from '../helpers/upstream.js'
 
-const ALGORITHMS: readonly TestAlgorithm[] = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-]
+const ALGORITHMS: readonly TestAlgorithm[] = ASYMMETRIC_ALGORITHMS
 const AUD = 'https://api.test'
 const HS_SECRET = 'an-hmac-secret-of-at-least-32-bytes!'
 const issOf = (alg: string) => `https://${alg.toLowerCase()}.issuer.test`

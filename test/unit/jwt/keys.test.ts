@@ -14,20 +14,13 @@ import {
   isKeyProblem,
   type KeyProblem,
 } from '../../../src/jwt/keys.js'
-import type { JwsAlgorithm, VerificationKey } from '../../../src/jwt/types.js'
+import {
+  ASYMMETRIC_ALGORITHMS,
+  type JwsAlgorithm,
+  type VerificationKey,
+} from '../../../src/jwt/types.js'
 
-const ALL: readonly JwsAlgorithm[] = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-]
+const ALL: readonly JwsAlgorithm[] = ASYMMETRIC_ALGORITHMS
 
 // A self-signed certificate (EC P-256) and its public key as SPKI, made with openssl.
 const CERTIFICATE = `-----BEGIN CERTIFICATE-----
