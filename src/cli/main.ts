@@ -85,7 +85,11 @@ async function start(
     runPrimary({ configFile: file, config, workers, front, verifyThreads, logger })
     return -1
   }
-  const serving = await startServing(config, front, logger, verifyThreads)
+  const serving = await startServing(config, front, logger, {
+    verifyThreads,
+    workerIndex: 0,
+    workerCount: 1,
+  })
   announce(
     logger,
     {

@@ -3,7 +3,9 @@ import type { Runtime } from '../runtime.js'
 import type { PathLevel, PathTable } from '../router/compile.js'
 
 export function describeRouteTable(runtime: Runtime): string {
-  const rows: string[][] = [['HOST', 'PATH', 'KIND', 'METHODS', 'ROUTE', 'STAGES', 'UPSTREAM', 'MAX BODY']]
+  const rows: string[][] = [
+    ['HOST', 'PATH', 'KIND', 'METHODS', 'ROUTE', 'STAGES', 'UPSTREAM', 'MAX BODY'],
+  ]
   const table = runtime.table
   const addTable = (host: string, paths: PathTable) => {
     const add = (path: string, kind: string, level: PathLevel) => {

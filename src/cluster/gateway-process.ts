@@ -27,12 +27,21 @@ export interface ServingProcess {
   drain(graceMs: number): Promise<void>
 }
 
+/** Where this serving process stands among its host's workers. */
+export interface ServingOptions {
+  readonly verifyThreads: number
+  /** 0…workerCount-1; the single process of --workers 0 is worker 0 of 1. */
+  readonly workerIndex: number
+  readonly workerCount: number
+}
+
 export async function startServing(
   config: GatewayConfig,
   frontKind: FrontKind,
   logger: Logger,
-  verifyThreads = 0,
+  options: ServingOptions,
 ): Promise<ServingProcess> {
+  const { verifyThreads } = options
   const revocations = new RevocationList()
   const pool = verifyThreads > 0 ? new VerifyPool(verifyThreads) : null
   const state: WorkerState = {

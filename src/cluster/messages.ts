@@ -8,6 +8,9 @@ export type ToWorker =
       readonly config: GatewayConfig
       readonly front: FrontKind
       readonly verifyThreads: number
+      /** This worker's slot (0…count-1): a respawned worker takes its predecessor's slot. */
+      readonly workerIndex: number
+      readonly workerCount: number
     }
   | { readonly type: 'reload'; readonly config: GatewayConfig; readonly generation: number }
   | { readonly type: 'shutdown'; readonly graceMs: number }

@@ -71,7 +71,15 @@ export function runPrimary(options: PrimaryOptions): void {
     switch (message.type) {
       case 'ready':
         // Sent once the worker's ESM entry has its IPC listener: a message sent earlier is lost.
-        if (slot.worker !== null) send(slot.worker, { type: 'start', config, front, verifyThreads })
+        if (slot.worker !== null)
+          send(slot.worker, {
+            type: 'start',
+            config,
+            front,
+            verifyThreads,
+            workerIndex: slots.indexOf(slot),
+            workerCount: slots.length,
+          })
         return
       case 'listening':
         listening.add(slot)

@@ -14,7 +14,11 @@ process.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'start':
       logger = createLogger(message.config.log.level, { role: 'worker', pid: process.pid })
-      startServing(message.config, message.front, logger, message.verifyThreads).then(
+      startServing(message.config, message.front, logger, {
+        verifyThreads: message.verifyThreads,
+        workerIndex: message.workerIndex,
+        workerCount: message.workerCount,
+      }).then(
         (s) => {
           serving = s
           send({ type: 'listening', front: s.front, listeners: s.listeners })

@@ -1,0 +1,33 @@
+/**
+ * What rate-limit counters and the gossip layer exchange: consumption deltas. A member batches
+ * what its own requests consumed since its last send; every other member adds those counts to its
+ * copy of the same counter, so each member's local decision sees (nearly) the global consumption.
+ */
+
+/** Consumption of one counter since the sender's previous batch. */
+export interface ConsumptionDelta {
+  /**
+   * The counter's identity, the same on every member whose config has the same policy:
+   * `<policy name>|<tier or ''>|<key value>` (key values are what the policy keys by: a consumer,
+   * a claim, an address…).
+   */
+  readonly counter: string
+  /**
+   * Start of the window the consumption belongs to, in ms since the epoch (fixed and sliding
+   * windows); 0 for token buckets, whose consumption is not windowed.
+   */
+  readonly window: number
+  /** Requests (or cost units) consumed. */
+  readonly count: number
+}
+
+/** The seam between the counters and whatever carries their deltas (gossip, Redis). */
+export interface DeltaSink {
+  /** Deltas received from another member. */
+  applyRemote(deltas: readonly ConsumptionDelta[], nowMs: number): void
+}
+
+export interface DeltaSource {
+  /** Hands over (and forgets) the local consumption since the last call. */
+  takeLocalDeltas(): ConsumptionDelta[]
+}
