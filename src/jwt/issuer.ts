@@ -3,6 +3,8 @@
  * keys. Compiled issuers outlive reloads while their config is unchanged (IssuerRegistry), so a
  * reload neither refetches a JWKS nor forgets the keys it holds.
  */
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { parseDuration, parseSize } from '../config/units.js'
 import type { ConfigProblem } from '../errors.js'
@@ -94,7 +96,9 @@ export class IssuerRegistry {
       const before = problems.length
       checkIssuerRules(config, path, problems)
       if (problems.length > before) return
-      const key = JSON.stringify(config)
+      // A key file is part of the identity: a reload after the file changed loads the new keys.
+      const key =
+        JSON.stringify(config) + (config.keys === undefined ? '' : fileDigest(config.keys))
       this.#used.add(key)
       let issuer = this.#issuers.get(key)
       if (issuer === undefined) {
@@ -135,6 +139,15 @@ export class IssuerRegistry {
 }
 
 const HMAC = /^HS/
+
+/** A digest of a key file's bytes; '' when it cannot be read (the key source reports why). */
+function fileDigest(path: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('base64url')
+  } catch {
+    return ''
+  }
+}
 
 /** The cross-field rules of RFC 8725 §3.1–3.2 that the schema cannot say. */
 function checkIssuerRules(config: IssuerConfig, path: string, problems: ConfigProblem[]): void {

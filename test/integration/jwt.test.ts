@@ -673,3 +673,54 @@ describe('jwt authentication with signatures checked on verify threads', () => {
     expect(results.map((r) => r.status)).toEqual(Array(40).fill(200))
   })
 })
+
+describe('jwt authentication across a reload', () => {
+  it('judges cached tokens again by the new issuer config, and keeps serving meanwhile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-jwt-reload-'))
+    const first = createSigner('RS256', 'first')
+    const second = createSigner('ES256', 'second')
+    const keyFile = join(dir, 'keys.pem')
+    writeFileSync(keyFile, first.publicPem)
+    const upstream = await startUpstream('echo')
+    const config = (audience: string) => ({
+      upstreams: { echo: { targets: [upstream.url] } },
+      issuers: [
+        {
+          name: 'idp',
+          issuer: 'https://reload.test',
+          keys: keyFile,
+          audiences: [audience],
+          algorithms: ['RS256', 'ES256'],
+        },
+      ],
+      routes: [
+        {
+          name: 'api',
+          match: { paths: ['/*'] },
+          upstream: 'echo',
+          auth: 'jwt',
+          jwt: { issuers: ['idp'] },
+        },
+      ],
+    })
+    const gateway = await startGateway({ config: config('a') })
+    try {
+      const base = { iss: 'https://reload.test', sub: 'u', exp: nowSeconds() + 600 }
+      const forA = await sign(first, { ...base, aud: 'a' })
+      expect((await get(gateway, '/x', forA)).status).toBe(200) // verified and cached
+      expect((await gateway.reload(config('b'))).msg).toBe('config reloaded')
+      expect((await get(gateway, '/x', forA)).status).toBe(401)
+      expect((await get(gateway, '/x', await sign(first, { ...base, aud: 'b' }))).status).toBe(200)
+      // Key rotation by file: the new key verifies after a reload, the old one no longer does.
+      writeFileSync(keyFile, second.publicPem)
+      expect((await gateway.reload(config('b'))).msg).toBe('config reloaded')
+      expect((await get(gateway, '/x', await sign(second, { ...base, aud: 'b' }))).status).toBe(200)
+      expect(
+        (await get(gateway, '/x', await sign(first, { ...base, aud: 'b', jti: 'n' }))).status,
+      ).toBe(401)
+    } finally {
+      await stopAllGateways()
+      await closeAllUpstreams()
+    }
+  })
+})

@@ -74,10 +74,16 @@ export class JwtAuthenticator {
     const hit = context.cache.get(key, now) ?? context.failures.get(key, now)
     if (hit !== undefined) {
       const issuer = hit.issuer
-      if (issuer === null || issuer.keys.generation === hit.generation) {
-        if (issuer !== null && this.#byIss.get(issuer.iss) !== issuer) return this.#unknownIssuer
-        if (hit.jti !== null && context.revocations.has(hit.jti))
+      // A refusal that no issuer was involved in (malformed, too large) holds on every route.
+      if (issuer === null) return hit
+      const trusted = this.#byIss.get(issuer.iss)
+      if (trusted === undefined) return this.#unknownIssuer
+      // The same issuer object with the same keys: the verdict stands. After a reload that changed
+      // the issuer, or a key rotation, the token is verified again.
+      if (trusted === issuer && issuer.keys.generation === hit.generation) {
+        if (hit.jti !== null && context.revocations.has(hit.jti)) {
           return failed('revoked', issuer, hit.kid)
+        }
         return hit
       }
     }
