@@ -199,7 +199,13 @@ function compileStages(
   const stages: Stage[] = []
   const authenticate = compileAuthenticate(route, path, deps, problems)
   const challenges = authenticate?.challenges ?? null
-  const authorize = compileAuthorize(route, path, challenges, problems)
+  const authorize = compileAuthorize(
+    route,
+    path,
+    challenges,
+    deps.audit ? deps.logger : null,
+    problems,
+  )
   const forward = compileForward(route, path, authenticate?.sources ?? null, challenges, problems)
   if (authenticate !== null) stages.push(authenticate)
   if (authorize !== null) stages.push(authorize)

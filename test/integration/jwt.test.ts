@@ -572,6 +572,23 @@ describe('jwt authentication', () => {
   })
 
   describe('audit log', () => {
+    it('records a scope denial with the scopes the route required', async () => {
+      const token = await sign(rs, claims('RS256', { sub: 'scopeless', scope: 'read:data' }))
+      const from = gateway.logs.length
+      expect((await get(gateway, '/scoped/x', token)).status).toBe(403)
+      const line = await gateway.waitForLog(
+        (l) => l['audit'] === 'authorize' && l['sub'] === 'scopeless',
+        5000,
+        from,
+      )
+      expect(line).toMatchObject({
+        route: 'scoped',
+        outcome: 'deny',
+        reason: 'insufficient_scope',
+        required: ['read:data', 'write:data'],
+      })
+    })
+
     it('writes one line per decision, without the token', async () => {
       const token = await sign(rs, claims('RS256', { sub: 'audited' }))
       const from = gateway.logs.length

@@ -6,6 +6,7 @@
  * Reads: method, identity. Answers: 403 `insufficient_scope` with the scope the route needs
  * (RFC 6750 §3.1), 403 `forbidden` for a method the scopes map does not list (no "*" entry).
  */
+import type { Logger } from 'pino'
 import { createRejection, type ConfigProblem, type Rejection } from '../../errors.js'
 import type { Exchange } from '../../front/exchange.js'
 import type { Stage, Verdict } from '../../pipeline/stage.js'
@@ -28,6 +29,7 @@ export function compileAuthorize(
   route: RouteConfig,
   path: string,
   challenges: Challenges | null,
+  audit: Logger | null,
   problems: ConfigProblem[],
 ): AuthorizeStage | null {
   const scopes = route.scopes
@@ -41,7 +43,7 @@ export function compileAuthorize(
   }
   const requirement = (list: readonly string[]): Requirement | null =>
     list.length === 0 ? null : { scopes: list, rejection: challenges.insufficientScope(list) }
-  if (Array.isArray(scopes)) return new AuthorizeStage(null, requirement(scopes))
+  if (Array.isArray(scopes)) return new AuthorizeStage(route.name, null, requirement(scopes), audit)
   const byMethod = new Map<string, Requirement | null>()
   for (const [method, list] of Object.entries(scopes)) {
     if (method !== '*' && list !== undefined) byMethod.set(method, requirement(list))
@@ -49,7 +51,12 @@ export function compileAuthorize(
   // HEAD is GET without a body (RFC 9110 §9.3.2): it needs what GET needs unless listed itself.
   if (!byMethod.has('HEAD') && byMethod.has('GET')) byMethod.set('HEAD', byMethod.get('GET')!)
   const fallback = scopes['*']
-  return new AuthorizeStage(byMethod, fallback === undefined ? undefined : requirement(fallback))
+  return new AuthorizeStage(
+    route.name,
+    byMethod,
+    fallback === undefined ? undefined : requirement(fallback),
+    audit,
+  )
 }
 
 export class AuthorizeStage implements Stage {
@@ -60,13 +67,19 @@ export class AuthorizeStage implements Stage {
   readonly #byMethod: ReadonlyMap<string, Requirement | null> | null
   /** For methods the map does not list; undefined refuses them. null requires nothing. */
   readonly #otherwise: Requirement | null | undefined
+  readonly #route: string
+  readonly #audit: Logger | null
 
   constructor(
+    route: string,
     byMethod: ReadonlyMap<string, Requirement | null> | null,
     otherwise: Requirement | null | undefined,
+    audit: Logger | null,
   ) {
+    this.#route = route
     this.#byMethod = byMethod
     this.#otherwise = otherwise
+    this.#audit = audit
   }
 
   onRequest(exchange: Exchange): Verdict {
@@ -75,13 +88,32 @@ export class AuthorizeStage implements Stage {
       const listed = this.#byMethod.get(exchange.method)
       if (listed !== undefined) requirement = listed
     }
-    if (requirement === undefined) return METHOD_NOT_GRANTED
+    if (requirement === undefined) return this.#deny(exchange, METHOD_NOT_GRANTED, null)
     if (requirement === null) return undefined
     const granted = exchange.identity!.scopes
     const required = requirement.scopes
     for (let i = 0; i < required.length; i++) {
-      if (!granted.has(required[i]!)) return requirement.rejection
+      if (!granted.has(required[i]!)) return this.#deny(exchange, requirement.rejection, required)
     }
     return undefined
+  }
+
+  /** Denials are audited (the authenticate line already said who it was); grants are not repeated. */
+  #deny(exchange: Exchange, rejection: Rejection, required: readonly string[] | null): Rejection {
+    this.#audit?.info(
+      {
+        audit: 'authorize',
+        route: this.#route,
+        request_id: exchange.requestId,
+        method: exchange.method,
+        issuer: exchange.identity!.issuer,
+        sub: exchange.identity!.subject,
+        outcome: 'deny',
+        reason: rejection.code,
+        required,
+      },
+      'auth decision',
+    )
+    return rejection
   }
 }

@@ -134,7 +134,7 @@ describe('authenticate stage', () => {
 describe('authorize and forward stages', () => {
   it('let a scoped identity through and build its headers once', () => {
     const problems: { path: string; reason: string }[] = []
-    const authorize = compileAuthorize(route, 'routes[0]', authenticate.challenges, problems)!
+    const authorize = compileAuthorize(route, 'routes[0]', authenticate.challenges, null, problems)!
     const t = token({ sub: 'carol', scope: 'read' })
     const ex = exchange(`Bearer ${t}`)
     authenticate.onRequest(ex)
@@ -150,7 +150,7 @@ describe('authorize and forward stages', () => {
 
   it('refuse a POST (not in the scopes map) with 403 forbidden', () => {
     const problems: { path: string; reason: string }[] = []
-    const authorize = compileAuthorize(route, 'routes[0]', authenticate.challenges, problems)!
+    const authorize = compileAuthorize(route, 'routes[0]', authenticate.challenges, null, problems)!
     const ex = exchange(`Bearer ${token({ sub: 'dan', scope: 'read' })}`, 'POST')
     authenticate.onRequest(ex)
     expect(authorize.onRequest(ex)).toMatchObject({ status: 403, code: 'forbidden' })
