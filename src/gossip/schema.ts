@@ -1,0 +1,170 @@
+/**
+ * Config schema of the gossip layer (`gossip:`): where each worker's member listens, how it finds
+ * the other hosts, and how datagrams are authenticated. compileGossip() applies the cross-field
+ * rules and turns the values into the numbers GossipMember takes.
+ */
+import { isIPv4 } from 'node:net'
+import { Type, type Static } from '@sinclair/typebox'
+import { Duration, Port, Size } from '../config/fragments.js'
+import { parseDuration, parseSize } from '../config/units.js'
+import type { ConfigProblem } from '../errors.js'
+import { MAX_DATAGRAM_BYTES, MIN_DATAGRAM_BYTES } from './codec.js'
+
+const IPV4_PATTERN =
+  '^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$'
+const SEED_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?:[0-9]{1,5}$'
+
+export const GossipSchema = Type.Object(
+  {
+    port: Port({
+      minimum: 1,
+      description:
+        'Base UDP port. Worker i of a host binds port + i, so the workers of one host find each ' +
+        'other at port … port + workers - 1 without any configuration. 7946 is the port ' +
+        'Serf and memberlist use for the same job.',
+      default: 7946,
+    }),
+    bind: Type.String({
+      pattern: IPV4_PATTERN,
+      description:
+        'IPv4 address the members bind. The default keeps gossip on this host; any other ' +
+        'address (0.0.0.0 included) requires a secret, since counters that anyone can feed are ' +
+        'counters anyone can exhaust.',
+      default: '127.0.0.1',
+    }),
+    seeds: Type.Array(Type.String({ pattern: SEED_PATTERN }), {
+      description:
+        'host:port of a member on each other host (its base port is enough). Seeds only ' +
+        'bootstrap: members list the members they hear from in their heartbeats, so every ' +
+        'worker of every host is found from one seed that answers.',
+      default: [],
+    }),
+    secret: Type.Optional(
+      Type.String({
+        minLength: 32,
+        description:
+          'Shared secret (at least 32 bytes; use ${ENV}) that signs every datagram with ' +
+          'HMAC-SHA256. Every member of a cluster needs the same one.',
+      }),
+    ),
+    interval: Duration({
+      description:
+        'How often a member sends the consumption its requests made since its last send. ' +
+        'Shorter means counters agree sooner and more datagrams; 50ms keeps a burst overshoot ' +
+        'to what the other members admit in a twentieth of a second.',
+      default: '50ms',
+    }),
+    member_timeout: Duration({
+      description:
+        'A member silent this long is dropped: its deltas are no longer expected and nothing is ' +
+        'sent to it. Members send a heartbeat every quarter of it, so three lost in a row are ' +
+        'survived. At least 4 × interval.',
+      default: '2s',
+    }),
+    max_datagram: Size({
+      description:
+        'Largest datagram sent (and accepted), header and MAC included; a batch is split to ' +
+        'fit. 1200 bytes fits the IPv6 minimum MTU (1280 less 48 bytes of headers) and any ' +
+        'tunnel on Ethernet, so datagrams are never fragmented (one lost fragment loses all). ' +
+        `Between ${MIN_DATAGRAM_BYTES} and ${MAX_DATAGRAM_BYTES} bytes.`,
+      default: 1200,
+    }),
+  },
+  { additionalProperties: false, default: {} },
+)
+
+export type GossipConfig = Static<typeof GossipSchema>
+
+/** A host and a port, as written in `seeds`; the host may be a name, resolved at start. */
+export interface GossipAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/** `gossip:` compiled: every value in the unit its name carries. */
+export interface GossipSettings {
+  readonly bind: string
+  /** Base port; 0 (tests only) binds an ephemeral port and has no local peers. */
+  readonly port: number
+  readonly seeds: readonly GossipAddress[]
+  /** The HMAC key, or null: then the member only binds loopback and sends unsigned. */
+  readonly secret: Buffer | null
+  readonly intervalMs: number
+  readonly memberTimeoutMs: number
+  readonly maxDatagramBytes: number
+}
+
+/** 127.0.0.0/8: the only addresses a member without a secret may bind or reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || (isIPv4(host) && host.startsWith('127.'))
+}
+
+/**
+ * Checks what the schema cannot (the secret a non-loopback bind needs, seeds a loopback bind
+ * cannot reach, interval against member_timeout, datagram bounds); problems are pushed with their
+ * config path. Returns null when there was any.
+ */
+export function compileGossip(
+  config: GossipConfig,
+  problems: ConfigProblem[],
+  path = 'gossip',
+): GossipSettings | null {
+  const before = problems.length
+  const loopback = isLoopback(config.bind)
+  if (!loopback && config.secret === undefined) {
+    problems.push({
+      path: `${path}.bind`,
+      reason:
+        `binding ${config.bind} (not loopback) requires ${path}.secret: unsigned gossip would ` +
+        'let anyone who can reach the port feed or drain every rate-limit counter',
+    })
+  }
+  const seeds: GossipAddress[] = []
+  config.seeds.forEach((seed, index) => {
+    const colon = seed.lastIndexOf(':')
+    const host = seed.slice(0, colon)
+    const port = Number(seed.slice(colon + 1))
+    if (port < 1 || port > 65535) {
+      problems.push({ path: `${path}.seeds[${index}]`, reason: `port ${port} is not 1-65535` })
+    } else if (loopback && !isLoopback(host)) {
+      problems.push({
+        path: `${path}.seeds[${index}]`,
+        reason: `${host} is not reachable from a member bound to ${config.bind}; set ${path}.bind (and ${path}.secret)`,
+      })
+    } else {
+      seeds.push({ host, port })
+    }
+  })
+  const intervalMs = parseDuration(config.interval)
+  const memberTimeoutMs = parseDuration(config.member_timeout)
+  if (intervalMs < 1) {
+    problems.push({ path: `${path}.interval`, reason: 'must be at least 1ms' })
+  }
+  if (memberTimeoutMs < 4 * intervalMs) {
+    problems.push({
+      path: `${path}.member_timeout`,
+      reason:
+        `${config.member_timeout} is less than 4 × interval (${config.interval}): a member ` +
+        'would be dropped before it could send a few heartbeats',
+    })
+  }
+  const maxDatagramBytes = parseSize(config.max_datagram)
+  if (maxDatagramBytes < MIN_DATAGRAM_BYTES || maxDatagramBytes > MAX_DATAGRAM_BYTES) {
+    problems.push({
+      path: `${path}.max_datagram`,
+      reason:
+        `${maxDatagramBytes} bytes is outside ${MIN_DATAGRAM_BYTES}-${MAX_DATAGRAM_BYTES} ` +
+        '(a header and one delta must fit; 65507 is the largest UDP payload over IPv4)',
+    })
+  }
+  if (problems.length > before) return null
+  return {
+    bind: config.bind,
+    port: config.port,
+    seeds,
+    secret: config.secret === undefined ? null : Buffer.from(config.secret, 'utf8'),
+    intervalMs,
+    memberTimeoutMs,
+    maxDatagramBytes,
+  }
+}
