@@ -60,6 +60,7 @@ export type WireErrorCode =
   | 'insufficient_scope'
   | 'forbidden'
   | 'auth_unavailable'
+  | 'rate_limited'
 
 /**
  * A verdict that stops a request: built once (at module load or route compile), frozen, and

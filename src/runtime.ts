@@ -27,6 +27,11 @@ import { compileAuthenticate, type AuthenticateDeps } from './stages/authenticat
 import type { JwtContext } from './stages/authenticate/jwt-context.js'
 import { compileAuthorize } from './stages/authorize/index.js'
 import { compileForward, DEFAULT_IDENTITY_HEADERS } from './stages/forward/index.js'
+import {
+  compileRateLimit,
+  type CompiledPolicy,
+  type RateLimitRegistry,
+} from './stages/rate-limit/index.js'
 import { foldHeaderName } from './proxy/headers.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
@@ -38,6 +43,8 @@ export interface WorkerState {
   /** Token caches, verify pool, verifications in flight: shared by every JWT route. */
   readonly jwt: JwtContext
   readonly revocations: RevocationList
+  /** Rate-limit counters, carried over reloads while their policy is unchanged; the gossip seam. */
+  readonly rateLimits: RateLimitRegistry
   inFlight: number
   draining: boolean
   /** Called when in-flight drops to zero while draining. */
@@ -92,11 +99,16 @@ export class Runtime {
       audit: config.log.audit,
     }
     const identityHeaders = new Set<string>(DEFAULT_IDENTITY_HEADERS)
+    const rateLimits: RateLimitDeps = {
+      policies: state.rateLimits.compile(config.rate_limits, problems),
+      now: state.rateLimits.now,
+    }
     const entries = compileRoutes(
       config,
       upstreams,
       this.defaultMaxBodyBytes,
       deps,
+      rateLimits,
       identityHeaders,
       problems,
     )
@@ -104,6 +116,7 @@ export class Runtime {
       throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
     }
     state.issuers.sweep()
+    state.rateLimits.sweep()
     this.identityHeaders = identityHeaders
     this.table = compileRouteTable(entries)
   }
@@ -139,6 +152,7 @@ function compileRoutes(
   upstreams: ReadonlyMap<string, Upstream>,
   defaultMaxBody: number,
   deps: AuthenticateDeps,
+  rateLimits: RateLimitDeps,
   identityHeaders: Set<string>,
   problems: ConfigProblem[],
 ): RouteEntry[] {
@@ -169,7 +183,14 @@ function compileRoutes(
           'strip_path needs prefix paths (ending in /*): an exact path would always forward "/"',
       })
     }
-    const stages = compileStages(route, `routes[${index}]`, deps, identityHeaders, problems)
+    const stages = compileStages(
+      route,
+      `routes[${index}]`,
+      deps,
+      rateLimits,
+      identityHeaders,
+      problems,
+    )
     const compiled: CompiledRoute = {
       name: route.name,
       upstream,
@@ -188,11 +209,18 @@ function compileRoutes(
   return entries
 }
 
+/** The compiled `rate_limits:` and the clock their stages read. */
+interface RateLimitDeps {
+  readonly policies: ReadonlyMap<string, CompiledPolicy | null>
+  readonly now: () => number
+}
+
 /** A route's pipeline, in the one order of pipeline/order.ts whatever the config says. */
 function compileStages(
   route: RouteConfig,
   path: string,
   deps: AuthenticateDeps,
+  rateLimits: RateLimitDeps,
   identityHeaders: Set<string>,
   problems: ConfigProblem[],
 ): Stage[] {
@@ -209,6 +237,8 @@ function compileStages(
   const forward = compileForward(route, path, authenticate?.sources ?? null, challenges, problems)
   if (authenticate !== null) stages.push(authenticate)
   if (authorize !== null) stages.push(authorize)
+  const rateLimit = compileRateLimit(route, path, rateLimits.policies, rateLimits.now, problems)
+  if (rateLimit !== null) stages.push(rateLimit)
   if (forward !== null) {
     stages.push(forward)
     for (const name of forward.headerNames) identityHeaders.add(foldHeaderName(name))

@@ -14,6 +14,7 @@ import { VerifyPool } from '../jwt/verify-pool.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime, type WorkerState } from '../runtime.js'
 import { JwtContext } from '../stages/authenticate/jwt-context.js'
+import { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import type { RedisConfig } from '../state/schema.js'
 
 export type FrontKind = 'uws' | 'node'
@@ -50,6 +51,7 @@ export async function startServing(
     issuers: new IssuerRegistry(logger),
     jwt: new JwtContext(pool, revocations),
     revocations,
+    rateLimits: new RateLimitRegistry(),
     inFlight: 0,
     draining: false,
     onIdle: null,

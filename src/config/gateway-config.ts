@@ -11,6 +11,7 @@ import { RevocationList } from '../jwt/revocation.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime } from '../runtime.js'
 import { JwtContext } from '../stages/authenticate/jwt-context.js'
+import { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import { loadConfig } from './load.js'
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js'
 import type { Logger } from 'pino'
@@ -35,6 +36,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       issuers,
       jwt: new JwtContext(null, revocations),
       revocations,
+      rateLimits: new RateLimitRegistry(),
       inFlight: 0,
       draining: false,
       onIdle: null,

@@ -9,6 +9,7 @@ import { IssuersSchema, RevocationSchema } from '../jwt/schema.js'
 import { LogSchema } from '../observability/schema.js'
 import { UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../router/schema.js'
+import { RateLimitsSchema } from '../stages/rate-limit/schema.js'
 import { RedisSchema } from '../state/schema.js'
 
 export const GatewayConfigSchema = Type.Object(
@@ -21,6 +22,7 @@ export const GatewayConfigSchema = Type.Object(
     issuers: IssuersSchema,
     revocation: RevocationSchema,
     upstreams: UpstreamsSchema,
+    rate_limits: RateLimitsSchema,
     routes: Type.Array(RouteSchema, { description: 'Routes; the most specific match wins.' }),
   },
   { additionalProperties: false },

@@ -4,6 +4,7 @@ import { Duration, Name, Size } from '../config/fragments.js'
 import { AuthSchema, RouteJwtSchema } from '../stages/authenticate/schema.js'
 import { ScopesSchema } from '../stages/authorize/schema.js'
 import { ForwardSchema } from '../stages/forward/schema.js'
+import { RouteRateLimitSchema } from '../stages/rate-limit/schema.js'
 import { METHODS } from './methods.js'
 
 export const MatchSchema = Type.Object(
@@ -46,6 +47,7 @@ export const RouteSchema = Type.Object(
     auth: AuthSchema,
     jwt: Type.Optional(RouteJwtSchema),
     scopes: Type.Optional(ScopesSchema),
+    rate_limit: Type.Optional(RouteRateLimitSchema),
     forward: ForwardSchema,
     strip_path: Type.Boolean({
       description: 'Remove the matched prefix (of a /prefix/* path) before forwarding.',

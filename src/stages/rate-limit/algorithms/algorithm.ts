@@ -1,0 +1,92 @@
+/**
+ * The one interface of the rate-limit algorithms (Kong `rate-limiting/policies/` style). An
+ * algorithm owns no memory: the counter table (../counters.ts) keeps every key's state in one
+ * Float64Array, `width` numbers per slot from `base`, so a decision for a known key allocates
+ * nothing. Answers go into a {@link Decision} the caller reuses.
+ *
+ * Times are ms since the epoch. Windows are aligned to the epoch (a minute window starts at :00),
+ * so every member of a cluster agrees on which window a consumption belongs to.
+ */
+
+/** The limit of one tier as one member enforces it (already divided by `shareOf`). */
+export interface Limits {
+  /** Requests per window (windows), or the bucket capacity (token bucket). At least 1. */
+  quota: number
+  /** The window (windows), or the time to refill an empty bucket (token bucket). */
+  windowMs: number
+  /** Token bucket refill, tokens per ms; 0 for windows. */
+  ratePerMs: number
+}
+
+/** The answer to one request for one policy; reused, never kept. */
+export interface Decision {
+  admitted: boolean
+  /** The quota of the policy (RateLimit-Policy q, X-RateLimit-Limit). */
+  quota: number
+  /** The window in whole seconds (RateLimit-Policy w). */
+  windowSeconds: number
+  /** Requests still admitted now (RateLimit r, X-RateLimit-Remaining). */
+  remaining: number
+  /** Seconds until the quota is whole again (RateLimit t, X-RateLimit-Reset). */
+  resetSeconds: number
+  /** When refused: seconds until this request would be admitted (Retry-After); 0 otherwise. */
+  retryAfterSeconds: number
+}
+
+export function createDecision(): Decision {
+  return {
+    admitted: true,
+    quota: 0,
+    windowSeconds: 0,
+    remaining: 0,
+    resetSeconds: 0,
+    retryAfterSeconds: 0,
+  }
+}
+
+export interface Algorithm {
+  /** Numbers of state per key. */
+  readonly width: number
+  /** True when consumption belongs to a window (ConsumptionDelta.window), false for buckets. */
+  readonly windowed: boolean
+  /** The state of a key never seen. */
+  init(state: Float64Array, base: number, limits: Limits, nowMs: number): void
+  /** Admits `cost` units if the limit allows, and fills `out` either way. */
+  consume(
+    state: Float64Array,
+    base: number,
+    limits: Limits,
+    nowMs: number,
+    cost: number,
+    out: Decision,
+  ): boolean
+  /** Gives back what an admitted `consume` took (another policy of the route refused). */
+  refund(state: Float64Array, base: number, limits: Limits, cost: number): void
+  /** Start of the window local consumption is counted in now (0 for buckets). */
+  windowOf(state: Float64Array, base: number): number
+  /** Consumption by another member: less is left for this one. */
+  applyRemote(
+    state: Float64Array,
+    base: number,
+    limits: Limits,
+    window: number,
+    count: number,
+    nowMs: number,
+  ): void
+  /**
+   * True when the key's consumption still matters to peers for `window`: the window is current,
+   * or (sliding window) the previous one still weighs in.
+   */
+  isLive(window: number, currentWindow: number, limits: Limits): boolean
+  /** After this long without a request, the key's state equals a fresh one: it may be dropped. */
+  idleMs(limits: Limits): number
+}
+
+/**
+ * Whole seconds, rounded up, at least `min`. A microsecond of floating-point noise
+ * (60 000 × 0.30000000000000004) does not add a second.
+ */
+export function ceilSeconds(ms: number, min = 0): number {
+  const s = Math.ceil((ms - 0.001) / 1000)
+  return s < min ? min : s
+}

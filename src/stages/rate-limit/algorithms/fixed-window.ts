@@ -1,0 +1,73 @@
+/**
+ * Fixed window: one counter per calendar window (aligned to the epoch, so `1000/min` resets at
+ * every :00). The cheapest algorithm, and the one that is exact across members, but a caller can
+ * spend a whole quota at the end of one window and another at the start of the next: up to twice
+ * the rate over a window that straddles the edge. State per key: [window start, count].
+ */
+import { ceilSeconds, type Algorithm, type Decision, type Limits } from './algorithm.js'
+
+const START = 0
+const COUNT = 1
+
+/** Moves the key to the window of `now` when that window has begun. */
+function roll(state: Float64Array, base: number, limits: Limits, nowMs: number): void {
+  const start = nowMs - (nowMs % limits.windowMs)
+  if (start > state[base + START]!) {
+    state[base + START] = start
+    state[base + COUNT] = 0
+  }
+}
+
+export const fixedWindow: Algorithm = {
+  width: 2,
+  windowed: true,
+
+  init(state, base, limits, nowMs) {
+    state[base + START] = nowMs - (nowMs % limits.windowMs)
+    state[base + COUNT] = 0
+  },
+
+  consume(state, base, limits, nowMs, cost, out: Decision) {
+    roll(state, base, limits, nowMs)
+    let count = state[base + COUNT]!
+    const admitted = count + cost <= limits.quota
+    if (admitted) state[base + COUNT] = count += cost
+    const left = limits.quota - count
+    out.admitted = admitted
+    out.quota = limits.quota
+    out.windowSeconds = ceilSeconds(limits.windowMs, 1)
+    out.remaining = left > 0 ? Math.floor(left) : 0
+    out.resetSeconds = ceilSeconds(state[base + START]! + limits.windowMs - nowMs)
+    out.retryAfterSeconds = admitted ? 0 : ceilSeconds(out.resetSeconds * 1000, 1)
+    return admitted
+  },
+
+  refund(state, base, _limits, cost) {
+    const count = state[base + COUNT]! - cost
+    state[base + COUNT] = count < 0 ? 0 : count
+  },
+
+  windowOf(state, base) {
+    return state[base + START]!
+  },
+
+  applyRemote(state, base, limits, window, count, nowMs) {
+    roll(state, base, limits, nowMs)
+    const start = state[base + START]!
+    if (window === start) state[base + COUNT] = state[base + COUNT]! + count
+    else if (window > start) {
+      // A peer whose clock is a little ahead is already in the next window: follow it.
+      state[base + START] = window
+      state[base + COUNT] = count
+    }
+    // An older window no longer limits anything.
+  },
+
+  isLive(window, currentWindow) {
+    return window === currentWindow
+  },
+
+  idleMs(limits) {
+    return limits.windowMs
+  },
+}

@@ -1,0 +1,117 @@
+/**
+ * Sliding window counter: the count of the current calendar window plus the previous window's
+ * count weighted by how much of it the sliding window still covers,
+ *
+ *     estimate = previous × (1 − elapsed / window) + current
+ *
+ * the approximation Cloudflare and nginx-style limiters use. It is chosen over an exact sliding
+ * log because it keeps three numbers per key whatever the rate (a log keeps one timestamp per
+ * admitted request: 100 000/day would be 800 kB per key), decides in O(1), and its state is two
+ * per-window counts, exactly what a ConsumptionDelta carries between members. It assumes requests
+ * were spread evenly over the previous window; Cloudflare measured 0.003% of requests wrongly
+ * decided on real traffic. State per key: [window start, current count, previous count].
+ *
+ * @see https://blog.cloudflare.com/counting-things-a-lot-of-different-things/
+ */
+import { ceilSeconds, type Algorithm, type Decision } from './algorithm.js'
+
+const START = 0
+const CURRENT = 1
+const PREVIOUS = 2
+
+/** Moves the key to the window that contains `atMs`, if it has begun. */
+function roll(state: Float64Array, base: number, windowMs: number, atMs: number): void {
+  const start = atMs - (atMs % windowMs)
+  const stored = state[base + START]!
+  if (start <= stored) return
+  state[base + PREVIOUS] = start - stored === windowMs ? state[base + CURRENT]! : 0
+  state[base + CURRENT] = 0
+  state[base + START] = start
+}
+
+export const slidingWindow: Algorithm = {
+  width: 3,
+  windowed: true,
+
+  init(state, base, limits, nowMs) {
+    state[base + START] = nowMs - (nowMs % limits.windowMs)
+    state[base + CURRENT] = 0
+    state[base + PREVIOUS] = 0
+  },
+
+  consume(state, base, limits, nowMs, cost, out: Decision) {
+    const windowMs = limits.windowMs
+    roll(state, base, windowMs, nowMs)
+    const start = state[base + START]!
+    const elapsed = nowMs < start ? 0 : nowMs - start
+    const previous = state[base + PREVIOUS]!
+    let current = state[base + CURRENT]!
+    const weighted = previous * (1 - elapsed / windowMs)
+    const admitted = weighted + current + cost <= limits.quota
+    if (admitted) state[base + CURRENT] = current += cost
+    const left = limits.quota - weighted - current
+    out.admitted = admitted
+    out.quota = limits.quota
+    out.windowSeconds = ceilSeconds(windowMs, 1)
+    out.remaining = left > 0 ? Math.floor(left) : 0
+    // Whole again once both counted windows have slid out of view.
+    out.resetSeconds =
+      current > 0
+        ? ceilSeconds(start + 2 * windowMs - nowMs)
+        : previous > 0
+          ? ceilSeconds(start + windowMs - nowMs)
+          : 0
+    out.retryAfterSeconds = admitted
+      ? 0
+      : ceilSeconds(waitMs(limits.quota - cost, previous, current, elapsed, windowMs), 1)
+    return admitted
+  },
+
+  refund(state, base, _limits, cost) {
+    const current = state[base + CURRENT]! - cost
+    state[base + CURRENT] = current < 0 ? 0 : current
+  },
+
+  windowOf(state, base) {
+    return state[base + START]!
+  },
+
+  applyRemote(state, base, limits, window, count, nowMs) {
+    const windowMs = limits.windowMs
+    roll(state, base, windowMs, nowMs)
+    // A peer whose clock is a little ahead may already count in the next window: follow it.
+    if (window > state[base + START]!) roll(state, base, windowMs, window)
+    const start = state[base + START]!
+    if (window === start) state[base + CURRENT] = state[base + CURRENT]! + count
+    else if (window === start - windowMs) state[base + PREVIOUS] = state[base + PREVIOUS]! + count
+  },
+
+  isLive(window, currentWindow, limits) {
+    return window === currentWindow || window === currentWindow - limits.windowMs
+  },
+
+  idleMs(limits) {
+    return 2 * limits.windowMs
+  },
+}
+
+/**
+ * How long until `previous × (1 − elapsed / window) + current ≤ room`: within this window while
+ * the weighted previous count decays, or else in the next one, where this window's count becomes
+ * the decaying previous one.
+ */
+function waitMs(
+  room: number,
+  previous: number,
+  current: number,
+  elapsed: number,
+  windowMs: number,
+): number {
+  if (room < 0) return 2 * windowMs - elapsed
+  if (current <= room && previous > 0) {
+    const at = windowMs * (1 - (room - current) / previous)
+    if (at < windowMs) return at > elapsed ? at - elapsed : 0
+  }
+  const next = current > 0 ? windowMs * (1 - room / current) : 0
+  return windowMs - elapsed + (next > 0 ? next : 0)
+}

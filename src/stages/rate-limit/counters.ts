@@ -1,0 +1,362 @@
+/**
+ * The counters of one rate-limit policy in one worker: a bounded table from key to slot, every
+ * slot's state in typed arrays, so a decision for a known key is one Map lookup and a few numbers
+ * read and written, with no allocation.
+ *
+ * Bounded: at most `maxKeys` slots. Keys idle long enough that their state equals a fresh one are
+ * reclaimed as new keys arrive; when the table is full the CLOCK hand (second-chance LRU) forgets
+ * a key not used since its last pass. A flood of distinct keys therefore costs a full table, never
+ * more, and a forgotten key simply starts afresh.
+ *
+ * Synced: every admitted request is also counted as pending local consumption, handed to the
+ * gossip layer by {@link CounterTable.takeLocalDeltas}; consumption of other members arrives
+ * through {@link CounterTable.applyRemote} and reduces what this member still admits. Counter ids
+ * are `<policy>|<tier>|<key>` (src/gossip/types.ts); a key that fell back to the client address
+ * is written `\nip:<address>` (no header value can contain a line feed, so it never collides with
+ * one).
+ */
+import type { ConsumptionDelta, DeltaSink, DeltaSource } from '../../gossip/types.js'
+import type { Algorithm, Decision, Limits } from './algorithms/algorithm.js'
+
+/** A tier's rate as configured, before it is shared among members. */
+export interface TierRate {
+  /** '' for the policy's own rate. */
+  readonly name: string
+  readonly count: number
+  readonly windowMs: number
+  /** Bucket capacity (token bucket); the rate's count when not configured. */
+  readonly burst: number
+}
+
+export interface CounterTableOptions {
+  readonly policy: string
+  readonly algorithm: Algorithm
+  /** Index 0 is the policy's own rate (may be absent: null), then the tiers in config order. */
+  readonly tiers: readonly (TierRate | null)[]
+  readonly maxKeys: number
+  /** Members sharing the limit: each enforces 1/shareOf of it. Default 1. */
+  readonly shareOf?: number
+}
+
+export const FALLBACK_PREFIX = '\nip:'
+
+/** Slots allocated at first; the table doubles up to maxKeys as keys arrive. */
+const INITIAL_SLOTS = 1024
+/** Slots examined for idleness per new key: reclaims idle keys at the pace new ones come. */
+const SWEEP_STEP = 2
+const FREE = -1
+
+export class CounterTable implements DeltaSource, DeltaSink {
+  readonly policy: string
+  readonly algorithm: Algorithm
+  readonly maxKeys: number
+  /** Limits per tier as this member enforces them; mutated in place when shareOf changes. */
+  readonly limits: readonly (Limits | null)[]
+  /** Keys forgotten while still in use because the table was full. */
+  evictions = 0
+
+  readonly #tiers: readonly (TierRate | null)[]
+  readonly #tierIndex: ReadonlyMap<string, number>
+  /** Per map index (tier × 2 + fallback): key → slot. */
+  readonly #maps: Map<string, number>[]
+  #shareOf = 1
+  #capacity: number
+  #used = 0
+  #state: Float64Array
+  #lastUsed: Float64Array
+  #pendingCount: Float64Array
+  #pendingWindow: Float64Array
+  /** Map index of the slot's key, or FREE. */
+  #owner: Int32Array
+  #ref: Uint8Array
+  #dirty: Uint8Array
+  #dirtyList: Int32Array
+  #dirtyCount = 0
+  #free: Int32Array
+  #freeCount = 0
+  #keys: string[]
+  #hand = 0
+  #sweepAt = 0
+  /** Local consumption of windows a key has left before it was taken: still owed to peers. */
+  #spilled: ConsumptionDelta[] = []
+
+  constructor(options: CounterTableOptions) {
+    this.policy = options.policy
+    this.algorithm = options.algorithm
+    this.maxKeys = options.maxKeys
+    this.#tiers = options.tiers
+    this.#tierIndex = new Map(
+      options.tiers.flatMap((t, i) => (t === null ? [] : [[t.name, i] as const])),
+    )
+    this.#maps = options.tiers.flatMap(() => [new Map<string, number>(), new Map<string, number>()])
+    this.limits = options.tiers.map((t) =>
+      t === null ? null : { quota: 1, windowMs: 1, ratePerMs: 0 },
+    )
+    this.shareOf = options.shareOf ?? 1
+    this.#capacity = Math.min(options.maxKeys, INITIAL_SLOTS)
+    const c = this.#capacity
+    this.#state = new Float64Array(c * this.algorithm.width)
+    this.#lastUsed = new Float64Array(c)
+    this.#pendingCount = new Float64Array(c)
+    this.#pendingWindow = new Float64Array(c)
+    this.#owner = new Int32Array(c).fill(FREE)
+    this.#ref = new Uint8Array(c)
+    this.#dirty = new Uint8Array(c)
+    this.#dirtyList = new Int32Array(c)
+    this.#free = new Int32Array(c)
+    this.#keys = new Array<string>(c).fill('')
+  }
+
+  /** Keys tracked now. */
+  get size(): number {
+    return this.#used - this.#freeCount
+  }
+
+  get shareOf(): number {
+    return this.#shareOf
+  }
+
+  /**
+   * How many members share the limit. With gossip cut off, each of `n` members enforces 1/n of
+   * every quota (at least 1), so together they still hold the configured limit.
+   */
+  set shareOf(n: number) {
+    if (!Number.isFinite(n) || n < 1) throw new RangeError(`shareOf must be at least 1 (got ${n})`)
+    this.#shareOf = n
+    this.#tiers.forEach((tier, i) => {
+      const limits = this.limits[i]
+      if (tier !== null && limits !== null) shareLimits(limits, tier, this.algorithm, n)
+    })
+  }
+
+  /** The index of a tier by name (index 0: the policy's own rate), or -1. */
+  tierIndex(name: string): number {
+    return this.#tierIndex.get(name) ?? -1
+  }
+
+  /**
+   * Counts one request of `cost` for `key` in `tier`, admitted or not (`out.admitted`), and
+   * returns the slot, for a {@link refund}.
+   */
+  consume(
+    tier: number,
+    fallback: boolean,
+    key: string,
+    nowMs: number,
+    cost: number,
+    out: Decision,
+  ): number {
+    const mapIndex = tier * 2 + (fallback ? 1 : 0)
+    const limits = this.limits[tier]!
+    const algorithm = this.algorithm
+    let slot = this.#maps[mapIndex]!.get(key)
+    if (slot === undefined) slot = this.#insert(mapIndex, key, limits, nowMs)
+    else this.#ref[slot] = 1
+    this.#lastUsed[slot] = nowMs
+    const base = slot * algorithm.width
+    if (algorithm.consume(this.#state, base, limits, nowMs, cost, out)) {
+      const window = algorithm.windowOf(this.#state, base)
+      if (this.#pendingCount[slot]! > 0 && this.#pendingWindow[slot] !== window) {
+        this.#spill(slot, window, limits)
+      }
+      this.#pendingWindow[slot] = window
+      this.#pendingCount[slot] = this.#pendingCount[slot]! + cost
+      if (this.#dirty[slot] === 0) {
+        this.#dirty[slot] = 1
+        this.#dirtyList[this.#dirtyCount++] = slot
+      }
+    }
+    return slot
+  }
+
+  /** Gives back an admitted request's `cost`: another policy of the route refused it. */
+  refund(slot: number, tier: number, cost: number): void {
+    this.algorithm.refund(this.#state, slot * this.algorithm.width, this.limits[tier]!, cost)
+    const pending = this.#pendingCount[slot]! - cost
+    this.#pendingCount[slot] = pending < 0 ? 0 : pending
+  }
+
+  takeLocalDeltas(): ConsumptionDelta[] {
+    const deltas = this.#spilled
+    this.#spilled = []
+    const list = this.#dirtyList
+    for (let i = 0; i < this.#dirtyCount; i++) {
+      const slot = list[i]!
+      this.#dirty[slot] = 0
+      const count = this.#pendingCount[slot]!
+      if (count <= 0 || this.#owner[slot] === FREE) continue
+      this.#pendingCount[slot] = 0
+      deltas.push({ counter: this.#counterId(slot), window: this.#pendingWindow[slot]!, count })
+    }
+    this.#dirtyCount = 0
+    return deltas
+  }
+
+  /** Applies the deltas of this policy (others are ignored: see RateLimitRegistry). */
+  applyRemote(deltas: readonly ConsumptionDelta[], nowMs: number): void {
+    for (const delta of deltas) this.applyDelta(delta, nowMs)
+  }
+
+  /** Applies one delta whose counter names this policy; false when it does not fit this table. */
+  applyDelta(delta: ConsumptionDelta, nowMs: number): boolean {
+    const id = delta.counter
+    const from = this.policy.length + 1
+    if (!(delta.count > 0) || !id.startsWith(this.policy) || id[from - 1] !== '|') return false
+    const bar = id.indexOf('|', from)
+    if (bar < 0) return false
+    const tier = this.#tierIndex.get(id.slice(from, bar))
+    if (tier === undefined) return false
+    let key = id.slice(bar + 1)
+    const fallback = key.startsWith(FALLBACK_PREFIX)
+    if (fallback) key = key.slice(FALLBACK_PREFIX.length)
+    this.#applyOne(tier, fallback, key, delta.window, delta.count, nowMs)
+    return true
+  }
+
+  /** Forgets every key whose state has become that of a fresh one. */
+  sweepIdle(nowMs: number): number {
+    let freed = 0
+    for (let slot = 0; slot < this.#used; slot++) if (this.#freeIfIdle(slot, nowMs)) freed++
+    return freed
+  }
+
+  #applyOne(
+    tier: number,
+    fallback: boolean,
+    key: string,
+    window: number,
+    count: number,
+    nowMs: number,
+  ): void {
+    const mapIndex = tier * 2 + (fallback ? 1 : 0)
+    const limits = this.limits[tier]!
+    let slot = this.#maps[mapIndex]!.get(key)
+    if (slot === undefined) slot = this.#insert(mapIndex, key, limits, nowMs)
+    this.#lastUsed[slot] = nowMs
+    const base = slot * this.algorithm.width
+    this.algorithm.applyRemote(this.#state, base, limits, window, count, nowMs)
+  }
+
+  #insert(mapIndex: number, key: string, limits: Limits, nowMs: number): number {
+    for (let i = 0; i < SWEEP_STEP && this.#used > 0; i++) {
+      if (this.#sweepAt >= this.#used) this.#sweepAt = 0
+      this.#freeIfIdle(this.#sweepAt++, nowMs)
+    }
+    let slot: number
+    if (this.#freeCount > 0) slot = this.#free[--this.#freeCount]!
+    else if (this.#used < this.#capacity) slot = this.#used++
+    else if (this.#capacity < this.maxKeys) {
+      this.#grow()
+      slot = this.#used++
+    } else {
+      slot = this.#victim()
+      this.evictions++
+      this.#release(slot, nowMs)
+    }
+    this.#owner[slot] = mapIndex
+    this.#keys[slot] = key
+    // A new key earns its second chance by a second request: a flood of one-request keys is
+    // forgotten before the keys in steady use (scan resistance, as in CLOCK-Pro).
+    this.#ref[slot] = 0
+    this.#pendingCount[slot] = 0
+    this.#maps[mapIndex]!.set(key, slot)
+    this.algorithm.init(this.#state, slot * this.algorithm.width, limits, nowMs)
+    return slot
+  }
+
+  /** CLOCK: the first slot under the hand not used since the hand last passed it. */
+  #victim(): number {
+    for (;;) {
+      const slot = this.#hand
+      this.#hand = slot + 1 === this.#used ? 0 : slot + 1
+      if (this.#ref[slot] === 0) return slot
+      this.#ref[slot] = 0
+    }
+  }
+
+  #freeIfIdle(slot: number, nowMs: number): boolean {
+    const owner = this.#owner[slot]!
+    if (owner === FREE) return false
+    const limits = this.limits[owner >> 1]!
+    if (nowMs - this.#lastUsed[slot]! < this.algorithm.idleMs(limits)) return false
+    this.#release(slot, nowMs)
+    this.#free[this.#freeCount++] = slot
+    return true
+  }
+
+  /** Removes the slot's key; consumption not yet taken goes to the spill list. */
+  #release(slot: number, nowMs: number): void {
+    const owner = this.#owner[slot]!
+    if (this.#pendingCount[slot]! > 0) {
+      const limits = this.limits[owner >> 1]!
+      const current = this.algorithm.windowed ? nowMs - (nowMs % limits.windowMs) : 0
+      this.#spill(slot, current, limits)
+    }
+    this.#maps[owner]!.delete(this.#keys[slot]!)
+    this.#owner[slot] = FREE
+    this.#keys[slot] = ''
+  }
+
+  /** Moves a slot's pending consumption to the spill list, if peers still care about it. */
+  #spill(slot: number, currentWindow: number, limits: Limits): void {
+    const window = this.#pendingWindow[slot]!
+    // Bounded like the table: without a gossip layer taking deltas, nothing piles up.
+    if (
+      this.algorithm.isLive(window, currentWindow, limits) &&
+      this.#spilled.length < this.maxKeys
+    ) {
+      this.#spilled.push({
+        counter: this.#counterId(slot),
+        window,
+        count: this.#pendingCount[slot]!,
+      })
+    }
+    this.#pendingCount[slot] = 0
+  }
+
+  #counterId(slot: number): string {
+    const owner = this.#owner[slot]!
+    const key = this.#keys[slot]!
+    return `${this.policy}|${this.#tiers[owner >> 1]!.name}|${owner & 1 ? FALLBACK_PREFIX + key : key}`
+  }
+
+  #grow(): void {
+    const c = Math.min(this.maxKeys, this.#capacity * 2)
+    const width = this.algorithm.width
+    this.#state = grown(this.#state, new Float64Array(c * width))
+    this.#lastUsed = grown(this.#lastUsed, new Float64Array(c))
+    this.#pendingCount = grown(this.#pendingCount, new Float64Array(c))
+    this.#pendingWindow = grown(this.#pendingWindow, new Float64Array(c))
+    this.#owner = grown(this.#owner, new Int32Array(c).fill(FREE))
+    this.#ref = grown(this.#ref, new Uint8Array(c))
+    this.#dirty = grown(this.#dirty, new Uint8Array(c))
+    this.#dirtyList = grown(this.#dirtyList, new Int32Array(c))
+    this.#free = grown(this.#free, new Int32Array(c))
+    for (let i = this.#capacity; i < c; i++) this.#keys.push('')
+    this.#capacity = c
+  }
+}
+
+function grown<T extends Float64Array | Int32Array | Uint8Array>(from: T, to: T): T {
+  to.set(from as never)
+  return to
+}
+
+/** The limits one member enforces for `tier` when `shareOf` members share it. */
+export function shareLimits(
+  limits: Limits,
+  tier: TierRate,
+  algorithm: Algorithm,
+  shareOf: number,
+): void {
+  if (algorithm.windowed) {
+    limits.quota = Math.max(1, Math.floor(tier.count / shareOf))
+    limits.windowMs = tier.windowMs
+    limits.ratePerMs = 0
+  } else {
+    limits.quota = Math.max(1, Math.floor(tier.burst / shareOf))
+    limits.ratePerMs = tier.count / tier.windowMs / shareOf
+    // The time an empty bucket takes to fill: the bucket's "window" for headers and idleness.
+    limits.windowMs = limits.quota / limits.ratePerMs
+  }
+}

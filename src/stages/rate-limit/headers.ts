@@ -1,0 +1,74 @@
+/**
+ * Rate-limit response header fields. Two families, each switchable per policy (`headers:`):
+ *
+ * - IETF (draft-ietf-httpapi-ratelimit-headers-10, September 2025; structured fields, RFC 9651):
+ *   `RateLimit-Policy: "burst";q=100;w=60` (quota q per window w seconds) and
+ *   `RateLimit: "burst";r=42;t=17` (r remaining, t seconds until the quota is whole again).
+ *   The policy item is an sf-string naming the rate_limits entry.
+ * - The common `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (seconds from
+ *   now, like the draft's t rather than an epoch time, so clients with a wrong clock still wait
+ *   the right time).
+ *
+ * When a route applies several policies, the one with the least remaining is reported, as the
+ * draft allows a server to do.
+ *
+ * @see https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/
+ */
+import type { Exchange } from '../../front/exchange.js'
+import type { Decision } from './algorithms/algorithm.js'
+import type { RateLimitPolicyConfig } from './schema.js'
+
+export const RATELIMIT_POLICY = 'ratelimit-policy'
+export const RATELIMIT = 'ratelimit'
+export const X_LIMIT = 'x-ratelimit-limit'
+export const X_REMAINING = 'x-ratelimit-remaining'
+export const X_RESET = 'x-ratelimit-reset'
+export const RETRY_AFTER = 'retry-after'
+
+/** What a policy writes, with the strings that do not change between requests built once. */
+export class PolicyHeaders {
+  readonly ietf: boolean
+  readonly x: boolean
+  /** `"name"`: the policy's sf-string item. */
+  readonly #item: string
+  /** Last RateLimit-Policy value per (quota, window): they change only with the tier or shareOf. */
+  #policyQuota = -1
+  #policyWindow = -1
+  #policyValue = ''
+
+  constructor(name: string, config: RateLimitPolicyConfig['headers']) {
+    this.ietf = config.ietf
+    this.x = config.x_ratelimit
+    // Policy names match NAME_PATTERN: nothing in them needs escaping in an sf-string.
+    this.#item = `"${name}"`
+  }
+
+  get enabled(): boolean {
+    return this.ietf || this.x
+  }
+
+  /** Adds the fields describing `decision` to the exchange's response headers. */
+  write(exchange: Exchange, decision: Decision): void {
+    if (this.ietf) {
+      exchange.addResponseHeader(RATELIMIT_POLICY, this.policyValue(decision))
+      exchange.addResponseHeader(
+        RATELIMIT,
+        `${this.#item};r=${decision.remaining};t=${decision.resetSeconds}`,
+      )
+    }
+    if (this.x) {
+      exchange.addResponseHeader(X_LIMIT, String(decision.quota))
+      exchange.addResponseHeader(X_REMAINING, String(decision.remaining))
+      exchange.addResponseHeader(X_RESET, String(decision.resetSeconds))
+    }
+  }
+
+  policyValue(decision: Decision): string {
+    if (decision.quota !== this.#policyQuota || decision.windowSeconds !== this.#policyWindow) {
+      this.#policyQuota = decision.quota
+      this.#policyWindow = decision.windowSeconds
+      this.#policyValue = `${this.#item};q=${decision.quota};w=${decision.windowSeconds}`
+    }
+    return this.#policyValue
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * rate-limit — how much a caller may still do. Applies the route's policies (`rate_limit:`, the
+ * names of `rate_limits:` entries) in order: each counts the request against the key it is keyed
+ * by, in the caller's tier. A request every policy admits goes on; one a policy refuses gets 429,
+ * and consumes nothing from the policies that admitted it.
+ *
+ * Local and synchronous: the decision reads and writes this worker's counter tables (counters.ts)
+ * and never waits on the network; the consumption of other members arrives in the background
+ * through RateLimitRegistry (the gossip seam of src/gossip/types.ts). Deciding for a known key
+ * creates no object, string or array; the header values are the only strings a request builds.
+ *
+ * Keys: consumer (issuer + subject of the identity), credential (issuer + the token's jti, or
+ * its sub, iat and exp without one), ip (client address), route, claim:<name>, header:<name>. A
+ * request without the claim or header is counted by its client address, in counters apart from
+ * those of claim or header values. Keys read from the identity are refused at config time on a
+ * public route (auth: none), where no request could have them.
+ *
+ * Reads: identity, headers, clientAddress. Writes: responseHeaders (RateLimit-Policy, RateLimit,
+ * X-RateLimit-*, and Retry-After on 429). Answers: 429 `rate_limited`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6585#section-4 429 Too Many Requests
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3 Retry-After
+ * @see https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/ (draft 10)
+ */
+import { createRejection, type ConfigProblem } from '../../errors.js'
+import type { Exchange } from '../../front/exchange.js'
+import type { Identity } from '../../identity.js'
+import type { Stage, Verdict } from '../../pipeline/stage.js'
+import type { RouteConfig } from '../../router/schema.js'
+import { createDecision, type Decision } from './algorithms/algorithm.js'
+import { RETRY_AFTER } from './headers.js'
+import { KeyKind, type CompiledPolicy } from './registry.js'
+
+export { RateLimitRegistry, type RateLimitRegistryOptions, CompiledPolicy } from './registry.js'
+
+export const RATE_LIMITED = createRejection(
+  429,
+  'rate_limited',
+  'Too many requests: the rate limit of this route is spent; retry after Retry-After seconds.',
+)
+
+/** One request is one unit; a per-route `cost` may come later. */
+const COST = 1
+
+/** Compiles the rate-limit stage of a route, or null when it names no policy. */
+export function compileRateLimit(
+  route: RouteConfig,
+  path: string,
+  policies: ReadonlyMap<string, CompiledPolicy | null>,
+  now: () => number,
+  problems: ConfigProblem[],
+): RateLimitStage | null {
+  const names = route.rate_limit
+  if (names === undefined) return null
+  const list = typeof names === 'string' ? [names] : names
+  const compiled: CompiledPolicy[] = []
+  list.forEach((name, i) => {
+    const at = typeof names === 'string' ? `${path}.rate_limit` : `${path}.rate_limit[${i}]`
+    if (!policies.has(name)) {
+      const known = [...policies.keys()]
+      problems.push({
+        path: at,
+        reason: `no policy named "${name}" (defined in rate_limits: ${known.length === 0 ? 'none' : known.join(', ')})`,
+      })
+      return
+    }
+    const policy = policies.get(name)
+    // null: the policy itself is invalid, and already reported under rate_limits.
+    if (policy === null || policy === undefined) return
+    if (policy.needsIdentity && route.auth === 'none') {
+      problems.push({
+        path: at,
+        reason: `policy "${name}" is keyed by ${keyText(policy)}, which needs an authenticated route; this route is public (auth: none)`,
+      })
+      return
+    }
+    compiled.push(policy)
+  })
+  if (compiled.length !== list.length) return null
+  return new RateLimitStage(route.name, compiled, now)
+}
+
+function keyText(policy: CompiledPolicy): string {
+  if (policy.keyKind === KeyKind.Consumer) return 'consumer'
+  if (policy.keyKind === KeyKind.Credential) return 'credential'
+  return `claim:${policy.keyName}`
+}
+
+export class RateLimitStage implements Stage {
+  readonly name = 'rate-limit'
+  readonly onResponse = null
+  readonly onFinish = null
+  readonly policies: readonly CompiledPolicy[]
+  readonly #route: string
+  readonly #now: () => number
+  /** Scratch state of the request being decided: the stage runs synchronously, one at a time. */
+  readonly #decision: Decision = createDecision()
+  readonly #report: Decision = createDecision()
+  readonly #slots: Int32Array
+  readonly #tiers: Int32Array
+  #fallback = false
+
+  constructor(route: string, policies: readonly CompiledPolicy[], now: () => number) {
+    this.#route = route
+    this.policies = policies
+    this.#now = now
+    this.#slots = new Int32Array(policies.length)
+    this.#tiers = new Int32Array(policies.length)
+  }
+
+  onRequest(exchange: Exchange): Verdict {
+    const now = this.#now()
+    const policies = this.policies
+    const out = this.#decision
+    const report = this.#report
+    let reported = -1
+    for (let i = 0; i < policies.length; i++) {
+      const policy = policies[i]!
+      const key = this.#keyOf(policy, exchange)
+      const tier = tierOf(policy, exchange.identity)
+      const slot = policy.table.consume(tier, this.#fallback, key, now, COST, out)
+      if (!out.admitted) {
+        // Admitted by the policies before: give their units back, this request is not served.
+        for (let j = 0; j < i; j++)
+          policies[j]!.table.refund(this.#slots[j]!, this.#tiers[j]!, COST)
+        const headers = policy.headers
+        if (headers.enabled) headers.write(exchange, out)
+        exchange.addResponseHeader(RETRY_AFTER, String(out.retryAfterSeconds))
+        return RATE_LIMITED
+      }
+      this.#slots[i] = slot
+      this.#tiers[i] = tier
+      if (reported < 0 || out.remaining < report.remaining) {
+        reported = i
+        copyDecision(out, report)
+      }
+    }
+    const headers = policies[reported]!.headers
+    if (headers.enabled) headers.write(exchange, report)
+    return undefined
+  }
+
+  /** The key of the request for `policy`; sets #fallback when it is the client address instead. */
+  #keyOf(policy: CompiledPolicy, exchange: Exchange): string {
+    this.#fallback = false
+    const identity = exchange.identity
+    switch (policy.keyKind) {
+      case KeyKind.Ip:
+        return exchange.clientAddress
+      case KeyKind.Route:
+        return this.#route
+      case KeyKind.Consumer:
+        if (identity !== null) return consumerKey(identity)
+        break
+      case KeyKind.Credential:
+        if (identity !== null) return credentialKey(identity)
+        break
+      case KeyKind.Claim: {
+        const value = identity === null ? undefined : identity.claims[policy.keyName]
+        if (typeof value === 'string' && value !== '') return value
+        if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+        break
+      }
+      case KeyKind.Header: {
+        const value = exchange.header(policy.keyName)
+        if (value !== undefined && value !== '') return value
+        break
+      }
+    }
+    this.#fallback = true
+    return exchange.clientAddress
+  }
+}
+
+function tierOf(policy: CompiledPolicy, identity: Identity | null): number {
+  const claim = policy.tierClaim
+  if (claim === null || identity === null) return policy.defaultTier
+  const value = identity.claims[claim]
+  if (typeof value !== 'string') return policy.defaultTier
+  const tier = policy.table.tierIndex(value)
+  // Index 0 is the policy's own rate, which no tier name selects.
+  return tier > 0 ? tier : policy.defaultTier
+}
+
+function copyDecision(from: Decision, to: Decision): void {
+  to.admitted = from.admitted
+  to.quota = from.quota
+  to.windowSeconds = from.windowSeconds
+  to.remaining = from.remaining
+  to.resetSeconds = from.resetSeconds
+  to.retryAfterSeconds = from.retryAfterSeconds
+}
+
+// Keys built from an identity, once per identity object: a cached token's requests share one.
+const CONSUMER_KEYS = new WeakMap<Identity, string>()
+const CREDENTIAL_KEYS = new WeakMap<Identity, string>()
+
+function consumerKey(identity: Identity): string {
+  let key = CONSUMER_KEYS.get(identity)
+  if (key === undefined) {
+    key = `${identity.issuer}|${identity.subject ?? ''}`
+    CONSUMER_KEYS.set(identity, key)
+  }
+  return key
+}
+
+function credentialKey(identity: Identity): string {
+  let key = CREDENTIAL_KEYS.get(identity)
+  if (key === undefined) {
+    const { jti, sub, iat, exp } = identity.claims
+    key =
+      typeof jti === 'string'
+        ? `${identity.issuer}|jti:${jti}`
+        : `${identity.issuer}|${String(sub)}|${String(iat)}|${String(exp)}`
+    CREDENTIAL_KEYS.set(identity, key)
+  }
+  return key
+}

@@ -1,0 +1,248 @@
+/**
+ * The rate-limit policies of a worker, across config generations (like IssuerRegistry): a policy
+ * whose config did not change keeps its counter table over a reload, so a reload neither forgives
+ * nor forgets anyone's consumption. It is also the worker's one {@link DeltaSource} and
+ * {@link DeltaSink} for the gossip layer: it gathers and dispatches the deltas of every table.
+ */
+import type { ConfigProblem } from '../../errors.js'
+import type { ConsumptionDelta, DeltaSink, DeltaSource } from '../../gossip/types.js'
+import type { Algorithm } from './algorithms/algorithm.js'
+import { fixedWindow } from './algorithms/fixed-window.js'
+import { slidingWindow } from './algorithms/sliding-window.js'
+import { tokenBucket } from './algorithms/token-bucket.js'
+import { CounterTable, type TierRate } from './counters.js'
+import { PolicyHeaders } from './headers.js'
+import {
+  parseRate,
+  type AlgorithmName,
+  type RateLimitPolicyConfig,
+  type RateLimitsConfig,
+} from './schema.js'
+
+export const ALGORITHM_BY_NAME: Readonly<Record<AlgorithmName, Algorithm>> = {
+  token_bucket: tokenBucket,
+  sliding_window: slidingWindow,
+  fixed_window: fixedWindow,
+}
+
+export enum KeyKind {
+  Consumer,
+  Credential,
+  Ip,
+  Route,
+  Claim,
+  Header,
+}
+
+/** A policy ready for the hot path. */
+export class CompiledPolicy {
+  readonly name: string
+  readonly keyKind: KeyKind
+  /** The claim name, or the lowercase header name; '' for the other kinds. */
+  readonly keyName: string
+  /** The claim the tier is read from, or null when the policy has no tiers. */
+  readonly tierClaim: string | null
+  /** Tier index of requests without a (known) tier. */
+  readonly defaultTier: number
+  readonly table: CounterTable
+  readonly headers: PolicyHeaders
+
+  constructor(name: string, config: RateLimitPolicyConfig, table: CounterTable) {
+    this.name = name
+    const key = config.key
+    const colon = key.indexOf(':')
+    const kind = colon < 0 ? key : key.slice(0, colon)
+    this.keyKind =
+      kind === 'consumer'
+        ? KeyKind.Consumer
+        : kind === 'credential'
+          ? KeyKind.Credential
+          : kind === 'ip'
+            ? KeyKind.Ip
+            : kind === 'route'
+              ? KeyKind.Route
+              : kind === 'claim'
+                ? KeyKind.Claim
+                : KeyKind.Header
+    this.keyName = colon < 0 ? '' : key.slice(colon + 1)
+    if (this.keyKind === KeyKind.Header) this.keyName = this.keyName.toLowerCase()
+    this.tierClaim = config.tier_from === undefined ? null : config.tier_from.slice('claim:'.length)
+    this.defaultTier = config.default_tier === undefined ? 0 : table.tierIndex(config.default_tier)
+    this.table = table
+    this.headers = new PolicyHeaders(name, config.headers)
+  }
+
+  /** True when the key is read from the identity, which a public route never has. */
+  get needsIdentity(): boolean {
+    const kind = this.keyKind
+    return kind === KeyKind.Consumer || kind === KeyKind.Credential || kind === KeyKind.Claim
+  }
+}
+
+export interface RateLimitRegistryOptions {
+  /** The clock, ms since the epoch; injected by tests. */
+  readonly now?: () => number
+  /** Members sharing every limit (see {@link RateLimitRegistry.shareOf}). Default 1. */
+  readonly shareOf?: number
+}
+
+export class RateLimitRegistry implements DeltaSource, DeltaSink {
+  readonly now: () => number
+  #shareOf: number
+  /** By name and config: a changed config is a new table. */
+  #policies = new Map<string, CompiledPolicy>()
+  #used = new Set<string>()
+  /** The policies of the generation in service, by name: where remote deltas go. */
+  #live = new Map<string, CompiledPolicy>()
+  #pending = new Map<string, CompiledPolicy>()
+
+  constructor(options: RateLimitRegistryOptions = {}) {
+    this.now = options.now ?? Date.now
+    this.#shareOf = options.shareOf ?? 1
+  }
+
+  /**
+   * Members sharing every limit. With gossip working it is 1: each member sees the others'
+   * consumption. With gossip cut off, set it to the number of members so each enforces its
+   * share and together they still hold the configured limit.
+   */
+  get shareOf(): number {
+    return this.#shareOf
+  }
+
+  set shareOf(n: number) {
+    if (!Number.isFinite(n) || n < 1) throw new RangeError(`shareOf must be at least 1 (got ${n})`)
+    this.#shareOf = n
+    for (const policy of this.#policies.values()) policy.table.shareOf = n
+  }
+
+  /**
+   * Compiles `rate_limits:`; problems are pushed with their config path. A name maps to null when
+   * its policy is invalid (already reported), so routes naming it add no second problem.
+   */
+  compile(
+    configs: RateLimitsConfig,
+    problems: ConfigProblem[],
+  ): Map<string, CompiledPolicy | null> {
+    this.#used = new Set()
+    this.#pending = new Map()
+    const byName = new Map<string, CompiledPolicy | null>()
+    for (const [name, config] of Object.entries(configs)) {
+      const tiers = checkPolicy(name, config, `rate_limits.${name}`, problems)
+      if (tiers === null) {
+        byName.set(name, null)
+        continue
+      }
+      const id = `${name}\n${JSON.stringify(config)}`
+      this.#used.add(id)
+      let policy = this.#policies.get(id)
+      if (policy === undefined) {
+        const table = new CounterTable({
+          policy: name,
+          algorithm: ALGORITHM_BY_NAME[config.algorithm],
+          tiers,
+          maxKeys: config.max_keys,
+          shareOf: this.#shareOf,
+        })
+        policy = new CompiledPolicy(name, config, table)
+        this.#policies.set(id, policy)
+      }
+      byName.set(name, policy)
+      this.#pending.set(name, policy)
+    }
+    return byName
+  }
+
+  /** Puts the last compile in service, and drops the tables it did not use. */
+  sweep(): void {
+    for (const id of this.#policies.keys()) if (!this.#used.has(id)) this.#policies.delete(id)
+    this.#live = this.#pending
+  }
+
+  takeLocalDeltas(): ConsumptionDelta[] {
+    const out: ConsumptionDelta[] = []
+    for (const policy of this.#live.values()) {
+      for (const delta of policy.table.takeLocalDeltas()) out.push(delta)
+    }
+    return out
+  }
+
+  applyRemote(deltas: readonly ConsumptionDelta[], nowMs: number): void {
+    for (const delta of deltas) {
+      const bar = delta.counter.indexOf('|')
+      if (bar < 0) continue
+      // A peer with another config may name a policy this member lacks: ignored.
+      this.#live.get(delta.counter.slice(0, bar))?.table.applyDelta(delta, nowMs)
+    }
+  }
+
+  /** Forgets idle keys of every table (new keys reclaim them anyway; this frees memory sooner). */
+  sweepIdle(nowMs: number = this.now()): number {
+    let freed = 0
+    for (const policy of this.#live.values()) freed += policy.table.sweepIdle(nowMs)
+    return freed
+  }
+
+  /** The tables in service, by policy name: for metrics and tests. */
+  tables(): ReadonlyMap<string, CounterTable> {
+    return new Map([...this.#live].map(([name, policy]) => [name, policy.table]))
+  }
+}
+
+/** The cross-field rules of one policy; its tier rates (index 0: its own rate), or null. */
+function checkPolicy(
+  name: string,
+  config: RateLimitPolicyConfig,
+  path: string,
+  problems: ConfigProblem[],
+): (TierRate | null)[] | null {
+  const before = problems.length
+  const bucket = config.algorithm === 'token_bucket'
+  const windowBurst = (at: string) =>
+    problems.push({
+      path: at,
+      reason: `burst applies to token_bucket only; a ${config.algorithm} admits its whole rate at once`,
+    })
+  const rateOf = (rate: string, burst: number | undefined, tier: string): TierRate => {
+    // The schema pattern makes the parse total.
+    const { count, windowMs } = parseRate(rate)!
+    return { name: tier, count, windowMs, burst: bucket ? (burst ?? count) : count }
+  }
+  if (!bucket && config.burst !== undefined) windowBurst(`${path}.burst`)
+  const tiers: (TierRate | null)[] = [
+    config.rate === undefined ? null : rateOf(config.rate, config.burst, ''),
+  ]
+  const tierNames = Object.keys(config.tiers ?? {})
+  for (const [tier, tierConfig] of Object.entries(config.tiers ?? {})) {
+    if (!bucket && tierConfig.burst !== undefined) windowBurst(`${path}.tiers.${tier}.burst`)
+    tiers.push(rateOf(tierConfig.rate, tierConfig.burst, tier))
+  }
+  if (config.tiers !== undefined && config.tier_from === undefined) {
+    problems.push({
+      path: `${path}.tier_from`,
+      reason: 'tiers need tier_from: where a request’s tier is read (claim:<name>)',
+    })
+  }
+  if (config.tiers === undefined && config.tier_from !== undefined) {
+    problems.push({
+      path: `${path}.tiers`,
+      reason: 'tier_from needs tiers: the rate of each tier',
+    })
+  }
+  if (config.default_tier !== undefined && !tierNames.includes(config.default_tier)) {
+    problems.push({
+      path: `${path}.default_tier`,
+      reason: `no tier named "${config.default_tier}" (defined: ${tierNames.length === 0 ? 'none' : tierNames.join(', ')})`,
+    })
+  }
+  if (config.rate === undefined && config.default_tier === undefined) {
+    problems.push({
+      path: `${path}.rate`,
+      reason:
+        config.tiers === undefined
+          ? `is required: the rate of policy "${name}" (e.g. 100/s, 1000/min)`
+          : 'is required unless default_tier names the tier of requests without a known tier',
+    })
+  }
+  return problems.length > before ? null : tiers
+}

@@ -1,0 +1,180 @@
+/**
+ * Config schema of rate limiting: the top-level `rate_limits:` map of named policies, and a
+ * route's `rate_limit:` (the names of the policies it applies). Rates are in the user's words
+ * (`100/s`, `1000/min`); {@link parseRate} turns them into a count and a window.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { NAME_PATTERN, Name } from '../../config/fragments.js'
+import { HEADER_NAME_PATTERN } from '../forward/schema.js'
+
+/** `100/s`, `1000/min`, `5000/h`, `100000/day`: a positive count per unit of time. */
+export const RATE_PATTERN = '^[1-9][0-9]{0,9}/(s|sec|second|m|min|minute|h|hour|d|day)$'
+
+const HEADER_TOKEN = HEADER_NAME_PATTERN.slice(1, -1)
+/** A claim name: no dots (nested claims are not keys), no spaces. */
+const CLAIM_NAME = '[^.\\s]{1,64}'
+
+/** What a policy counts by; see {@link KeyConfig}. */
+export const KEY_PATTERN = `^(consumer|credential|ip|route|claim:${CLAIM_NAME}|header:${HEADER_TOKEN})$`
+
+export const ALGORITHMS = ['token_bucket', 'sliding_window', 'fixed_window'] as const
+export type AlgorithmName = (typeof ALGORITHMS)[number]
+
+const Rate = (description: string) => Type.String({ pattern: RATE_PATTERN, description })
+
+const Burst = Type.Integer({
+  minimum: 1,
+  maximum: 1_000_000_000,
+  description:
+    'token_bucket only: the bucket capacity, i.e. how many requests may arrive at once after a ' +
+    'quiet spell. Default: the count of the rate (1000/min bursts up to 1000).',
+})
+
+export const TierSchema = Type.Object(
+  {
+    rate: Rate('The rate of this tier, like the policy rate.'),
+    burst: Type.Optional(Burst),
+  },
+  { additionalProperties: false },
+)
+
+export const RateLimitHeadersSchema = Type.Object(
+  {
+    ietf: Type.Boolean({
+      description:
+        'Send RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-10, ' +
+        'structured fields) on every response of the route, admitted or refused.',
+      default: true,
+    }),
+    x_ratelimit: Type.Boolean({
+      description:
+        'Send the common X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset ' +
+        '(seconds from now) that many clients already read.',
+      default: true,
+    }),
+  },
+  { additionalProperties: false, default: {} },
+)
+
+export const RateLimitPolicySchema = Type.Object(
+  {
+    key: Type.String({
+      pattern: KEY_PATTERN,
+      description:
+        'What is counted separately: consumer (the verified identity: issuer and subject), ' +
+        'credential (the token: issuer and jti), ip (the client address), route (one counter ' +
+        'for the whole route), claim:<name> (a claim of the identity, e.g. claim:tid), ' +
+        'header:<name> (a request header, e.g. header:x-api-client). A request without the ' +
+        'claim or header is counted by its client address instead.',
+      // Per caller by default: in a zero-trust gateway every limited route knows its caller.
+      default: 'consumer',
+    }),
+    algorithm: Type.Union(
+      ALGORITHMS.map((a) => Type.Literal(a)),
+      {
+        description:
+          'token_bucket: smooth refill with bursts; sliding_window: weighted two-window ' +
+          'count; fixed_window: a counter per calendar window (cheapest, allows 2x at edges).',
+        // Kong and Envoy default to buckets too: they admit bursts while holding the average.
+        default: 'token_bucket',
+      },
+    ),
+    rate: Type.Optional(
+      Rate(
+        'Requests per unit of time: 100/s, 1000/min, 5000/h, 100000/day. Required unless ' +
+          'tiers and default_tier give every request a rate.',
+      ),
+    ),
+    burst: Type.Optional(Burst),
+    tiers: Type.Optional(
+      Type.Record(Type.String({ pattern: NAME_PATTERN }), TierSchema, {
+        additionalProperties: false,
+        minProperties: 1,
+        description:
+          'Rates per tier (free, pro, enterprise…); the tier of a request comes from tier_from.',
+      }),
+    ),
+    tier_from: Type.Optional(
+      Type.String({
+        pattern: `^claim:${CLAIM_NAME}$`,
+        description:
+          'Where the tier of a request is read: claim:<name>. A request without it (or with a ' +
+          'tier not listed) gets default_tier, or the policy rate when there is no default_tier.',
+      }),
+    ),
+    default_tier: Type.Optional(
+      Name({ description: 'The tier of requests whose tier is missing or unknown.' }),
+    ),
+    headers: RateLimitHeadersSchema,
+    max_keys: Type.Integer({
+      minimum: 1,
+      maximum: 10_000_000,
+      description:
+        'Most keys one worker tracks for this policy. Past it the least recently used key is ' +
+        'forgotten (and starts afresh), so a flood of distinct keys cannot grow memory.',
+      // At most about 15 MB per policy per worker (slots, map entries, key strings), and more
+      // distinct callers than most APIs see within one window.
+      default: 100_000,
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const RateLimitsSchema = Type.Record(
+  Type.String({ pattern: NAME_PATTERN }),
+  RateLimitPolicySchema,
+  {
+    additionalProperties: false,
+    description: 'Named rate-limit policies, applied by routes (rate_limit: name | [names]).',
+    default: {},
+  },
+)
+
+export const RouteRateLimitSchema = Type.Union(
+  [
+    Name(),
+    Type.Array(Name(), {
+      minItems: 1,
+      uniqueItems: true,
+      description: 'Several policies: a request must be admitted by all of them.',
+    }),
+  ],
+  {
+    description:
+      'Names of entries of rate_limits applied to this route (e.g. a per-second burst and a ' +
+      'per-minute quota). A request refused by one policy consumes none of the others.',
+  },
+)
+
+export type RateLimitPolicyConfig = Static<typeof RateLimitPolicySchema>
+export type RateLimitsConfig = Static<typeof RateLimitsSchema>
+export type RouteRateLimitConfig = Static<typeof RouteRateLimitSchema>
+export type TierConfig = Static<typeof TierSchema>
+
+/** A rate in numbers: `count` requests per `windowMs`. */
+export interface Rate {
+  readonly count: number
+  readonly windowMs: number
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = {
+  s: 1000,
+  sec: 1000,
+  second: 1000,
+  m: 60_000,
+  min: 60_000,
+  minute: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+  d: 86_400_000,
+  day: 86_400_000,
+}
+
+/** Parses a rate the schema accepted (`1000/min` → 1000 per 60 000 ms); null otherwise. */
+export function parseRate(text: string): Rate | null {
+  const match = /^([1-9][0-9]{0,9})\/([a-z]+)$/.exec(text)
+  if (match === null) return null
+  const windowMs = UNIT_MS[match[2]!]
+  if (windowMs === undefined) return null
+  return { count: Number(match[1]), windowMs }
+}
