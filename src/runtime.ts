@@ -10,6 +10,7 @@ import { createRejection, PortcullisError, type ConfigProblem, type Rejection } 
 import type { Exchange } from './front/exchange.js'
 import type { IssuerRegistry } from './jwt/issuer.js'
 import type { RevocationList } from './jwt/revocation.js'
+import { compileGossip, type GossipSettings } from './gossip/schema.js'
 import { writeAccessLog } from './observability/access-log.js'
 import { stageRank, type StageName } from './pipeline/order.js'
 import type { Stage } from './pipeline/stage.js'
@@ -66,6 +67,8 @@ export class Runtime {
    * from every client request on every route, public ones included.
    */
   readonly identityHeaders: ReadonlySet<string>
+  /** `gossip:` compiled; used once per process (a change needs a restart). */
+  readonly gossip: GossipSettings
   /** Reused by the synchronous matcher; never held across a tick. */
   readonly matchResult: MatchResult = createMatchResult()
   /** 405 rejections, one per distinct Allow value, built at compile time. */
@@ -112,10 +115,12 @@ export class Runtime {
       identityHeaders,
       problems,
     )
+    const gossip = compileGossip(config.gossip, problems)
     if (problems.length > 0) {
       throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
     }
     state.issuers.sweep()
+    this.gossip = gossip!
     state.rateLimits.sweep()
     this.identityHeaders = identityHeaders
     this.table = compileRouteTable(entries)

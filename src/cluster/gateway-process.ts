@@ -14,6 +14,7 @@ import { VerifyPool } from '../jwt/verify-pool.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime, type WorkerState } from '../runtime.js'
 import { JwtContext } from '../stages/authenticate/jwt-context.js'
+import { RateLimitSharing } from './rate-limit-sharing.js'
 import { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import type { RedisConfig } from '../state/schema.js'
 
@@ -58,6 +59,20 @@ export async function startServing(
   }
   let runtime = new Runtime(config, state)
   let revocationSync = syncRevocations(null, config.redis, revocations, logger)
+  // Gossip binds its UDP port before the worker listens, so a port clash fails the start.
+  const sharing = new RateLimitSharing(
+    state.rateLimits,
+    runtime.gossip,
+    { workerIndex: options.workerIndex, workerCount: options.workerCount, redisHealthy: null },
+    logger,
+  )
+  let sharingStarted = false
+  const shareLimits = async (next: GatewayConfig) => {
+    if (sharingStarted || Object.keys(next.rate_limits).length === 0) return
+    sharingStarted = true
+    await sharing.start()
+  }
+  await shareLimits(config)
   // Keys first: a worker that listens before its JWKS arrived would refuse valid tokens.
   await state.issuers.startAll()
   let front: Front
@@ -96,6 +111,7 @@ export async function startServing(
     async reload(next: GatewayConfig): Promise<void> {
       const compiled = new Runtime(next, state)
       await state.issuers.startAll()
+      await shareLimits(next)
       runtime = compiled
       front.setRuntime(runtime)
       revocationSync = syncRevocations(revocationSync, next.redis, revocations, logger)
@@ -103,6 +119,7 @@ export async function startServing(
     drain(graceMs: number): Promise<void> {
       state.draining = true
       front.closeListeners()
+      void sharing.close()
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
           logger.warn(

@@ -6,6 +6,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { ClusterSchema } from '../cluster/schema.js'
 import { LimitsSchema, ListenersSchema } from '../front/schema.js'
 import { IssuersSchema, RevocationSchema } from '../jwt/schema.js'
+import { GossipSchema } from '../gossip/schema.js'
 import { LogSchema } from '../observability/schema.js'
 import { UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../router/schema.js'
@@ -19,6 +20,7 @@ export const GatewayConfigSchema = Type.Object(
     limits: LimitsSchema,
     log: LogSchema,
     redis: Type.Optional(RedisSchema),
+    gossip: GossipSchema,
     issuers: IssuersSchema,
     revocation: RevocationSchema,
     upstreams: UpstreamsSchema,

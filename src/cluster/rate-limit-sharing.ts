@@ -1,0 +1,91 @@
+/**
+ * How the workers of one or several hosts share every rate limit. Each worker is a gossip member
+ * when limiting is shared at all (several workers, or seeds of other hosts): the member moves the
+ * counters' consumption deltas between members every `gossip.interval`, so each local decision
+ * sees nearly the global consumption.
+ *
+ * When members the worker expects are silent (gossip cut) and no Redis reconciliation is healthy
+ * to stand in, the worker enforces only its share of each limit (limit / expected members), so
+ * the sum over members still holds the limit (issue 5, "Both gone").
+ */
+import type { Logger } from 'pino'
+import { GossipMember } from '../gossip/member.js'
+import type { GossipSettings } from '../gossip/schema.js'
+import type { RateLimitRegistry } from '../stages/rate-limit/registry.js'
+
+/** How often membership is looked at to choose the share. */
+const SHARE_CHECK_MS = 250
+
+export interface SharingOptions {
+  readonly workerIndex: number
+  readonly workerCount: number
+  /** True while a Redis reconciliation keeps the global view; null without Redis. */
+  readonly redisHealthy: (() => boolean) | null
+}
+
+export class RateLimitSharing {
+  readonly #registry: RateLimitRegistry
+  readonly #member: GossipMember | null
+  readonly #options: SharingOptions
+  readonly #logger: Logger
+  #timer: NodeJS.Timeout | null = null
+  /** The most members ever seen alive at once, this worker included. */
+  #expected: number
+
+  constructor(
+    registry: RateLimitRegistry,
+    settings: GossipSettings,
+    options: SharingOptions,
+    logger: Logger,
+  ) {
+    this.#registry = registry
+    this.#options = options
+    this.#logger = logger
+    this.#expected = options.workerCount
+    const shared = options.workerCount > 1 || settings.seeds.length > 0
+    this.#member = shared
+      ? new GossipMember(
+          { ...settings, index: options.workerIndex, localPeers: options.workerCount },
+          registry,
+          registry,
+          logger,
+        )
+      : null
+  }
+
+  get member(): GossipMember | null {
+    return this.#member
+  }
+
+  async start(): Promise<void> {
+    if (this.#member === null) return
+    await this.#member.start()
+    this.#timer = setInterval(() => this.#chooseShare(), SHARE_CHECK_MS)
+    this.#timer.unref()
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+    await this.#member?.close()
+  }
+
+  #chooseShare(): void {
+    const alive = this.#member!.members().length + 1
+    if (alive > this.#expected) this.#expected = alive
+    const redis = this.#options.redisHealthy
+    const cut = alive < this.#expected && (redis === null || !redis())
+    const share = cut ? this.#expected : 1
+    if (share !== this.#registry.shareOf) {
+      this.#registry.shareOf = share
+      if (cut) {
+        this.#logger.warn(
+          { alive, expected: this.#expected },
+          'rate limits: gossip members silent and no Redis; each member enforces its share',
+        )
+      } else {
+        this.#logger.info({ alive }, 'rate limits: members in touch again; shared limits restored')
+      }
+    }
+  }
+}

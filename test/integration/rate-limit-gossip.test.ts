@@ -1,0 +1,58 @@
+/**
+ * Two workers of one gateway share a limit over gossip on loopback: together they admit the
+ * limit, not twice it. Requests open a new connection each, so SO_REUSEPORT spreads them over
+ * both workers.
+ */
+import { afterAll, describe, expect, it } from 'vitest'
+import { startGateway, stopAllGateways } from '../helpers/gateway.js'
+import { send } from '../helpers/http.js'
+import { freePort } from '../helpers/ports.js'
+import { closeAllUpstreams, startUpstream } from '../helpers/upstream.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('rate limits shared by gossip', () => {
+  afterAll(async () => {
+    await stopAllGateways()
+    await closeAllUpstreams()
+  })
+
+  it('holds a per-minute limit across two workers', async () => {
+    const upstream = await startUpstream('echo')
+    const gateway = await startGateway({
+      workers: 2,
+      config: {
+        upstreams: { echo: { targets: [upstream.url] } },
+        gossip: { port: await freePort(), interval: '20ms', member_timeout: '400ms' },
+        rate_limits: {
+          per_client: { key: 'header:x-client', algorithm: 'fixed_window', rate: '20/min' },
+        },
+        routes: [
+          {
+            name: 'api',
+            match: { paths: ['/*'] },
+            upstream: 'echo',
+            auth: 'none',
+            rate_limit: 'per_client',
+          },
+        ],
+      },
+    })
+    // Let the two members hear each other's heartbeats before counting.
+    await sleep(600)
+    let admitted = 0
+    for (let i = 0; i < 60; i++) {
+      const result = await send(`${gateway.url}/x`, { headers: { 'x-client': 'shared' } })
+      if (result.status === 200) admitted++
+      else expect(result.status).toBe(429)
+      await sleep(10)
+    }
+    // Alone, each worker would admit 20 (40 in all); gossip brings the sum back to 20, give or
+    // take what one interval lets through before a delta arrives.
+    await sleep(200)
+    const workers = new Set(gateway.accessLogs().map((line) => line['pid']))
+    expect(workers.size).toBe(2) // both workers took requests: each alone would admit 20
+    expect(admitted).toBeGreaterThanOrEqual(20)
+    expect(admitted).toBeLessThanOrEqual(23)
+  })
+})
