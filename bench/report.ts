@@ -49,10 +49,17 @@ export interface RunRecord {
 }
 
 export interface TargetReport {
+  /** The column: the scenario target's name, or `peer/target` in a peers run. */
   readonly name: string
   readonly via: TargetVia
   readonly status: 'ok' | 'failed'
   readonly error?: string
+  /** `--peers`: the gateway (nginx, haproxy, fastify, portcullis). */
+  readonly peer?: string
+  /** The scenario target measured (`one-token`, `10k-tokens`, `passthrough`). */
+  readonly variant?: string
+  /** The gateway's command line, the run's temp dir as $TMP. */
+  readonly command?: string
   readonly runs: readonly RunRecord[]
 }
 
@@ -84,6 +91,12 @@ export interface BenchReport {
   readonly rate?: { readonly value: number; readonly source: string }
   readonly targets: readonly TargetReport[]
   readonly warnings: readonly string[]
+  /** `--peers`: the pairs of peer and target not measured, and why. */
+  readonly skipped?: readonly {
+    readonly peer: string
+    readonly target: string
+    readonly reason: string
+  }[]
 }
 
 // ---- statistics ---------------------------------------------------------------------------------
@@ -292,6 +305,9 @@ export function renderMarkdown(report: BenchReport): string {
     `- machine: ${meta.machine}; Node ${meta.node}; commit ${meta.commit}`,
     `- layout: ${meta.layout}`,
     `- gateway: \`${meta.gatewayCommand}\``,
+    ...report.targets
+      .filter((target) => target.command !== undefined && target.command !== meta.gatewayCommand)
+      .map((target) => `  - ${target.name}: \`${target.command}\``),
     `- upstream: ${meta.upstream}`,
     `- load: ${meta.connections} connections, pipelining 1; each target ${meta.runs}× interleaved, ` +
       `${meta.warmupSeconds} s warm-up + ${meta.durationSeconds} s measured per run; loaders: ${meta.loaders}`,
@@ -322,6 +338,9 @@ export function renderMarkdown(report: BenchReport): string {
       notes.push(`**${target.name} FAILED**: ${target.error ?? 'unknown error'}`)
     notes.push(...condenseNotes(target))
   }
+  for (const skip of report.skipped ?? []) {
+    notes.push(`${skip.peer}/${skip.target} not measured: ${skip.reason}`)
+  }
   notes.push(...report.warnings)
   if (notes.length > 0) {
     lines.push('', 'Notes:', '', ...notes.map((note) => `- ${note.replace(/\n/g, '\n  ')}`))
@@ -331,17 +350,27 @@ export function renderMarkdown(report: BenchReport): string {
 
 // ---- RESULTS.md ---------------------------------------------------------------------------------
 
-/** Replaces the text between the scenario's markers, or appends a marked section. */
-export function updateResultsFile(file: string, scenario: string, markdown: string): void {
+/**
+ * Replaces the text between the scenario's markers, or appends a marked section (unless `append`
+ * is false). Returns whether the file was written.
+ */
+export function updateResultsFile(
+  file: string,
+  scenario: string,
+  markdown: string,
+  append = true,
+): boolean {
   const start = `<!-- bench:${scenario}:start -->`
   const end = `<!-- bench:${scenario}:end -->`
   const block = `${start}\n${markdown}${end}`
   const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n'
   const from = text.indexOf(start)
   const to = text.indexOf(end)
+  if (!(from >= 0 && to > from) && !append) return false
   const next =
     from >= 0 && to > from
       ? `${text.slice(0, from)}${block}${text.slice(to + end.length)}`
       : `${text.trimEnd()}\n\n${block}\n`
   writeFileSync(file, next)
+  return true
 }

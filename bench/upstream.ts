@@ -86,14 +86,20 @@ async function main(): Promise<void> {
     throw new Error(`--impl must be uws or node, got ${impl}`)
   }
 
-  const shutdown = (): void => {
+  // Every way out says why on stderr: the harness shows it if the upstream leaves mid-run.
+  const shutdown = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`upstream: ${signal}, closing\n`)
     void Promise.resolve(close()).then(() => process.exit(0))
   }
   process.once('SIGTERM', shutdown)
   process.once('SIGINT', shutdown)
+  process.once('SIGHUP', shutdown)
+  process.once('beforeExit', () => process.stderr.write('upstream: event loop empty, exiting\n'))
   // Reparented (ppid changes) means the harness is gone.
   setInterval(() => {
-    if (process.ppid !== parent) process.exit(0)
+    if (process.ppid === parent) return
+    process.stderr.write(`upstream: parent ${parent} gone (ppid ${process.ppid}), exiting\n`)
+    process.exit(0)
   }, 1000).unref()
 
   process.stdout.write(`${JSON.stringify({ event: 'ready', impl, port, pid: process.pid })}\n`)

@@ -29,7 +29,8 @@ function luaString(text: string): string {
 
 function luaHeaders(headers: Readonly<Record<string, string>> | undefined): string {
   const entries = Object.entries(headers ?? {})
-  return `{ ${entries.map(([key, value]) => `[${luaString(key)}] = ${luaString(value)}`).join(', ')} }`
+  // `[ [[k]] ]`: without the spaces, `[[[k]]]` lexes as a long string `[k` and a stray `]`.
+  return `{ ${entries.map(([key, value]) => `[ ${luaString(key)} ] = ${luaString(value)}`).join(', ')} }`
 }
 
 /**
@@ -42,7 +43,7 @@ export function writeWrkScript(path: string, requests: readonly BenchRequest[]):
     const only = requests[0]!
     lines.push(`wrk.method = ${luaString(only.method)}`, `wrk.path = ${luaString(only.path)}`)
     for (const [key, value] of Object.entries(only.headers ?? {})) {
-      lines.push(`wrk.headers[${luaString(key)}] = ${luaString(value)}`)
+      lines.push(`wrk.headers[ ${luaString(key)} ] = ${luaString(value)}`)
     }
     if (only.body !== undefined) lines.push(`wrk.body = ${luaString(only.body)}`)
   } else {

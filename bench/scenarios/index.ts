@@ -1,5 +1,9 @@
+import { jwtEddsa, jwtEs256, jwtRs256 } from './jwt.js'
 import { passthrough } from './passthrough.js'
 import type { Scenario } from './types.js'
 
-/** Every scenario `--scenario` accepts. A new scenario is one file plus one line here. */
-export const scenarios: ReadonlyMap<string, Scenario> = new Map([[passthrough.name, passthrough]])
+/** Every scenario `--scenario` accepts, in the order `--peers` runs them. A new scenario is one
+ * file plus one line here. */
+export const scenarios: ReadonlyMap<string, Scenario> = new Map(
+  [passthrough, jwtRs256, jwtEs256, jwtEddsa].map((scenario) => [scenario.name, scenario]),
+)

@@ -2,9 +2,11 @@
  * The scenario contract. A scenario says what the gateway is configured with and which request
  * streams are measured; the harness owns processes, loaders, pinning and statistics.
  *
- * Later scenarios (`jwt-rs256`, `api-key`, `ratelimit`) differ only in what `prepare` returns: a
- * gateway config that turns the feature on, and targets whose `requests` carry the credentials
- * (one entry per token or key; every connection replays the list in order, wrapping around).
+ * Scenarios differ only in what `prepare` returns: a portcullis config that turns the feature on,
+ * and targets whose `requests` carry the credentials (one entry per token or key; the loaders
+ * replay the list in order, wrapping around). A target that other gateways can serve too says what
+ * they must do in `work`; `--peers` then measures it on every peer that supports that work
+ * (bench/peers/).
  */
 
 /** One HTTP request of a target's stream. Everything is a plain string so it can be serialised to
@@ -25,28 +27,77 @@ export interface ScenarioTarget {
   readonly name: string
   readonly via: TargetVia
   /**
-   * Replayed in order by every connection, wrapping around. One entry is a fixed request (the
-   * loaders then build it once); a list rotates credentials without per-request JS in the loader.
+   * Replayed in order, wrapping around: wrk (per thread) and the paced loader take the next entry
+   * for each request whatever its connection, autocannon runs the list on each connection from the
+   * start. One entry is a fixed request (the loaders then build it once); a list rotates
+   * credentials without per-request JS in the loader.
    */
   readonly requests: readonly BenchRequest[]
   /** Statuses that count as success; anything else is an error in the report. Default `[200]`. */
   readonly acceptStatus?: readonly number[]
+  /**
+   * For a `gateway` target: what any gateway must do to serve it, in words each peer turns into
+   * its own config. Without it the target is portcullis-only (e.g. a transport comparison) and
+   * `--peers` leaves it out.
+   */
+  readonly work?: GatewayWork
+  /**
+   * A portcullis config for this target alone (e.g. its token cache off); the harness starts a
+   * portcullis of its own for it. Default: the scenario's `gatewayConfig`.
+   */
+  readonly gatewayConfig?: GatewayConfig
+}
+
+/** Where one gateway instance listens. Every instance of a run has ports of its own. */
+export interface Listen {
+  readonly host: string
+  readonly port: number
+  /** portcullis's status listener; other gateways ignore it. */
+  readonly statusPort: number
+}
+
+/** A portcullis config (YAML text) for an instance listening at `at`. */
+export type GatewayConfig = (at: Listen) => string
+
+/**
+ * What a gateway does with a target's requests. Every kind forwards `/*` to the bench upstream
+ * with keep-alive; later kinds (`api-key`, `ratelimit`) join this union, and the compiler then
+ * points at every peer that has to say whether and how it does them.
+ */
+export type GatewayWork = ProxyWork | JwtWork
+
+/** Forward and nothing else. */
+export interface ProxyWork {
+  readonly kind: 'proxy'
+}
+
+/** Verify a bearer JWT (signature, iss, aud, exp), then forward; 401 otherwise. */
+export interface JwtWork {
+  readonly kind: 'jwt'
+  readonly alg: 'RS256' | 'ES256' | 'EdDSA'
+  /** Absolute paths in the run's temp dir: SPKI PEM, and a JWKS with the same key and its kid. */
+  readonly publicKeyFile: string
+  readonly jwksFile: string
+  readonly issuer: string
+  readonly audience: string
+  /**
+   * true: a gateway that can keep verified tokens uses that cache (one token repeated is then a
+   * cache hit). false: it must not, so every request pays a signature check.
+   */
+  readonly cache: boolean
 }
 
 /** What the harness hands a scenario before a run. */
 export interface ScenarioContext {
   /** `http://127.0.0.1:18090`: where the bench upstream listens. */
   readonly upstreamOrigin: string
-  readonly gatewayHost: string
-  readonly gatewayPort: number
-  readonly statusPort: number
-  /** A private temp dir, removed after the run: keys, JWKS files, token lists go here. */
+  /** A private temp dir of this scenario, removed after the run: keys, JWKS files go here. */
   readonly workDir: string
 }
 
 export interface PreparedScenario {
-  /** YAML text of the gateway config; the harness writes it to a temp file. */
-  readonly gatewayConfig: string
+  /** The portcullis config of the scenario's gateway targets; the harness writes it to a file. */
+  readonly gatewayConfig: GatewayConfig
   /**
    * Measured in this order, interleaved run by run. The first `upstream` target is the baseline:
    * every `gateway` target's ratios are taken against it.
