@@ -14,6 +14,7 @@ import { VerifyPool } from '../jwt/verify-pool.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime, type WorkerState } from '../runtime.js'
 import { JwtContext } from '../stages/authenticate/jwt-context.js'
+import { RedisRateLimitSync } from '../state/rate-limit-sync.js'
 import { RateLimitSharing } from './rate-limit-sharing.js'
 import { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import type { RedisConfig } from '../state/schema.js'
@@ -59,11 +60,16 @@ export async function startServing(
   }
   let runtime = new Runtime(config, state)
   let revocationSync = syncRevocations(null, config.redis, revocations, logger)
+  let rateLimitSync = syncRateLimits(null, config, state.rateLimits, logger)
   // Gossip binds its UDP port before the worker listens, so a port clash fails the start.
   const sharing = new RateLimitSharing(
     state.rateLimits,
     runtime.gossip,
-    { workerIndex: options.workerIndex, workerCount: options.workerCount, redisHealthy: null },
+    {
+      workerIndex: options.workerIndex,
+      workerCount: options.workerCount,
+      redisHealthy: () => rateLimitSync?.healthy ?? false,
+    },
     logger,
   )
   let sharingStarted = false
@@ -115,11 +121,13 @@ export async function startServing(
       runtime = compiled
       front.setRuntime(runtime)
       revocationSync = syncRevocations(revocationSync, next.redis, revocations, logger)
+      rateLimitSync = syncRateLimits(rateLimitSync, next, state.rateLimits, logger)
     },
     drain(graceMs: number): Promise<void> {
       state.draining = true
       front.closeListeners()
       void sharing.close()
+      rateLimitSync?.close()
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
           logger.warn(
@@ -138,6 +146,28 @@ export async function startServing(
       })
     },
   }
+}
+
+/** Keeps the Redis reconciliation of rate-limit counters matching the config. */
+function syncRateLimits(
+  current: RedisRateLimitSync | null,
+  config: GatewayConfig,
+  registry: RateLimitRegistry,
+  logger: Logger,
+): RedisRateLimitSync | null {
+  const redis = config.redis
+  const wanted = redis !== undefined && Object.keys(config.rate_limits).length > 0
+  if (current !== null && wanted && sameRedis(current.config, redis)) return current
+  // Closed before the next starts: close() turns the registry's Redis accounting off.
+  current?.close()
+  if (!wanted) return null
+  const sync = new RedisRateLimitSync(registry, redis, logger)
+  sync.start()
+  return sync
+}
+
+function sameRedis(a: RedisConfig, b: RedisConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
 }
 
 /** Keeps the Redis revocation sync matching the config: started, kept, replaced or stopped. */

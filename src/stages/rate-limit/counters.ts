@@ -14,6 +14,12 @@
  * are `<policy>|<tier>|<key>` (src/gossip/types.ts); a key that fell back to the client address
  * is written `\nip:<address>` (no header value can contain a line feed, so it never collides with
  * one).
+ *
+ * Reconciled: when Redis is configured (src/state/rate-limit-sync.ts), `trackRedis` keeps a
+ * second, independent accumulator of local consumption, handed over by
+ * {@link CounterTable.takeRedisDeltas} (gossip drains the first one), and a list of the keys used
+ * since the last reconciliation, refused requests included; {@link CounterTable.applyGlobal} merges
+ * what Redis answered without ever adding it to what gossip brought.
  */
 import type { ConsumptionDelta, DeltaSink, DeltaSource } from '../../gossip/types.js'
 import type { Algorithm, Decision, Limits } from './algorithms/algorithm.js'
@@ -36,6 +42,17 @@ export interface CounterTableOptions {
   readonly maxKeys: number
   /** Members sharing the limit: each enforces 1/shareOf of it. Default 1. */
   readonly shareOf?: number
+}
+
+/**
+ * A key's consumption for the Redis reconciliation since the last one; `count` 0 asks only to
+ * read the global state of a key in use.
+ */
+export interface SyncDelta extends ConsumptionDelta {
+  /** The tier's configured rate: Redis holds the whole cluster's consumption. */
+  readonly rate: TierRate
+  /** False for token buckets. */
+  readonly windowed: boolean
 }
 
 export const FALLBACK_PREFIX = '\nip:'
@@ -79,6 +96,15 @@ export class CounterTable implements DeltaSource, DeltaSink {
   #sweepAt = 0
   /** Local consumption of windows a key has left before it was taken: still owed to peers. */
   #spilled: ConsumptionDelta[] = []
+  #trackRedis = false
+  /** The second accumulator, for Redis: as #pendingCount/#pendingWindow/#spilled. */
+  #redisCount: Float64Array
+  #redisWindow: Float64Array
+  #redisSpilled: SyncDelta[] = []
+  /** Keys used since the last takeRedisDeltas (refused requests too). */
+  #touched: Uint8Array
+  #touchedList: Int32Array
+  #touchedCount = 0
 
   constructor(options: CounterTableOptions) {
     this.policy = options.policy
@@ -99,6 +125,10 @@ export class CounterTable implements DeltaSource, DeltaSink {
     this.#lastUsed = new Float64Array(c)
     this.#pendingCount = new Float64Array(c)
     this.#pendingWindow = new Float64Array(c)
+    this.#redisCount = new Float64Array(c)
+    this.#redisWindow = new Float64Array(c)
+    this.#touched = new Uint8Array(c)
+    this.#touchedList = new Int32Array(c)
     this.#owner = new Int32Array(c).fill(FREE)
     this.#ref = new Uint8Array(c)
     this.#dirty = new Uint8Array(c)
@@ -127,6 +157,23 @@ export class CounterTable implements DeltaSource, DeltaSink {
       const limits = this.limits[i]
       if (tier !== null && limits !== null) shareLimits(limits, tier, this.algorithm, n)
     })
+  }
+
+  /**
+   * True while a Redis reconciliation takes {@link takeRedisDeltas}; off, nothing is accumulated
+   * for it (and turning it off forgets what was).
+   */
+  get trackRedis(): boolean {
+    return this.#trackRedis
+  }
+
+  set trackRedis(on: boolean) {
+    if (on === this.#trackRedis) return
+    this.#trackRedis = on
+    this.#redisCount.fill(0)
+    this.#touched.fill(0)
+    this.#touchedCount = 0
+    this.#redisSpilled = []
   }
 
   /** The index of a tier by name (index 0: the policy's own rate), or -1. */
@@ -165,6 +212,11 @@ export class CounterTable implements DeltaSource, DeltaSink {
         this.#dirty[slot] = 1
         this.#dirtyList[this.#dirtyCount++] = slot
       }
+      if (this.#trackRedis) this.#countForRedis(slot, window, limits, cost)
+    }
+    if (this.#trackRedis && this.#touched[slot] === 0) {
+      this.#touched[slot] = 1
+      this.#touchedList[this.#touchedCount++] = slot
     }
     return slot
   }
@@ -174,6 +226,8 @@ export class CounterTable implements DeltaSource, DeltaSink {
     this.algorithm.refund(this.#state, slot * this.algorithm.width, this.limits[tier]!, cost)
     const pending = this.#pendingCount[slot]! - cost
     this.#pendingCount[slot] = pending < 0 ? 0 : pending
+    const forRedis = this.#redisCount[slot]! - cost
+    this.#redisCount[slot] = forRedis < 0 ? 0 : forRedis
   }
 
   takeLocalDeltas(): ConsumptionDelta[] {
@@ -192,6 +246,63 @@ export class CounterTable implements DeltaSource, DeltaSink {
     return deltas
   }
 
+  /**
+   * Hands over (and forgets) the local consumption since the last call, for Redis: one delta per
+   * key used since then, with `count` 0 when it consumed nothing (its global state is still worth
+   * reading), plus the previous window of a sliding window, which still weighs.
+   */
+  takeRedisDeltas(): SyncDelta[] {
+    const deltas = this.#redisSpilled
+    this.#redisSpilled = []
+    const list = this.#touchedList
+    const windowed = this.algorithm.windowed
+    for (let i = 0; i < this.#touchedCount; i++) {
+      const slot = list[i]!
+      this.#touched[slot] = 0
+      const owner = this.#owner[slot]!
+      if (owner === FREE) continue
+      const count = this.#redisCount[slot]!
+      this.#redisCount[slot] = 0
+      const rate = this.#tiers[owner >> 1]!
+      const counter = this.#counterId(slot)
+      if (!windowed) {
+        deltas.push({ counter, window: 0, count, rate, windowed })
+        continue
+      }
+      const window =
+        count > 0
+          ? this.#redisWindow[slot]!
+          : this.algorithm.windowOf(this.#state, slot * this.algorithm.width)
+      deltas.push({ counter, window, count, rate, windowed })
+      const previous = window - rate.windowMs
+      if (this.algorithm.isLive(previous, window, this.limits[owner >> 1]!)) {
+        deltas.push({ counter, window: previous, count: 0, rate, windowed })
+      }
+    }
+    this.#touchedCount = 0
+    return deltas
+  }
+
+  /**
+   * Merges the global state Redis reported for a counter of this policy: `global` is the count of
+   * `window` (windows) or the tokens left (buckets), as of when the delta was taken; consumption
+   * since is this member's own, still to publish, and is accounted here. A key forgotten since is
+   * skipped; false when the counter does not name a key of this table.
+   */
+  applyGlobal(counter: string, window: number, global: number, nowMs: number): boolean {
+    const at = this.#locate(counter)
+    if (at === null) return false
+    const slot = this.#maps[at.tier * 2 + (at.fallback ? 1 : 0)]!.get(at.key)
+    if (slot === undefined) return true
+    const windowed = this.algorithm.windowed
+    const unpublished =
+      !windowed || this.#redisWindow[slot] === window ? this.#redisCount[slot]! : 0
+    const value = windowed ? global + unpublished : global - unpublished
+    const base = slot * this.algorithm.width
+    this.algorithm.applyGlobal(this.#state, base, this.limits[at.tier]!, window, value, nowMs)
+    return true
+  }
+
   /** Applies the deltas of this policy (others are ignored: see RateLimitRegistry). */
   applyRemote(deltas: readonly ConsumptionDelta[], nowMs: number): void {
     for (const delta of deltas) this.applyDelta(delta, nowMs)
@@ -199,18 +310,25 @@ export class CounterTable implements DeltaSource, DeltaSink {
 
   /** Applies one delta whose counter names this policy; false when it does not fit this table. */
   applyDelta(delta: ConsumptionDelta, nowMs: number): boolean {
-    const id = delta.counter
+    if (!(delta.count > 0)) return false
+    const at = this.#locate(delta.counter)
+    if (at === null) return false
+    this.#applyOne(at.tier, at.fallback, at.key, delta.window, delta.count, nowMs)
+    return true
+  }
+
+  /** Parses a counter id of this policy. */
+  #locate(id: string): { tier: number; fallback: boolean; key: string } | null {
     const from = this.policy.length + 1
-    if (!(delta.count > 0) || !id.startsWith(this.policy) || id[from - 1] !== '|') return false
+    if (!id.startsWith(this.policy) || id[from - 1] !== '|') return null
     const bar = id.indexOf('|', from)
-    if (bar < 0) return false
+    if (bar < 0) return null
     const tier = this.#tierIndex.get(id.slice(from, bar))
-    if (tier === undefined) return false
+    if (tier === undefined) return null
     let key = id.slice(bar + 1)
     const fallback = key.startsWith(FALLBACK_PREFIX)
     if (fallback) key = key.slice(FALLBACK_PREFIX.length)
-    this.#applyOne(tier, fallback, key, delta.window, delta.count, nowMs)
-    return true
+    return { tier, fallback, key }
   }
 
   /** Forgets every key whose state has become that of a fresh one. */
@@ -259,6 +377,7 @@ export class CounterTable implements DeltaSource, DeltaSink {
     // forgotten before the keys in steady use (scan resistance, as in CLOCK-Pro).
     this.#ref[slot] = 0
     this.#pendingCount[slot] = 0
+    this.#redisCount[slot] = 0
     this.#maps[mapIndex]!.set(key, slot)
     this.algorithm.init(this.#state, slot * this.algorithm.width, limits, nowMs)
     return slot
@@ -292,6 +411,11 @@ export class CounterTable implements DeltaSource, DeltaSink {
       const current = this.algorithm.windowed ? nowMs - (nowMs % limits.windowMs) : 0
       this.#spill(slot, current, limits)
     }
+    if (this.#redisCount[slot]! > 0) {
+      const limits = this.limits[owner >> 1]!
+      const current = this.algorithm.windowed ? nowMs - (nowMs % limits.windowMs) : 0
+      this.#spillForRedis(slot, current, limits)
+    }
     this.#maps[owner]!.delete(this.#keys[slot]!)
     this.#owner[slot] = FREE
     this.#keys[slot] = ''
@@ -314,6 +438,32 @@ export class CounterTable implements DeltaSource, DeltaSink {
     this.#pendingCount[slot] = 0
   }
 
+  #countForRedis(slot: number, window: number, limits: Limits, cost: number): void {
+    if (this.#redisCount[slot]! > 0 && this.#redisWindow[slot] !== window) {
+      this.#spillForRedis(slot, window, limits)
+    }
+    this.#redisWindow[slot] = window
+    this.#redisCount[slot] = this.#redisCount[slot]! + cost
+  }
+
+  /** As {@link #spill}, for the Redis accumulator. */
+  #spillForRedis(slot: number, currentWindow: number, limits: Limits): void {
+    const window = this.#redisWindow[slot]!
+    if (
+      this.algorithm.isLive(window, currentWindow, limits) &&
+      this.#redisSpilled.length < this.maxKeys
+    ) {
+      this.#redisSpilled.push({
+        counter: this.#counterId(slot),
+        window,
+        count: this.#redisCount[slot]!,
+        rate: this.#tiers[this.#owner[slot]! >> 1]!,
+        windowed: this.algorithm.windowed,
+      })
+    }
+    this.#redisCount[slot] = 0
+  }
+
   #counterId(slot: number): string {
     const owner = this.#owner[slot]!
     const key = this.#keys[slot]!
@@ -327,6 +477,10 @@ export class CounterTable implements DeltaSource, DeltaSink {
     this.#lastUsed = grown(this.#lastUsed, new Float64Array(c))
     this.#pendingCount = grown(this.#pendingCount, new Float64Array(c))
     this.#pendingWindow = grown(this.#pendingWindow, new Float64Array(c))
+    this.#redisCount = grown(this.#redisCount, new Float64Array(c))
+    this.#redisWindow = grown(this.#redisWindow, new Float64Array(c))
+    this.#touched = grown(this.#touched, new Uint8Array(c))
+    this.#touchedList = grown(this.#touchedList, new Int32Array(c))
     this.#owner = grown(this.#owner, new Int32Array(c).fill(FREE))
     this.#ref = grown(this.#ref, new Uint8Array(c))
     this.#dirty = grown(this.#dirty, new Uint8Array(c))

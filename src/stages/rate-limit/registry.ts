@@ -10,7 +10,7 @@ import type { Algorithm } from './algorithms/algorithm.js'
 import { fixedWindow } from './algorithms/fixed-window.js'
 import { slidingWindow } from './algorithms/sliding-window.js'
 import { tokenBucket } from './algorithms/token-bucket.js'
-import { CounterTable, type TierRate } from './counters.js'
+import { CounterTable, type SyncDelta, type TierRate } from './counters.js'
 import { PolicyHeaders } from './headers.js'
 import {
   parseRate,
@@ -95,6 +95,7 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
   /** The policies of the generation in service, by name: where remote deltas go. */
   #live = new Map<string, CompiledPolicy>()
   #pending = new Map<string, CompiledPolicy>()
+  #trackRedis = false
 
   constructor(options: RateLimitRegistryOptions = {}) {
     this.now = options.now ?? Date.now
@@ -144,6 +145,7 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
           maxKeys: config.max_keys,
           shareOf: this.#shareOf,
         })
+        table.trackRedis = this.#trackRedis
         policy = new CompiledPolicy(name, config, table)
         this.#policies.set(id, policy)
       }
@@ -174,6 +176,35 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
       // A peer with another config may name a policy this member lacks: ignored.
       this.#live.get(delta.counter.slice(0, bar))?.table.applyDelta(delta, nowMs)
     }
+  }
+
+  /**
+   * True while a Redis reconciliation (src/state/rate-limit-sync.ts) runs: every table then keeps
+   * the second accumulator that {@link takeRedisDeltas} drains, apart from the gossip one.
+   */
+  get trackRedis(): boolean {
+    return this.#trackRedis
+  }
+
+  set trackRedis(on: boolean) {
+    this.#trackRedis = on
+    for (const policy of this.#policies.values()) policy.table.trackRedis = on
+  }
+
+  /** Local consumption (and keys used) since the last call, for Redis; see CounterTable. */
+  takeRedisDeltas(): SyncDelta[] {
+    const out: SyncDelta[] = []
+    for (const policy of this.#live.values()) {
+      for (const delta of policy.table.takeRedisDeltas()) out.push(delta)
+    }
+    return out
+  }
+
+  /** Merges the global state Redis reported for one counter (see CounterTable.applyGlobal). */
+  applyGlobal(counter: string, window: number, global: number, nowMs: number): void {
+    const bar = counter.indexOf('|')
+    if (bar < 0) return
+    this.#live.get(counter.slice(0, bar))?.table.applyGlobal(counter, window, global, nowMs)
   }
 
   /** Forgets idle keys of every table (new keys reclaim them anyway; this frees memory sooner). */

@@ -74,6 +74,21 @@ export interface Algorithm {
     nowMs: number,
   ): void
   /**
+   * The cluster-wide view read from Redis (src/state/rate-limit-sync.ts), already including this
+   * member's consumption not yet published: for windows the count of `window`, for a bucket the
+   * tokens left (negative: a debt). Kept apart from what gossip adds, and decisions use the more
+   * restrictive of the two, so consumption both carried by gossip and counted in Redis is never
+   * counted twice.
+   */
+  applyGlobal(
+    state: Float64Array,
+    base: number,
+    limits: Limits,
+    window: number,
+    global: number,
+    nowMs: number,
+  ): void
+  /**
    * True when the key's consumption still matters to peers for `window`: the window is current,
    * or (sliding window) the previous one still weighs in.
    */

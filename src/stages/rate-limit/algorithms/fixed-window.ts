@@ -2,12 +2,15 @@
  * Fixed window: one counter per calendar window (aligned to the epoch, so `1000/min` resets at
  * every :00). The cheapest algorithm, and the one that is exact across members, but a caller can
  * spend a whole quota at the end of one window and another at the start of the next: up to twice
- * the rate over a window that straddles the edge. State per key: [window start, count].
+ * the rate over a window that straddles the edge. State per key: [window start, count, global
+ * count]: `count` is this member's own consumption plus what gossip brought, `global` the count
+ * Redis last reported plus this member's consumption since (0: no report); the larger one decides.
  */
 import { ceilSeconds, type Algorithm, type Decision, type Limits } from './algorithm.js'
 
 const START = 0
 const COUNT = 1
+const GLOBAL = 2
 
 /** Moves the key to the window of `now` when that window has begun. */
 function roll(state: Float64Array, base: number, limits: Limits, nowMs: number): void {
@@ -15,23 +18,31 @@ function roll(state: Float64Array, base: number, limits: Limits, nowMs: number):
   if (start > state[base + START]!) {
     state[base + START] = start
     state[base + COUNT] = 0
+    state[base + GLOBAL] = 0
   }
 }
 
 export const fixedWindow: Algorithm = {
-  width: 2,
+  width: 3,
   windowed: true,
 
   init(state, base, limits, nowMs) {
     state[base + START] = nowMs - (nowMs % limits.windowMs)
     state[base + COUNT] = 0
+    state[base + GLOBAL] = 0
   },
 
   consume(state, base, limits, nowMs, cost, out: Decision) {
     roll(state, base, limits, nowMs)
-    let count = state[base + COUNT]!
+    const local = state[base + COUNT]!
+    const global = state[base + GLOBAL]!
+    let count = global > local ? global : local
     const admitted = count + cost <= limits.quota
-    if (admitted) state[base + COUNT] = count += cost
+    if (admitted) {
+      state[base + COUNT] = local + cost
+      state[base + GLOBAL] = global + cost
+      count += cost
+    }
     const left = limits.quota - count
     out.admitted = admitted
     out.quota = limits.quota
@@ -45,6 +56,8 @@ export const fixedWindow: Algorithm = {
   refund(state, base, _limits, cost) {
     const count = state[base + COUNT]! - cost
     state[base + COUNT] = count < 0 ? 0 : count
+    const global = state[base + GLOBAL]! - cost
+    state[base + GLOBAL] = global < 0 ? 0 : global
   },
 
   windowOf(state, base) {
@@ -59,8 +72,22 @@ export const fixedWindow: Algorithm = {
       // A peer whose clock is a little ahead is already in the next window: follow it.
       state[base + START] = window
       state[base + COUNT] = count
+      state[base + GLOBAL] = 0
     }
     // An older window no longer limits anything.
+  },
+
+  applyGlobal(state, base, limits, window, global, nowMs) {
+    roll(state, base, limits, nowMs)
+    const start = state[base + START]!
+    if (window === start) {
+      // A max, not a sum: gossip may already have brought some of what Redis counted.
+      if (global > state[base + GLOBAL]!) state[base + GLOBAL] = global
+    } else if (window > start) {
+      state[base + START] = window
+      state[base + COUNT] = 0
+      state[base + GLOBAL] = global
+    }
   },
 
   isLive(window, currentWindow) {

@@ -9,7 +9,10 @@
  * admitted request: 100 000/day would be 800 kB per key), decides in O(1), and its state is two
  * per-window counts, exactly what a ConsumptionDelta carries between members. It assumes requests
  * were spread evenly over the previous window; Cloudflare measured 0.003% of requests wrongly
- * decided on real traffic. State per key: [window start, current count, previous count].
+ * decided on real traffic. State per key: [window start, current count, previous count, global
+ * current, global previous]: the counts are this member's own plus what gossip brought, the
+ * global ones what Redis last reported plus this member's consumption since (0: no report); each
+ * window weighs with the larger of the two.
  *
  * @see https://blog.cloudflare.com/counting-things-a-lot-of-different-things/
  */
@@ -18,25 +21,32 @@ import { ceilSeconds, type Algorithm, type Decision } from './algorithm.js'
 const START = 0
 const CURRENT = 1
 const PREVIOUS = 2
+const GLOBAL_CURRENT = 3
+const GLOBAL_PREVIOUS = 4
 
 /** Moves the key to the window that contains `atMs`, if it has begun. */
 function roll(state: Float64Array, base: number, windowMs: number, atMs: number): void {
   const start = atMs - (atMs % windowMs)
   const stored = state[base + START]!
   if (start <= stored) return
-  state[base + PREVIOUS] = start - stored === windowMs ? state[base + CURRENT]! : 0
+  const next = start - stored === windowMs
+  state[base + PREVIOUS] = next ? state[base + CURRENT]! : 0
+  state[base + GLOBAL_PREVIOUS] = next ? state[base + GLOBAL_CURRENT]! : 0
   state[base + CURRENT] = 0
+  state[base + GLOBAL_CURRENT] = 0
   state[base + START] = start
 }
 
 export const slidingWindow: Algorithm = {
-  width: 3,
+  width: 5,
   windowed: true,
 
   init(state, base, limits, nowMs) {
     state[base + START] = nowMs - (nowMs % limits.windowMs)
     state[base + CURRENT] = 0
     state[base + PREVIOUS] = 0
+    state[base + GLOBAL_CURRENT] = 0
+    state[base + GLOBAL_PREVIOUS] = 0
   },
 
   consume(state, base, limits, nowMs, cost, out: Decision) {
@@ -44,11 +54,19 @@ export const slidingWindow: Algorithm = {
     roll(state, base, windowMs, nowMs)
     const start = state[base + START]!
     const elapsed = nowMs < start ? 0 : nowMs - start
-    const previous = state[base + PREVIOUS]!
-    let current = state[base + CURRENT]!
+    const localPrevious = state[base + PREVIOUS]!
+    const globalPrevious = state[base + GLOBAL_PREVIOUS]!
+    const previous = globalPrevious > localPrevious ? globalPrevious : localPrevious
+    const localCurrent = state[base + CURRENT]!
+    const globalCurrent = state[base + GLOBAL_CURRENT]!
+    let current = globalCurrent > localCurrent ? globalCurrent : localCurrent
     const weighted = previous * (1 - elapsed / windowMs)
     const admitted = weighted + current + cost <= limits.quota
-    if (admitted) state[base + CURRENT] = current += cost
+    if (admitted) {
+      state[base + CURRENT] = localCurrent + cost
+      state[base + GLOBAL_CURRENT] = globalCurrent + cost
+      current += cost
+    }
     const left = limits.quota - weighted - current
     out.admitted = admitted
     out.quota = limits.quota
@@ -70,6 +88,8 @@ export const slidingWindow: Algorithm = {
   refund(state, base, _limits, cost) {
     const current = state[base + CURRENT]! - cost
     state[base + CURRENT] = current < 0 ? 0 : current
+    const global = state[base + GLOBAL_CURRENT]! - cost
+    state[base + GLOBAL_CURRENT] = global < 0 ? 0 : global
   },
 
   windowOf(state, base) {
@@ -84,6 +104,17 @@ export const slidingWindow: Algorithm = {
     const start = state[base + START]!
     if (window === start) state[base + CURRENT] = state[base + CURRENT]! + count
     else if (window === start - windowMs) state[base + PREVIOUS] = state[base + PREVIOUS]! + count
+  },
+
+  applyGlobal(state, base, limits, window, global, nowMs) {
+    const windowMs = limits.windowMs
+    roll(state, base, windowMs, nowMs)
+    if (window > state[base + START]!) roll(state, base, windowMs, window)
+    const start = state[base + START]!
+    // A max, not a sum: gossip may already have brought some of what Redis counted.
+    const at =
+      window === start ? GLOBAL_CURRENT : window === start - windowMs ? GLOBAL_PREVIOUS : -1
+    if (at >= 0 && global > state[base + at]!) state[base + at] = global
   },
 
   isLive(window, currentWindow, limits) {

@@ -1,9 +1,16 @@
 /**
  * Token bucket: a bucket of `quota` tokens (the burst) refilled continuously at `ratePerMs`; a
- * request takes `cost` tokens or is refused. State per key: [tokens, last refill time].
+ * request takes `cost` tokens or is refused. State per key: [tokens, last refill time, global
+ * tokens].
  *
  * Remote consumption removes tokens, never below zero: a peer's burst cannot push this member
  * into a debt longer than one refill of the bucket.
+ *
+ * Global tokens are what Redis last reported (the cluster's bucket, src/state/rate-limit-sync.ts)
+ * less this member's consumption since, refilled like the local ones; the smaller of the two
+ * decides. They may be negative: when members together took more than the bucket between two
+ * reconciliations, each waits for the debt to refill, which is what holds the cluster to the rate
+ * when Redis alone carries the limit.
  *
  * @see https://en.wikipedia.org/wiki/Token_bucket
  */
@@ -11,37 +18,51 @@ import { ceilSeconds, type Algorithm, type Decision, type Limits } from './algor
 
 const TOKENS = 0
 const REFILLED_AT = 1
+const GLOBAL = 2
 
-/** Refills the bucket up to `now`; a clock that went back refills nothing. */
+/**
+ * Refills both buckets up to `now` and returns the local tokens; a clock that went back refills
+ * nothing.
+ */
 function refill(state: Float64Array, base: number, limits: Limits, nowMs: number): number {
   const elapsed = nowMs - state[base + REFILLED_AT]!
   let tokens = state[base + TOKENS]!
   if (elapsed > 0) {
-    tokens += elapsed * limits.ratePerMs
+    const added = elapsed * limits.ratePerMs
+    tokens += added
     if (tokens > limits.quota) tokens = limits.quota
     state[base + TOKENS] = tokens
+    const global = state[base + GLOBAL]! + added
+    state[base + GLOBAL] = global > limits.quota ? limits.quota : global
     state[base + REFILLED_AT] = nowMs
   }
   return tokens
 }
 
 export const tokenBucket: Algorithm = {
-  width: 2,
+  width: 3,
   windowed: false,
 
   init(state, base, limits, nowMs) {
     state[base + TOKENS] = limits.quota
     state[base + REFILLED_AT] = nowMs
+    state[base + GLOBAL] = limits.quota
   },
 
   consume(state, base, limits, nowMs, cost, out: Decision) {
-    let tokens = refill(state, base, limits, nowMs)
+    const local = refill(state, base, limits, nowMs)
+    const global = state[base + GLOBAL]!
+    let tokens = global < local ? global : local
     const admitted = tokens >= cost
-    if (admitted) state[base + TOKENS] = tokens -= cost
+    if (admitted) {
+      state[base + TOKENS] = local - cost
+      state[base + GLOBAL] = global - cost
+      tokens -= cost
+    }
     out.admitted = admitted
     out.quota = limits.quota
     out.windowSeconds = ceilSeconds(limits.windowMs, 1)
-    out.remaining = Math.floor(tokens)
+    out.remaining = tokens > 0 ? Math.floor(tokens) : 0
     out.resetSeconds = ceilSeconds((limits.quota - tokens) / limits.ratePerMs)
     // Until the bucket holds `cost` tokens; at least a second, since Retry-After is whole seconds.
     out.retryAfterSeconds = admitted ? 0 : ceilSeconds((cost - tokens) / limits.ratePerMs, 1)
@@ -51,6 +72,8 @@ export const tokenBucket: Algorithm = {
   refund(state, base, limits, cost) {
     const tokens = state[base + TOKENS]! + cost
     state[base + TOKENS] = tokens > limits.quota ? limits.quota : tokens
+    const global = state[base + GLOBAL]! + cost
+    state[base + GLOBAL] = global > limits.quota ? limits.quota : global
   },
 
   windowOf() {
@@ -60,6 +83,12 @@ export const tokenBucket: Algorithm = {
   applyRemote(state, base, limits, _window, count, nowMs) {
     const tokens = refill(state, base, limits, nowMs) - count
     state[base + TOKENS] = tokens < 0 ? 0 : tokens
+  },
+
+  applyGlobal(state, base, limits, _window, global, nowMs) {
+    refill(state, base, limits, nowMs)
+    // A min, not a difference: gossip may already have taken some of what Redis counted.
+    if (global < state[base + GLOBAL]!) state[base + GLOBAL] = global
   },
 
   isLive() {

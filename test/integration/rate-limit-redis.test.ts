@@ -1,0 +1,358 @@
+/**
+ * Redis reconciliation of rate-limit counters against a real redis-server: members (one
+ * RateLimitRegistry and one RedisRateLimitSync each, in this process, without gossip) that share
+ * only a Redis hold a limit together, a late member learns the state at its first round, the
+ * request path sends Redis nothing, and an outage is survived, logged once and caught up on.
+ */
+import { Redis } from 'ioredis'
+import { pino, type Logger } from 'pino'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { ConfigProblem } from '../../src/errors.js'
+import { createDecision } from '../../src/stages/rate-limit/algorithms/algorithm.js'
+import { RateLimitRegistry } from '../../src/stages/rate-limit/index.js'
+import type { RateLimitPolicyConfig } from '../../src/stages/rate-limit/schema.js'
+import { RedisRateLimitSync } from '../../src/state/rate-limit-sync.js'
+import type { RedisConfig } from '../../src/state/schema.js'
+import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { sleep, waitUntil } from '../helpers/wait.js'
+
+/** 2030-01-01T00:00:00Z: a minute boundary, so simulated windows start with the test. */
+const T0 = Date.UTC(2030, 0, 1)
+const silent = pino({ level: 'silent' })
+
+let redis: RedisServer
+let prefixes = 0
+const syncs: RedisRateLimitSync[] = []
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterEach(() => {
+  for (const sync of syncs.splice(0)) sync.close()
+})
+
+afterAll(async () => {
+  await redis?.kill()
+})
+
+function redisConfig(prefix: string): RedisConfig {
+  return {
+    url: redis.url,
+    key_prefix: prefix,
+    rate_limit_sync: { interval: '100ms', batch: 256, max_backlog: 100_000 },
+  }
+}
+
+function policy(extra: Partial<RateLimitPolicyConfig>): RateLimitPolicyConfig {
+  return {
+    key: 'ip',
+    algorithm: 'fixed_window',
+    headers: { ietf: true, x_ratelimit: true },
+    max_keys: 1000,
+    ...extra,
+  }
+}
+
+/** One gateway worker as the counters see it: a registry with policy `p` and its Redis sync. */
+class Member {
+  readonly registry: RateLimitRegistry
+  readonly sync: RedisRateLimitSync
+  admitted = 0
+  readonly #decision = createDecision()
+
+  constructor(
+    config: RateLimitPolicyConfig,
+    prefix: string,
+    now: () => number,
+    options: { intervalMs?: number; logger?: Logger } = {},
+  ) {
+    this.registry = new RateLimitRegistry({ now })
+    const problems: ConfigProblem[] = []
+    this.registry.compile({ p: config }, problems)
+    expect(problems).toEqual([])
+    this.registry.sweep()
+    this.sync = new RedisRateLimitSync(
+      this.registry,
+      redisConfig(prefix),
+      options.logger ?? silent,
+      {
+        // Rounds driven by the test unless it asks for the timer.
+        intervalMs: options.intervalMs ?? 3_600_000,
+      },
+    )
+    syncs.push(this.sync)
+    this.sync.start()
+  }
+
+  /** One request for `key`; synchronous, like the request path. */
+  request(key = 'k'): boolean {
+    const table = this.registry.tables().get('p')!
+    table.consume(0, false, key, this.registry.now(), 1, this.#decision)
+    if (this.#decision.admitted) this.admitted++
+    return this.#decision.admitted
+  }
+
+  /** Requests until one is refused (at most `max`); how many were admitted. */
+  drain(max = 10_000, key = 'k'): number {
+    let n = 0
+    while (n < max && this.request(key)) n++
+    return n
+  }
+
+  /** Waits for the connection, then does one round. */
+  async connected(): Promise<void> {
+    await waitUntil(() => this.sync.sync(), { what: 'a first round', intervalMs: 20 })
+  }
+}
+
+function freshPrefix(): string {
+  return `t${++prefixes}-${process.pid}:`
+}
+
+/**
+ * `members` each send one request per 10 ms of simulated time for `durationMs`, with a round of
+ * every member every 100 ms, and (with `gossip`) every member's deltas handed to the others
+ * every 50 ms, as the gossip layer does; returns the requests admitted in all.
+ */
+async function drive(
+  members: Member[],
+  clock: { t: number },
+  durationMs: number,
+  gossip = false,
+): Promise<number> {
+  const end = clock.t + durationMs
+  for (let step = 1; clock.t < end; step++) {
+    for (const member of members) member.request()
+    clock.t += 10
+    if (gossip && step % 5 === 0) {
+      for (const from of members) {
+        const deltas = from.registry.takeLocalDeltas()
+        for (const to of members) if (to !== from) to.registry.applyRemote(deltas, clock.t)
+      }
+    }
+    if (step % 10 === 0) for (const member of members) expect(await member.sync.sync()).toBe(true)
+  }
+  const admitted = members.reduce((sum, m) => sum + m.admitted, 0)
+  if (process.env['PCL_TEST_VERBOSE']) console.log('admitted', admitted)
+  return admitted
+}
+
+describe('rate-limit reconciliation through redis', () => {
+  describe('when members share only a Redis', () => {
+    for (const algorithm of ['fixed_window', 'sliding_window'] as const) {
+      it(`holds a ${algorithm} limit together within a few percent`, async () => {
+        const clock = { t: T0 }
+        const prefix = freshPrefix()
+        const config = policy({ algorithm, rate: '1000/min' })
+        const members = [0, 1, 2].map(() => new Member(config, prefix, () => clock.t))
+        for (const member of members) await member.connected()
+        // 300 requests/s offered for 10 s against 1000/min: the quota is met after about 3.3 s.
+        const admitted = await drive(members, clock, 10_000)
+        expect(admitted).toBeGreaterThanOrEqual(1000)
+        expect(admitted).toBeLessThanOrEqual(1030)
+        // Each member alone would have admitted up to 1000.
+        for (const member of members) expect(member.admitted).toBeLessThan(600)
+      })
+    }
+
+    it('holds a token bucket together within a few percent', async () => {
+      const clock = { t: T0 }
+      const prefix = freshPrefix()
+      const config = policy({ algorithm: 'token_bucket', rate: '100/s' })
+      const members = [0, 1, 2].map(() => new Member(config, prefix, () => clock.t))
+      for (const member of members) await member.connected()
+      // 300 requests/s offered for 5 s against 100/s with a burst of 100: 100 + 5 × 100.
+      const admitted = await drive(members, clock, 5000)
+      expect(admitted).toBeGreaterThanOrEqual(600 * 0.97)
+      expect(admitted).toBeLessThanOrEqual(600 * 1.05)
+    })
+
+    it('publishes only its own consumption: every unit once', async () => {
+      const clock = { t: T0 }
+      const prefix = freshPrefix()
+      const config = policy({ algorithm: 'fixed_window', rate: '100/min' })
+      const [a, b] = [0, 1].map(() => new Member(config, prefix, () => clock.t))
+      await a!.connected()
+      await b!.connected()
+      for (let i = 0; i < 3; i++) {
+        for (let j = 0; j < 5; j++) {
+          a!.request()
+          b!.request()
+        }
+        await a!.sync.sync()
+        await b!.sync.sync()
+      }
+      const client = new Redis(redis.url)
+      try {
+        expect(await client.get(`${prefix}rl:w:60000:${T0}:p||k`)).toBe('30')
+        expect(Number(await client.pttl(`${prefix}rl:w:60000:${T0}:p||k`))).toBeGreaterThan(0)
+      } finally {
+        client.disconnect()
+      }
+      expect(a!.sync.stats).toMatchObject({ published: 15, backlog: 0, dropped: 0 })
+    })
+  })
+
+  describe('when gossip runs too', () => {
+    it('counts nothing twice: a window still admits its whole quota', async () => {
+      const clock = { t: T0 }
+      const prefix = freshPrefix()
+      const config = policy({ algorithm: 'fixed_window', rate: '1000/min' })
+      const members = [0, 1, 2].map(() => new Member(config, prefix, () => clock.t))
+      for (const member of members) await member.connected()
+      const admitted = await drive(members, clock, 10_000, true)
+      expect(admitted).toBeGreaterThanOrEqual(1000)
+      expect(admitted).toBeLessThanOrEqual(1010)
+    })
+
+    it('counts nothing twice: a bucket still admits its burst and rate', async () => {
+      const clock = { t: T0 }
+      const prefix = freshPrefix()
+      const config = policy({ algorithm: 'token_bucket', rate: '100/s' })
+      const members = [0, 1, 2].map(() => new Member(config, prefix, () => clock.t))
+      for (const member of members) await member.connected()
+      const admitted = await drive(members, clock, 5000, true)
+      expect(admitted).toBeGreaterThanOrEqual(600 * 0.97)
+      expect(admitted).toBeLessThanOrEqual(600 * 1.03)
+    })
+  })
+
+  describe('when a member joins late', () => {
+    it('decides its first request locally and learns the window at its first round', async () => {
+      const clock = { t: T0 + 1000 }
+      const prefix = freshPrefix()
+      const config = policy({ algorithm: 'fixed_window', rate: '10/min' })
+      const a = new Member(config, prefix, () => clock.t)
+      await a.connected()
+      for (let i = 0; i < 8; i++) expect(a.request()).toBe(true)
+      await a.sync.sync()
+      const late = new Member(config, prefix, () => clock.t)
+      await late.connected()
+      expect(late.request()).toBe(true) // a key it has never seen: decided locally
+      await late.sync.sync()
+      expect(late.drain()).toBe(1) // 8 + 1 + 1 = 10
+    })
+
+    it('learns the previous sliding window too', async () => {
+      const clock = { t: T0 + 5000 }
+      const prefix = freshPrefix()
+      const config = policy({ algorithm: 'sliding_window', rate: '10/min' })
+      const a = new Member(config, prefix, () => clock.t)
+      await a.connected()
+      expect(a.drain()).toBe(10)
+      await a.sync.sync()
+      clock.t = T0 + 90_000 // halfway through the next window: 5 of the previous 10 still weigh
+      const late = new Member(config, prefix, () => clock.t)
+      await late.connected()
+      expect(late.request()).toBe(true)
+      await late.sync.sync()
+      expect(late.drain()).toBe(4)
+    })
+
+    it('learns the tokens left in a bucket', async () => {
+      const clock = { t: T0 }
+      const prefix = freshPrefix()
+      const config = policy({ algorithm: 'token_bucket', rate: '10/min' })
+      const a = new Member(config, prefix, () => clock.t)
+      await a.connected()
+      for (let i = 0; i < 8; i++) expect(a.request()).toBe(true)
+      await a.sync.sync()
+      const late = new Member(config, prefix, () => clock.t)
+      await late.connected()
+      expect(late.request()).toBe(true)
+      await late.sync.sync()
+      expect(late.drain()).toBe(1)
+      // And the first member learns what the late one took (the key it no longer uses is read
+      // once more: the round after its last use).
+      await late.sync.sync()
+      await a.sync.sync()
+      expect(a.drain()).toBe(0)
+      clock.t += 6000 // one token refilled
+      expect(a.drain()).toBe(1)
+    })
+  })
+
+  describe('on the request path', () => {
+    it('sends Redis nothing: rounds are its only callers', async () => {
+      const prefix = freshPrefix()
+      const a = new Member(policy({ rate: '100000/min' }), prefix, Date.now)
+      await a.connected()
+      const client = new Redis(redis.url)
+      /** Calls of the script, and of the command it runs for a window, so far. */
+      const calls = async () => {
+        const info = await client.info('commandstats')
+        const of = (command: string) =>
+          Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0)
+        return { script: of('evalsha') + of('eval'), incrbyfloat: of('incrbyfloat') }
+      }
+      try {
+        const before = await calls()
+        for (let i = 0; i < 5000; i++) expect(typeof a.request(`k${i % 50}`)).toBe('boolean')
+        await sleep(50)
+        expect(await calls()).toEqual(before)
+        expect(await a.sync.sync()).toBe(true)
+        // 50 keys, one script call.
+        expect(await calls()).toEqual({
+          script: before.script + 1,
+          incrbyfloat: before.incrbyfloat + 50,
+        })
+      } finally {
+        client.disconnect()
+      }
+    })
+  })
+
+  describe('when Redis goes down', () => {
+    it('keeps limiting locally, warns once, counts failures, and publishes its backlog on return', async () => {
+      // Real time, from a minute boundary: the timer drives the rounds every 100 ms.
+      const started = Date.now()
+      const now = () => T0 + (Date.now() - started)
+      const lines: { level: number; msg: string }[] = []
+      const logger = pino(
+        { level: 'info' },
+        { write: (line: string) => lines.push(JSON.parse(line)) },
+      )
+      const prefix = freshPrefix()
+      const config = policy({ algorithm: 'fixed_window', rate: '100/min' })
+      const [a, b] = [0, 1].map(() => new Member(config, prefix, now, { intervalMs: 100, logger }))
+      await waitUntil(() => a!.sync.healthy && b!.sync.healthy, { what: 'both healthy' })
+      for (let i = 0; i < 10; i++) expect(a!.request() && b!.request()).toBe(true)
+      const published = () => a!.sync.stats.published + b!.sync.stats.published
+      await waitUntil(() => published() === 20, { what: 'the first 20 published' })
+      await sleep(300) // a round more of each reads what the other published
+
+      await redis.kill()
+      await waitUntil(() => a!.sync.stats.failures >= 3 && b!.sync.stats.failures >= 3, {
+        what: 'failed rounds',
+      })
+      expect(a!.sync.healthy).toBe(false)
+      // Each member alone still refuses past the limit as it knows it (20 seen before the cut).
+      const outageA = a!.drain()
+      const outageB = b!.drain()
+      expect(outageA).toBe(80)
+      expect(outageB).toBe(80)
+      await sleep(300)
+      const warnings = lines.filter((l) => l.msg.includes('redis unavailable'))
+      expect(warnings).toHaveLength(2) // one per member, not one per round
+
+      await redis.restart() // empty: no persistence
+      await waitUntil(() => a!.sync.healthy && b!.sync.healthy, {
+        timeoutMs: 10_000,
+        what: 'both healthy again',
+      })
+      expect(lines.filter((l) => l.msg.includes('redis is back'))).toHaveLength(2)
+      expect(a!.sync.stats.backlog).toBe(0)
+      const client = new Redis(redis.url)
+      try {
+        const window = now() - ((now() - T0) % 60_000)
+        expect(await client.get(`${prefix}rl:w:60000:${window}:p||k`)).toBe('160')
+      } finally {
+        client.disconnect()
+      }
+      // Both now know the 160 the other admitted alone.
+      expect(a!.request()).toBe(false)
+      expect(b!.request()).toBe(false)
+    })
+  })
+})
