@@ -95,7 +95,7 @@ export function createPortcullisPeer(options: PortcullisOptions): Peer {
       if (options.gatewayCmd !== undefined) return `--gateway-cmd: ${options.gatewayCmd}`
       const verify =
         options.verifyThreads === undefined
-          ? 'not set (auto: the cores no worker uses, so 0 when pinned to one core)'
+          ? 'not set (default 0: inline)'
           : options.verifyThreads
       const processes =
         env.workers === 0 ? 'one process' : `primary + ${plural(env.workers, 'worker')}`

@@ -22,7 +22,7 @@ Options:
   --workers N       Worker processes; auto = one per core (default: cluster.workers of the
                     config). 0 serves from a single process without node:cluster.
   --verify-threads N  Signature-verification threads per worker (default: cluster.verify_threads
-                    of the config). 0 verifies on the event loop; auto = the cores no worker uses.
+                    of the config, 0). 0 verifies on the event loop; auto = the cores no worker uses.
   --front uws|node  uws: native uWebSockets.js front (default). node: node:http front.
   --jti ID          (revoke) the token id to refuse.
   --exp S           (revoke) the token's exp, unix seconds: the entry lives until then.

@@ -13,8 +13,12 @@ export const ClusterSchema = Type.Object(
     verify_threads: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 0, maximum: 64 })], {
       description:
         'Signature-verification threads per worker (piscina). 0 verifies on the event loop. ' +
-        'auto = the cores no worker uses, so offloading never competes with an event loop.',
-      default: 'auto',
+        'auto = the cores no worker uses. Default 0: measured on a 2-core machine, a verify ' +
+        'thread cost ES256 tokens 1.7x the CPU and a quarter of the throughput, because a ' +
+        'piscina round trip costs the event loop about as much as half an ECDSA check and the ' +
+        '"idle" core is rarely idle (bench/RESULTS.md, "JWT"). Use auto or N on machines with ' +
+        'cores no process needs.',
+      default: 0,
     }),
     shutdown_grace: Duration({
       description:
