@@ -3,7 +3,7 @@
  * rate-limit fields; keys by client address, header and JWT claim (real signed tokens), tiers;
  * limits that come back once the window has passed.
  *
- * One worker: with several, and no gossip yet, each worker counts alone (a client whose
+ * One worker (sharing across workers is rate-limit-gossip.test.ts): with several, each worker would count alone without gossip (a client whose
  * connections land on two workers gets twice the limit until gossip syncs the counters).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
