@@ -3,8 +3,7 @@
  * rate-limit fields; keys by client address, header and JWT claim (real signed tokens), tiers;
  * limits that come back once the window has passed.
  *
- * One worker (sharing across workers is rate-limit-gossip.test.ts): with several, each worker would count alone without gossip (a client whose
- * connections land on two workers gets twice the limit until gossip syncs the counters).
+ * One worker: how several workers and gateways share a limit is rate-limit-gossip.test.ts.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
