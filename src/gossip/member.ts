@@ -177,7 +177,10 @@ export class GossipMember {
       socket.close()
       throw new PortcullisError(
         'PCL_ERR_LISTEN',
-        `gossip cannot bind ${bind}:${own} (${error.code ?? error.message})`,
+        `gossip cannot bind ${bind}:${own} (${error.code ?? error.message})` +
+          (error.code === 'EADDRINUSE'
+            ? `: another gateway on this host uses gossip ports from ${this.#options.port}; give each its own gossip.port`
+            : ''),
       )
     })
     socket.on('error', (error) => this.#logger.warn({ err: error }, 'gossip socket error'))
