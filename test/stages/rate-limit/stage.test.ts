@@ -446,14 +446,18 @@ describe('rate-limit', () => {
       expect(send(a, who).status).toBe(429)
     })
 
-    it('removes remote consumption from a token bucket, never below empty', () => {
+    it('removes remote consumption from a token bucket, into a debt of at most one bucket', () => {
       const stage = stageOf({ b: policy({ rate: '10/min', key: 'header:x-k' }) })
       const k = { headers: ['x-k', 'k1'] }
       registry.applyRemote([{ counter: 'b||k1', window: 0, count: 7 }], clock)
       expect(admitted(burst(stage, 10, k))).toBe(3)
+      // 50 more consumed elsewhere: the debt stops at one bucket (10 tokens), not 50.
       registry.applyRemote([{ counter: 'b||k1', window: 0, count: 50 }], clock)
-      clock += 6000
+      clock += 6000 // one token back: still 9 in debt
+      expect(send(stage, k).status).toBe(429)
+      clock += 60_000 // 11 tokens back in all: one to spend
       expect(send(stage, k).status).toBe(200)
+      expect(send(stage, k).status).toBe(429)
     })
 
     it('adds remote consumption of the previous window to the sliding estimate', () => {
