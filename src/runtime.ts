@@ -33,6 +33,7 @@ import {
   type CompiledPolicy,
   type RateLimitRegistry,
 } from './stages/rate-limit/index.js'
+import { checkQuotasNeedRedis } from './stages/rate-limit/quota.js'
 import { foldHeaderName } from './proxy/headers.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
@@ -106,6 +107,7 @@ export class Runtime {
       policies: state.rateLimits.compile(config.rate_limits, problems),
       now: state.rateLimits.now,
     }
+    checkQuotasNeedRedis(config, problems)
     const entries = compileRoutes(
       config,
       upstreams,

@@ -14,6 +14,7 @@ import { VerifyPool } from '../jwt/verify-pool.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime, type WorkerState } from '../runtime.js'
 import { JwtContext } from '../stages/authenticate/jwt-context.js'
+import { QuotaLeaser } from '../state/quota-lease.js'
 import { RedisRateLimitSync } from '../state/rate-limit-sync.js'
 import { RateLimitSharing } from './rate-limit-sharing.js'
 import { RateLimitRegistry } from '../stages/rate-limit/index.js'
@@ -79,6 +80,10 @@ export async function startServing(
     await sharing.start()
   }
   await shareLimits(config)
+  // Members that share a quota when Redis is down (local_share): this host's workers, or the
+  // gossip members seen alive, whichever is more.
+  const members = () => Math.max(options.workerCount, (sharing.member?.members().length ?? 0) + 1)
+  let quotaLeaser = leaseQuotas(null, config, state.rateLimits, logger, members)
   // Keys first: a worker that listens before its JWKS arrived would refuse valid tokens.
   await state.issuers.startAll()
   let front: Front
@@ -122,12 +127,15 @@ export async function startServing(
       front.setRuntime(runtime)
       revocationSync = syncRevocations(revocationSync, next.redis, revocations, logger)
       rateLimitSync = syncRateLimits(rateLimitSync, next, state.rateLimits, logger)
+      quotaLeaser = leaseQuotas(quotaLeaser, next, state.rateLimits, logger, members)
     },
     drain(graceMs: number): Promise<void> {
       state.draining = true
       front.closeListeners()
       void sharing.close()
       rateLimitSync?.close()
+      // Unused quota goes back to the other members; bounded by the grace below.
+      const released = quotaLeaser?.close() ?? Promise.resolve()
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
           logger.warn(
@@ -138,8 +146,10 @@ export async function startServing(
         }, graceMs)
         timer.unref()
         const done = () => {
-          clearTimeout(timer)
-          resolve()
+          void released.then(() => {
+            clearTimeout(timer)
+            resolve()
+          })
         }
         if (state.inFlight === 0) done()
         else state.onIdle = done
@@ -164,6 +174,26 @@ function syncRateLimits(
   const sync = new RedisRateLimitSync(registry, redis, logger)
   sync.start()
   return sync
+}
+
+/** Keeps the quota leaser matching the config: started when a policy has quota: and redis: is set. */
+function leaseQuotas(
+  current: QuotaLeaser | null,
+  config: GatewayConfig,
+  registry: RateLimitRegistry,
+  logger: Logger,
+  members: () => number,
+): QuotaLeaser | null {
+  const redis = config.redis
+  const wanted =
+    redis !== undefined && Object.values(config.rate_limits).some((p) => p.quota !== undefined)
+  if (current !== null && wanted && sameRedis(current.config, redis)) return current
+  // Its leases go back to the Redis they came from; the next leaser leases afresh.
+  void current?.close()
+  if (!wanted) return null
+  const leaser = new QuotaLeaser(registry, redis, logger, { members })
+  leaser.start()
+  return leaser
 }
 
 function sameRedis(a: RedisConfig, b: RedisConfig): boolean {

@@ -15,6 +15,10 @@
  * those of claim or header values. Keys read from the identity are refused at config time on a
  * public route (auth: none), where no request could have them.
  *
+ * Quotas (a policy with `quota:`, ./quota.ts) take the same path: their QuotaTable consumes from
+ * the member's lease of the key, synchronously, and leases more from Redis in the background; an
+ * empty lease is a 429 like a spent rate.
+ *
  * Reads: identity, headers, clientAddress. Writes: responseHeaders (RateLimit-Policy, RateLimit,
  * X-RateLimit-*, and Retry-After on 429). Answers: 429 `rate_limited`.
  *
@@ -32,6 +36,7 @@ import { RETRY_AFTER } from './headers.js'
 import { KeyKind, type CompiledPolicy } from './registry.js'
 
 export { RateLimitRegistry, type RateLimitRegistryOptions, CompiledPolicy } from './registry.js'
+export { QuotaTable, QuotaCounter, type QuotaLeaseSource } from './quota.js'
 
 export const RATE_LIMITED = createRejection(
   429,

@@ -6,12 +6,13 @@
  */
 import type { ConfigProblem } from '../../errors.js'
 import type { ConsumptionDelta, DeltaSink, DeltaSource } from '../../gossip/types.js'
-import type { Algorithm } from './algorithms/algorithm.js'
+import type { Algorithm, Decision } from './algorithms/algorithm.js'
 import { fixedWindow } from './algorithms/fixed-window.js'
 import { slidingWindow } from './algorithms/sliding-window.js'
 import { tokenBucket } from './algorithms/token-bucket.js'
 import { CounterTable, type SyncDelta, type TierRate } from './counters.js'
 import { PolicyHeaders } from './headers.js'
+import { checkQuotaPolicy, QuotaTable, type QuotaLeaseSource } from './quota.js'
 import {
   parseRate,
   type AlgorithmName,
@@ -34,8 +35,25 @@ export enum KeyKind {
   Header,
 }
 
+/**
+ * What the stage asks of a policy's counters: a CounterTable (rates) or a QuotaTable (quotas,
+ * ./quota.ts).
+ */
+export interface Limiter {
+  tierIndex(name: string): number
+  consume(
+    tier: number,
+    fallback: boolean,
+    key: string,
+    nowMs: number,
+    cost: number,
+    out: Decision,
+  ): number
+  refund(slot: number, tier: number, cost: number): void
+}
+
 /** A policy ready for the hot path. */
-export class CompiledPolicy {
+export class CompiledPolicy<Table extends Limiter = Limiter> {
   readonly name: string
   readonly keyKind: KeyKind
   /** The claim name, or the lowercase header name; '' for the other kinds. */
@@ -44,10 +62,10 @@ export class CompiledPolicy {
   readonly tierClaim: string | null
   /** Tier index of requests without a (known) tier. */
   readonly defaultTier: number
-  readonly table: CounterTable
+  readonly table: Table
   readonly headers: PolicyHeaders
 
-  constructor(name: string, config: RateLimitPolicyConfig, table: CounterTable) {
+  constructor(name: string, config: RateLimitPolicyConfig, table: Table) {
     this.name = name
     const key = config.key
     const colon = key.indexOf(':')
@@ -90,12 +108,17 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
   readonly now: () => number
   #shareOf: number
   /** By name and config: a changed config is a new table. */
-  #policies = new Map<string, CompiledPolicy>()
+  #policies = new Map<string, CompiledPolicy<CounterTable>>()
   #used = new Set<string>()
   /** The policies of the generation in service, by name: where remote deltas go. */
-  #live = new Map<string, CompiledPolicy>()
-  #pending = new Map<string, CompiledPolicy>()
+  #live = new Map<string, CompiledPolicy<CounterTable>>()
+  #pending = new Map<string, CompiledPolicy<CounterTable>>()
   #trackRedis = false
+  /** Quota policies (quota:), by name and config like #policies; never gossiped. */
+  #quotas = new Map<string, CompiledPolicy<QuotaTable>>()
+  #liveQuotas = new Map<string, QuotaTable>()
+  #pendingQuotas = new Map<string, QuotaTable>()
+  #quotaSource: QuotaLeaseSource | null = null
 
   constructor(options: RateLimitRegistryOptions = {}) {
     this.now = options.now ?? Date.now
@@ -127,8 +150,13 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
   ): Map<string, CompiledPolicy | null> {
     this.#used = new Set()
     this.#pending = new Map()
+    this.#pendingQuotas = new Map()
     const byName = new Map<string, CompiledPolicy | null>()
     for (const [name, config] of Object.entries(configs)) {
+      if (config.quota !== undefined) {
+        byName.set(name, this.#compileQuota(name, config, problems))
+        continue
+      }
       const tiers = checkPolicy(name, config, `rate_limits.${name}`, problems)
       if (tiers === null) {
         byName.set(name, null)
@@ -155,10 +183,65 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
     return byName
   }
 
+  #compileQuota(
+    name: string,
+    config: RateLimitPolicyConfig,
+    problems: ConfigProblem[],
+  ): CompiledPolicy<QuotaTable> | null {
+    const before = problems.length
+    checkQuotaPolicy(config, `rate_limits.${name}`, problems)
+    if (problems.length > before) return null
+    const id = `${name}\n${JSON.stringify(config)}`
+    this.#used.add(id)
+    let policy = this.#quotas.get(id)
+    if (policy === undefined) {
+      const table = new QuotaTable({
+        policy: name,
+        config: config.quota!,
+        maxKeys: config.max_keys,
+      })
+      table.source = this.#quotaSource
+      policy = new CompiledPolicy(name, config, table)
+      this.#quotas.set(id, policy)
+    }
+    this.#pendingQuotas.set(name, policy.table)
+    return policy
+  }
+
   /** Puts the last compile in service, and drops the tables it did not use. */
   sweep(): void {
     for (const id of this.#policies.keys()) if (!this.#used.has(id)) this.#policies.delete(id)
+    for (const [id, policy] of this.#quotas) {
+      if (this.#used.has(id)) continue
+      // A quota dropped or changed by a reload: its leases go back to the cluster.
+      policy.table.releaseAll(this.now())
+      this.#quotas.delete(id)
+    }
     this.#live = this.#pending
+    this.#liveQuotas = this.#pendingQuotas
+  }
+
+  /**
+   * The worker's quota leaser (src/state/quota-lease.ts), or null: without one every quota
+   * behaves as with Redis down.
+   */
+  get quotaSource(): QuotaLeaseSource | null {
+    return this.#quotaSource
+  }
+
+  set quotaSource(source: QuotaLeaseSource | null) {
+    this.#quotaSource = source
+    for (const policy of this.#quotas.values()) policy.table.source = source
+  }
+
+  /** The quota tables in service, by policy name. */
+  quotaTables(): ReadonlyMap<string, QuotaTable> {
+    return this.#liveQuotas
+  }
+
+  /** Every quota table kept, in service or not yet swept: what a closing leaser releases. */
+  allQuotaTables(): QuotaTable[] {
+    return [...this.#quotas.values()].map((policy) => policy.table)
   }
 
   takeLocalDeltas(): ConsumptionDelta[] {

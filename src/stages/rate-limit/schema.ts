@@ -38,6 +38,53 @@ export const TierSchema = Type.Object(
   { additionalProperties: false },
 )
 
+/** Calendar periods of a quota, aligned to UTC: an hour from :00, a day from 00:00, a month from the 1st. */
+export const QUOTA_PERIODS = ['hour', 'day', 'month'] as const
+export type QuotaPeriod = (typeof QUOTA_PERIODS)[number]
+
+export const QuotaSchema = Type.Object(
+  {
+    limit: Type.Integer({
+      minimum: 1,
+      maximum: 1_000_000_000_000,
+      description:
+        'Requests per period across the whole cluster, exactly: members lease blocks of it from ' +
+        'Redis and never admit a request they hold no leased unit for.',
+    }),
+    period: Type.Union(
+      QUOTA_PERIODS.map((p) => Type.Literal(p)),
+      {
+        description:
+          'The calendar period the limit applies to, in UTC: hour (from :00), day (from 00:00 ' +
+          'UTC), month (from the 1st, 00:00 UTC). The count starts again at each period.',
+        // Daily quotas are the common plan shape (API products bill per day or per month).
+        default: 'day',
+      },
+    ),
+    block: Type.Union(
+      [Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 1_000_000_000 })],
+      {
+        description:
+          'Units a member leases at once. auto starts at 1% of the limit (at least 1), doubles ' +
+          'while leases last under a second and halves when one lasts over a minute, up to 5% ' +
+          'of the limit. A fixed number trades Redis calls against units held idle by a member.',
+        // Adapts to each counter's rate, so a quiet member does not hoard a busy caller's quota.
+        default: 'auto',
+      },
+    ),
+    on_redis_down: Type.Union([Type.Literal('deny'), Type.Literal('local_share')], {
+      description:
+        'When Redis cannot be reached and a member has spent its lease: deny refuses (the quota ' +
+        'is never exceeded); local_share admits up to limit / members in the period on each ' +
+        'member (the cluster may then exceed the limit, by at most the limit), and publishes ' +
+        'what it admitted when Redis returns.',
+      // Exact by default: a quota is usually a contract, and an outage should not give it away.
+      default: 'deny',
+    }),
+  },
+  { additionalProperties: false },
+)
+
 export const RateLimitHeadersSchema = Type.Object(
   {
     ietf: Type.Boolean({
@@ -82,7 +129,7 @@ export const RateLimitPolicySchema = Type.Object(
     rate: Type.Optional(
       Rate(
         'Requests per unit of time: 100/s, 1000/min, 5000/h, 100000/day. Required unless ' +
-          'tiers and default_tier give every request a rate.',
+          'tiers and default_tier give every request a rate, or the policy is a quota.',
       ),
     ),
     burst: Type.Optional(Burst),
@@ -104,6 +151,15 @@ export const RateLimitPolicySchema = Type.Object(
     ),
     default_tier: Type.Optional(
       Name({ description: 'The tier of requests whose tier is missing or unknown.' }),
+    ),
+    quota: Type.Optional(
+      Type.Object(QuotaSchema.properties, {
+        additionalProperties: false,
+        description:
+          'Makes this policy an exact quota per calendar period (per day, per month), held in ' +
+          'Redis and leased in blocks, instead of a rate: rate, burst, algorithm and tiers do not ' +
+          'apply. Needs redis:.',
+      }),
     ),
     headers: RateLimitHeadersSchema,
     max_keys: Type.Integer({
@@ -150,6 +206,7 @@ export type RateLimitPolicyConfig = Static<typeof RateLimitPolicySchema>
 export type RateLimitsConfig = Static<typeof RateLimitsSchema>
 export type RouteRateLimitConfig = Static<typeof RouteRateLimitSchema>
 export type TierConfig = Static<typeof TierSchema>
+export type QuotaConfig = Static<typeof QuotaSchema>
 
 /** A rate in numbers: `count` requests per `windowMs`. */
 export interface Rate {
