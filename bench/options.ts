@@ -146,7 +146,10 @@ export function parseCli(argv: readonly string[]): Options {
   }
   const peers = values.peers
   const defaults = peers ? PEERS_DEFAULTS : DEFAULTS
-  const chosen = list(values.scenario) ?? (peers ? [...scenarios.keys()] : ['passthrough'])
+  const everyPeerScenario = [...scenarios.values()]
+    .filter((scenario) => scenario.peers !== false)
+    .map((scenario) => scenario.name)
+  const chosen = list(values.scenario) ?? (peers ? everyPeerScenario : ['passthrough'])
   for (const name of chosen) {
     if (!scenarios.has(name)) {
       throw new UsageError(`unknown scenario ${name}; known: ${[...scenarios.keys()].join(', ')}`)

@@ -32,6 +32,7 @@ import { createPortcullisPeer } from './peers/portcullis.js'
 import type { Peer, PeerEnv } from './peers/types.js'
 import { killAllNow, portAccepts, stopAll } from './processes.js'
 import { renderMarkdown, updateResultsFile, type BenchReport } from './report.js'
+import { renderRateLimitSection, runAccuracy, type AccuracyResult } from './ratelimit.js'
 import type { PeerInfo } from './report-peers.js'
 import { scenarios } from './scenarios/index.js'
 import type { PreparedScenario, Scenario } from './scenarios/types.js'
@@ -256,11 +257,29 @@ async function main(): Promise<number> {
   let instances = 0
   let upstreamMeasured = false
   const reports: BenchReport[] = []
+  /** `--scenario ratelimit`: the accuracy cases, run before its cost targets. */
+  const accuracy = new Map<string, AccuracyResult>()
   for (const scenario of chosen) {
     const scenarioPrepared = prepared.get(scenario)!
+    if (scenario.name === 'ratelimit' && !options.peers) {
+      accuracy.set(
+        scenario.name,
+        await runAccuracy({
+          root: ROOT,
+          workDir: scenarioDir(work, scenario),
+          upstreamOrigin: upstream.origin,
+          portBase: options.portBase,
+          budget: (seconds) => watchdog.extend(seconds),
+        }),
+      )
+    }
     const hasUpstreamTarget = scenarioPrepared.targets.some((target) => target.via === 'upstream')
     const result = await runScenario(scenario, scenarioPrepared, {
-      options,
+      // The ratelimit cost is read from wrk's runs: autocannon would add minutes, not a figure.
+      options:
+        scenario.name === 'ratelimit' && options.saturation === 'both'
+          ? { ...options, saturation: 'wrk' }
+          : options,
       root: ROOT,
       upstream,
       peers: peers.ready,
@@ -285,7 +304,9 @@ async function main(): Promise<number> {
     const unavailable = peers.info
       .filter((peer) => peer.unavailable !== undefined)
       .map((peer) => `peer ${peer.name} skipped: ${peer.unavailable}`)
-    const markdown = renderMarkdown({ ...report, warnings: [...unavailable, ...report.warnings] })
+    const table = renderMarkdown({ ...report, warnings: [...unavailable, ...report.warnings] })
+    const extra = accuracy.get(report.meta.scenario)
+    const markdown = extra === undefined ? table : renderRateLimitSection(extra, report, table)
     process.stdout.write(`\n${markdown}`)
     const name = options.peers ? `${stamp}-peers-${report.meta.scenario}` : stamp
     writeFileSync(join(runsDir, `${name}.md`), markdown)

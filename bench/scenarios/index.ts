@@ -1,9 +1,13 @@
 import { jwtEddsa, jwtEs256, jwtRs256 } from './jwt.js'
 import { passthrough } from './passthrough.js'
+import { ratelimit } from './ratelimit.js'
 import type { Scenario } from './types.js'
 
 /** Every scenario `--scenario` accepts, in the order `--peers` runs them. A new scenario is one
  * file plus one line here. */
 export const scenarios: ReadonlyMap<string, Scenario> = new Map(
-  [passthrough, jwtRs256, jwtEs256, jwtEddsa].map((scenario) => [scenario.name, scenario]),
+  [passthrough, jwtRs256, jwtEs256, jwtEddsa, ratelimit].map((scenario) => [
+    scenario.name,
+    scenario,
+  ]),
 )

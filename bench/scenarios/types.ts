@@ -109,5 +109,7 @@ export interface Scenario {
   readonly name: string
   /** One line for the report header. */
   readonly description: string
+  /** false: portcullis-only, left out of the scenarios `--peers` runs by default. */
+  readonly peers?: boolean
   prepare(ctx: ScenarioContext): Promise<PreparedScenario>
 }
