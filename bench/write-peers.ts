@@ -7,7 +7,7 @@
  *
  *   node dist/bench/write-peers.js STAMP     (e.g. 2026-11-23T06-51-21-995Z)
  */
-import { mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { renderChart } from './chart.js'
@@ -20,6 +20,7 @@ import {
   type PeersMeta,
   type PeersReport,
 } from './report-peers.js'
+import { isMain } from '../scripts/is-main.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CHART = 'bench/results/peers.svg'
@@ -100,17 +101,7 @@ function rerender(stamp: string): void {
   writePeers(comparisonOf(previous.meta, reports), reports, stamp, true, log)
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1]
-  if (entry === undefined) return false
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const stamp = process.argv[2]
   if (stamp === undefined) {
     process.stderr.write(

@@ -14,9 +14,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { realpathSync } from 'node:fs'
 import { StringDecoder } from 'node:string_decoder'
-import { fileURLToPath } from 'node:url'
+import { isMain } from './is-main.js'
 
 export interface DemoUpstreamOptions {
   readonly host?: string
@@ -198,17 +197,7 @@ function flag(args: readonly string[], name: string): string | undefined {
   return at >= 0 ? args[at + 1] : undefined
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1]
-  if (entry === undefined) return false
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const args = process.argv.slice(2)
   const port = Number(flag(args, '--port') ?? '3000')
   const host = flag(args, '--host') ?? '127.0.0.1'

@@ -20,9 +20,7 @@
  * tokens cost a few tens of µs each.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { realpathSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import {
   SignJWT,
@@ -34,6 +32,7 @@ import {
   importPKCS8,
   type JWK,
 } from 'jose'
+import { isMain } from './is-main.js'
 
 /** The algorithms the bench measures: one each of RSA, ECDSA and EdDSA (Ed25519). */
 export const TOKEN_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const
@@ -222,17 +221,7 @@ async function main(argv: readonly string[]): Promise<void> {
   process.stdout.write(`${tokens.join('\n')}\n`)
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1]
-  if (entry === undefined) return false
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   main(process.argv.slice(2)).catch((error: unknown) => {
     process.stderr.write(
       `issue-token: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`,

@@ -16,9 +16,13 @@ const upstream = await startDemoUpstream({ host: '127.0.0.1', port: 3000 })
 const idp = await startDemoIdp(3001)
 const reader = await idp.mint({ sub: 'alice', tid: 'acme', scope: 'profile:read' })
 const stranger = await idp.mint({ sub: 'bob', scope: 'other' })
-const gateway = spawn(process.execPath, [cli, 'start', '--config', CONFIG, ...process.argv.slice(2)], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-})
+const gateway = spawn(
+  process.execPath,
+  [cli, 'start', '--config', CONFIG, ...process.argv.slice(2)],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+)
 
 createInterface({ input: gateway.stdout! }).on('line', (line) => {
   process.stdout.write(`${line}\n`)

@@ -11,6 +11,7 @@
  *   <prefix>revocations      channel: "<exp> <jti>", pushed so workers apply it at once
  */
 import { Redis } from 'ioredis'
+import { createBackgroundRedis } from '../state/redis-client.js'
 import type { Logger } from 'pino'
 import type { RedisConfig } from '../state/schema.js'
 
@@ -80,16 +81,10 @@ export class RedisRevocationSync {
     this.#logger = logger
     this.#url = config.url
     this.#keys = revocationKeys(config.key_prefix)
-    const options = {
-      // The hot path never waits on Redis: commands fail fast while it is down, and the poll
-      // retries on its own schedule.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      lazyConnect: true,
-      retryStrategy: (times: number) => Math.min(100 * 2 ** times, 5000),
-    }
-    this.#commands = new Redis(config.url, options)
-    this.#subscriber = new Redis(config.url, { ...options, enableOfflineQueue: true })
+    // The subscriber queues its SUBSCRIBE until connected; commands fail at once while Redis is
+    // down and the poll tries again.
+    this.#commands = createBackgroundRedis(config.url)
+    this.#subscriber = createBackgroundRedis(config.url, { offlineQueue: true })
     for (const client of [this.#commands, this.#subscriber]) {
       client.on('error', (error: Error) => this.#fail(error))
     }

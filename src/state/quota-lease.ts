@@ -22,7 +22,8 @@
  * retried by the sweep until published.
  */
 import { createHash } from 'node:crypto'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { createBackgroundRedis } from './redis-client.js'
 import type { Logger } from 'pino'
 import type { RateLimitRegistry } from '../stages/rate-limit/registry.js'
 import { periodEnd } from '../stages/rate-limit/periods.js'
@@ -32,8 +33,6 @@ import type { RedisConfig } from './schema.js'
 
 const LEASE_SHA = createHash('sha1').update(QUOTA_LEASE_SCRIPT).digest('hex')
 const RELEASE_SHA = createHash('sha1').update(QUOTA_RELEASE_SCRIPT).digest('hex')
-/** Reconnect at least this often while Redis is down. */
-const MAX_RECONNECT_MS = 2000
 /** A period's key outlives the period by this much, so a late release still finds it. */
 const TTL_MARGIN_MS = 3_600_000
 /** A key unused this long gives its lease back: an idle member should not hold quota. */
@@ -107,15 +106,8 @@ export class QuotaLeaser implements QuotaLeaseSource {
     this.#members = options.members ?? (() => 1)
     this.#idleMs = options.idleMs ?? IDLE_MS
     this.#sweepMs = options.sweepMs ?? SWEEP_MS
-    this.#client = new Redis(config.url, {
-      // Nothing waits for a lease: commands fail at once while Redis is down, keys ask again.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      lazyConnect: true,
-      retryStrategy: (times: number) => Math.min(100 * 2 ** times, MAX_RECONNECT_MS),
-    })
-    // Reconnection errors are expected during an outage; calls report them, once.
-    this.#client.on('error', () => {})
+    // Nothing waits for a lease: while Redis is down calls fail at once and keys ask again.
+    this.#client = createBackgroundRedis(config.url)
     this.#client.once('ready', () => {
       this.#connected = true
     })

@@ -24,7 +24,8 @@
  * returns, which is logged.
  */
 import { createHash } from 'node:crypto'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { createBackgroundRedis } from './redis-client.js'
 import type { Logger } from 'pino'
 import { parseDuration } from '../config/units.js'
 import type { SyncDelta } from '../stages/rate-limit/counters.js'
@@ -33,8 +34,6 @@ import { RATE_LIMIT_SYNC_SCRIPT } from './rate-limit-sync.lua.js'
 import type { RedisConfig } from './schema.js'
 
 const SCRIPT_SHA = createHash('sha1').update(RATE_LIMIT_SYNC_SCRIPT).digest('hex')
-/** Reconnect at least this often while Redis is down: a round is due every interval. */
-const MAX_RECONNECT_MS = 2000
 /** Healthy means a round succeeded within this many intervals. */
 const HEALTHY_INTERVALS = 3
 
@@ -112,16 +111,8 @@ export class RedisRateLimitSync {
     this.#intervalMs = options.intervalMs ?? parseDuration(sync.interval)
     this.#batch = sync.batch
     this.#maxBacklog = sync.max_backlog
-    this.#client = new Redis(config.url, {
-      // The hot path never waits on Redis, and neither does a round: commands fail at once while
-      // it is down, and the next round tries again.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      lazyConnect: true,
-      retryStrategy: (times: number) => Math.min(100 * 2 ** times, MAX_RECONNECT_MS),
-    })
-    // Reconnection errors are expected during an outage; rounds report them, once.
-    this.#client.on('error', () => {})
+    // Neither the hot path nor a round waits on Redis: the next round tries again.
+    this.#client = createBackgroundRedis(config.url)
   }
 
   /** The URL this sync writes, so a reload can tell whether to keep it. */

@@ -13,9 +13,7 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { pino, type Logger } from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { loadGatewayConfig } from '../../src/config/gateway-config.js'
-import { PortcullisError, type ConfigProblem } from '../../src/errors.js'
-import { createLogger } from '../../src/observability/logger.js'
+import type { ConfigProblem } from '../../src/errors.js'
 import type { RouteConfig } from '../../src/router/schema.js'
 import { createDecision, type Decision } from '../../src/stages/rate-limit/algorithms/algorithm.js'
 import {
@@ -33,6 +31,7 @@ import { freePort } from '../helpers/ports.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { sleep, waitUntil } from '../helpers/wait.js'
+import { configProblems, loadTestConfig } from '../helpers/config.js'
 
 /** 2030-01-01T00:00:00Z: an hour, day and month boundary. */
 const T0 = Date.UTC(2030, 0, 1)
@@ -495,7 +494,6 @@ describe('quota leasing through redis', () => {
 describe('quota config', () => {
   let dir: string
   let keyFile: string
-  let files = 0
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'pcl-quota-config-'))
@@ -504,8 +502,7 @@ describe('quota config', () => {
     writeFileSync(keyFile, publicKey.export({ format: 'pem', type: 'spki' }))
   })
 
-  function load(config: Record<string, unknown>) {
-    const file = join(dir, `config-${++files}.json`)
+  function withRoute(config: Record<string, unknown>): Record<string, unknown> {
     const issuers = [
       {
         name: 'idp',
@@ -525,27 +522,11 @@ describe('quota config', () => {
         rate_limit: 'monthly',
       },
     ]
-    writeFileSync(
-      file,
-      JSON.stringify({
-        upstreams: { u: { targets: ['http://127.0.0.1:1'] } },
-        issuers,
-        routes,
-        ...config,
-      }),
-    )
-    return loadGatewayConfig(file, createLogger('silent', {}))
+    return { issuers, routes, ...config }
   }
 
-  function problems(config: Record<string, unknown>): ConfigProblem[] {
-    try {
-      load(config)
-    } catch (error) {
-      if (error instanceof PortcullisError) return [...error.problems]
-      throw error
-    }
-    throw new Error('expected the config to be refused')
-  }
+  const load = (config: Record<string, unknown>) => loadTestConfig(withRoute(config))
+  const problems = (config: Record<string, unknown>) => configProblems(withRoute(config))
 
   it('accepts a quota with redis: and fills its defaults', () => {
     const { config } = load({

@@ -7,13 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { loadGatewayConfig } from '../../../src/config/gateway-config.js'
-import { PortcullisError, type ConfigProblem } from '../../../src/errors.js'
-import { createLogger } from '../../../src/observability/logger.js'
+import { configProblems, loadTestConfig } from '../../helpers/config.js'
 
 let dir: string
 let keyFile: string
-let counter = 0
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'pcl-jwt-config-'))
@@ -46,24 +43,8 @@ function route(extra: Record<string, unknown> = {}): Record<string, unknown> {
   }
 }
 
-function load(config: Record<string, unknown>) {
-  const file = join(dir, `config-${++counter}.json`)
-  writeFileSync(
-    file,
-    JSON.stringify({ upstreams: { u: { targets: ['http://127.0.0.1:1'] } }, ...config }),
-  )
-  return loadGatewayConfig(file, createLogger('silent', {}))
-}
-
-function problems(config: Record<string, unknown>): ConfigProblem[] {
-  try {
-    load(config)
-  } catch (error) {
-    if (error instanceof PortcullisError) return [...error.problems]
-    throw error
-  }
-  throw new Error('expected the config to be refused')
-}
+const load = loadTestConfig
+const problems = configProblems
 
 describe('jwt config', () => {
   it('accepts an issuer with a key file and a route that trusts it', () => {

@@ -7,14 +7,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { loadGatewayConfig } from '../../../src/config/gateway-config.js'
-import { PortcullisError, type ConfigProblem } from '../../../src/errors.js'
-import { createLogger } from '../../../src/observability/logger.js'
+import type { ConfigProblem } from '../../../src/errors.js'
+import { configProblems, loadTestConfig } from '../../helpers/config.js'
 import { parseRate } from '../../../src/stages/rate-limit/schema.js'
 
 let dir: string
 let keyFile: string
-let counter = 0
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'pcl-rate-limit-config-'))
@@ -34,8 +32,7 @@ function route(extra: Record<string, unknown> = {}): Record<string, unknown> {
   }
 }
 
-function load(config: Record<string, unknown>) {
-  const file = join(dir, `config-${++counter}.json`)
+function withIssuer(config: Record<string, unknown>): Record<string, unknown> {
   const issuers = [
     {
       name: 'idp',
@@ -45,22 +42,11 @@ function load(config: Record<string, unknown>) {
       algorithms: ['ES256'],
     },
   ]
-  writeFileSync(
-    file,
-    JSON.stringify({ upstreams: { u: { targets: ['http://127.0.0.1:1'] } }, issuers, ...config }),
-  )
-  return loadGatewayConfig(file, createLogger('silent', {}))
+  return { issuers, ...config }
 }
 
-function problems(config: Record<string, unknown>): ConfigProblem[] {
-  try {
-    load(config)
-  } catch (error) {
-    if (error instanceof PortcullisError) return [...error.problems]
-    throw error
-  }
-  throw new Error('expected the config to be refused')
-}
+const load = (config: Record<string, unknown>) => loadTestConfig(withIssuer(config))
+const problems = (config: Record<string, unknown>) => configProblems(withIssuer(config))
 
 const paths = (found: ConfigProblem[]) => found.map((p) => p.path)
 
