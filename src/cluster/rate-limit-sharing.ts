@@ -73,6 +73,8 @@ export class RateLimitSharing {
   #chooseShare(): void {
     const alive = this.#member!.members().length + 1
     if (alive > this.#expected) this.#expected = alive
+    // Each member admits at most its share of what is left between two gossip sends.
+    if (this.#registry.peers !== alive) this.#registry.peers = alive
     const redis = this.#options.redisHealthy
     const cut = alive < this.#expected && (redis === null || !redis())
     const share = cut ? this.#expected : 1

@@ -125,6 +125,8 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
     this.#shareOf = options.shareOf ?? 1
   }
 
+  #peers = 1
+
   /**
    * Members sharing every limit. With gossip working it is 1: each member sees the others'
    * consumption. With gossip cut off, set it to the number of members so each enforces its
@@ -138,6 +140,16 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
     if (!Number.isFinite(n) || n < 1) throw new RangeError(`shareOf must be at least 1 (got ${n})`)
     this.#shareOf = n
     for (const policy of this.#policies.values()) policy.table.shareOf = n
+  }
+
+  /** Members exchanging consumption by gossip right now, this one included (see CounterTable.peers). */
+  get peers(): number {
+    return this.#peers
+  }
+
+  set peers(n: number) {
+    this.#peers = n >= 1 ? n : 1
+    for (const policy of this.#policies.values()) policy.table.peers = this.#peers
   }
 
   /**
@@ -174,6 +186,7 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
           shareOf: this.#shareOf,
         })
         table.trackRedis = this.#trackRedis
+        table.peers = this.#peers
         policy = new CompiledPolicy(name, config, table)
         this.#policies.set(id, policy)
       }

@@ -460,6 +460,20 @@ describe('rate-limit', () => {
       expect(send(stage, k).status).toBe(429)
     })
 
+    it('admits between two gossip sends at most its share of what is left (fixed window)', () => {
+      const stage = stageOf({ f: policy({ algorithm: 'fixed_window', rate: '100/min' }) })
+      registry.peers = 4
+      try {
+        // 100 left: this member's share before its next send is a quarter of it.
+        expect(admitted(burst(stage, 100))).toBe(25)
+        // Its deltas go out (gossip takes them): a new share of the 75 left.
+        registry.takeLocalDeltas()
+        expect(admitted(burst(stage, 100))).toBe(18) // floor(75 ÷ 4)
+      } finally {
+        registry.peers = 1
+      }
+    })
+
     it('adds remote consumption of the previous window to the sliding estimate', () => {
       const stage = stageOf({ s: policy({ algorithm: 'sliding_window', rate: '10/min' }) })
       clock = T0 + 30_000
