@@ -201,7 +201,22 @@ export async function runCli(
 }
 
 /** Writes `config` to a temp file, starts the gateway, and waits for `portcullis started`. */
+/**
+ * Starts a gateway; when a port the helper picked was taken meanwhile (freePort releases its port
+ * before the gateway binds it, and another suite's connection may get it as its ephemeral port),
+ * it tries again with new ports rather than failing the suite.
+ */
 export async function startGateway(options: StartOptions): Promise<Gateway> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGatewayOnce(options)
+    } catch (error) {
+      if (attempt >= 3 || !String((error as Error).message).includes('EADDRINUSE')) throw error
+    }
+  }
+}
+
+async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
   assertBuilt()
   const ports: Ports = { http: await freePort(), status: await freePort() }
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'))
