@@ -23,7 +23,7 @@ export const ClusterSchema = Type.Object(
     shutdown_grace: Duration({
       description:
         'On SIGTERM, how long in-flight requests may take to finish before workers exit. ' +
-        '30s matches the default Kubernetes and systemd stop timeouts.',
+        '25s stays under the 30s default stop timeouts of Kubernetes and systemd.',
       default: '25s',
     }),
     respawn_backoff_max: Duration({

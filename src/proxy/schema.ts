@@ -61,8 +61,8 @@ export const UpstreamSchema = Type.Object(
       description:
         "Client for http:// targets. native: the gateway's own lean HTTP/1.1 keep-alive client " +
         "(undici's Dispatcher contract, no pipelining); measured on one core with tiny " +
-        'responses, a proxied request costs about 39 µs of CPU with it (25 k req/s) against ' +
-        "69 µs (14 k req/s) through undici's Pool, the largest single cost of the hot path. " +
+        'responses, a proxied request costs about 58 µs of CPU with it against 88 µs through ' +
+        "undici's Pool (bench/RESULTS.md), the largest single cost of the hot path. " +
         "undici: undici's Pool, as before, for an upstream that needs what native does not do. " +
         'https:// targets and WebSocket handshakes always use undici.',
       default: 'native',
