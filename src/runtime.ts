@@ -90,12 +90,9 @@ export class Runtime {
       upstreams.set(name, new Upstream(name, upstreamConfig, state.pools))
     }
     this.upstreams = upstreams
-    state.pools.sweep()
 
     const problems: ConfigProblem[] = []
     const issuers = state.issuers.compile(config.issuers, problems)
-    state.jwt.resize(config.issuers.reduce((sum, issuer) => sum + issuer.cache_size, 0))
-    state.revocations.setConfigured(config.revocation.jtis)
     const deps: AuthenticateDeps = {
       issuers,
       jwt: state.jwt,
@@ -121,7 +118,11 @@ export class Runtime {
     if (problems.length > 0) {
       throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
     }
+    // Only a config that compiled touches what the worker's running generation shares.
+    state.pools.sweep()
     state.issuers.sweep()
+    state.jwt.resize(config.issuers.reduce((sum, issuer) => sum + issuer.cache_size, 0))
+    state.revocations.setConfigured(config.revocation.jtis)
     this.gossip = gossip!
     state.rateLimits.sweep()
     this.identityHeaders = identityHeaders

@@ -10,19 +10,16 @@ import type { KeyObject } from 'node:crypto'
 import { threadId } from 'node:worker_threads'
 
 import { verifySignature } from '../src/jwt/signature.js'
-import type { VerifyAnswer, VerifyTask } from '../src/jwt/verify-pool.js'
+import {
+  ANSWER_NEEDS_KEY,
+  ANSWER_THREAD_SHIFT,
+  ANSWER_VALID,
+  MAX_HELD_KEYS,
+  type VerifyAnswer,
+  type VerifyTask,
+} from '../src/jwt/verify-protocol.js'
 
-// The answer bits of src/jwt/verify-pool.ts (a worker must not load the pool and piscina).
-const VALID = 1
-const NEEDS_KEY = 2
-const THREAD = threadId << 2
-
-/**
- * Keys held per thread. Issuers hold a handful of keys and rotate them slowly; the bound only
- * stops a thread from growing without end over months of rotations. Overflow forgets every key,
- * and each is sent again on its next use.
- */
-const MAX_KEYS = 1024
+const THREAD = threadId << ANSWER_THREAD_SHIFT
 
 const keys = new Map<string, KeyObject>()
 
@@ -30,13 +27,15 @@ export function verify(task: VerifyTask): VerifyAnswer {
   let key = task.key
   if (key === null) {
     key = keys.get(task.keyId) ?? null
-    if (key === null) return THREAD | NEEDS_KEY
+    if (key === null) return THREAD | ANSWER_NEEDS_KEY
   } else if (!keys.has(task.keyId)) {
-    if (keys.size >= MAX_KEYS) keys.clear()
+    if (keys.size >= MAX_HELD_KEYS) keys.clear()
     keys.set(task.keyId, key)
   } else {
     // Already held: verify with the held KeyObject, whose facts signature.ts has prepared.
     key = keys.get(task.keyId)!
   }
-  return verifySignature(task.alg, key, task.signingInput, task.signature) ? THREAD | VALID : THREAD
+  return verifySignature(task.alg, key, task.signingInput, task.signature)
+    ? THREAD | ANSWER_VALID
+    : THREAD
 }

@@ -1,4 +1,4 @@
-/** Command-line parsing: `portcullis <start|check> --config FILE [--workers N] [--front uws|node]`. */
+/** Command-line parsing of `portcullis start|check|revoke …` (see USAGE). */
 import { availableParallelism } from 'node:os'
 import { PortcullisError } from '../errors.js'
 

@@ -82,7 +82,7 @@ export async function startServing(
   await shareLimits(config)
   // Members that share a quota when Redis is down (local_share): this host's workers, or the
   // gossip members seen alive, whichever is more.
-  const members = () => Math.max(options.workerCount, (sharing.member?.members().length ?? 0) + 1)
+  const members = () => Math.max(options.workerCount, (sharing.member?.size ?? 0) + 1)
   let quotaLeaser = leaseQuotas(null, config, state.rateLimits, logger, members)
   // Keys first: a worker that listens before its JWKS arrived would refuse valid tokens.
   await state.issuers.startAll()

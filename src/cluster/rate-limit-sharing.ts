@@ -19,8 +19,8 @@ const SHARE_CHECK_MS = 250
 export interface SharingOptions {
   readonly workerIndex: number
   readonly workerCount: number
-  /** True while a Redis reconciliation keeps the global view; null without Redis. */
-  readonly redisHealthy: (() => boolean) | null
+  /** True while a Redis reconciliation keeps the global view (false without Redis). */
+  readonly redisHealthy: () => boolean
 }
 
 export class RateLimitSharing {
@@ -71,12 +71,11 @@ export class RateLimitSharing {
   }
 
   #chooseShare(): void {
-    const alive = this.#member!.members().length + 1
+    const alive = this.#member!.size + 1
     if (alive > this.#expected) this.#expected = alive
     // Each member admits at most its share of what is left between two gossip sends.
     if (this.#registry.peers !== alive) this.#registry.peers = alive
-    const redis = this.#options.redisHealthy
-    const cut = alive < this.#expected && (redis === null || !redis())
+    const cut = alive < this.#expected && !this.#options.redisHealthy()
     const share = cut ? this.#expected : 1
     if (share !== this.#registry.shareOf) {
       this.#registry.shareOf = share

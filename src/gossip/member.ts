@@ -236,6 +236,11 @@ export class GossipMember {
     return this.#codec.senderId
   }
 
+  /** How many live members there are, this one excluded (no list built). */
+  get size(): number {
+    return this.#peers.size
+  }
+
   /** Live members, this one excluded. */
   members(): MemberInfo[] {
     return [...this.#peers.values()].map((peer) => ({

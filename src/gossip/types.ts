@@ -21,7 +21,10 @@ export interface ConsumptionDelta {
   readonly count: number
 }
 
-/** The seam between the counters and whatever carries their deltas (gossip, Redis). */
+/**
+ * The seam between the counters and the gossip layer. (Redis reconciliation reads and merges
+ * counters through RateLimitRegistry.takeRedisDeltas / applyGlobal instead.)
+ */
 export interface DeltaSink {
   /** Deltas received from another member. */
   applyRemote(deltas: readonly ConsumptionDelta[], nowMs: number): void

@@ -178,9 +178,6 @@ function checkIssuerRules(config: IssuerConfig, path: string, problems: ConfigPr
           'a secret verifies only HS256/HS384/HS512; public-key algorithms need jwks_uri or keys',
       })
     }
-    if (Buffer.byteLength(config.secret) < 32) {
-      problems.push({ path: `${path}.secret`, reason: 'must be at least 32 bytes (RFC 7518 §3.2)' })
-    }
   } else if (hmac.length > 0) {
     // An HS algorithm next to public keys is the algorithm-confusion attack (RFC 8725 §2.1).
     problems.push({

@@ -27,7 +27,8 @@ export class RevocationList {
   has(jti: string): boolean {
     if (this.#empty) return false
     if (this.#fromConfig.has(jti)) return true
-    // Expired entries go at the next full read; an expired token is refused as expired anyway.
+    // Expired entries go at the next full read (after the next revocation); an expired token is
+    // refused as expired anyway.
     return this.#fromRedis.has(jti)
   }
 
@@ -45,10 +46,6 @@ export class RevocationList {
   replace(entries: Map<string, number>): void {
     this.#fromRedis = entries
     this.#updateEmpty()
-  }
-
-  get size(): number {
-    return this.#fromConfig.size + this.#fromRedis.size
   }
 
   #updateEmpty(): void {

@@ -34,32 +34,14 @@ import { Piscina } from 'piscina'
 
 import { verifySignature } from './signature.js'
 import type { JwsAlgorithm, VerificationKey } from './types.js'
-
-/**
- * One signature to check. The main thread cannot choose the thread piscina picks, so the key
- * travels with the task until every thread has confirmed holding it (each answer names its
- * thread); from then on only its id does. A thread that lacks the key all the same (it replaced
- * one that died) answers NEEDS_KEY and receives the task again with the key. Sending the key is
- * never needed for correctness, only skipped to save its clone (figures above).
- */
-export interface VerifyTask {
-  readonly alg: JwsAlgorithm
-  /** VerificationKey.id: the identity of the key material. */
-  readonly keyId: string
-  readonly key: KeyObject | null
-  readonly signingInput: string
-  /** A Buffer here, a Uint8Array on the thread (structured clone). */
-  readonly signature: Uint8Array
-}
-
-/** `threadId << 2 | ANSWER_VALID | ANSWER_NEEDS_KEY`: one number, nothing to allocate. */
-export type VerifyAnswer = number
-
-/** The signature is valid. */
-export const ANSWER_VALID = 1
-/** The thread does not hold the key: send the task again with it. */
-export const ANSWER_NEEDS_KEY = 2
-const ANSWER_THREAD_SHIFT = 2
+import {
+  ANSWER_NEEDS_KEY,
+  ANSWER_THREAD_SHIFT,
+  ANSWER_VALID,
+  MAX_HELD_KEYS,
+  type VerifyAnswer,
+  type VerifyTask,
+} from './verify-protocol.js'
 
 export interface VerifyPoolOptions {
   /**
@@ -74,8 +56,6 @@ export interface VerifyPoolOptions {
   readonly maxQueue?: number
 }
 
-/** Key ids tracked; the threads keep as many (workers/verify.ts). */
-const MAX_KEYS = 1024
 /** 64 waiting tasks per thread: a few milliseconds of ECDSA work each. */
 const QUEUE_PER_THREAD = 64
 
@@ -159,16 +139,11 @@ export class VerifyPool {
     let holders = this.#holders.get(keyId)
     if (holders === undefined) {
       // Bounded like the threads' own key maps: forgetting only means sending keys again.
-      if (this.#holders.size >= MAX_KEYS) this.#holders.clear()
+      if (this.#holders.size >= MAX_HELD_KEYS) this.#holders.clear()
       holders = new Set()
       this.#holders.set(keyId, holders)
     }
     holders.add(threadId)
-  }
-
-  /** Tasks waiting for a thread. */
-  get queueSize(): number {
-    return this.#piscina.queueSize
   }
 
   /** Waits for the tasks in flight, then ends the threads. */

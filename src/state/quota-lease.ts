@@ -21,9 +21,8 @@
  * logged. Keys ask again at most once a second; debts (units admitted on a local share) are
  * retried by the sweep until published.
  */
-import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { createBackgroundRedis } from './redis-client.js'
+import { createBackgroundRedis, evalScript, luaScript } from './redis-client.js'
 import type { Logger } from 'pino'
 import type { RateLimitRegistry } from '../stages/rate-limit/registry.js'
 import { periodEnd } from '../stages/rate-limit/periods.js'
@@ -31,8 +30,8 @@ import type { QuotaCounter, QuotaLeaseSource, QuotaTable } from '../stages/rate-
 import { QUOTA_LEASE_SCRIPT, QUOTA_RELEASE_SCRIPT } from './quota-lease.lua.js'
 import type { RedisConfig } from './schema.js'
 
-const LEASE_SHA = createHash('sha1').update(QUOTA_LEASE_SCRIPT).digest('hex')
-const RELEASE_SHA = createHash('sha1').update(QUOTA_RELEASE_SCRIPT).digest('hex')
+const LEASE = luaScript(QUOTA_LEASE_SCRIPT)
+const RELEASE = luaScript(QUOTA_RELEASE_SCRIPT)
 /** A period's key outlives the period by this much, so a late release still finds it. */
 const TTL_MARGIN_MS = 3_600_000
 /** A key unused this long gives its lease back: an idle member should not hold quota. */
@@ -227,10 +226,10 @@ export class QuotaLeaser implements QuotaLeaseSource {
       if (this.#client.status !== 'ready') throw new Error(`connection ${this.#client.status}`)
       const sentAt = this.#registry.now()
       const ttl = periodEnd(table.period, periodStart) - sentAt + TTL_MARGIN_MS
-      const reply = (await this.#eval(
-        QUOTA_LEASE_SCRIPT,
-        LEASE_SHA,
-        this.#key(table, counter.id, periodStart),
+      const reply = (await evalScript(
+        this.#client,
+        LEASE,
+        [this.#key(table, counter.id, periodStart)],
         [table.limit, want, Math.max(1000, ttl), debt],
       )) as [number, number]
       const grant = Number(reply[0])
@@ -249,7 +248,7 @@ export class QuotaLeaser implements QuotaLeaseSource {
   async #release(entry: PendingRelease): Promise<void> {
     try {
       if (this.#client.status !== 'ready') throw new Error(`connection ${this.#client.status}`)
-      await this.#eval(QUOTA_RELEASE_SCRIPT, RELEASE_SHA, entry.key, [entry.units])
+      await evalScript(this.#client, RELEASE, [entry.key], [entry.units])
       this.#stats.released += entry.units
       this.#recovered()
     } catch (error) {
@@ -264,17 +263,6 @@ export class QuotaLeaser implements QuotaLeaseSource {
         this.#releases.push(entry)
       }
       this.#fail(error as Error)
-    }
-  }
-
-  /** EVALSHA, loading the script with EVAL when Redis does not know it (first use, restart). */
-  async #eval(script: string, sha: string, key: string, args: number[]): Promise<unknown> {
-    const argv = args.map(String)
-    try {
-      return await this.#client.evalsha(sha, 1, key, ...argv)
-    } catch (error) {
-      if (!(error as Error).message.startsWith('NOSCRIPT')) throw error
-      return await this.#client.eval(script, 1, key, ...argv)
     }
   }
 

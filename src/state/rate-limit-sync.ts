@@ -23,9 +23,8 @@
  * still matters: its window has not ended, its bucket has not refilled) and published when Redis
  * returns, which is logged.
  */
-import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { createBackgroundRedis } from './redis-client.js'
+import { createBackgroundRedis, evalScript, luaScript } from './redis-client.js'
 import type { Logger } from 'pino'
 import { parseDuration } from '../config/units.js'
 import type { SyncDelta } from '../stages/rate-limit/counters.js'
@@ -33,7 +32,7 @@ import type { RateLimitRegistry } from '../stages/rate-limit/registry.js'
 import { RATE_LIMIT_SYNC_SCRIPT } from './rate-limit-sync.lua.js'
 import type { RedisConfig } from './schema.js'
 
-const SCRIPT_SHA = createHash('sha1').update(RATE_LIMIT_SYNC_SCRIPT).digest('hex')
+const SCRIPT = luaScript(RATE_LIMIT_SYNC_SCRIPT)
 /** Healthy means a round succeeded within this many intervals. */
 const HEALTHY_INTERVALS = 3
 
@@ -69,7 +68,6 @@ export class RedisRateLimitSync {
   readonly #registry: RateLimitRegistry
   readonly #logger: Logger
   readonly #client: Redis
-  readonly #url: string
   readonly #prefix: string
   readonly #intervalMs: number
   readonly #batch: number
@@ -104,7 +102,6 @@ export class RedisRateLimitSync {
   ) {
     this.#registry = registry
     this.#logger = logger
-    this.#url = config.url
     this.config = config
     this.#prefix = `${config.key_prefix}rl:`
     const sync = config.rate_limit_sync
@@ -113,11 +110,6 @@ export class RedisRateLimitSync {
     this.#maxBacklog = sync.max_backlog
     // Neither the hot path nor a round waits on Redis: the next round tries again.
     this.#client = createBackgroundRedis(config.url)
-  }
-
-  /** The URL this sync writes, so a reload can tell whether to keep it. */
-  get url(): string {
-    return this.#url
   }
 
   /** True while rounds succeed: Redis holds the limits even if gossip is cut. */
@@ -242,7 +234,7 @@ export class RedisRateLimitSync {
         args.push('b', String(count), String(per), String(burst * per + 2 * this.#intervalMs))
       }
     }
-    const replies = await this.#eval(keys, args)
+    const replies = (await evalScript(this.#client, SCRIPT, keys, args)) as unknown[]
     const nowMs = this.#registry.now()
     entries.forEach(({ delta, count }, i) => {
       const reply = Number(replies[i])
@@ -259,21 +251,6 @@ export class RedisRateLimitSync {
         this.#registry.applyGlobal(delta.counter, 0, tokens, nowMs)
       }
     })
-  }
-
-  /** EVALSHA, loading the script with EVAL when Redis does not know it (first use, restart). */
-  async #eval(keys: string[], args: string[]): Promise<unknown[]> {
-    try {
-      return (await this.#client.evalsha(SCRIPT_SHA, keys.length, ...keys, ...args)) as unknown[]
-    } catch (error) {
-      if (!(error as Error).message.startsWith('NOSCRIPT')) throw error
-      return (await this.#client.eval(
-        RATE_LIMIT_SYNC_SCRIPT,
-        keys.length,
-        ...keys,
-        ...args,
-      )) as unknown[]
-    }
   }
 
   /** Counts the round, warns once per outage, and keeps the consumption for the next round. */

@@ -5,6 +5,7 @@
  * schedule tries again; the connection itself keeps reconnecting with a capped backoff. Errors
  * are expected during an outage: callers report them once, so the client's own are swallowed.
  */
+import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
 
 /** Longest wait between two reconnection attempts. */
@@ -22,4 +23,30 @@ export function createBackgroundRedis(
   })
   client.on('error', () => {})
   return client
+}
+
+/** A Lua script with its SHA-1, computed once. */
+export interface LuaScript {
+  readonly source: string
+  readonly sha: string
+}
+
+export function luaScript(source: string): LuaScript {
+  return { source, sha: createHash('sha1').update(source).digest('hex') }
+}
+
+/** EVALSHA, loading the script with EVAL when Redis does not know it (first use, restart). */
+export async function evalScript(
+  client: Redis,
+  script: LuaScript,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): Promise<unknown> {
+  const argv = args.map(String)
+  try {
+    return await client.evalsha(script.sha, keys.length, ...keys, ...argv)
+  } catch (error) {
+    if (!(error as Error).message.startsWith('NOSCRIPT')) throw error
+    return await client.eval(script.source, keys.length, ...keys, ...argv)
+  }
 }

@@ -2,7 +2,8 @@
  * Verifies a bearer JWT for a route (RFC 7519, RFC 8725): matches the token to one of the route's
  * issuers by `iss` before any key is touched, takes the algorithm from that issuer's allow-list
  * (the header only chooses among it), the key from the issuer's own key source (never from the
- * token), checks the signature inline or on the verify pool, then the claims and the deny-list.
+ * token). The claims are checked before the signature (an expired or mis-addressed token costs
+ * no public-key work), then the signature inline or on the verify pool, then the deny-list.
  *
  * A verified token is cached by a hash of the token until it expires, so a repeated token costs
  * a hash and a map probe; its identity object is shared by every request that presents it. A
@@ -10,7 +11,7 @@
  * Concurrent requests with the same unverified token share one verification.
  */
 import type { Identity } from '../../identity.js'
-import { checkClaims, checkType } from '../../jwt/claims.js'
+import { checkClaims, checkType, tokenExpiry } from '../../jwt/claims.js'
 import { parseToken, type ParsedToken } from '../../jwt/compact.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
 import { verifySignature } from '../../jwt/signature.js'
@@ -40,15 +41,11 @@ export interface TokenVerdict {
   readonly jti: string | null
 }
 
-/** Failures that depend on the moment or on the route, never cached. */
-const UNCACHED: ReadonlySet<JwtFailure> = new Set<JwtFailure>([
-  'not_yet_valid',
-  'issued_in_future',
-  'unknown_issuer',
-  'unknown_key',
-  'keys_unavailable',
-  'revoked',
-])
+/**
+ * Refusals that stop holding with time, never cached. (Route-dependent ones — unknown issuer,
+ * unknown key, keys unavailable, revoked — never reach the failure cache at all.)
+ */
+const UNCACHED: ReadonlySet<JwtFailure> = new Set<JwtFailure>(['not_yet_valid', 'issued_in_future'])
 
 export class JwtAuthenticator {
   readonly #context: JwtContext
@@ -112,7 +109,7 @@ export class JwtAuthenticator {
     const claimFailure = checkClaims(parsed.payload, issuer.policy, now / 1000)
     if (claimFailure !== null)
       return this.#remember(cacheKey, failed(claimFailure, issuer, kid), now)
-    return this.#checkSignature(parsed, issuer, alg, cacheKey, true)
+    return this.#checkSignature(parsed, issuer, alg, cacheKey, now, true)
   }
 
   #checkSignature(
@@ -120,19 +117,21 @@ export class JwtAuthenticator {
     issuer: CompiledIssuer,
     alg: JwsAlgorithm,
     cacheKey: string,
+    now: number,
     mayRefresh: boolean,
   ): TokenVerdict | Promise<TokenVerdict> {
     const kid = parsed.header.kid
     const keys = issuer.keys
-    if (!keys.usable) return failed('keys_unavailable', issuer, kid)
     const candidates = keys.candidates(kid, alg)
     if (candidates.length === 0) {
+      // A source past its stale bound (or never loaded) has no candidates either.
+      if (!keys.usable) return failed('keys_unavailable', issuer, kid)
       // A kid the issuer has not published yet: one shared, rate-limited refresh, then one retry.
       const refresh = mayRefresh && kid !== null ? keys.refreshForUnknownKid() : null
       if (refresh === null) return failed('unknown_key', issuer, kid)
       return this.#track(
         cacheKey,
-        refresh.then(() => this.#checkSignature(parsed, issuer, alg, cacheKey, false)),
+        refresh.then(() => this.#checkSignature(parsed, issuer, alg, cacheKey, Date.now(), false)),
       )
     }
     const generation = keys.generation
@@ -141,7 +140,7 @@ export class JwtAuthenticator {
       return this.#track(
         cacheKey,
         verifyOnPool(pool, alg, candidates, parsed).then((valid) =>
-          this.#conclude(parsed, issuer, generation, valid, cacheKey),
+          this.#conclude(parsed, issuer, generation, valid, cacheKey, Date.now()),
         ),
       )
     }
@@ -150,7 +149,7 @@ export class JwtAuthenticator {
     for (let i = 0; i < tries && !valid; i++) {
       valid = verifySignature(alg, candidates[i]!.key, parsed.signingInput, parsed.signature)
     }
-    return this.#conclude(parsed, issuer, generation, valid, cacheKey)
+    return this.#conclude(parsed, issuer, generation, valid, cacheKey, now)
   }
 
   #conclude(
@@ -159,9 +158,9 @@ export class JwtAuthenticator {
     generation: number,
     valid: boolean,
     cacheKey: string,
+    now: number,
   ): TokenVerdict {
     const kid = parsed.header.kid
-    const now = Date.now()
     if (!valid) {
       return this.#remember(cacheKey, { ...failed('bad_signature', issuer, kid), generation }, now)
     }
@@ -230,8 +229,8 @@ function failed(
  */
 function validUntil(issuer: CompiledIssuer, payload: Record<string, unknown>, now: number): number {
   const skewMs = issuer.policy.clockSkewS * 1000
-  const exp = payload['exp']
-  let until = typeof exp === 'number' ? exp * 1000 + skewMs : now + NO_EXP_CACHE_MS
+  const exp = tokenExpiry(payload)
+  let until = exp !== null ? exp * 1000 + skewMs : now + NO_EXP_CACHE_MS
   const maxAge = issuer.policy.maxTokenAgeS
   const iat = payload['iat']
   if (maxAge !== null && typeof iat === 'number') {

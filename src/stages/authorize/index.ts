@@ -43,7 +43,12 @@ export function compileAuthorize(
   }
   const requirement = (list: readonly string[]): Requirement | null =>
     list.length === 0 ? null : { scopes: list, rejection: challenges.insufficientScope(list) }
-  if (Array.isArray(scopes)) return new AuthorizeStage(route.name, null, requirement(scopes), audit)
+  if (Array.isArray(scopes)) {
+    // `scopes: []` requires nothing: no stage.
+    return scopes.length === 0
+      ? null
+      : new AuthorizeStage(route.name, null, requirement(scopes), audit)
+  }
   const byMethod = new Map<string, Requirement | null>()
   for (const [method, list] of Object.entries(scopes)) {
     if (method !== '*' && list !== undefined) byMethod.set(method, requirement(list))

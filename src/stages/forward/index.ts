@@ -7,7 +7,8 @@
  *
  * A claim value goes out only as visible ASCII and spaces (RFC 9110 §5.5): one with CR, LF or any
  * other control or non-ASCII character refuses the request (401 invalid_token) rather than
- * being forwarded raw or altered. The header list is built once per cached identity.
+ * being forwarded raw or altered. The header list is kept on the (cached) identity for the last
+ * route policy that built it, so repeated tokens on one route build it once.
  *
  * Reads: identity. Writes: forwardHeaders, headers (authorization, cookie), upstreamPath (query).
  */
@@ -77,6 +78,8 @@ export function compileForward(
     }
     return null
   }
+  // Nothing to set and nothing to strip: no stage, so the route's requests do not pay for one.
+  if (claims.length === 0 && !route.forward.strip_credentials) return null
   return new ForwardStage(
     claims,
     route.forward.strip_credentials ? sources : null,

@@ -10,7 +10,7 @@
  *
  * Synced: every admitted request is also counted as pending local consumption, handed to the
  * gossip layer by {@link CounterTable.takeLocalDeltas}; consumption of other members arrives
- * through {@link CounterTable.applyRemote} and reduces what this member still admits. Counter ids
+ * through the registry ({@link CounterTable.applyDelta}) and reduces what this member still admits. Counter ids
  * are `<policy>|<tier>|<key>` (src/gossip/types.ts); a key that fell back to the client address
  * is written `\nip:<address>` (no header value can contain a line feed, so it never collides with
  * one).
@@ -21,7 +21,7 @@
  * since the last reconciliation, refused requests included; {@link CounterTable.applyGlobal} merges
  * what Redis answered without ever adding it to what gossip brought.
  */
-import type { ConsumptionDelta, DeltaSink, DeltaSource } from '../../gossip/types.js'
+import type { ConsumptionDelta, DeltaSource } from '../../gossip/types.js'
 import type { Algorithm, Decision, Limits } from './algorithms/algorithm.js'
 
 /** A tier's rate as configured, before it is shared among members. */
@@ -63,7 +63,7 @@ const INITIAL_SLOTS = 1024
 const SWEEP_STEP = 2
 const FREE = -1
 
-export class CounterTable implements DeltaSource, DeltaSink {
+export class CounterTable implements DeltaSource {
   readonly policy: string
   readonly algorithm: Algorithm
   readonly maxKeys: number
@@ -329,11 +329,6 @@ export class CounterTable implements DeltaSource, DeltaSink {
     const base = slot * this.algorithm.width
     this.algorithm.applyGlobal(this.#state, base, this.limits[at.tier]!, window, value, nowMs)
     return true
-  }
-
-  /** Applies the deltas of this policy (others are ignored: see RateLimitRegistry). */
-  applyRemote(deltas: readonly ConsumptionDelta[], nowMs: number): void {
-    for (const delta of deltas) this.applyDelta(delta, nowMs)
   }
 
   /** Applies one delta whose counter names this policy; false when it does not fit this table. */

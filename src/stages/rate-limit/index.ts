@@ -6,8 +6,9 @@
  *
  * Local and synchronous: the decision reads and writes this worker's counter tables (counters.ts)
  * and never waits on the network; the consumption of other members arrives in the background
- * through RateLimitRegistry (the gossip seam of src/gossip/types.ts). Deciding for a known key
- * creates no object, string or array; the header values are the only strings a request builds.
+ * through RateLimitRegistry (gossip deltas, Redis reconciliation; quota policies lease blocks from
+ * Redis, quota.ts). Deciding for a known key creates no object or array; the header values (and
+ * the key text of a non-string claim) are the only strings a request builds.
  *
  * Keys: consumer (issuer + subject of the identity), credential (issuer + the token's jti, or
  * its sub, iat and exp without one), ip (client address), route, claim:<name>, header:<name>. A
