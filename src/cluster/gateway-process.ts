@@ -80,9 +80,9 @@ export async function startServing(
     await sharing.start()
   }
   await shareLimits(config)
-  // Members that share a quota when Redis is down (local_share): this host's workers, or the
-  // gossip members seen alive, whichever is more.
-  const members = () => Math.max(options.workerCount, (sharing.member?.size ?? 0) + 1)
+  // Members that share a quota when Redis is down (local_share): the members sharing expects,
+  // not those alive now. A member cut off by the outage still admits its own share.
+  const members = () => sharing.expected
   let quotaLeaser = leaseQuotas(null, config, state.rateLimits, logger, members)
   // Keys first: a worker that listens before its JWKS arrived would refuse valid tokens.
   await state.issuers.startAll()
@@ -207,7 +207,8 @@ function syncRevocations(
   list: RevocationList,
   logger: Logger,
 ): RedisRevocationSync | null {
-  if (current !== null && redis !== undefined && current.url === redis.url) return current
+  // The whole connection config, as for the other syncs: a new key_prefix is another deny-list.
+  if (current !== null && redis !== undefined && sameRedis(current.config, redis)) return current
   current?.close()
   if (redis === undefined) return null
   const sync = new RedisRevocationSync(list, redis, logger)

@@ -57,6 +57,16 @@ export class RateLimitSharing {
     return this.#member
   }
 
+  /**
+   * The members every limit is shared among: the most seen alive at once, this worker included,
+   * and never fewer than this host's workers. Members gone silent still count: each of them may
+   * still admit its own share (gossip cut, Redis down), so the shares must not grow back.
+   */
+  get expected(): number {
+    const alive = this.#member === null ? 1 : this.#member.size + 1
+    return Math.max(this.#expected, alive)
+  }
+
   async start(): Promise<void> {
     if (this.#member === null) return
     await this.#member.start()

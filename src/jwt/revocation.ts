@@ -68,15 +68,17 @@ export class RedisRevocationSync {
   readonly #keys: ReturnType<typeof revocationKeys>
   readonly #commands: Redis
   readonly #subscriber: Redis
-  readonly #url: string
   #version: string | null = null
   #timer: NodeJS.Timeout | null = null
   #failing = false
 
+  /** The settings it runs with, so a reload can tell whether to keep it. */
+  readonly config: RedisConfig
+
   constructor(list: RevocationList, config: RedisConfig, logger: Logger) {
     this.#list = list
     this.#logger = logger
-    this.#url = config.url
+    this.config = config
     this.#keys = revocationKeys(config.key_prefix)
     // The subscriber queues its SUBSCRIBE until connected; commands fail at once while Redis is
     // down and the poll tries again.
@@ -90,11 +92,6 @@ export class RedisRevocationSync {
       // Anything revoked while the subscription was down is read by the next poll.
       this.#version = null
     })
-  }
-
-  /** The URL this sync reads, so a reload can tell whether to keep it. */
-  get url(): string {
-    return this.#url
   }
 
   start(): void {

@@ -95,7 +95,12 @@ export const IssuerSchema = Type.Object(
       description: 'Claim holding the scopes: a space-delimited string (scope) or an array (scp).',
       default: 'scope',
     }),
-    max_token_size: Size({ description: 'Longer tokens are refused unread.', default: '8KiB' }),
+    max_token_size: Size({
+      description:
+        'Longer tokens naming this issuer are refused before any key work. A token longer than ' +
+        'the limit of every issuer of its route is refused unread.',
+      default: '8KiB',
+    }),
     cache_size: Type.Integer({
       minimum: 0,
       description:

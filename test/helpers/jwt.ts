@@ -3,7 +3,13 @@
  * tokens signed by jose (an implementation independent of the gateway's own verifier), and raw
  * compact serializations for the tokens no honest library would produce.
  */
-import { createHmac, generateKeyPairSync, randomUUID, sign as cryptoSign, type KeyObject } from 'node:crypto'
+import {
+  createHmac,
+  generateKeyPairSync,
+  randomUUID,
+  sign as cryptoSign,
+  type KeyObject,
+} from 'node:crypto'
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { SignJWT, type JWK, type JWTPayload } from 'jose'
@@ -95,16 +101,19 @@ export interface JwksServer {
   readonly hits: number
   setKeys(keys: readonly JWK[]): void
   setMode(mode: JwksMode): void
+  /** Answers this many milliseconds late (0: at once), like a slow identity provider. */
+  setDelay(ms: number): void
   /** Cache-Control header of the answers; null sends none. */
   setCacheControl(value: string | null): void
   close(): Promise<void>
 }
 
-/** A JWKS endpoint under the test's control: rotation, outage, garbage, a server that never answers. */
+/** A JWKS endpoint under the test's control: rotation, outage, garbage, a slow server, one that never answers. */
 export async function startJwksServer(keys: readonly JWK[]): Promise<JwksServer> {
   let current = keys
   let mode: JwksMode = 'ok'
   let cacheControl: string | null = null
+  let delayMs = 0
   let hits = 0
   const hanging = new Set<ServerResponse>()
   const server: Server = createServer((_req, res) => {
@@ -113,6 +122,17 @@ export async function startJwksServer(keys: readonly JWK[]): Promise<JwksServer>
       hanging.add(res)
       return
     }
+    if (delayMs > 0) {
+      hanging.add(res)
+      setTimeout(() => {
+        hanging.delete(res)
+        if (!res.destroyed) answer(res)
+      }, delayMs)
+      return
+    }
+    answer(res)
+  })
+  const answer = (res: ServerResponse) => {
     if (mode === 'error') {
       res.writeHead(500, { 'content-type': 'text/plain' }).end('identity provider down')
       return
@@ -126,7 +146,7 @@ export async function startJwksServer(keys: readonly JWK[]): Promise<JwksServer>
           ? '{"keys": [ {"kty": "RSA", "n": 12'
           : JSON.stringify({ keys: current }),
       )
-  })
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return {
@@ -139,6 +159,9 @@ export async function startJwksServer(keys: readonly JWK[]): Promise<JwksServer>
     },
     setMode(next) {
       mode = next
+    },
+    setDelay(ms) {
+      delayMs = ms
     },
     setCacheControl(value) {
       cacheControl = value

@@ -1,13 +1,20 @@
 /**
  * Revocation through Redis: `portcullis revoke` writes the jti once, and every worker of every
  * gateway sharing that Redis refuses the token within a second, without a Redis round trip per
- * request; a Redis outage keeps the last known list.
+ * request; a Redis outage keeps the last known list, and a reload to another key prefix follows
+ * the list under it.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runCli, startGateway, stopAllGateways, type Gateway } from '../helpers/gateway.js'
+import {
+  runCli,
+  startGateway,
+  stopAllGateways,
+  type ConfigInput,
+  type Gateway,
+} from '../helpers/gateway.js'
 import { send } from '../helpers/http.js'
 import { createSigner, nowSeconds, sign, type Signer } from '../helpers/jwt.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
@@ -21,6 +28,7 @@ describe('revocation through redis', () => {
   let gateway: Gateway
   let signer: Signer
   let configFile: string
+  let config: (keyPrefix?: string) => ConfigInput
 
   beforeAll(async () => {
     redis = await startRedis()
@@ -29,25 +37,23 @@ describe('revocation through redis', () => {
     const keyFile = join(dir, 'key.pem')
     writeFileSync(keyFile, signer.publicPem)
     const upstream = await startUpstream('echo')
-    gateway = await startGateway({
-      workers: 2,
-      config: {
-        redis: { url: redis.url },
-        upstreams: { echo: { targets: [upstream.url] } },
-        issuers: [
-          { name: 'idp', issuer: ISS, keys: keyFile, audiences: [AUD], algorithms: ['RS256'] },
-        ],
-        routes: [
-          {
-            name: 'api',
-            match: { paths: ['/*'] },
-            upstream: 'echo',
-            auth: 'jwt',
-            jwt: { issuers: ['idp'] },
-          },
-        ],
-      },
+    config = (keyPrefix) => ({
+      redis: { url: redis.url, ...(keyPrefix === undefined ? {} : { key_prefix: keyPrefix }) },
+      upstreams: { echo: { targets: [upstream.url] } },
+      issuers: [
+        { name: 'idp', issuer: ISS, keys: keyFile, audiences: [AUD], algorithms: ['RS256'] },
+      ],
+      routes: [
+        {
+          name: 'api',
+          match: { paths: ['/*'] },
+          upstream: 'echo',
+          auth: 'jwt',
+          jwt: { issuers: ['idp'] },
+        },
+      ],
     })
+    gateway = await startGateway({ workers: 2, config: config() })
     configFile = gateway.configFile
   })
 
@@ -111,6 +117,34 @@ describe('revocation through redis', () => {
       await new Promise((r) => setTimeout(r, 200))
     }
     expect(last).toEqual(Array(4).fill(401))
+  })
+
+  /** Statuses of `t` until they are all `status`, for at most `ms`; the last ones seen. */
+  async function settleTo(t: string, status: number, ms = 5000): Promise<number[]> {
+    const started = Date.now()
+    let last: number[] = []
+    while (Date.now() - started < ms) {
+      last = await statuses(t, 4)
+      if (last.every((s) => s === status)) break
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    return last
+  }
+
+  it('follows a reload that changes the key prefix: the deny-list under the new one holds', async () => {
+    const revoke = (jti: string) =>
+      runCli(['revoke', '--config', configFile, '--jti', jti, '--ttl', '10m'])
+    const before = await token('jti-before-rename')
+    expect((await revoke('jti-before-rename')).code).toBe(0)
+    expect(await settleTo(before, 401)).toEqual(Array(4).fill(401))
+    expect((await gateway.reload(config('renamed:'))).msg).toBe('config reloaded')
+    // The CLI reads the reloaded config: it revokes under the new prefix.
+    const after = await token('jti-after-rename')
+    expect(await statuses(after, 4)).toEqual(Array(4).fill(200))
+    expect((await revoke('jti-after-rename')).code).toBe(0)
+    expect(await settleTo(after, 401)).toEqual(Array(4).fill(401))
+    // The list under the old prefix is another gateway's now.
+    expect(await settleTo(before, 200)).toEqual(Array(4).fill(200))
   })
 
   it('says how to revoke without redis', async () => {

@@ -3,8 +3,8 @@
  * QuotaLeaser each, in this process, like rate-limit-redis.test.ts) lease blocks of a quota and
  * together admit exactly its limit; unused units go back to Redis when a member stops or a key
  * goes idle; a new period starts a new count; with Redis down a deny quota admits only what was
- * leased and a local_share quota its share, published when Redis returns. The config refuses a
- * quota without redis:.
+ * leased and a local_share quota its share (of every member seen, not only of those still in
+ * touch), published when Redis returns. The config refuses a quota without redis:.
  */
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -396,6 +396,55 @@ describe('quota leasing through redis', () => {
     })
   })
 
+  describe('on two hosts when Redis goes down', () => {
+    it('local_share: a member whose peer went silent still admits only its share', async () => {
+      const upstream = await startUpstream('echo')
+      const prefix = freshPrefix()
+      const [portA, portB] = [await freePort(), await freePort()]
+      const config = (port: number, seed: number) => ({
+        gossip: { port, seeds: [`127.0.0.1:${seed}`], interval: '20ms', member_timeout: '400ms' },
+        redis: { url: redis.url, key_prefix: prefix },
+        upstreams: { echo: { targets: [upstream.url] } },
+        rate_limits: {
+          shared: { key: 'route', quota: { limit: 40, block: 4, on_redis_down: 'local_share' } },
+        },
+        routes: [
+          {
+            name: 'shared',
+            match: { paths: ['/*'] },
+            upstream: 'echo',
+            auth: 'none',
+            rate_limit: 'shared',
+          },
+        ],
+      })
+      try {
+        // One worker each: only gossip tells a host that the other shares the quota.
+        const a = await startGateway({ workers: 1, config: config(portA, portB) })
+        const b = await startGateway({ workers: 1, config: config(portB, portA) })
+        await a.waitForLog((l) => l.msg === 'gossip member joined', 5000)
+        await b.waitForLog((l) => l.msg === 'gossip member joined', 5000)
+        await sleep(600) // membership is looked at every 250 ms
+        expect(await b.stop('SIGTERM')).toBe(0)
+        await a.waitForLog((l) => l.msg === 'gossip member silent, dropped', 5000)
+        await redis.kill()
+        let admitted = 0
+        for (let i = 0; i < 60; i++) {
+          const result = await send(`${a.url}/x`)
+          if (result.status === 200) admitted++
+          else expect(result.status).toBe(429)
+        }
+        await a.waitForLog((l) => String(l.msg).startsWith('quota leases: redis unavailable'))
+        // 40 / 2 members: b may be admitting its own 20 on the other side of the cut.
+        expect(admitted).toBe(20)
+      } finally {
+        await stopAllGateways()
+        await upstream.close()
+        await redis.restart()
+      }
+    })
+  })
+
   describe('when Redis goes down', () => {
     it('deny: admits only what was leased, warns once, and leases again when Redis returns', async () => {
       const clock = { t: T0 }
@@ -410,14 +459,13 @@ describe('quota leasing through redis', () => {
         logger,
       })
       await member.leaser.ready()
-      member.request()
+      expect(member.request()).toBe(false) // no lease yet: one block is asked for
       await member.leaser.settled()
       expect(member.request()).toBe(true)
-      const held = member.held()
-      // Low water is half a block: the refill may have arrived too.
+      // 29 of the block of 30 left, above half a block: no refill is asked for.
       await member.leaser.settled()
-      const heldAtOutage = member.held()
-      expect(heldAtOutage).toBeGreaterThanOrEqual(held)
+      expect(member.held()).toBe(29)
+      expect(await count(keyOf(prefix, 'day', T0))).toBe(30)
       await redis.kill()
       await waitUntil(() => !member.leaser.healthy || undefined, { what: 'the outage seen' })
       let admitted = 0
@@ -427,7 +475,9 @@ describe('quota leasing through redis', () => {
         await sleep(0)
       }
       await member.leaser.settled()
-      expect(admitted).toBe(heldAtOutage)
+      // Exactly the lease it held: not one unit Redis did not grant.
+      expect(admitted).toBe(29)
+      expect(member.held()).toBe(0)
       expect(member.decision.admitted).toBe(false)
       expect(member.decision.retryAfterSeconds).toBe(1)
       expect(warnings).toHaveLength(1)
@@ -558,13 +608,20 @@ describe('quota config', () => {
     expect(found.map((p) => p.path)).toEqual(['rate_limits.monthly.rate'])
   })
 
-  it('refuses an unknown period and a block of 0', () => {
+  it('refuses an unknown period and a block of 0, each at its path', () => {
     const found = problems({
       redis: { url: 'redis://127.0.0.1:1' },
       rate_limits: { monthly: { quota: { limit: 10, period: 'week', block: 0 } } },
     })
-    expect(found.map((p) => p.path)).toEqual(
-      expect.arrayContaining(['rate_limits.monthly.quota.period']),
+    expect(found).toHaveLength(2)
+    expect(found).toEqual(
+      expect.arrayContaining([
+        { path: 'rate_limits.monthly.quota.block', reason: 'must be at least 1 (got 0)' },
+        {
+          path: 'rate_limits.monthly.quota.period',
+          reason: 'must be one of: hour, day, month (got "week")',
+        },
+      ]),
     )
   })
 })

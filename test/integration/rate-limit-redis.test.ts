@@ -288,15 +288,18 @@ describe('rate-limit reconciliation through redis', () => {
       }
       try {
         const before = await calls()
-        for (let i = 0; i < 5000; i++) expect(typeof a.request(`k${i % 50}`)).toBe('boolean')
+        // Decided on the spot, every one: 100 a key, far below the limit.
+        for (let i = 0; i < 5000; i++) expect(a.request(`k${i % 50}`)).toBe(true)
         await sleep(50)
         expect(await calls()).toEqual(before)
+        expect(a.sync.stats.published).toBe(0)
         expect(await a.sync.sync()).toBe(true)
-        // 50 keys, one script call.
+        // 50 keys, one script call, every admitted request published in it.
         expect(await calls()).toEqual({
           script: before.script + 1,
           incrbyfloat: before.incrbyfloat + 50,
         })
+        expect(a.sync.stats).toMatchObject({ published: 5000, backlog: 0, dropped: 0 })
       } finally {
         client.disconnect()
       }
@@ -327,11 +330,9 @@ describe('rate-limit reconciliation through redis', () => {
         what: 'failed rounds',
       })
       expect(a!.sync.healthy).toBe(false)
-      // Each member alone still refuses past the limit as it knows it (20 seen before the cut).
-      const outageA = a!.drain()
-      const outageB = b!.drain()
-      expect(outageA).toBe(80)
-      expect(outageB).toBe(80)
+      // a alone still refuses past the limit as it knows it (20 seen before the cut); b admits 10.
+      expect(a!.drain()).toBe(80)
+      for (let i = 0; i < 10; i++) expect(b!.request()).toBe(true)
       await sleep(300)
       const warnings = lines.filter((l) => l.msg.includes('redis unavailable'))
       expect(warnings).toHaveLength(2) // one per member, not one per round
@@ -342,17 +343,25 @@ describe('rate-limit reconciliation through redis', () => {
         what: 'both healthy again',
       })
       expect(lines.filter((l) => l.msg.includes('redis is back'))).toHaveLength(2)
-      expect(a!.sync.stats.backlog).toBe(0)
+      // The backlogs, each unit once: a's 10 + 80 and b's 10 + 10 in all.
+      await waitUntil(() => a!.sync.stats.published === 90 && b!.sync.stats.published === 20, {
+        what: 'both backlogs published',
+      })
+      expect(a!.sync.stats).toMatchObject({ backlog: 0, dropped: 0 })
+      expect(b!.sync.stats).toMatchObject({ backlog: 0, dropped: 0 })
       const client = new Redis(redis.url)
       try {
         const window = now() - ((now() - T0) % 60_000)
-        expect(await client.get(`${prefix}rl:w:60000:${window}:p||k`)).toBe('160')
+        // 80 + 10: the 20 of before the cut went with the old Redis.
+        expect(await client.get(`${prefix}rl:w:60000:${window}:p||k`)).toBe('90')
       } finally {
         client.disconnect()
       }
-      // Both now know the 160 the other admitted alone.
-      expect(a!.request()).toBe(false)
-      expect(b!.request()).toBe(false)
+      // b uses the key again: admitted on what it knows (30), and its next round reads a's 80.
+      expect(b!.request()).toBe(true)
+      await waitUntil(() => b!.sync.stats.published === 21, { what: 'b’s next round' })
+      // Alone (31 seen) b would admit 69 more; knowing the 91 of both, 9.
+      expect(b!.drain()).toBe(9)
     })
   })
 })

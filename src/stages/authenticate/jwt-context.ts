@@ -2,6 +2,7 @@
  * What every JWT route of a worker shares, across reloads: the verified-token cache, the cache of
  * refused tokens, the verifications in flight, the verify pool and the deny-list.
  */
+import type { KeyObject } from 'node:crypto'
 import { TokenCache } from '../../jwt/cache.js'
 import type { RevocationList } from '../../jwt/revocation.js'
 import type { JwsAlgorithm } from '../../jwt/types.js'
@@ -29,7 +30,8 @@ export class JwtContext {
     if (entries !== this.cache.capacity) this.cache = new TokenCache<TokenVerdict>(entries)
   }
 
-  offload(alg: JwsAlgorithm): boolean {
-    return this.pool !== null && shouldOffload(alg, this.pool.threads)
+  /** Whether to check a signature with `alg` and `key` on the pool; for RSA its modulus decides. */
+  offload(alg: JwsAlgorithm, key: KeyObject): boolean {
+    return this.pool !== null && shouldOffload(alg, this.pool.threads, key)
   }
 }

@@ -63,30 +63,47 @@ export class JwtAuthenticator {
   }
 
   verify(token: string): TokenVerdict | Promise<TokenVerdict> {
-    // The bound comes first: nothing of an oversized token is hashed or decoded.
+    // A bound on every issuer's limit comes first: nothing of an oversized token is hashed or
+    // decoded. The limit of the issuer the token names is checked once iss is read.
     if (token.length > this.#maxTokenBytes) return this.#tooLarge
     const context = this.#context
     const key = context.cache.keyOf(token)
     const now = Date.now()
-    const hit = context.cache.get(key, now) ?? context.failures.get(key, now)
-    if (hit !== undefined) {
-      const issuer = hit.issuer
-      // A refusal that no issuer was involved in (malformed, too large) holds on every route.
-      if (issuer === null) return hit
-      const trusted = this.#byIss.get(issuer.iss)
-      if (trusted === undefined) return this.#unknownIssuer
-      // The same issuer object with the same keys: the verdict stands. After a reload that changed
-      // the issuer, or a key rotation, the token is verified again.
-      if (trusted === issuer && issuer.keys.generation === hit.generation) {
-        if (hit.jti !== null && context.revocations.has(hit.jti)) {
-          return failed('revoked', issuer, hit.kid)
-        }
-        return hit
-      }
-    }
+    // A success that no longer stands (keys rotated, issuer reloaded) must not hide a refusal
+    // reached since with the current keys: each cache is judged on its own, successes first.
+    const hit =
+      this.#admit(context.cache.get(key, now)) ?? this.#admit(context.failures.get(key, now))
+    if (hit !== null) return hit
     const pending = context.inFlight.get(key)
-    if (pending !== undefined) return pending
+    // The verification in flight may be another route's: its verdict is judged by this route's
+    // issuers like a cached one, or a token of an issuer only that route trusts would pass here.
+    if (pending !== undefined) {
+      return pending.then(
+        (verdict) => this.#admit(verdict) ?? this.#verifyNew(token, key, Date.now()),
+      )
+    }
     return this.#verifyNew(token, key, now)
+  }
+
+  /**
+   * A verdict reached elsewhere (the caches, a verification in flight, maybe for another route)
+   * as it holds on this route; null when it does not apply here and the token must be verified
+   * again.
+   */
+  #admit(verdict: TokenVerdict | undefined): TokenVerdict | null {
+    if (verdict === undefined) return null
+    const issuer = verdict.issuer
+    // A refusal that no issuer was involved in (malformed) holds on every route.
+    if (issuer === null) return verdict
+    const trusted = this.#byIss.get(issuer.iss)
+    if (trusted === undefined) return this.#unknownIssuer
+    // The same issuer object with the same keys: the verdict stands. After a reload that changed
+    // the issuer, or a key rotation, the token is verified again.
+    if (trusted !== issuer || issuer.keys.generation !== verdict.generation) return null
+    if (verdict.jti !== null && this.#context.revocations.has(verdict.jti)) {
+      return failed('revoked', issuer, verdict.kid)
+    }
+    return verdict
   }
 
   #verifyNew(token: string, cacheKey: string, now: number): TokenVerdict | Promise<TokenVerdict> {
@@ -98,6 +115,10 @@ export class JwtAuthenticator {
     if (issuer === undefined) return this.#unknownIssuer
     const alg = parsed.header.alg
     const kid = parsed.header.kid
+    // The limit is the named issuer's own, not the largest of the route's issuers.
+    if (token.length > issuer.maxTokenBytes) {
+      return this.#remember(cacheKey, failed('too_large', issuer, kid), now)
+    }
     if (!isJwsAlgorithm(alg) || !issuer.algorithms.has(alg)) {
       return this.#remember(cacheKey, failed('algorithm_not_allowed', issuer, kid), now)
     }
@@ -136,7 +157,8 @@ export class JwtAuthenticator {
     }
     const generation = keys.generation
     const pool = this.#context.pool
-    if (pool !== null && this.#context.offload(alg)) {
+    // The first candidate is the key tried first (the only one when the token names a kid).
+    if (pool !== null && this.#context.offload(alg, candidates[0]!.key)) {
       return this.#track(
         cacheKey,
         verifyOnPool(pool, alg, candidates, parsed).then((valid) =>

@@ -200,6 +200,12 @@ export class CounterTable implements DeltaSource {
     if (slot === undefined) slot = this.#insert(mapIndex, key, limits, nowMs)
     else this.#ref[slot] = 1
     this.#lastUsed[slot] = nowMs
+    // Every use reaches Redis, refusals included (by the share rule too): the global state of a
+    // key in use is read back even when this member consumed nothing of it.
+    if (this.#trackRedis && this.#touched[slot] === 0) {
+      this.#touched[slot] = 1
+      this.#touchedList[this.#touchedCount++] = slot
+    }
     const base = slot * algorithm.width
     if (algorithm.consume(this.#state, base, limits, nowMs, cost, out)) {
       const window = algorithm.windowOf(this.#state, base)
@@ -221,10 +227,6 @@ export class CounterTable implements DeltaSource {
         this.#dirtyList[this.#dirtyCount++] = slot
       }
       if (this.#trackRedis) this.#countForRedis(slot, window, limits, cost)
-    }
-    if (this.#trackRedis && this.#touched[slot] === 0) {
-      this.#touched[slot] = 1
-      this.#touchedList[this.#touchedCount++] = slot
     }
     return slot
   }

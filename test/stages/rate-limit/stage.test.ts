@@ -1,7 +1,8 @@
 /**
  * The rate-limit stage on an in-memory exchange, with the clock in the test's hands: algorithm
  * semantics (refill, bursts, window edges, the sliding approximation), keys and tiers, several
- * policies on one route, the exact header values, the bound on keys, the gossip seam and shareOf.
+ * policies on one route, the exact header values, the bound on keys, the gossip and Redis seams,
+ * and shareOf.
  */
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { ConfigProblem, Rejection } from '../../../src/errors.js'
@@ -511,6 +512,28 @@ describe('rate-limit', () => {
       clock = T0 + 60_000
       registry.applyRemote([{ counter: 'f||192.0.2.1', window: T0, count: 2 }], clock)
       expect(admitted(burst(stage, 3))).toBe(2)
+    })
+  })
+
+  describe('redis seam', () => {
+    it('reports a key refused by the share rule, so its global count is read back', () => {
+      const stage = stageOf({ f: policy({ algorithm: 'fixed_window', rate: '100/min' }) })
+      registry.trackRedis = true
+      registry.peers = 4
+      try {
+        expect(admitted(burst(stage, 25))).toBe(25)
+        expect(registry.takeRedisDeltas()).toMatchObject([
+          { counter: 'f||192.0.2.1', window: T0, count: 25 },
+        ])
+        // Over this member's share until gossip sends: refused, yet still a key in use.
+        expect(send(stage).status).toBe(429)
+        expect(registry.takeRedisDeltas()).toMatchObject([
+          { counter: 'f||192.0.2.1', window: T0, count: 0 },
+        ])
+      } finally {
+        registry.peers = 1
+        registry.trackRedis = false
+      }
     })
   })
 

@@ -1,47 +1,17 @@
 import { createSecretKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
-import { dirname, join, relative, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SignJWT } from 'jose'
-import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { parseToken, type ParsedToken } from '../../../src/jwt/compact.js'
 import type { JwsAlgorithm, VerificationKey } from '../../../src/jwt/types.js'
 import { defaultVerifyThreads, shouldOffload, VerifyPool } from '../../../src/jwt/verify-pool.js'
+import { buildWorker } from '../../helpers/verify-worker.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
-const WORKER_SOURCE = join(ROOT, 'workers/verify.ts')
-
-/**
- * Threads cannot run TypeScript, and dist/ may be older than the sources: compile the worker and
- * what it imports into a scratch directory with the same layout, so the pool runs this tree.
- */
-function buildWorker(outDir: string): string {
-  writeFileSync(join(outDir, 'package.json'), '{"type":"module"}')
-  const pending = [WORKER_SOURCE]
-  const done = new Set<string>()
-  while (pending.length > 0) {
-    const source = pending.pop()!
-    if (done.has(source)) continue
-    done.add(source)
-    const { outputText } = ts.transpileModule(readFileSync(source, 'utf8'), {
-      compilerOptions: {
-        module: ts.ModuleKind.ESNext,
-        target: ts.ScriptTarget.ES2022,
-        verbatimModuleSyntax: true,
-      },
-    })
-    const target = join(outDir, relative(ROOT, source)).replace(/\.ts$/, '.js')
-    mkdirSync(dirname(target), { recursive: true })
-    writeFileSync(target, outputText)
-    for (const [, specifier] of outputText.matchAll(/from '(\.[^']+)'/g)) {
-      pending.push(resolve(dirname(source), specifier!).replace(/\.js$/, '.ts'))
-    }
-  }
-  return join(outDir, 'workers/verify.js')
-}
 
 interface Fixture {
   readonly alg: JwsAlgorithm
