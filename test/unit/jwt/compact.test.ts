@@ -271,6 +271,28 @@ describe('parseToken', () => {
       expect(outcomes.has('parsed')).toBe(true)
     })
   })
+
+  describe('with headers seen before', () => {
+    it('gives every token of one header the same verdict on it, however often it repeats', () => {
+      const header = { alg: 'RS256', kid: 'repeat' }
+      const first = parsed(token(header, { ...CLAIMS, sub: 'a' }))
+      const second = parsed(token(header, { ...CLAIMS, sub: 'b' }))
+      expect(second.header).toEqual({ alg: 'RS256', kid: 'repeat', typ: null })
+      expect(second.payload['sub']).toBe('b')
+      expect(first.payload['sub']).toBe('a')
+      expect(Object.isFrozen(second.header)).toBe(true)
+      for (let i = 0; i < 3; i++) {
+        expect(parseToken(token({ alg: 'none' }), MAX)).toBe('algorithm_not_allowed')
+        expect(parseToken(token({ alg: 'RS256', crit: ['exp'] }), MAX)).toBe('malformed')
+      }
+    })
+
+    it('still parses correctly after a flood of distinct headers', () => {
+      for (let i = 0; i < 1000; i++) parsed(token({ alg: 'RS256', kid: `flood-${i}` }))
+      expect(parsed(token({ alg: 'ES256', kid: 'after' })).header.kid).toBe('after')
+      expect(parseToken(token('{"alg":"RS256"'), MAX)).toBe('malformed')
+    })
+  })
 })
 
 /** Replaces the header or payload with random JSON-ish text, base64url-encoded. */
