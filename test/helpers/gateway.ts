@@ -73,13 +73,19 @@ export interface StartOptions {
   readonly workers?: number
   readonly front?: Front
   readonly env?: NodeJS.ProcessEnv
+  /**
+   * A network namespace to run the gateway in (`ip netns exec`, see netns.ts). Its config then
+   * names listeners on that namespace's addresses: the helper's free loopback ports are free on
+   * the test's host, not there.
+   */
+  readonly netns?: string
 }
 
 export interface Gateway {
-  /** `http://127.0.0.1:PORT` of the http listener. */
+  /** `http://HOST:PORT` of the http listener: the address it bound, 127.0.0.1 for a wildcard. */
   readonly url: string
   readonly port: number
-  /** `http://127.0.0.1:PORT` of the status listener (/healthz, /readyz). */
+  /** `http://HOST:PORT` of the status listener (/healthz, /readyz), as for `url`. */
   readonly statusUrl: string
   readonly statusPort: number
   /** From the startup line: the primary first, then the workers. */
@@ -235,7 +241,12 @@ async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
     '--front',
     options.front ?? 'uws',
   ]
-  const child = spawn(process.execPath, args, {
+  // `ip netns exec` execs the command, so the child's pid is still the primary's.
+  const [command, argv] =
+    options.netns === undefined
+      ? [process.execPath, args]
+      : ['ip', ['netns', 'exec', options.netns, process.execPath, ...args]]
+  const child = spawn(command, argv, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -337,15 +348,23 @@ async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
     const listener = bound.find((l) => l.startsWith(`${scheme}://`))
     return listener === undefined ? 0 : Number(listener.slice(listener.lastIndexOf(':') + 1))
   }
+  // The startup line says `scheme://host:port` with the host as configured (IPv6 unbracketed).
+  const hostOf = (scheme: string): string => {
+    const listener = bound.find((l) => l.startsWith(`${scheme}://`))
+    if (listener === undefined) return '127.0.0.1'
+    const host = listener.slice(scheme.length + 3, listener.lastIndexOf(':'))
+    if (host === '' || host === '0.0.0.0' || host === '::') return '127.0.0.1'
+    return host.includes(':') ? `[${host}]` : host
+  }
   const port = portOf('http')
   const statusPort = portOf('status')
   const pids = (started['pids'] as number[] | undefined) ?? [pid]
   const workers = options.workers ?? 1
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${hostOf('http')}:${port}`,
     port,
-    statusUrl: `http://127.0.0.1:${statusPort}`,
+    statusUrl: `http://${hostOf('status')}:${statusPort}`,
     statusPort,
     pids,
     workerPids: workers === 0 ? pids : pids.slice(1),
