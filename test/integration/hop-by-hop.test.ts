@@ -243,4 +243,34 @@ describe.each(FRONTS)('hop-by-hop and gateway-owned headers on the %s front', (f
       expect(responseHeaders(response, 'x-end-to-end')).toEqual(['kept'])
     })
   })
+
+  describe('when the upstream response carries many fields, some repeated', () => {
+    it('passes each one to the client on a line of its own, in order, values intact', async () => {
+      upstream.handle((req, res) => {
+        req.resume()
+        res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; HttpOnly'])
+        res.setHeader('x-first', 'one')
+        res.setHeader('x-empty', '')
+        res.setHeader('x-spaces', 'a  b, c')
+        res.setHeader('content-length', '2')
+        res.end('ok')
+      })
+      const result = await rawRequest(
+        gateway.port,
+        'GET /api/x HTTP/1.1\r\nHost: localhost\r\n\r\n',
+        { waitMs: 3000, until: (r) => r.length > 0 && r[0]!.complete },
+      )
+      const response = result.responses[0]!
+      expect(response.status, result.text).toBe(200)
+      expect(response.body.toString()).toBe('ok')
+      expect(responseHeaders(response, 'set-cookie')).toEqual(['a=1; Path=/', 'b=2; HttpOnly'])
+      expect(responseHeaders(response, 'x-first')).toEqual(['one'])
+      expect(responseHeaders(response, 'x-empty')).toEqual([''])
+      expect(responseHeaders(response, 'x-spaces')).toEqual(['a  b, c'])
+      expect(responseHeaders(response, 'x-request-id')).toHaveLength(1)
+      // Every line of the head is a field of its own: no line folded into another.
+      const head = result.text.slice(0, result.text.indexOf('\r\n\r\n'))
+      for (const line of head.split('\r\n').slice(1)) expect(line).toMatch(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+: /)
+    })
+  })
 })
