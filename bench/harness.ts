@@ -166,7 +166,8 @@ export class Harness {
           new Child({
             name: `loader ${index + 1}`,
             command: process.execPath,
-            args: [join(root, 'dist/bench/load.js'), file],
+            // --expose-gc: the loader collects its garbage before the window (load.ts).
+            args: ['--expose-gc', join(root, 'dist/bench/load.js'), file],
             ...(options.pin ? { cpus: LOAD_CPU } : {}),
             cwd: root,
           }),

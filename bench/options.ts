@@ -16,7 +16,7 @@ export const NOISE = 0.1
  * with the installs, inside the 15 the issue allows for a fresh machine.
  */
 const PEERS_DEFAULTS = { duration: '4', warmup: '1', runs: '3', instanceWarmup: '3' }
-const DEFAULTS = { duration: '10', warmup: '2', runs: '3', instanceWarmup: '0' }
+const DEFAULTS = { duration: '10', warmup: '2', runs: '3', instanceWarmup: '3' }
 
 export const USAGE = `usage: npm run bench -- [options]
        npm run bench:peers -- [options]    (= --peers --pin --write-results)

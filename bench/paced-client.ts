@@ -32,8 +32,18 @@ export interface ClientOptions {
 const CRLF = 0x0a
 const HEAD_END = Buffer.from('\r\n\r\n')
 
+/**
+ * The bytes of every request, built once per loader process and laid out in one buffer: the
+ * warm-up and the measured window share them, so no megabytes of a previous client's requests
+ * (10 000 distinct tokens make about 9 MB) wait for a collection inside the measured window,
+ * where the loader's pause would show as the gateway's latency.
+ */
+const built = new WeakMap<readonly BenchRequest[], Buffer[]>()
+
 function buildRequests(origin: URL, requests: readonly BenchRequest[]): Buffer[] {
-  return requests.map((request) => {
+  const cached = built.get(requests)
+  if (cached !== undefined) return cached
+  const parts = requests.map((request) => {
     const body = request.body === undefined ? undefined : Buffer.from(request.body)
     const lines = [`${request.method} ${request.path} HTTP/1.1`, `host: ${origin.host}`]
     for (const [key, value] of Object.entries(request.headers ?? {})) lines.push(`${key}: ${value}`)
@@ -41,6 +51,15 @@ function buildRequests(origin: URL, requests: readonly BenchRequest[]): Buffer[]
     const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1')
     return body === undefined ? head : Buffer.concat([head, body])
   })
+  const slab = Buffer.concat(parts)
+  const views: Buffer[] = []
+  let offset = 0
+  for (const part of parts) {
+    views.push(slab.subarray(offset, offset + part.length))
+    offset += part.length
+  }
+  built.set(requests, views)
+  return views
 }
 
 type Framing =
