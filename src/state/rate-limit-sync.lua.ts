@@ -8,10 +8,15 @@
  *   then, per key in order, by kind:
  *     'w', count, ttl        a window: INCRBYFLOAT by count (a GET when 0) and PEXPIRE ttl ms;
  *                            answers the cluster's count of that window
- *     'b', count, per, cap   a token bucket as GCRA: the key holds the theoretical arrival time
- *                            TAT, advanced to max(TAT, now) + count × per (ms per token) and kept
- *                            at most cap ms ahead of now (the bucket plus a bounded debt);
- *                            answers TAT − now, from which the member reads the tokens left
+ *     'b', count, per, cap, from
+ *                            a token bucket as GCRA: the key holds the theoretical arrival time
+ *                            TAT, advanced to max(TAT, from) + count × per (ms per token) and
+ *                            kept at most cap ms ahead of now (the bucket plus a bounded debt);
+ *                            from is when the member began consuming this count: the refill
+ *                            until then is credited, so consumption spread over a round and
+ *                            published at its end does not read as a burst at the end (now when
+ *                            count is 0); answers TAT − now, from which the member reads the
+ *                            tokens left
  *
  * Numbers travel as strings ('%.17g') because Redis turns a Lua number reply into an integer.
  * The keys of one call may lie anywhere: this is for a single Redis (or a primary with
@@ -39,15 +44,22 @@ for i = 1, #KEYS do
   else
     local per = tonumber(ARGV[a + 2])
     local cap = tonumber(ARGV[a + 3])
-    local tat = tonumber(redis.call('GET', key) or '') or now
-    if tat < now then tat = now end
+    local from = tonumber(ARGV[a + 4])
+    if from > now then from = now end
+    local tat = tonumber(redis.call('GET', key) or '') or from
     if count > 0 then
+      if tat < from then tat = from end
       tat = tat + count * per
       if tat > now + cap then tat = now + cap end
-      redis.call('SET', key, string.format('%.17g', tat), 'PX', math.ceil(tat - now) + 1)
+      -- Kept past TAT (a full bucket) for cap more: a member publishing consumption that began
+      -- before TAT must be anchored there, or the refill of that span is credited twice.
+      local ahead = tat - now
+      if ahead < 0 then ahead = 0 end
+      redis.call('SET', key, string.format('%.17g', tat), 'PX', math.ceil(ahead + cap) + 1)
     end
+    if tat < now then tat = now end
     out[i] = string.format('%.17g', tat - now)
-    a = a + 4
+    a = a + 5
   end
 end
 return out

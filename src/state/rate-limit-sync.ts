@@ -62,6 +62,8 @@ interface Pending {
   count: number
   /** When it was first taken, ms (a bucket's consumption stops mattering once refilled). */
   since: number
+  /** Token buckets: when the first unit of `count` was consumed, ms (SyncDelta.since). */
+  from: number
 }
 
 export class RedisRateLimitSync {
@@ -201,12 +203,13 @@ export class RedisRateLimitSync {
     for (const delta of taken) {
       const id = `${delta.window} ${delta.counter}`
       const known = byKey.get(id)
-      if (known === undefined) byKey.set(id, { delta, count: delta.count, since: nowMs })
-      else known.count += delta.count
+      const from = delta.count > 0 ? delta.since : nowMs
+      if (known === undefined) byKey.set(id, { delta, count: delta.count, since: nowMs, from })
+      else merge(known, delta.count, from)
     }
     for (const delta of this.#recent) {
       const id = `${delta.window} ${delta.counter}`
-      if (!byKey.has(id)) byKey.set(id, { delta, count: 0, since: nowMs })
+      if (!byKey.has(id)) byKey.set(id, { delta, count: 0, since: nowMs, from: nowMs })
     }
     this.#recent = taken
     const out: Pending[] = []
@@ -220,7 +223,7 @@ export class RedisRateLimitSync {
   async #run(entries: Pending[], sentAt: number): Promise<void> {
     const keys: string[] = []
     const args: string[] = [String(sentAt)]
-    for (const { delta, count } of entries) {
+    for (const { delta, count, from } of entries) {
       const { windowMs, count: quota, burst } = delta.rate
       if (delta.windowed) {
         keys.push(`${this.#prefix}w:${windowMs}:${delta.window}:${delta.counter}`)
@@ -231,7 +234,8 @@ export class RedisRateLimitSync {
         const per = windowMs / quota
         // A debt of two intervals lets members that overshot together pay it back (see
         // docs/architecture.md), without an outage's backlog blocking a key for long.
-        args.push('b', String(count), String(per), String(burst * per + 2 * this.#intervalMs))
+        const cap = burst * per + 2 * this.#intervalMs
+        args.push('b', String(count), String(per), String(cap), String(count > 0 ? from : sentAt))
       }
     }
     const replies = (await evalScript(this.#client, SCRIPT, keys, args)) as unknown[]
@@ -266,7 +270,7 @@ export class RedisRateLimitSync {
       const id = `${entry.delta.window} ${entry.delta.counter}`
       const known = this.#backlog.get(id)
       if (known === undefined) this.#backlog.set(id, entry)
-      else known.count += entry.count
+      else merge(known, entry.count, entry.from)
     }
     if (this.#failing) return
     this.#failing = true
@@ -276,6 +280,13 @@ export class RedisRateLimitSync {
       'rate-limit sync: redis unavailable; limiting on gossip and local counters until it returns',
     )
   }
+}
+
+/** Adds consumption to a pending entry; it began at the earlier of the two starts. */
+function merge(entry: Pending, count: number, from: number): void {
+  if (count <= 0) return
+  entry.from = entry.count > 0 && entry.from < from ? entry.from : from
+  entry.count += count
 }
 
 /**

@@ -270,7 +270,8 @@ describe.each(FRONTS)('hop-by-hop and gateway-owned headers on the %s front', (f
       expect(responseHeaders(response, 'x-request-id')).toHaveLength(1)
       // Every line of the head is a field of its own: no line folded into another.
       const head = result.text.slice(0, result.text.indexOf('\r\n\r\n'))
-      for (const line of head.split('\r\n').slice(1)) expect(line).toMatch(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+: /)
+      for (const line of head.split('\r\n').slice(1))
+        expect(line).toMatch(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+: /)
     })
   })
 })

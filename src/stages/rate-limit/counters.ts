@@ -53,6 +53,12 @@ export interface SyncDelta extends ConsumptionDelta {
   readonly rate: TierRate
   /** False for token buckets. */
   readonly windowed: boolean
+  /**
+   * Token buckets: when the first unit of `count` was consumed, ms. Redis's bucket credits the
+   * refill up to there: consumption spread over a round but published at its end must not read
+   * as a burst at the end (the bucket would show a debt the cluster never ran up).
+   */
+  readonly since: number
 }
 
 export const FALLBACK_PREFIX = '\nip:'
@@ -100,6 +106,8 @@ export class CounterTable implements DeltaSource {
   /** The second accumulator, for Redis: as #pendingCount/#pendingWindow/#spilled. */
   #redisCount: Float64Array
   #redisWindow: Float64Array
+  /** Token buckets: when the consumption in #redisCount began (SyncDelta.since). */
+  #redisSince: Float64Array
   #redisSpilled: SyncDelta[] = []
   /** Keys used since the last takeRedisDeltas (refused requests too). */
   #touched: Uint8Array
@@ -127,6 +135,7 @@ export class CounterTable implements DeltaSource {
     this.#pendingWindow = new Float64Array(c)
     this.#redisCount = new Float64Array(c)
     this.#redisWindow = new Float64Array(c)
+    this.#redisSince = new Float64Array(c)
     this.#touched = new Uint8Array(c)
     this.#touchedList = new Int32Array(c)
     this.#owner = new Int32Array(c).fill(FREE)
@@ -226,7 +235,7 @@ export class CounterTable implements DeltaSource {
         this.#dirty[slot] = 1
         this.#dirtyList[this.#dirtyCount++] = slot
       }
-      if (this.#trackRedis) this.#countForRedis(slot, window, limits, cost)
+      if (this.#trackRedis) this.#countForRedis(slot, window, limits, cost, nowMs)
     }
     return slot
   }
@@ -296,17 +305,17 @@ export class CounterTable implements DeltaSource {
       const rate = this.#tiers[owner >> 1]!
       const counter = this.#counterId(slot)
       if (!windowed) {
-        deltas.push({ counter, window: 0, count, rate, windowed })
+        deltas.push({ counter, window: 0, count, rate, windowed, since: this.#redisSince[slot]! })
         continue
       }
       const window =
         count > 0
           ? this.#redisWindow[slot]!
           : this.algorithm.windowOf(this.#state, slot * this.algorithm.width)
-      deltas.push({ counter, window, count, rate, windowed })
+      deltas.push({ counter, window, count, rate, windowed, since: 0 })
       const previous = window - rate.windowMs
       if (this.algorithm.isLive(previous, window, this.limits[owner >> 1]!)) {
-        deltas.push({ counter, window: previous, count: 0, rate, windowed })
+        deltas.push({ counter, window: previous, count: 0, rate, windowed, since: 0 })
       }
     }
     this.#touchedCount = 0
@@ -463,10 +472,11 @@ export class CounterTable implements DeltaSource {
     this.#pendingCount[slot] = 0
   }
 
-  #countForRedis(slot: number, window: number, limits: Limits, cost: number): void {
+  #countForRedis(slot: number, window: number, limits: Limits, cost: number, nowMs: number): void {
     if (this.#redisCount[slot]! > 0 && this.#redisWindow[slot] !== window) {
       this.#spillForRedis(slot, window, limits)
     }
+    if (this.#redisCount[slot] === 0) this.#redisSince[slot] = nowMs
     this.#redisWindow[slot] = window
     this.#redisCount[slot] = this.#redisCount[slot]! + cost
   }
@@ -484,6 +494,7 @@ export class CounterTable implements DeltaSource {
         count: this.#redisCount[slot]!,
         rate: this.#tiers[this.#owner[slot]! >> 1]!,
         windowed: this.algorithm.windowed,
+        since: this.#redisSince[slot]!,
       })
     }
     this.#redisCount[slot] = 0
@@ -504,6 +515,7 @@ export class CounterTable implements DeltaSource {
     this.#pendingWindow = grown(this.#pendingWindow, new Float64Array(c))
     this.#redisCount = grown(this.#redisCount, new Float64Array(c))
     this.#redisWindow = grown(this.#redisWindow, new Float64Array(c))
+    this.#redisSince = grown(this.#redisSince, new Float64Array(c))
     this.#touched = grown(this.#touched, new Uint8Array(c))
     this.#touchedList = grown(this.#touchedList, new Int32Array(c))
     this.#owner = grown(this.#owner, new Int32Array(c).fill(FREE))
