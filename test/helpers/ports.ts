@@ -1,4 +1,5 @@
-/** Free TCP ports on the loopback interface. */
+/** Free TCP and UDP ports on the loopback interface. */
+import { createSocket, type Socket } from 'node:dgram'
 import { connect, createServer, type AddressInfo } from 'node:net'
 
 /**
@@ -38,4 +39,28 @@ export async function refusingPort(): Promise<number> {
     if (refused) return port
   }
   throw new Error(`every candidate port (${REFUSING_CANDIDATES.join(', ')}) accepts connections`)
+}
+
+/** `count` consecutive UDP ports free on 127.0.0.1, as a host's workers bind them (port + index). */
+export async function consecutivePorts(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000)
+    const held: Socket[] = []
+    try {
+      for (let i = 0; i < count; i++) {
+        const socket = createSocket('udp4')
+        held.push(socket)
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject)
+          socket.bind(base + i, '127.0.0.1', resolve)
+        })
+      }
+      return base
+    } catch {
+      // taken: try another base
+    } finally {
+      for (const socket of held) socket.close()
+    }
+  }
+  throw new Error('no consecutive free UDP ports')
 }

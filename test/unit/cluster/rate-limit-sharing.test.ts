@@ -13,6 +13,7 @@ import { PortcullisError, type ConfigProblem } from '../../../src/errors.js'
 import type { GossipSettings } from '../../../src/gossip/schema.js'
 import { RateLimitRegistry } from '../../../src/stages/rate-limit/index.js'
 import type { RateLimitPolicyConfig } from '../../../src/stages/rate-limit/schema.js'
+import { consecutivePorts } from '../../helpers/ports.js'
 import { waitUntil } from '../../helpers/wait.js'
 
 /** SHARE_CHECK_MS of the source: how often the share is chosen. */
@@ -125,29 +126,6 @@ function enforced(w: Worker): { shareOf: number; quotas: number[]; peers: number
 const WHOLE = { shareOf: 1, quotas: [RATE_COUNT, RATE_COUNT] }
 const THIRD = { shareOf: 3, quotas: [RATE_COUNT / 3, RATE_COUNT / 3] }
 
-/** `count` consecutive UDP ports free on 127.0.0.1, as a host's workers bind them. */
-async function consecutivePorts(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000)
-    const held: Socket[] = []
-    try {
-      for (let i = 0; i < count; i++) {
-        const socket = createSocket('udp4')
-        held.push(socket)
-        await new Promise<void>((resolve, reject) => {
-          socket.once('error', reject)
-          socket.bind(base + i, '127.0.0.1', resolve)
-        })
-      }
-      return base
-    } catch {
-      // taken: try another base
-    } finally {
-      for (const socket of held) socket.close()
-    }
-  }
-  throw new Error('no consecutive free UDP ports')
-}
 
 /** The workers of one host: worker i gossips on base + i and finds the others unconfigured. */
 async function host(count: number, redisHealthy = false): Promise<Worker[]> {

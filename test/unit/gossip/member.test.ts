@@ -12,6 +12,7 @@ import {
 import { createValidator } from '../../../src/config/validate.js'
 import { compileGossip, GossipSchema, type GossipConfig } from '../../../src/gossip/schema.js'
 import type { ConsumptionDelta, DeltaSink, DeltaSource } from '../../../src/gossip/types.js'
+import { consecutivePorts } from '../../helpers/ports.js'
 import { sleep, waitUntil } from '../../helpers/wait.js'
 
 const SECRET = Buffer.from('a-gossip-secret-of-at-least-32-bytes!')
@@ -104,29 +105,6 @@ function send(socket: Socket, datagram: Buffer, port: number): Promise<void> {
   )
 }
 
-/** `count` consecutive UDP ports free on 127.0.0.1, as a host's workers would bind. */
-async function consecutivePorts(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000)
-    const held: Socket[] = []
-    try {
-      for (let i = 0; i < count; i++) {
-        const socket = createSocket('udp4')
-        held.push(socket)
-        await new Promise<void>((resolve, reject) => {
-          socket.once('error', reject)
-          socket.bind(base + i, '127.0.0.1', resolve)
-        })
-      }
-      return base
-    } catch {
-      // taken: try another base
-    } finally {
-      for (const socket of held) socket.close()
-    }
-  }
-  throw new Error('no consecutive free UDP ports')
-}
 
 describe('gossip member', () => {
   describe('when members find each other', () => {
