@@ -38,11 +38,12 @@ const HEAD_END = Buffer.from('\r\n\r\n')
  * (10 000 distinct tokens make about 9 MB) wait for a collection inside the measured window,
  * where the loader's pause would show as the gateway's latency.
  */
-const built = new WeakMap<readonly BenchRequest[], Buffer[]>()
+const built = new WeakMap<readonly BenchRequest[], { host: string; views: Buffer[] }>()
 
 function buildRequests(origin: URL, requests: readonly BenchRequest[]): Buffer[] {
+  // The Host line is in the bytes: reused only for the same origin.
   const cached = built.get(requests)
-  if (cached !== undefined) return cached
+  if (cached !== undefined && cached.host === origin.host) return cached.views
   const parts = requests.map((request) => {
     const body = request.body === undefined ? undefined : Buffer.from(request.body)
     const lines = [`${request.method} ${request.path} HTTP/1.1`, `host: ${origin.host}`]
@@ -58,7 +59,7 @@ function buildRequests(origin: URL, requests: readonly BenchRequest[]): Buffer[]
     views.push(slab.subarray(offset, offset + part.length))
     offset += part.length
   }
-  built.set(requests, views)
+  built.set(requests, { host: origin.host, views })
   return views
 }
 

@@ -58,16 +58,20 @@ describe.each(FRONTS)('hop-by-hop and gateway-owned headers on the %s front', (f
     upstream.handle(null)
   })
 
+  /** `GET /api/x` with these header lines as written, until the first response is complete. */
+  function getRaw(lines = '') {
+    return rawRequest(gateway.port, `GET /api/x HTTP/1.1\r\nHost: localhost\r\n${lines}\r\n`, {
+      waitMs: 3000,
+      until: (r) => r.length > 0 && r[0]!.complete,
+    })
+  }
+
   /** Sends the headers exactly as given (node:http refuses some of them) and returns the echo. */
   async function echoOf(headers: Record<string, string>): Promise<Echo> {
     const lines = Object.entries(headers)
       .map(([name, value]) => `${name}: ${value}\r\n`)
       .join('')
-    const result = await rawRequest(
-      gateway.port,
-      `GET /api/x HTTP/1.1\r\nHost: localhost\r\n${lines}\r\n`,
-      { waitMs: 3000, until: (r) => r.length > 0 && r[0]!.complete },
-    )
+    const result = await getRaw(lines)
     const response = result.responses[0]
     expect(response?.status, result.text).toBe(200)
     return JSON.parse(response!.body.toString('utf8')) as Echo
@@ -228,11 +232,7 @@ describe.each(FRONTS)('hop-by-hop and gateway-owned headers on the %s front', (f
         res.setHeader('content-length', '2')
         res.end('ok')
       })
-      const result = await rawRequest(
-        gateway.port,
-        'GET /api/x HTTP/1.1\r\nHost: localhost\r\n\r\n',
-        { waitMs: 3000, until: (r) => r.length > 0 && r[0]!.complete },
-      )
+      const result = await getRaw()
       const response = result.responses[0]!
       expect(response.status).toBe(200)
       expect(response.body.toString()).toBe('ok')
@@ -255,11 +255,7 @@ describe.each(FRONTS)('hop-by-hop and gateway-owned headers on the %s front', (f
         res.setHeader('content-length', '2')
         res.end('ok')
       })
-      const result = await rawRequest(
-        gateway.port,
-        'GET /api/x HTTP/1.1\r\nHost: localhost\r\n\r\n',
-        { waitMs: 3000, until: (r) => r.length > 0 && r[0]!.complete },
-      )
+      const result = await getRaw()
       const response = result.responses[0]!
       expect(response.status, result.text).toBe(200)
       expect(response.body.toString()).toBe('ok')
