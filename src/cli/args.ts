@@ -6,6 +6,7 @@ export const USAGE = `portcullis — zero-trust API gateway
 
 Usage:
   portcullis start --config FILE [--workers N|auto] [--verify-threads N|auto] [--front uws|node]
+                   [--verifier native|node]
   portcullis revoke --config FILE --jti ID (--exp UNIX_SECONDS | --ttl DURATION)
   portcullis check --config FILE
   portcullis --help | --version
@@ -24,6 +25,9 @@ Options:
   --verify-threads N  Signature-verification threads per worker (default: cluster.verify_threads
                     of the config, 0). 0 verifies on the event loop; auto = the cores no worker uses.
   --front uws|node  uws: native uWebSockets.js front (default). node: node:http front.
+  --verifier native|node  JWT signatures (RS*, ES*): native = OpenSSL through src/native, built
+                    by npm install; node = node:crypto. Default: native when built, else
+                    node:crypto, named in the startup line.
   --jti ID          (revoke) the token id to refuse.
   --exp S           (revoke) the token's exp, unix seconds: the entry lives until then.
   --ttl DURATION    (revoke) instead of --exp: how long the entry lives (e.g. 1h).
@@ -37,6 +41,7 @@ export interface CliArgs {
   readonly workers: number | 'auto' | null
   readonly verifyThreads: number | 'auto' | null
   readonly front: 'uws' | 'node'
+  readonly verifier: 'native' | 'node' | null
   readonly jti: string | null
   readonly exp: number | null
   readonly ttl: string | null
@@ -48,6 +53,7 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   let workers: CliArgs['workers'] = null
   let verifyThreads: CliArgs['verifyThreads'] = null
   let front: CliArgs['front'] = 'uws'
+  let verifier: CliArgs['verifier'] = null
   let jti: string | null = null
   let exp: number | null = null
   let ttl: string | null = null
@@ -71,10 +77,20 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
         break
       case '-h':
       case '--help':
-        return { command: 'help', config, workers, verifyThreads, front, jti, exp, ttl }
+        return { command: 'help', config, workers, verifyThreads, front, verifier, jti, exp, ttl }
       case '-v':
       case '--version':
-        return { command: 'version', config, workers, verifyThreads, front, jti, exp, ttl }
+        return {
+          command: 'version',
+          config,
+          workers,
+          verifyThreads,
+          front,
+          verifier,
+          jti,
+          exp,
+          ttl,
+        }
       case '-c':
       case '--config':
         config = value()
@@ -112,6 +128,12 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
         front = v
         break
       }
+      case '--verifier': {
+        const v = value()
+        if (v !== 'native' && v !== 'node') usage(`--verifier takes native or node (got "${v}")`)
+        verifier = v
+        break
+      }
       default:
         usage(`unknown argument "${arg}"`)
     }
@@ -120,7 +142,7 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   if (command === 'revoke' && (jti === null || (exp === null) === (ttl === null))) {
     usage('revoke needs --jti and one of --exp or --ttl')
   }
-  return { command, config, workers, verifyThreads, front, jti, exp, ttl }
+  return { command, config, workers, verifyThreads, front, verifier, jti, exp, ttl }
 }
 
 export function resolveWorkers(flag: number | 'auto' | null, configured: number | 'auto'): number {

@@ -11,6 +11,12 @@ import { PortcullisError } from '../errors.js'
 import { startServing } from '../cluster/gateway-process.js'
 import { runPrimary } from '../cluster/primary.js'
 import { loadNativeUws } from '../front/load-uws.js'
+import {
+  VERIFIER_ENV,
+  describeVerifier,
+  requireVerifier,
+  type VerifierChoice,
+} from '../jwt/native-verify.js'
 import { announce, createLogger } from '../observability/logger.js'
 import { parseArgs, resolveWorkers, USAGE } from './args.js'
 import { describeRouteTable } from './route-table.js'
@@ -37,7 +43,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0
     }
     case 'start':
-      return start(args.config, args.workers, args.verifyThreads, args.front)
+      return start(args.config, args.workers, args.verifyThreads, args.front, args.verifier)
     case 'revoke':
       return revoke(args.config, args.jti!, args.exp, args.ttl)
   }
@@ -72,11 +78,17 @@ async function start(
   workersFlag: number | 'auto' | null,
   verifyThreadsFlag: number | 'auto' | null,
   front: 'uws' | 'node',
+  verifier: VerifierChoice | null,
 ): Promise<number> {
   const { config } = loadGatewayConfig(file, createLogger('silent', {}))
   const logger = createLogger(config.log.level, { role: 'primary', pid: process.pid })
   // Fail here, before forking, if the native front cannot load: never a silent fallback.
   if (front === 'uws') loadNativeUws()
+  if (verifier !== null) {
+    requireVerifier(verifier)
+    // Workers and verify threads inherit the environment, so every verifier agrees.
+    process.env[VERIFIER_ENV] = verifier
+  }
   const workers = resolveWorkers(workersFlag, config.cluster.workers)
   const threadsSetting = verifyThreadsFlag ?? config.cluster.verify_threads
   const verifyThreads =
@@ -94,6 +106,7 @@ async function start(
     logger,
     {
       front: serving.front,
+      verifier: describeVerifier(),
       workers: 0,
       verify_threads: verifyThreads,
       listeners: serving.listeners,

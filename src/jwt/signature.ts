@@ -1,6 +1,8 @@
 /**
- * JWS signature verification (RFC 7518 §3, RFC 8037 §3.1) with synchronous node:crypto on
- * prepared KeyObjects: the hot path of a token not seen before, inline or on a verify thread.
+ * JWS signature verification (RFC 7518 §3, RFC 8037 §3.1), synchronous, on prepared KeyObjects:
+ * the hot path of a token not seen before, inline or on a verify thread. RS* and ES* go to the
+ * native verifier when it runs (native-verify.ts: the same OpenSSL without node:crypto's per-call
+ * setup); the rest, and everything without it, to node:crypto.
  *
  * The key decides as much as the algorithm: each algorithm family accepts only its own kind of
  * key, so a token cannot pick a family its key was not made for (RFC 8725 §2.1, §3.1). An HMAC
@@ -20,6 +22,14 @@ import {
   type VerifyKeyObjectInput,
 } from 'node:crypto'
 
+import {
+  NATIVE_SHA256,
+  NATIVE_SHA384,
+  NATIVE_SHA512,
+  nativeVerifier,
+  type NativeKey,
+  type NativeVerifier,
+} from './native-verify.js'
 import type { JwsAlgorithm } from './types.js'
 
 type Family = 'rsa' | 'pss' | 'ecdsa' | 'eddsa' | 'hmac'
@@ -34,13 +44,17 @@ interface AlgorithmSpec {
   readonly curve: string | null
   /** ECDSA: R || S, each the size of the curve order (RFC 7518 §3.4). */
   readonly signatureBytes: number
+  /** The hash as the native verifier names it. */
+  readonly nativeHash: number
 }
 
 function spec(family: Family, hash: Hash | null, curve: string | null = null): AlgorithmSpec {
   const hashBytes = hash === 'sha256' ? 32 : hash === 'sha384' ? 48 : hash === 'sha512' ? 64 : 0
   const signatureBytes =
     curve === 'prime256v1' ? 64 : curve === 'secp384r1' ? 96 : curve === 'secp521r1' ? 132 : 0
-  return { family, hash, hashBytes, curve, signatureBytes }
+  const nativeHash =
+    hash === 'sha384' ? NATIVE_SHA384 : hash === 'sha512' ? NATIVE_SHA512 : NATIVE_SHA256
+  return { family, hash, hashBytes, curve, signatureBytes, nativeHash }
 }
 
 const ALGORITHMS: ReadonlyMap<string, AlgorithmSpec> = new Map<JwsAlgorithm, AlgorithmSpec>([
@@ -77,6 +91,8 @@ interface KeyFacts {
   readonly pss: Readonly<Record<Hash, VerifyKeyObjectInput>> | null
   /** ECDSA: verify() options; JWS carries R || S, not DER (RFC 7518 §3.4). */
   readonly ecdsa: VerifyKeyObjectInput | null
+  /** RSA (not RSA-PSS) and EC keys, decoded by the native verifier when it runs. */
+  readonly native: NativeKey | null
 }
 
 const UNUSABLE: KeyFacts = {
@@ -86,7 +102,14 @@ const UNUSABLE: KeyFacts = {
   secretBytes: 0,
   pss: null,
   ecdsa: null,
+  native: null,
 }
+
+/**
+ * The native verifier, looked up with the first key: the CLI chooses it (--verifier) after this
+ * module is imported. A key has native facts only once this is set.
+ */
+let NATIVE: NativeVerifier | null | undefined
 
 /** KeyObjects are immutable, so what is read of one stays true for as long as it lives. */
 const FACTS = new WeakMap<KeyObject, KeyFacts>()
@@ -114,6 +137,9 @@ export function verifySignature(
       case 'rsa':
         // A key restricted to PSS (id-RSASSA-PSS) cannot make PKCS#1 v1.5 signatures.
         if (facts.kind !== 'rsa' || signature.length !== facts.modulusBytes) return false
+        if (facts.native !== null) {
+          return NATIVE!.verifyRsa(facts.native, algorithm.nativeHash, signingInput, signature)
+        }
         return verify(algorithm.hash, Buffer.from(signingInput), key, signature)
       case 'pss':
         if (facts.kind !== 'rsa' && facts.kind !== 'rsa-pss') return false
@@ -127,6 +153,9 @@ export function verifySignature(
       case 'ecdsa':
         if (facts.kind !== 'ec' || facts.curve !== algorithm.curve) return false
         if (signature.length !== algorithm.signatureBytes) return false
+        if (facts.native !== null) {
+          return NATIVE!.verifyEcdsa(facts.native, algorithm.nativeHash, signingInput, signature)
+        }
         return verify(algorithm.hash, Buffer.from(signingInput), facts.ecdsa!, signature)
       case 'eddsa':
         if (facts.kind === 'ed25519') {
@@ -176,11 +205,13 @@ function readFacts(key: KeyObject): KeyFacts {
         sha384: pssOption(key, 48),
         sha512: pssOption(key, 64),
       }
-      return { ...UNUSABLE, kind: type, modulusBytes: (bits + 7) >>> 3, pss }
+      const native = type === 'rsa' ? nativeKey(key) : null
+      return { ...UNUSABLE, kind: type, modulusBytes: (bits + 7) >>> 3, pss, native }
     }
     case 'ec': {
       const curve = details?.namedCurve ?? null
-      return { ...UNUSABLE, kind: 'ec', curve, ecdsa: { key, dsaEncoding: 'ieee-p1363' } }
+      const ecdsa: VerifyKeyObjectInput = { key, dsaEncoding: 'ieee-p1363' }
+      return { ...UNUSABLE, kind: 'ec', curve, ecdsa, native: nativeKey(key) }
     }
     case 'ed25519':
     case 'ed448':
@@ -188,6 +219,12 @@ function readFacts(key: KeyObject): KeyFacts {
     default:
       return UNUSABLE
   }
+}
+
+function nativeKey(key: KeyObject): NativeKey | null {
+  NATIVE ??= nativeVerifier()
+  if (NATIVE === null) return null
+  return NATIVE.importKey(key.export({ type: 'spki', format: 'der' })) ?? null
 }
 
 function pssOption(key: KeyObject, saltLength: number): VerifyKeyObjectInput {

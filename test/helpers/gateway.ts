@@ -72,6 +72,8 @@ export interface StartOptions {
   /** `--workers`; 1 unless the test is about the cluster. */
   readonly workers?: number
   readonly front?: Front
+  /** `--verifier`; unset lets the gateway choose (native when built). */
+  readonly verifier?: 'native' | 'node'
   readonly env?: NodeJS.ProcessEnv
   /**
    * A network namespace to run the gateway in (`ip netns exec`, see netns.ts). Its config then
@@ -240,6 +242,7 @@ async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
     String(options.workers ?? 1),
     '--front',
     options.front ?? 'uws',
+    ...(options.verifier === undefined ? [] : ['--verifier', options.verifier]),
   ]
   // `ip netns exec` execs the command, so the child's pid is still the primary's.
   const [command, argv] =

@@ -649,92 +649,99 @@ describe('jwt authentication', () => {
   })
 })
 
-describe('jwt authentication with signatures checked on verify threads', () => {
-  let gateway: Gateway
-  const signers = new Map<string, Signer>()
-  const ISS = 'https://threads.issuer.test'
+describe.each(['native', 'node'] as const)(
+  'jwt authentication with signatures checked on verify threads, %s verifier',
+  (verifier) => {
+    let gateway: Gateway
+    const signers = new Map<string, Signer>()
+    const ISS = 'https://threads.issuer.test'
 
-  beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pcl-jwt-threads-'))
-    const upstream = await startUpstream('echo')
-    const issuers = (['RS256', 'ES256', 'EdDSA'] as const).map((alg) => {
-      const signer = createSigner(alg)
-      signers.set(alg, signer)
-      const file = join(dir, `${alg}.pem`)
-      writeFileSync(file, signer.publicPem)
-      return {
-        name: alg.toLowerCase(),
-        issuer: `${ISS}/${alg}`,
-        keys: file,
-        audiences: [AUD],
-        algorithms: [alg],
-      }
-    })
-    gateway = await startGateway({
-      config: {
-        cluster: { shutdown_grace: '5s', verify_threads: 2 },
-        upstreams: { echo: { targets: [upstream.url] } },
-        issuers,
-        routes: [
-          {
-            name: 'api',
-            match: { paths: ['/*'] },
-            upstream: 'echo',
-            auth: 'jwt',
-            jwt: { issuers: issuers.map((i) => i.name) },
-            forward: { claims: { sub: 'X-User-Id' } },
-          },
-        ],
-      },
-    })
-  })
-
-  afterAll(async () => {
-    await stopAllGateways()
-    await closeAllUpstreams()
-  })
-
-  it('announces its verify threads', () => {
-    expect(gateway.logs.find((l) => l.msg === 'portcullis started')).toMatchObject({
-      verify_threads: 2,
-    })
-  })
-
-  it.each(['RS256', 'ES256', 'EdDSA'])(
-    'accepts %s tokens and refuses tampered ones',
-    async (alg) => {
-      const signer = signers.get(alg)!
-      const token = await sign(signer, {
-        iss: `${ISS}/${alg}`,
-        aud: AUD,
-        sub: `user-${alg}`,
-        exp: nowSeconds() + 600,
+    beforeAll(async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pcl-jwt-threads-'))
+      const upstream = await startUpstream('echo')
+      const issuers = (['RS256', 'ES256', 'EdDSA'] as const).map((alg) => {
+        const signer = createSigner(alg)
+        signers.set(alg, signer)
+        const file = join(dir, `${alg}.pem`)
+        writeFileSync(file, signer.publicPem)
+        return {
+          name: alg.toLowerCase(),
+          issuer: `${ISS}/${alg}`,
+          keys: file,
+          audiences: [AUD],
+          algorithms: [alg],
+        }
       })
-      const ok = await get(gateway, '/x', token)
-      expect(ok.status).toBe(200)
-      expect(ok.json<Echo>().headers['x-user-id']).toBe(`user-${alg}`)
-      const [h, p, s] = token.split('.') as [string, string, string]
-      const forged = `${h}.${p}.${s.slice(0, 10)}${s[10] === 'A' ? 'B' : 'A'}${s.slice(11)}`
-      expect((await get(gateway, '/x', forged)).status).toBe(401)
-    },
-  )
+      gateway = await startGateway({
+        verifier,
+        config: {
+          cluster: { shutdown_grace: '5s', verify_threads: 2 },
+          upstreams: { echo: { targets: [upstream.url] } },
+          issuers,
+          routes: [
+            {
+              name: 'api',
+              match: { paths: ['/*'] },
+              upstream: 'echo',
+              auth: 'jwt',
+              jwt: { issuers: issuers.map((i) => i.name) },
+              forward: { claims: { sub: 'X-User-Id' } },
+            },
+          ],
+        },
+      })
+    })
 
-  it('answers many concurrent requests with fresh and repeated tokens alike', async () => {
-    const signer = signers.get('ES256')!
-    const tokens = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        sign(signer, {
-          iss: `${ISS}/ES256`,
+    afterAll(async () => {
+      await stopAllGateways()
+      await closeAllUpstreams()
+    })
+
+    it('announces its verify threads and its verifier', () => {
+      expect(gateway.logs.find((l) => l.msg === 'portcullis started')).toMatchObject({
+        verify_threads: 2,
+        verifier: expect.stringMatching(
+          verifier === 'native' ? /^native \(OpenSSL/ : /^node:crypto/,
+        ),
+      })
+    })
+
+    it.each(['RS256', 'ES256', 'EdDSA'])(
+      'accepts %s tokens and refuses tampered ones',
+      async (alg) => {
+        const signer = signers.get(alg)!
+        const token = await sign(signer, {
+          iss: `${ISS}/${alg}`,
           aud: AUD,
-          sub: `u${i % 5}`,
-          exp: nowSeconds() + 600 + (i % 10),
-        }),
-      ),
+          sub: `user-${alg}`,
+          exp: nowSeconds() + 600,
+        })
+        const ok = await get(gateway, '/x', token)
+        expect(ok.status).toBe(200)
+        expect(ok.json<Echo>().headers['x-user-id']).toBe(`user-${alg}`)
+        const [h, p, s] = token.split('.') as [string, string, string]
+        const forged = `${h}.${p}.${s.slice(0, 10)}${s[10] === 'A' ? 'B' : 'A'}${s.slice(11)}`
+        expect((await get(gateway, '/x', forged)).status).toBe(401)
+      },
     )
-    const results = await Promise.all(tokens.concat(tokens).map((t) => get(gateway, '/x', t)))
-    expect(results.map((r) => r.status)).toEqual(Array(40).fill(200))
-  })
-})
+
+    it('answers many concurrent requests with fresh and repeated tokens alike', async () => {
+      const signer = signers.get('ES256')!
+      const tokens = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          sign(signer, {
+            iss: `${ISS}/ES256`,
+            aud: AUD,
+            sub: `u${i % 5}`,
+            exp: nowSeconds() + 600 + (i % 10),
+          }),
+        ),
+      )
+      const results = await Promise.all(tokens.concat(tokens).map((t) => get(gateway, '/x', t)))
+      expect(results.map((r) => r.status)).toEqual(Array(40).fill(200))
+    })
+  },
+)
 
 describe('jwt authentication across a reload', () => {
   it('judges cached tokens again by the new issuer config, and keeps serving meanwhile', async () => {

@@ -11,6 +11,7 @@ import { SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
 
 import { parseToken, type ParsedToken } from '../../../src/jwt/compact.js'
+import { describeVerifier } from '../../../src/jwt/native-verify.js'
 import { verifySignature } from '../../../src/jwt/signature.js'
 import type { JwsAlgorithm } from '../../../src/jwt/types.js'
 
@@ -78,6 +79,11 @@ function check(alg: JwsAlgorithm, key: KeyObject, token: string): boolean {
 }
 
 describe('verifySignature', () => {
+  it('runs on the verifier this process chose (signature-node-crypto.test.ts runs node:crypto)', () => {
+    const chosen = process.env['PORTCULLIS_VERIFIER'] === 'node' ? /^node:crypto/ : /^native/
+    expect(describeVerifier()).toMatch(chosen)
+  })
+
   describe('with a token minted by jose', () => {
     it.each(ALGORITHMS)('accepts a valid %s signature', async (alg) => {
       expect(check(alg, KEYS[alg].verifyWith, await mint(alg))).toBe(true)

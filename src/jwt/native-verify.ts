@@ -1,0 +1,107 @@
+/**
+ * Loads the native signature checks (src/native/jwt_verify.c, built by `npm install`) and says
+ * which verifier runs. RS* and ES* tokens are checked there when it loads; everything else, and
+ * everything when it does not, goes through node:crypto (signature.ts).
+ *
+ * The choice is made once per process and thread, from PORTCULLIS_VERIFIER, which
+ * `portcullis start --verifier` sets before workers and verify threads start so that all of them
+ * agree: `native` (refuse to start without the build), `node` (node:crypto only), or unset for
+ * native when built, node:crypto otherwise, named with its reason in the startup line.
+ */
+import { createRequire } from 'node:module'
+
+import { PortcullisError } from '../errors.js'
+
+/** A public key decoded once by OpenSSL; opaque to JavaScript. */
+export type NativeKey = { readonly __nativeKey: unique symbol }
+
+/** Hash ids the native module takes. */
+export const NATIVE_SHA256 = 0
+export const NATIVE_SHA384 = 1
+export const NATIVE_SHA512 = 2
+
+export interface NativeVerifier {
+  /** An RSA or EC public key from its SPKI DER, or undefined for any other key. */
+  importKey(spkiDer: Uint8Array): NativeKey | undefined
+  /** RSASSA-PKCS1-v1_5 (RS256/384/512) over the one-byte characters of `signingInput`. */
+  verifyRsa(key: NativeKey, hash: number, signingInput: string, signature: Uint8Array): boolean
+  /** ECDSA with R || S (ES256/384/512). */
+  verifyEcdsa(key: NativeKey, hash: number, signingInput: string, signature: Uint8Array): boolean
+  /** OpenSSL's version string, as the module sees it. */
+  readonly openssl: string
+}
+
+export type VerifierChoice = 'native' | 'node'
+
+export const VERIFIER_ENV = 'PORTCULLIS_VERIFIER'
+
+interface Loaded {
+  readonly verifier: NativeVerifier | null
+  readonly description: string
+  /** Why the native verifier did not load, when it did not. */
+  readonly failure: string | null
+}
+
+/** Where node-gyp leaves the module, seen from src/jwt (tests) and from dist/src/jwt. */
+const CANDIDATES = [
+  '../native/build/Release/jwt_verify.node',
+  '../../../src/native/build/Release/jwt_verify.node',
+]
+
+let loaded: Loaded | undefined
+
+/** The native verifier this process uses, or null for node:crypto. */
+export function nativeVerifier(): NativeVerifier | null {
+  return (loaded ??= load(process.env[VERIFIER_ENV])).verifier
+}
+
+/** For the startup line: which verifier runs, and why node:crypto when it does. */
+export function describeVerifier(): string {
+  return (loaded ??= load(process.env[VERIFIER_ENV])).description
+}
+
+/**
+ * Checks a --verifier choice before anything forks: `native` must load here.
+ * @throws PortcullisError PCL_ERR_VERIFIER_UNAVAILABLE when `native` is asked for and not built
+ */
+export function requireVerifier(choice: VerifierChoice): void {
+  const outcome = load(choice)
+  if (choice === 'native' && outcome.verifier === null) {
+    throw new PortcullisError(
+      'PCL_ERR_VERIFIER_UNAVAILABLE',
+      `--verifier native: the native JWT verifier (src/native) did not load: ${outcome.failure}. ` +
+        'Build it with `npm run build:native` (python3, make and a C compiler), or start with ' +
+        '--verifier node.',
+    )
+  }
+}
+
+function load(choice: string | undefined): Loaded {
+  if (choice === 'node') {
+    return {
+      verifier: null,
+      description: 'node:crypto (chosen with --verifier node)',
+      failure: null,
+    }
+  }
+  const require = createRequire(import.meta.url)
+  const failures: string[] = []
+  for (const candidate of CANDIDATES) {
+    const file = new URL(candidate, import.meta.url)
+    try {
+      const verifier = require(file.pathname) as NativeVerifier
+      return { verifier, description: `native (${verifier.openssl}, src/native)`, failure: null }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'MODULE_NOT_FOUND') failures.push((error as Error).message)
+    }
+  }
+  const why = failures.length > 0 ? failures.join('; ') : 'not built'
+  return {
+    verifier: null,
+    failure: why,
+    description:
+      `node:crypto (the native verifier did not load: ${why}; ` +
+      'build it with `npm run build:native`)',
+  }
+}
