@@ -1,6 +1,6 @@
 /**
  * Micro bench of JWT verification, step by step: parsing, the signature check per algorithm
- * (inline, synchronous node:crypto on a prepared KeyObject), the claims, a cache lookup, and a
+ * (inline, synchronous: the native verifier for RS256/ES256 beside node:crypto's verify()), the claims, a cache lookup, and a
  * round trip through the verify pool; and the candidates the cache was chosen from. Run with
  * `npx tsc -p tsconfig.json && npx vitest bench --run bench/micro/jwt-verify.bench.ts`
  * (the pool runs the built worker, dist/workers/verify.js).
@@ -14,6 +14,7 @@ import {
   createSecretKey,
   generateKeyPairSync,
   randomBytes,
+  verify,
   type KeyObject,
 } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -23,6 +24,7 @@ import { bench, describe } from 'vitest'
 import { TokenCache } from '../../src/jwt/cache.js'
 import { checkClaims, type ClaimPolicy } from '../../src/jwt/claims.js'
 import { parseToken, type ParsedToken } from '../../src/jwt/compact.js'
+import { describeVerifier } from '../../src/jwt/native-verify.js'
 import { verifySignature } from '../../src/jwt/signature.js'
 import type { JwsAlgorithm, VerificationKey } from '../../src/jwt/types.js'
 import { VerifyPool } from '../../src/jwt/verify-pool.js'
@@ -150,7 +152,7 @@ describe(`TokenCache candidates (${BATCH} calls per iteration)`, () => {
   }
 })
 
-describe(`verifySignature inline (${SIGNATURE_BATCH} calls per iteration)`, () => {
+describe(`verifySignature inline, ${describeVerifier()} (${SIGNATURE_BATCH} calls per iteration)`, () => {
   for (const { alg, verifyWith, parsed } of CASES) {
     bench(
       alg,
@@ -159,6 +161,25 @@ describe(`verifySignature inline (${SIGNATURE_BATCH} calls per iteration)`, () =
       ),
     )
   }
+  // What the native verifier replaces for RS* and ES*: node:crypto's one-shot verify.
+  bench(
+    'RS256, node:crypto verify()',
+    repeat(SIGNATURE_BATCH, () =>
+      verify(
+        'sha256',
+        Buffer.from(RS256.parsed.signingInput),
+        RS256.verifyWith,
+        RS256.parsed.signature,
+      ),
+    ),
+  )
+  const es256Key = { key: ES256.verifyWith, dsaEncoding: 'ieee-p1363' } as const
+  bench(
+    'ES256, node:crypto verify()',
+    repeat(SIGNATURE_BATCH, () =>
+      verify('sha256', Buffer.from(ES256.parsed.signingInput), es256Key, ES256.parsed.signature),
+    ),
+  )
 })
 
 describe(`verify pool, 1 thread, ES256 (${POOL_BATCH} in flight per iteration)`, () => {

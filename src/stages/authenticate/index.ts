@@ -72,7 +72,8 @@ export function compileAuthenticate(
     { header: jwt.header, cookie: jwt.cookie ?? null, query: jwt.query ?? null },
     new JwtAuthenticator(issuers, deps.jwt),
     challengesFor(jwt.realm),
-    deps.audit ? deps.logger : null,
+    // Audit lines are info lines: below that level they would be built only to be dropped.
+    deps.audit && deps.logger.isLevelEnabled('info') ? deps.logger : null,
   )
 }
 
