@@ -41,10 +41,14 @@ function parseOne(chunks: readonly Buffer[]): number {
   parser.reset(false)
   let bytes = 0
   for (const chunk of chunks) {
-    parser.feed(chunk)
+    // Borrowed, as the connection's reused read buffer: body bytes are copied out.
+    parser.feed(chunk, true)
     for (;;) {
       const event = parser.next()
-      if (event === NEED_MORE) break
+      if (event === NEED_MORE) {
+        parser.detach()
+        break
+      }
       if (event === DATA) bytes += parser.data.length
       else if (event === END) return bytes + parser.status
       else if (event === ERROR) throw new Error(parser.error)

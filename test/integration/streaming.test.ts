@@ -73,6 +73,9 @@ const STALL_MS = 5000
 /** The slow side stops reading for this long once PAUSE_AT bytes went through. */
 const PAUSE_MS = 1500
 const PAUSE_AT = 20 * MiB
+/** A body sent in writes of a few KiB, and where its slow reader stops. */
+const SMALL_TOTAL = 24 * MiB
+const SMALL_PAUSE_AT = 4 * MiB
 
 /** Pauses `stream` once after `at` bytes; returns the `data` listener to install. */
 function pausingOnce(
@@ -113,7 +116,11 @@ function upload(url: string): Promise<{ status: number; body: string }> {
   })
 }
 
-function download(url: string, slowReader: boolean): Promise<Received & { status: number }> {
+function download(
+  url: string,
+  slowReader: boolean,
+  pauseAt = PAUSE_AT,
+): Promise<Received & { status: number }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { agent: false })
     req.setTimeout(STALL_MS, () => req.destroy(new Error(`download stalled for ${STALL_MS} ms`)))
@@ -124,7 +131,7 @@ function download(url: string, slowReader: boolean): Promise<Received & { status
         bytes += chunk.length
         hash.update(chunk)
       }
-      res.on('data', slowReader ? pausingOnce(res, PAUSE_AT, count) : count)
+      res.on('data', slowReader ? pausingOnce(res, pauseAt, count) : count)
       res.on('end', () =>
         resolve({ status: res.statusCode ?? 0, bytes, sha256: hash.digest('hex') }),
       )
@@ -207,6 +214,48 @@ describe.each(FRONTS)('streaming on the %s front', (front) => {
       },
       TRANSFER_TIMEOUT_MS,
     )
+  })
+
+  describe('when two clients download at once, one of them stopping for a while', () => {
+    // The upstream sockets read into one reused buffer: a body chunk the front keeps (a write
+    // queued while its client does not read) must be a copy, or the reads of the other download
+    // overwrite it. Random bytes: BLOCK repeats every 64 KiB, as often as the reads, and would
+    // hide such an overwrite.
+    const body = randomBytes(SMALL_TOTAL)
+    const bodyDigest = createHash('sha256').update(body).digest('hex')
+
+    it.each([
+      ['a Content-Length', true],
+      ['a chunked', false],
+    ])('delivers %s body sent in small writes intact to both', async (_, contentLength) => {
+      upstream.handle((req, res) => {
+        req.resume()
+        const headers: Record<string, string | number> = {
+          'content-type': 'application/octet-stream',
+        }
+        if (contentLength) headers['content-length'] = SMALL_TOTAL
+        res.writeHead(200, headers)
+        // Writes of 1 to 4 KiB (each its own chunk when chunked), a few per loop turn.
+        let at = 0
+        const pump = (): void => {
+          for (let n = 0; n < 8; n++) {
+            if (at >= body.length) return void res.end()
+            const piece = body.subarray(at, at + 1024 + ((at * 13 + n * 977) % 3072))
+            at += piece.length
+            if (!res.write(piece)) return void res.once('drain', pump)
+          }
+          setImmediate(pump)
+        }
+        pump()
+      })
+      const url = `${gateway.url}/bulk/small-writes`
+      const received = await Promise.all([
+        download(url, true, SMALL_PAUSE_AT),
+        download(url, false),
+      ])
+      const intact = { status: 200, bytes: SMALL_TOTAL, sha256: bodyDigest }
+      expect(received).toEqual([intact, intact])
+    })
   })
 
   describe.each([

@@ -1,7 +1,8 @@
 /**
  * The chunked transfer coding of a response body (RFC 9112 §7.1), decoded in place: chunk data
- * is handed out as views of the fed Buffer, sizes and extensions are read byte by byte (a few
- * bytes per chunk), and the trailer section is parsed like a header section.
+ * is handed out as offsets into the fed Buffer, sizes and extensions are read byte by byte into
+ * state (a few bytes per chunk; a size line split across reads keeps no bytes), and the trailer
+ * section is parsed like a header section.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { FieldNameCache, parseFields } from './fields.js'
@@ -36,7 +37,10 @@ export class ChunkedDecoder {
   trailers: IncomingHttpHeaders = {}
   /** After C_ERROR. */
   error = ''
-  /** Trailer bytes held across reads (the caller prepends them to the next Buffer). */
+  /**
+   * Trailer bytes held across reads, a view of the fed Buffer (the caller copies it if that
+   * Buffer is reused, and prepends it to the next one).
+   */
   partial: Buffer | null = null
   #state = S_SIZE
   #remaining = 0

@@ -2,7 +2,8 @@
  * One keep-alive HTTP/1.1 connection to an upstream: writes a request, parses its response and
  * hands the events to the request's undici handler. Socket listeners are bound once per
  * connection and the parser is reused, so a request on a warm connection costs no closure and no
- * timer (timeouts.ts).
+ * timer (timeouts.ts). The socket reads into one reused Buffer (net's `onread`): no Buffer and no
+ * 'data' event per read.
  */
 import { connect, type Socket } from 'node:net'
 import type { IncomingHttpHeaders } from 'node:http'
@@ -33,6 +34,14 @@ const C_ASSIGNED = 4
 const KEEP_ALIVE_MARGIN_MS = 1000
 const NO_TRAILERS: IncomingHttpHeaders = Object.freeze({})
 
+/**
+ * The read buffer of every upstream socket. One is enough: libuv runs read callbacks one at a
+ * time from the poll phase, never one inside another (a handler cannot make a socket read), and
+ * nothing refers to the buffer once a callback returns: the parser hands out body chunks as
+ * copies and detach() copies what it keeps. 64 KiB is the most node reads at once anyway.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+
 export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSink {
   readonly #pool: ConnectionPool
   readonly #socket: Socket
@@ -59,11 +68,11 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: 60_000,
+      onread: { buffer: READ_BUFFER, callback: this.#onRead },
     })
     socket.setNoDelay(true)
     this.#socket = socket
     socket.on('connect', this.#onConnect)
-    socket.on('data', this.#onData)
     socket.on('end', this.#onEnd)
     socket.on('error', this.#onError)
     socket.on('close', this.#onClose)
@@ -184,18 +193,29 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
     this.#send(request)
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  /**
+   * `nread` bytes were read into READ_BUFFER. Pausing is socket.pause(), as before: with onread
+   * it stops the reads at once (readStop), so the next callback comes only after resume().
+   */
+  readonly #onRead = (nread: number): boolean => {
     const request = this.#request
     if (request === null || this.#state !== C_BUSY) {
       // Bytes nobody asked for: no response can be matched to them (RFC 9112 §9.3). A request
       // assigned but not written yet goes to another connection.
       this.fail(new errors.SocketError('unsolicited data from the upstream'))
-      return
+      return false
     }
     if (this.#clock.phase === T_BODY) this.#clock.progress++
-    this.#parser.feed(chunk)
-    if (request.paused) this.#socket.pause()
-    else this.#run(request)
+    const parser = this.#parser
+    parser.feed(READ_BUFFER.subarray(0, nread), true)
+    try {
+      if (request.paused) this.#socket.pause()
+      else this.#run(request)
+    } finally {
+      // The next read, on any connection, overwrites READ_BUFFER.
+      parser.detach()
+    }
+    return true
   }
 
   readonly #onEnd = (): void => {

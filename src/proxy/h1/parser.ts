@@ -2,7 +2,9 @@
  * HTTP/1.1 response parser (RFC 9112), pull style: the connection feeds it socket Buffers and
  * calls next() until it returns NEED_MORE, so the connection stays in control between events (it
  * stops on pause or abort and resumes later on the same Buffer). One parser per connection,
- * reused for every response; body chunks are subarrays of the fed Buffer, never copies.
+ * reused for every response; body chunks are subarrays of the fed Buffer, except when it is
+ * borrowed (a read buffer the socket reuses): then they are copies, and detach() copies what the
+ * parser still holds of it before the next read overwrites it.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { C_DATA, C_END, C_NEED_MORE, ChunkedDecoder } from './chunked.js'
@@ -58,6 +60,8 @@ export class ResponseParser implements Framing {
   #remaining = 0
   /** Bytes of a head spanning reads. */
   #partial: Buffer | null = null
+  /** `buf` is only valid until the next read: see feed() and detach(). */
+  #borrowed = false
   readonly #chunks = new ChunkedDecoder()
   readonly #names = new FieldNameCache()
   /** The previous status line, CRLF included, and what it meant: most repeat it. */
@@ -70,6 +74,7 @@ export class ResponseParser implements Framing {
     this.#state = S_HEAD
     this.#noBody = noBody
     this.#partial = null
+    this.#borrowed = false
     this.buf = EMPTY
     this.pos = 0
   }
@@ -79,20 +84,51 @@ export class ResponseParser implements Framing {
     return this.pos >= this.buf.length && this.#partial === null && this.#chunks.partial === null
   }
 
-  feed(chunk: Buffer): void {
+  /**
+   * `borrowed`: `chunk` is overwritten by the socket's next read. Body data is then handed out as
+   * copies (a handler may keep a chunk, e.g. a client write queued on backpressure), and the
+   * caller must call detach() before the read callback returns.
+   */
+  feed(chunk: Buffer, borrowed: boolean): void {
     const partial = this.#partial ?? this.#chunks.partial
     if (this.pos < this.buf.length) {
-      // Only after a pause that raced with a read already in flight.
+      // Only after a pause: what the handler had not taken yet comes first (owned, see detach()).
       this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk])
+      this.#borrowed = false
     } else if (partial !== null) {
-      // A head or trailer section spanning reads: the one place that copies.
+      // A head or trailer section spanning reads: the concatenation is the parser's own.
       this.buf = Buffer.concat([partial, chunk])
       this.#partial = null
       this.#chunks.partial = null
+      this.#borrowed = false
     } else {
       this.buf = chunk
+      this.#borrowed = borrowed
     }
     this.pos = 0
+  }
+
+  /**
+   * The borrowed Buffer is about to be reused: copies what the parser still holds of it (the
+   * rest of a paused read, a partial head or trailer section; chunk-size lines are parsed byte by
+   * byte into state, so they hold nothing). Copies happen only on a pause, on a head or trailer
+   * section split across reads, or on bytes past the response (the connection then closes).
+   */
+  detach(): void {
+    if (!this.#borrowed) return
+    this.#borrowed = false
+    const buf = this.buf
+    this.buf = this.pos < buf.length ? copyOf(buf, this.pos, buf.length) : EMPTY
+    this.pos = 0
+    const partial = this.#partial
+    if (partial !== null) this.#partial = copyOf(partial, 0, partial.length)
+    const trailers = this.#chunks.partial
+    if (trailers !== null) this.#chunks.partial = copyOf(trailers, 0, trailers.length)
+  }
+
+  /** Body bytes [start, end) of `buf`, as a view, or a copy when `buf` is borrowed. */
+  #body(buf: Buffer, start: number, end: number): Buffer {
+    return this.#borrowed ? copyOf(buf, start, end) : buf.subarray(start, end)
   }
 
   next(): ParseEvent {
@@ -107,7 +143,7 @@ export class ResponseParser implements Framing {
         this.#remaining -= end - start
         this.pos = end
         if (this.#remaining === 0) this.#state = S_DONE
-        this.data = buf.subarray(start, end)
+        this.data = this.#body(buf, start, end)
         return DATA
       }
       case S_CHUNKED: {
@@ -115,7 +151,7 @@ export class ResponseParser implements Framing {
         const event = chunks.decode(buf, start)
         this.pos = chunks.end
         if (event === C_DATA) {
-          this.data = buf.subarray(chunks.dataStart, chunks.dataEnd)
+          this.data = this.#body(buf, chunks.dataStart, chunks.dataEnd)
           return DATA
         }
         if (event === C_NEED_MORE) return NEED_MORE
@@ -129,7 +165,7 @@ export class ResponseParser implements Framing {
       }
       case S_CLOSE:
         if (start >= buf.length) return NEED_MORE
-        this.data = start === 0 ? buf : buf.subarray(start)
+        this.data = start === 0 && !this.#borrowed ? buf : this.#body(buf, start, buf.length)
         this.pos = buf.length
         return DATA
       default:
@@ -252,4 +288,11 @@ export class ResponseParser implements Framing {
       this.keepAlive = false
     }
   }
+}
+
+/** A copy of `buf`'s bytes [start, end) (a pooled slice when small, as Buffer.from). */
+function copyOf(buf: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start)
+  buf.copy(out, 0, start, end)
+  return out
 }

@@ -1,7 +1,8 @@
 /**
  * Hands a parsed response to its undici handler: the head (1xx interim ones skipped), the body
- * as views of the socket's Buffers, the end with its trailers. It stops as soon as the handler
- * paused (the rest stays in the parser until resume) or aborted (the connection is gone).
+ * as Buffers the handler may keep (the parser copies them out of the reused read buffer), the end
+ * with its trailers. It stops as soon as the handler paused (the rest stays in the parser until
+ * resume) or aborted (the connection is gone).
  */
 import { errors } from 'undici'
 import { DATA, END, ERROR, HEAD, NEED_MORE, type ResponseParser } from './parser.js'

@@ -19,6 +19,27 @@ interface Options {
   readonly noBody?: boolean
   /** The server closes after the bytes. */
   readonly eof?: boolean
+  /**
+   * Every chunk is fed from one reused buffer, as the connection does (borrowed), and the buffer
+   * is scribbled over after each read's detach(): whatever the parser kept of it must be a copy.
+   */
+  readonly borrowed?: boolean
+}
+
+/** The connection's read buffer, as the parser sees it in borrowed mode. */
+const SCRATCH = Buffer.alloc(64 * 1024)
+
+function feedChunk(parser: ResponseParser, chunk: Buffer, borrowed: boolean): void {
+  if (!borrowed) return parser.feed(chunk, false)
+  chunk.copy(SCRATCH)
+  parser.feed(SCRATCH.subarray(0, chunk.length), true)
+}
+
+/** The read callback returns: the parser lets go of the buffer, and the next read overwrites it. */
+function endRead(parser: ResponseParser, borrowed: boolean): void {
+  if (!borrowed) return
+  parser.detach()
+  SCRATCH.fill('#')
 }
 
 function parse(chunks: readonly (string | Buffer)[], options: Options = {}): Parsed {
@@ -29,11 +50,15 @@ function parse(chunks: readonly (string | Buffer)[], options: Options = {}): Par
   let end = false
   let error: string | null = null
   let trailers: IncomingHttpHeaders | null = null
+  const borrowed = options.borrowed === true
   feeding: for (const chunk of chunks) {
-    parser.feed(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk)
+    feedChunk(parser, typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk, borrowed)
     for (;;) {
       const event = parser.next()
-      if (event === NEED_MORE) break
+      if (event === NEED_MORE) {
+        endRead(parser, borrowed)
+        break
+      }
       if (event === HEAD) {
         heads.push({
           status: parser.status,
@@ -115,12 +140,22 @@ describe('h1 response parser', () => {
     })
 
     it('gives the same result whatever the reads', () => {
-      for (const r of everySplit(SIMPLE)) {
-        expect(r.error).toBeNull()
-        expect(r.heads[0]!.headers['x-custom']).toBe('a b')
-        expect(r.body).toBe('hello')
-        expect(r.end).toBe(true)
+      for (const borrowed of [false, true]) {
+        for (const r of everySplit(SIMPLE, { borrowed })) {
+          expect(r.error).toBeNull()
+          expect(r.heads[0]!.headers['x-custom']).toBe('a b')
+          expect(r.body).toBe('hello')
+          expect(r.end).toBe(true)
+        }
       }
+    })
+
+    it('hands the body as copies when the fed Buffer is borrowed (reused by the next read)', () => {
+      const r = parse([SIMPLE], { borrowed: true })
+      expect(r.views).toHaveLength(1)
+      expect(r.views[0]!.buffer).not.toBe(SCRATCH.buffer)
+      SCRATCH.fill(0)
+      expect(r.body).toBe('hello')
     })
 
     it('accepts a status line without a reason phrase', () => {
@@ -173,12 +208,35 @@ describe('h1 response parser', () => {
     })
 
     it('gives the same result when cut at every byte', () => {
-      for (const r of everySplit(CHUNKED)) {
-        expect(r.error).toBeNull()
-        expect(r.body).toBe('hello,0123456789')
-        expect(r.trailers).toEqual({ 'x-sum': '42', 'x-other': 'yes' })
-        expect(r.drained).toBe(true)
+      for (const borrowed of [false, true]) {
+        for (const r of everySplit(CHUNKED, { borrowed })) {
+          expect(r.error).toBeNull()
+          expect(r.body).toBe('hello,0123456789')
+          expect(r.trailers).toEqual({ 'x-sum': '42', 'x-other': 'yes' })
+          expect(r.drained).toBe(true)
+        }
       }
+    })
+
+    it('keeps what a paused read left unparsed when its borrowed Buffer is reused', () => {
+      // The handler pauses after the first chunk: the rest of the read stays in the parser
+      // while the read buffer serves other sockets, then resume() parses on from the copy.
+      const parser = new ResponseParser()
+      parser.reset(false)
+      feedChunk(parser, Buffer.from(CHUNKED, 'latin1'), true)
+      expect(parser.next()).toBe(HEAD)
+      expect(parser.next()).toBe(DATA)
+      const first = parser.data
+      endRead(parser, true)
+      const rest: Buffer[] = []
+      let event: number
+      while ((event = parser.next()) === DATA) rest.push(parser.data)
+      expect(event).toBe(END)
+      expect(first.toString('latin1') + Buffer.concat(rest).toString('latin1')).toBe(
+        'hello,0123456789',
+      )
+      expect(parser.trailers).toEqual({ 'x-sum': '42', 'x-other': 'yes' })
+      expect(parser.drained).toBe(true)
     })
 
     it('ends on the last chunk with no trailers', () => {
@@ -199,7 +257,7 @@ describe('h1 response parser', () => {
         'HTTP/1.1 100 Continue\r\n\r\n' +
         'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n' +
         'HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok'
-      for (const r of everySplit(message)) {
+      for (const r of everySplit(message, { borrowed: true })) {
         expect(r.heads.map((h) => h.status)).toEqual([100, 103, 201])
         expect(r.heads[1]!.headers['link']).toBe('</a.css>; rel=preload')
         expect(r.body).toBe('ok')
@@ -228,6 +286,7 @@ describe('h1 response parser', () => {
     it('is read until the server closes, and the connection is not reusable', () => {
       const r = parse(['HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhel', 'lo'], {
         eof: true,
+        borrowed: true,
       })
       expect(r.error).toBeNull()
       expect(r.body).toBe('hello')
@@ -335,7 +394,7 @@ describe('h1 response parser', () => {
     const parser = new ResponseParser()
     function next(message: string): { status: number; headers: IncomingHttpHeaders } | string {
       parser.reset(false)
-      parser.feed(Buffer.from(message, 'latin1'))
+      parser.feed(Buffer.from(message, 'latin1'), false)
       for (;;) {
         const event = parser.next()
         if (event === HEAD && parser.status >= 200) continue

@@ -56,7 +56,7 @@ function collect(
     onResponseData(controller, chunk) {
       if (calls[calls.length - 1] !== 'data') calls.push('data')
       received += chunk.length
-      chunks.push(Buffer.from(chunk)) // the chunk is a view of the socket's buffer
+      chunks.push(chunk) // kept by reference: the transport hands out chunks a handler may keep
       hooks.onData?.(controller, chunk, received)
     },
     onResponseEnd(_controller, trailers) {
@@ -138,6 +138,18 @@ function rawServer(answer: (socket: Socket, head: string) => void) {
       socket.on('error', () => undefined)
     }),
   )
+}
+
+/** A chunked response of `body` in chunks of 1 to 5000 bytes, with an x-sum trailer. */
+function chunkedResponse(body: Buffer): Buffer {
+  const parts: Buffer[] = [Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n')]
+  for (let at = 0; at < body.length;) {
+    const part = body.subarray(at, at + 1 + ((at * 31) % 5000))
+    at += part.length
+    parts.push(Buffer.from(`${part.length.toString(16)};ext=x\r\n`), part, Buffer.from('\r\n'))
+  }
+  parts.push(Buffer.from(`0\r\nx-sum: ${body.length}\r\n\r\n`))
+  return Buffer.concat(parts)
 }
 
 function pool(url: string, options: H1PoolOptions = {}): H1Pool {
@@ -245,6 +257,56 @@ describe('H1Pool', () => {
     const out = await request(pool(server.url))
     expect(out.body.toString()).toBe('part1,part2')
     expect(out.trailers).toEqual({ 'x-sum': '7' })
+  })
+
+  it('body chunks a handler keeps stay intact while many sockets read at once', async () => {
+    // The sockets read into one reused buffer: a chunk handed out as a view of it, or a split
+    // head, size line or trailer kept in it, would be overwritten by the next read of any socket.
+    const body = randomBytes(1024 * 1024)
+    const encoding: Record<string, Buffer> = {
+      length: Buffer.concat([
+        Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`),
+        body,
+      ]),
+      chunked: chunkedResponse(body),
+    }
+    const server = await rawServer((socket, head) => {
+      const wire = encoding[head.slice(5, head.indexOf(' ', 5))]!
+      let at = 0
+      // Pieces of 1 to 3000 bytes, a few per loop turn: reads end anywhere, in heads and size lines.
+      const pump = (): void => {
+        for (let n = 0; n < 4 && at < wire.length; n++) {
+          const size = 1 + ((at * 7919) % 3000)
+          socket.write(wire.subarray(at, at + size))
+          at += size
+        }
+        if (at < wire.length) setImmediate(pump)
+      }
+      pump()
+    })
+    const p = pool(server.url, { connections: 4 })
+    // One handler of each framing pauses now and then, so a read is left half parsed.
+    const pausing = {
+      onData(controller: Controller, _chunk: Buffer, received: number) {
+        if (received % 5 === 0) {
+          controller.pause()
+          setTimeout(() => controller.resume(), 1)
+        }
+      },
+    }
+    const outs = await Promise.all([
+      request(p, { path: '/length' }),
+      request(p, { path: '/chunked' }),
+      request(p, { path: '/length' }, pausing),
+      request(p, { path: '/chunked' }, pausing),
+    ])
+    const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+    for (const out of outs) {
+      expect(out.error).toBeNull()
+      expect(out.body.length).toBe(body.length)
+      expect(digest(out.body)).toBe(digest(body))
+    }
+    expect(outs[1]!.trailers).toEqual({ 'x-sum': String(body.length) })
   })
 
   it('skips 1xx interim responses', async () => {
