@@ -185,24 +185,39 @@ static napi_value import_key(napi_env env, napi_callback_info info) {
   return external;
 }
 
-/* verifyRsa(key, hash, signingInput: string, signature: Uint8Array): boolean — RSASSA-PKCS1-v1_5 */
-static napi_value verify_rsa(napi_env env, napi_callback_info info) {
+/* The arguments both checks take: (key, hash, signingInput, signature). 0 when any is wrong. */
+typedef struct {
+  const verify_key *key;
+  int hash;
+  napi_value input;
+  const unsigned char *signature;
+  size_t signature_length;
+} check_args;
+
+static int read_check_args(napi_env env, napi_callback_info info, check_args *args) {
   size_t argc = 4;
   napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) {
-    return boolean(env, 0);
-  }
-  const verify_key *key = key_of(env, argv[0]);
-  const int hash = hash_of(env, argv[1]);
-  const unsigned char *signature = NULL;
-  size_t signature_length = 0;
-  if (key == NULL || key->rsa == NULL || hash < 0) return boolean(env, 0);
-  if (!bytes_of(env, argv[3], &signature, &signature_length)) return boolean(env, 0);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return 0;
+  args->key = key_of(env, argv[0]);
+  args->hash = hash_of(env, argv[1]);
+  args->input = argv[2];
+  if (args->key == NULL || args->hash < 0) return 0;
+  return bytes_of(env, argv[3], &args->signature, &args->signature_length);
+}
+
+/* verifyRsa(key, hash, signingInput: string, signature: Uint8Array): boolean — RSASSA-PKCS1-v1_5 */
+static napi_value verify_rsa(napi_env env, napi_callback_info info) {
+  check_args args;
+  if (!read_check_args(env, info, &args) || args.key->rsa == NULL) return boolean(env, 0);
+  const verify_key *key = args.key;
+  const int hash = args.hash;
+  const unsigned char *signature = args.signature;
+  const size_t signature_length = args.signature_length;
   /* RFC 8017 §8.2.2 step 1: the signature is exactly as long as the modulus. */
   if (signature_length != (size_t)RSA_size(key->rsa)) return boolean(env, 0);
 
   unsigned char digest[64];
-  const size_t digest_length = hash_input(env, argv[2], hash, digest);
+  const size_t digest_length = hash_input(env, args.input, hash, digest);
   if (digest_length == 0) return boolean(env, 0);
   const unsigned char *prefix = hash == HASH_SHA256   ? DIGEST_INFO_SHA256
                                 : hash == HASH_SHA384 ? DIGEST_INFO_SHA384
@@ -227,17 +242,12 @@ static napi_value verify_rsa(napi_env env, napi_callback_info info) {
 
 /* verifyEcdsa(key, hash, signingInput: string, signature: Uint8Array): boolean — R || S */
 static napi_value verify_ecdsa(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) {
-    return boolean(env, 0);
-  }
-  const verify_key *key = key_of(env, argv[0]);
-  const int hash = hash_of(env, argv[1]);
-  const unsigned char *signature = NULL;
-  size_t signature_length = 0;
-  if (key == NULL || key->ec == NULL || hash < 0) return boolean(env, 0);
-  if (!bytes_of(env, argv[3], &signature, &signature_length)) return boolean(env, 0);
+  check_args args;
+  if (!read_check_args(env, info, &args) || args.key->ec == NULL) return boolean(env, 0);
+  const verify_key *key = args.key;
+  const int hash = args.hash;
+  const unsigned char *signature = args.signature;
+  const size_t signature_length = args.signature_length;
   const EC_GROUP *group = EC_KEY_get0_group(key->ec);
   if (group == NULL) return boolean(env, 0);
   /* RFC 7518 §3.4: R and S each take the byte length of the group order. */
@@ -245,7 +255,7 @@ static napi_value verify_ecdsa(napi_env env, napi_callback_info info) {
   if (half == 0 || signature_length != 2 * half) return boolean(env, 0);
 
   unsigned char digest[64];
-  const size_t digest_length = hash_input(env, argv[2], hash, digest);
+  const size_t digest_length = hash_input(env, args.input, hash, digest);
   if (digest_length == 0) return boolean(env, 0);
 
   int valid = 0;
