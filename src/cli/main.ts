@@ -80,15 +80,16 @@ async function start(
   front: 'uws' | 'node',
   verifier: VerifierChoice | null,
 ): Promise<number> {
+  if (verifier !== null) {
+    requireVerifier(verifier)
+    // Before any key is read (the config's keys among them). Workers and verify threads inherit
+    // the environment, so every verifier agrees.
+    process.env[VERIFIER_ENV] = verifier
+  }
   const { config } = loadGatewayConfig(file, createLogger('silent', {}))
   const logger = createLogger(config.log.level, { role: 'primary', pid: process.pid })
   // Fail here, before forking, if the native front cannot load: never a silent fallback.
   if (front === 'uws') loadNativeUws()
-  if (verifier !== null) {
-    requireVerifier(verifier)
-    // Workers and verify threads inherit the environment, so every verifier agrees.
-    process.env[VERIFIER_ENV] = verifier
-  }
   const workers = resolveWorkers(workersFlag, config.cluster.workers)
   const threadsSetting = verifyThreadsFlag ?? config.cluster.verify_threads
   const verifyThreads =
