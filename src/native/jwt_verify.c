@@ -205,31 +205,28 @@ static int read_check_args(napi_env env, napi_callback_info info, check_args *ar
   return bytes_of(env, argv[3], &args->signature, &args->signature_length);
 }
 
-/* verifyRsa(key, hash, signingInput: string, signature: Uint8Array): boolean — RSASSA-PKCS1-v1_5 */
+/* verifyRsa(key, hash, signingInput: string, signature: Uint8Array): boolean, PKCS#1 v1.5 */
 static napi_value verify_rsa(napi_env env, napi_callback_info info) {
   check_args args;
   if (!read_check_args(env, info, &args) || args.key->rsa == NULL) return boolean(env, 0);
-  const verify_key *key = args.key;
-  const int hash = args.hash;
-  const unsigned char *signature = args.signature;
-  const size_t signature_length = args.signature_length;
   /* RFC 8017 §8.2.2 step 1: the signature is exactly as long as the modulus. */
-  if (signature_length != (size_t)RSA_size(key->rsa)) return boolean(env, 0);
+  if (args.signature_length != (size_t)RSA_size(args.key->rsa)) return boolean(env, 0);
 
   unsigned char digest[64];
-  const size_t digest_length = hash_input(env, args.input, hash, digest);
+  const size_t digest_length = hash_input(env, args.input, args.hash, digest);
   if (digest_length == 0) return boolean(env, 0);
-  const unsigned char *prefix = hash == HASH_SHA256   ? DIGEST_INFO_SHA256
-                                : hash == HASH_SHA384 ? DIGEST_INFO_SHA384
-                                                      : DIGEST_INFO_SHA512;
+  const unsigned char *prefix = args.hash == HASH_SHA256   ? DIGEST_INFO_SHA256
+                                : args.hash == HASH_SHA384 ? DIGEST_INFO_SHA384
+                                                           : DIGEST_INFO_SHA512;
 
   /*
    * s^e mod n with the block type 1 padding checked by OpenSSL (00 01 FF.. 00); what remains must
    * be exactly the DER DigestInfo of our digest, as RSA_verify compares it.
    */
   unsigned char recovered[MAX_RSA_BYTES];
-  const int recovered_length = RSA_public_decrypt((int)signature_length, signature, recovered,
-                                                  (RSA *)key->rsa, RSA_PKCS1_PADDING);
+  const int recovered_length =
+      RSA_public_decrypt((int)args.signature_length, args.signature, recovered,
+                         (RSA *)args.key->rsa, RSA_PKCS1_PADDING);
   int valid = 0;
   if (recovered_length == (int)(DIGEST_INFO_PREFIX_BYTES + digest_length) &&
       CRYPTO_memcmp(recovered, prefix, DIGEST_INFO_PREFIX_BYTES) == 0 &&
@@ -244,29 +241,25 @@ static napi_value verify_rsa(napi_env env, napi_callback_info info) {
 static napi_value verify_ecdsa(napi_env env, napi_callback_info info) {
   check_args args;
   if (!read_check_args(env, info, &args) || args.key->ec == NULL) return boolean(env, 0);
-  const verify_key *key = args.key;
-  const int hash = args.hash;
-  const unsigned char *signature = args.signature;
-  const size_t signature_length = args.signature_length;
-  const EC_GROUP *group = EC_KEY_get0_group(key->ec);
+  const EC_GROUP *group = EC_KEY_get0_group(args.key->ec);
   if (group == NULL) return boolean(env, 0);
   /* RFC 7518 §3.4: R and S each take the byte length of the group order. */
   const size_t half = (size_t)((EC_GROUP_order_bits(group) + 7) / 8);
-  if (half == 0 || signature_length != 2 * half) return boolean(env, 0);
+  if (half == 0 || args.signature_length != 2 * half) return boolean(env, 0);
 
   unsigned char digest[64];
-  const size_t digest_length = hash_input(env, args.input, hash, digest);
+  const size_t digest_length = hash_input(env, args.input, args.hash, digest);
   if (digest_length == 0) return boolean(env, 0);
 
   int valid = 0;
   ECDSA_SIG *sig = ECDSA_SIG_new();
-  BIGNUM *r = BN_bin2bn(signature, (int)half, NULL);
-  BIGNUM *s = BN_bin2bn(signature + half, (int)half, NULL);
+  BIGNUM *r = BN_bin2bn(args.signature, (int)half, NULL);
+  BIGNUM *s = BN_bin2bn(args.signature + half, (int)half, NULL);
   if (sig != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(sig, r, s) == 1) {
     r = NULL; /* owned by sig now */
     s = NULL;
     /* 1 valid, 0 invalid, -1 error (r or s out of [1, n-1] among them). */
-    valid = ECDSA_do_verify(digest, (int)digest_length, sig, (EC_KEY *)key->ec) == 1;
+    valid = ECDSA_do_verify(digest, (int)digest_length, sig, (EC_KEY *)args.key->ec) == 1;
   }
   BN_free(r);
   BN_free(s);
