@@ -23,7 +23,7 @@ export const NATIVE_SHA512 = 2
 export interface NativeVerifier {
   /** An RSA or EC public key from its SPKI DER, or undefined for any other key. */
   importKey(spkiDer: Uint8Array): NativeKey | undefined
-  /** RSASSA-PKCS1-v1_5 (RS256/384/512) over the one-byte characters of `signingInput`. */
+  /** RSASSA-PKCS1-v1_5 (RS256/384/512) over the UTF-8 bytes of `signingInput`, as node:crypto. */
   verifyRsa(key: NativeKey, hash: number, signingInput: string, signature: Uint8Array): boolean
   /** ECDSA with R || S (ES256/384/512). */
   verifyEcdsa(key: NativeKey, hash: number, signingInput: string, signature: Uint8Array): boolean

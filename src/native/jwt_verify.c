@@ -97,12 +97,14 @@ static const verify_key *key_of(napi_env env, napi_value value) {
 }
 
 /*
- * Hashes a string of one-byte characters (the JWS signing input is base64url and a dot) into
- * `digest`, copying it out of the JS heap first. Returns the digest length, 0 on failure.
+ * Hashes the UTF-8 bytes of a string, as node:crypto hashes Buffer.from(string), into `digest`.
+ * A JWS signing input is base64url and a dot, so this is a plain copy; any other string still
+ * gets node's answer, never a lossy one-byte reading of it. Returns the digest length, 0 on
+ * failure.
  */
 static size_t hash_input(napi_env env, napi_value input, int hash, unsigned char *digest) {
   size_t length = 0;
-  if (napi_get_value_string_latin1(env, input, NULL, 0, &length) != napi_ok) return 0;
+  if (napi_get_value_string_utf8(env, input, NULL, 0, &length) != napi_ok) return 0;
   unsigned char stack_copy[STACK_INPUT_BYTES];
   unsigned char *copy = stack_copy;
   if (length + 1 > sizeof stack_copy) {
@@ -111,7 +113,7 @@ static size_t hash_input(napi_env env, napi_value input, int hash, unsigned char
   }
   size_t written = 0;
   size_t digest_length = 0;
-  if (napi_get_value_string_latin1(env, input, (char *)copy, length + 1, &written) == napi_ok &&
+  if (napi_get_value_string_utf8(env, input, (char *)copy, length + 1, &written) == napi_ok &&
       written == length) {
     switch (hash) {
       case HASH_SHA256:

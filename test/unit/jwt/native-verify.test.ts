@@ -129,6 +129,21 @@ describe('the native verifier', () => {
       }
     })
 
+    it('hashes the UTF-8 bytes of a signing input, as node:crypto does, never a lossy reading', () => {
+      const key = imported(RSA_2048.publicKey)
+      // Not base64url (parseToken refuses such input first): the check must still agree.
+      const input = `${signingInput()}é€Ł`
+      const signature = sign('sha256', Buffer.from(input), RSA_2048.privateKey)
+      expect(native.verifyRsa(key, NATIVE_SHA256, input, signature)).toBe(true)
+      // U+0141 read as one byte would be 0x41, "A".
+      const lossy = sign(
+        'sha256',
+        Buffer.from(input.replace('Ł', 'A'), 'latin1'),
+        RSA_2048.privateKey,
+      )
+      expect(native.verifyRsa(key, NATIVE_SHA256, input, lossy)).toBe(false)
+    })
+
     it('hashes signing inputs longer than its stack copy', () => {
       const key = imported(RSA_2048.publicKey)
       const input = signingInput(40_000)
@@ -186,6 +201,22 @@ describe('the native verifier', () => {
         native.verifyEcdsa(key, NATIVE_SHA256, input, Buffer.concat([signature, Buffer.alloc(1)])),
       ).toBe(false)
     })
+  })
+
+  it('refuses random signatures of the right length, as node:crypto does', () => {
+    const rsa = imported(RSA_2048.publicKey)
+    const p256 = CURVES[0]!
+    const ec = imported(p256.keys.publicKey)
+    const input = signingInput()
+    for (let i = 0; i < 200; i++) {
+      const rsaSignature = randomBytes(256)
+      const ecSignature = randomBytes(64)
+      expect(verify('sha256', Buffer.from(input), RSA_2048.publicKey, rsaSignature)).toBe(false)
+      expect(native.verifyRsa(rsa, NATIVE_SHA256, input, rsaSignature)).toBe(false)
+      const ecKey = { key: p256.keys.publicKey, dsaEncoding: 'ieee-p1363' } as const
+      expect(verify('sha256', Buffer.from(input), ecKey, ecSignature)).toBe(false)
+      expect(native.verifyEcdsa(ec, NATIVE_SHA256, input, ecSignature)).toBe(false)
+    }
   })
 
   describe('with keys and arguments it must refuse', () => {
