@@ -1,6 +1,7 @@
 /** Command-line parsing of `portcullis start|check|revoke …` (see USAGE). */
 import { availableParallelism } from 'node:os'
 import { PortcullisError } from '../errors.js'
+import type { VerifierChoice } from '../jwt/native-verify.js'
 
 export const USAGE = `portcullis — zero-trust API gateway
 
@@ -41,7 +42,7 @@ export interface CliArgs {
   readonly workers: number | 'auto' | null
   readonly verifyThreads: number | 'auto' | null
   readonly front: 'uws' | 'node'
-  readonly verifier: 'native' | 'node' | null
+  readonly verifier: VerifierChoice | null
   readonly jti: string | null
   readonly exp: number | null
   readonly ttl: string | null

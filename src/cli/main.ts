@@ -11,12 +11,7 @@ import { PortcullisError } from '../errors.js'
 import { startServing } from '../cluster/gateway-process.js'
 import { runPrimary } from '../cluster/primary.js'
 import { loadNativeUws } from '../front/load-uws.js'
-import {
-  VERIFIER_ENV,
-  describeVerifier,
-  requireVerifier,
-  type VerifierChoice,
-} from '../jwt/native-verify.js'
+import { VERIFIER_ENV, requireVerifier, type VerifierChoice } from '../jwt/native-verify.js'
 import { announce, createLogger } from '../observability/logger.js'
 import { parseArgs, resolveWorkers, USAGE } from './args.js'
 import { describeRouteTable } from './route-table.js'
@@ -107,7 +102,7 @@ async function start(
     logger,
     {
       front: serving.front,
-      verifier: describeVerifier(),
+      verifier: serving.verifier,
       workers: 0,
       verify_threads: verifyThreads,
       listeners: serving.listeners,

@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 import type { BoundListener, Front, FrontListener } from '../front/front.js'
 import { loadNativeUws } from '../front/load-uws.js'
+import { describeVerifier } from '../jwt/native-verify.js'
 import { NodeFront } from '../front/node.js'
 import { UwsFront } from '../front/uws.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
@@ -24,6 +25,8 @@ export type FrontKind = 'uws' | 'node'
 
 export interface ServingProcess {
   readonly front: string
+  /** How this process checks JWT signatures (native-verify.ts), for the startup line. */
+  readonly verifier: string
   readonly listeners: readonly string[]
   /** Compiles (throws on an invalid config), loads new issuers' keys, then switches. */
   reload(config: GatewayConfig): Promise<void>
@@ -118,6 +121,7 @@ export async function startServing(
 
   return {
     front: front.description,
+    verifier: describeVerifier(),
     listeners: bound,
     async reload(next: GatewayConfig): Promise<void> {
       const compiled = new Runtime(next, state)

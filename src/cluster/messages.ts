@@ -17,6 +17,11 @@ export type ToWorker =
 
 export type ToPrimary =
   | { readonly type: 'ready' }
-  | { readonly type: 'listening'; readonly front: string; readonly listeners: readonly string[] }
+  | {
+      readonly type: 'listening'
+      readonly front: string
+      readonly verifier: string
+      readonly listeners: readonly string[]
+    }
   | { readonly type: 'start-failed'; readonly error: string }
   | { readonly type: 'reloaded'; readonly generation: number; readonly error: string | null }

@@ -10,7 +10,6 @@ import { loadGatewayConfig } from '../config/gateway-config.js'
 import type { GatewayConfig } from '../config/schema.js'
 import { parseDuration } from '../config/units.js'
 import { PortcullisError } from '../errors.js'
-import { describeVerifier } from '../jwt/native-verify.js'
 import { announce } from '../observability/logger.js'
 import type { FrontKind } from './gateway-process.js'
 import type { ToPrimary, ToWorker } from './messages.js'
@@ -90,7 +89,7 @@ export function runPrimary(options: PrimaryOptions): void {
             logger,
             {
               front: message.front,
-              verifier: describeVerifier(),
+              verifier: message.verifier,
               workers: slots.length,
               verify_threads: verifyThreads,
               listeners: message.listeners,

@@ -52,12 +52,17 @@ let loaded: Loaded | undefined
 
 /** The native verifier this process uses, or null for node:crypto. */
 export function nativeVerifier(): NativeVerifier | null {
-  return (loaded ??= load(process.env[VERIFIER_ENV])).verifier
+  return chosen().verifier
 }
 
 /** For the startup line: which verifier runs, and why node:crypto when it does. */
 export function describeVerifier(): string {
-  return (loaded ??= load(process.env[VERIFIER_ENV])).description
+  return chosen().description
+}
+
+/** Loaded once per process and thread, as PORTCULLIS_VERIFIER says. */
+function chosen(): Loaded {
+  return (loaded ??= load(process.env[VERIFIER_ENV]))
 }
 
 /**

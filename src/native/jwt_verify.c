@@ -103,31 +103,41 @@ static const verify_key *key_of(napi_env env, napi_value value) {
  * failure.
  */
 static size_t hash_input(napi_env env, napi_value input, int hash, unsigned char *digest) {
-  size_t length = 0;
-  if (napi_get_value_string_utf8(env, input, NULL, 0, &length) != napi_ok) return 0;
+  /*
+   * One pass for a token that fits the stack copy: a UTF-8 copy stops short of a character that
+   * does not fit, so under 4 bytes of room left proves the copy whole. Longer input is measured,
+   * then copied into memory of its size.
+   */
   unsigned char stack_copy[STACK_INPUT_BYTES];
   unsigned char *copy = stack_copy;
-  if (length + 1 > sizeof stack_copy) {
-    copy = (unsigned char *)malloc(length + 1);
-    if (copy == NULL) return 0;
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, input, (char *)copy, sizeof stack_copy, &length) != napi_ok) {
+    return 0;
   }
-  size_t written = 0;
-  size_t digest_length = 0;
-  if (napi_get_value_string_utf8(env, input, (char *)copy, length + 1, &written) == napi_ok &&
-      written == length) {
-    switch (hash) {
-      case HASH_SHA256:
-        digest_length = SHA256(copy, length, digest) != NULL ? 32 : 0;
-        break;
-      case HASH_SHA384:
-        digest_length = SHA384(copy, length, digest) != NULL ? 48 : 0;
-        break;
-      case HASH_SHA512:
-        digest_length = SHA512(copy, length, digest) != NULL ? 64 : 0;
-        break;
-      default:
-        break;
+  if (length + 4 >= sizeof stack_copy) {
+    size_t needed = 0;
+    if (napi_get_value_string_utf8(env, input, NULL, 0, &needed) != napi_ok) return 0;
+    copy = (unsigned char *)malloc(needed + 1);
+    if (copy == NULL) return 0;
+    if (napi_get_value_string_utf8(env, input, (char *)copy, needed + 1, &length) != napi_ok ||
+        length != needed) {
+      free(copy);
+      return 0;
     }
+  }
+  size_t digest_length = 0;
+  switch (hash) {
+    case HASH_SHA256:
+      digest_length = SHA256(copy, length, digest) != NULL ? 32 : 0;
+      break;
+    case HASH_SHA384:
+      digest_length = SHA384(copy, length, digest) != NULL ? 48 : 0;
+      break;
+    case HASH_SHA512:
+      digest_length = SHA512(copy, length, digest) != NULL ? 64 : 0;
+      break;
+    default:
+      break;
   }
   if (copy != stack_copy) free(copy);
   return digest_length;

@@ -1,6 +1,7 @@
 import {
   constants,
   createHash,
+  createPublicKey,
   generateKeyPairSync,
   privateEncrypt,
   randomBytes,
@@ -257,6 +258,26 @@ describe('the native verifier', () => {
       // node:crypto right after a refusal still works and answers truly.
       const signature = sign('sha256', Buffer.from(input), RSA_2048.privateKey)
       expect(verify('sha256', Buffer.from(input), RSA_2048.publicKey, signature)).toBe(true)
+      // node reports the first error on OpenSSL's queue: a refusal left there ("data too large
+      // for modulus", an ECDSA range error) would be what node's next failure names.
+      const ec = imported(CURVES[0]!.keys.publicKey)
+      expect(native.verifyEcdsa(ec, NATIVE_SHA256, input, Buffer.alloc(64))).toBe(false)
+      expect(native.verifyRsa(key, NATIVE_SHA256, input, Buffer.alloc(256, 0xff))).toBe(false)
+      expect(() =>
+        createPublicKey('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'),
+      ).toThrow(expect.objectContaining({ code: 'ERR_OSSL_ASN1_WRONG_TAG' }))
+    })
+
+    it('hashes inputs around the end of its stack copy whole, multibyte characters too', () => {
+      const key = imported(RSA_2048.publicKey)
+      for (let length = 8185; length < 8196; length++) {
+        for (const tail of ['', 'é', '€', '😀']) {
+          const input = 'a'.repeat(length - tail.length) + tail
+          const signature = sign('sha256', Buffer.from(input), RSA_2048.privateKey)
+          expect(native.verifyRsa(key, NATIVE_SHA256, input, signature)).toBe(true)
+          expect(native.verifyRsa(key, NATIVE_SHA256, `${input}a`, signature)).toBe(false)
+        }
+      }
     })
   })
 })
