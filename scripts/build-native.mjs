@@ -1,9 +1,11 @@
-// `npm install` runs this: builds src/native (the native JWT signature checks) with the node-gyp
-// that npm ships, against the headers npm is configured with (npm_config_nodedir).
+// `npm install` runs this: builds src/native (the native JWT signature checks and upstream
+// sockets) with the node-gyp that npm ships, against the headers npm is configured with
+// (npm_config_nodedir).
 //
 // A failed build does not fail the install: the gateway then checks signatures with node:crypto
-// and its startup line says so, with the reason (src/jwt/native-verify.ts). `portcullis start
-// --verifier native` refuses to start without the build.
+// and carries upstream requests on node:net, and its startup line says so, with the reason.
+// `portcullis start --verifier native` or `--upstream-sockets native` refuses to start without
+// the build.
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -14,8 +16,9 @@ const result = spawnSync(command, [...args, 'rebuild'], { cwd: directory, stdio:
 if (result.status !== 0) {
   const why = result.error ? result.error.message : `node-gyp exited with ${result.status}`
   process.stderr.write(
-    `portcullis: the native JWT verifier was not built (${why}); JWT signatures will be ` +
-      'checked with node:crypto, about 40 µs slower per RS256 token. It needs python3, make ' +
-      'and a C compiler; run `npm run build:native` once they are installed.\n',
+    `portcullis: src/native was not built (${why}): JWT signatures will be ` +
+      'checked with node:crypto (about 40 µs slower per RS256 token) and upstream requests ' +
+      'carried by node:net (about 5 µs slower each). It needs python3, make and a C compiler; ' +
+      'run `npm run build:native` once they are installed.\n',
   )
 }

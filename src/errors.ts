@@ -15,6 +15,7 @@ export type PortcullisErrorCode =
   | 'PCL_ERR_CLI_USAGE'
   | 'PCL_ERR_FRONT_UNAVAILABLE'
   | 'PCL_ERR_VERIFIER_UNAVAILABLE'
+  | 'PCL_ERR_UPSTREAM_SOCKETS_UNAVAILABLE'
   | 'PCL_ERR_LISTEN'
 
 /** One problem found in a config file: where (`routes[2].match.paths[0]`) and why. */

@@ -2,12 +2,13 @@
 import { availableParallelism } from 'node:os'
 import { PortcullisError } from '../errors.js'
 import type { VerifierChoice } from '../jwt/native-verify.js'
+import type { UpstreamSocketChoice } from '../proxy/h1/socket.js'
 
 export const USAGE = `portcullis — zero-trust API gateway
 
 Usage:
   portcullis start --config FILE [--workers N|auto] [--verify-threads N|auto] [--front uws|node]
-                   [--verifier native|node]
+                   [--verifier native|node] [--upstream-sockets native|node]
   portcullis revoke --config FILE --jti ID (--exp UNIX_SECONDS | --ttl DURATION)
   portcullis check --config FILE
   portcullis --help | --version
@@ -29,6 +30,9 @@ Options:
   --verifier native|node  JWT signatures (RS*, ES*): native = OpenSSL through src/native, built
                     by npm install; node = node:crypto. Default: native when built, else
                     node:crypto, named in the startup line.
+  --upstream-sockets native|node  Sockets of the native HTTP/1.1 upstream transport: native =
+                    src/native, built by npm install; node = node:net. Default: native when
+                    built, else node:net, named in the startup line.
   --jti ID          (revoke) the token id to refuse.
   --exp S           (revoke) the token's exp, unix seconds: the entry lives until then.
   --ttl DURATION    (revoke) instead of --exp: how long the entry lives (e.g. 1h).
@@ -43,6 +47,7 @@ export interface CliArgs {
   readonly verifyThreads: number | 'auto' | null
   readonly front: 'uws' | 'node'
   readonly verifier: VerifierChoice | null
+  readonly upstreamSockets: UpstreamSocketChoice | null
   readonly jti: string | null
   readonly exp: number | null
   readonly ttl: string | null
@@ -55,6 +60,7 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   let verifyThreads: CliArgs['verifyThreads'] = null
   let front: CliArgs['front'] = 'uws'
   let verifier: CliArgs['verifier'] = null
+  let upstreamSockets: CliArgs['upstreamSockets'] = null
   let jti: string | null = null
   let exp: number | null = null
   let ttl: string | null = null
@@ -78,20 +84,14 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
         break
       case '-h':
       case '--help':
-        return { command: 'help', config, workers, verifyThreads, front, verifier, jti, exp, ttl }
+        command = 'help'
+        i = argv.length
+        break
       case '-v':
       case '--version':
-        return {
-          command: 'version',
-          config,
-          workers,
-          verifyThreads,
-          front,
-          verifier,
-          jti,
-          exp,
-          ttl,
-        }
+        command = 'version'
+        i = argv.length
+        break
       case '-c':
       case '--config':
         config = value()
@@ -135,6 +135,14 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
         verifier = v
         break
       }
+      case '--upstream-sockets': {
+        const v = value()
+        if (v !== 'native' && v !== 'node') {
+          usage(`--upstream-sockets takes native or node (got "${v}")`)
+        }
+        upstreamSockets = v
+        break
+      }
       default:
         usage(`unknown argument "${arg}"`)
     }
@@ -143,7 +151,18 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   if (command === 'revoke' && (jti === null || (exp === null) === (ttl === null))) {
     usage('revoke needs --jti and one of --exp or --ttl')
   }
-  return { command, config, workers, verifyThreads, front, verifier, jti, exp, ttl }
+  return {
+    command,
+    config,
+    workers,
+    verifyThreads,
+    front,
+    verifier,
+    upstreamSockets,
+    jti,
+    exp,
+    ttl,
+  }
 }
 
 export function resolveWorkers(flag: number | 'auto' | null, configured: number | 'auto'): number {

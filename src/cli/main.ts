@@ -11,9 +11,10 @@ import { PortcullisError } from '../errors.js'
 import { startServing } from '../cluster/gateway-process.js'
 import { runPrimary } from '../cluster/primary.js'
 import { loadNativeUws } from '../front/load-uws.js'
-import { VERIFIER_ENV, requireVerifier, type VerifierChoice } from '../jwt/native-verify.js'
+import { VERIFIER_ENV, requireVerifier } from '../jwt/native-verify.js'
+import { UPSTREAM_SOCKETS_ENV, requireUpstreamSockets } from '../proxy/h1/socket.js'
 import { announce, createLogger } from '../observability/logger.js'
-import { parseArgs, resolveWorkers, USAGE } from './args.js'
+import { parseArgs, resolveWorkers, USAGE, type CliArgs } from './args.js'
 import { describeRouteTable } from './route-table.js'
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -38,7 +39,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0
     }
     case 'start':
-      return start(args.config, args.workers, args.verifyThreads, args.front, args.verifier)
+      return start(args)
     case 'revoke':
       return revoke(args.config, args.jti!, args.exp, args.ttl)
   }
@@ -68,13 +69,13 @@ async function revoke(
   return 0
 }
 
-async function start(
-  file: string,
-  workersFlag: number | 'auto' | null,
-  verifyThreadsFlag: number | 'auto' | null,
-  front: 'uws' | 'node',
-  verifier: VerifierChoice | null,
-): Promise<number> {
+async function start(args: CliArgs): Promise<number> {
+  const { config: file, workers: workersFlag, verifyThreads: verifyThreadsFlag, front } = args
+  const { verifier, upstreamSockets } = args
+  if (upstreamSockets !== null) {
+    requireUpstreamSockets(upstreamSockets)
+    process.env[UPSTREAM_SOCKETS_ENV] = upstreamSockets // workers inherit it
+  }
   if (verifier !== null) {
     requireVerifier(verifier)
     // Before any key is read (the config's keys among them). Workers and verify threads inherit
@@ -103,6 +104,7 @@ async function start(
     {
       front: serving.front,
       verifier: serving.verifier,
+      upstream_sockets: serving.upstreamSockets,
       workers: 0,
       verify_threads: verifyThreads,
       listeners: serving.listeners,

@@ -12,6 +12,7 @@ import { UwsFront } from '../front/uws.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
 import { RedisRevocationSync, RevocationList } from '../jwt/revocation.js'
 import { VerifyPool } from '../jwt/verify-pool.js'
+import { describeUpstreamSockets } from '../proxy/h1/socket.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime, type WorkerState } from '../runtime.js'
 import { JwtContext } from '../stages/authenticate/jwt-context.js'
@@ -27,6 +28,8 @@ export interface ServingProcess {
   readonly front: string
   /** How this process checks JWT signatures (native-verify.ts), for the startup line. */
   readonly verifier: string
+  /** What carries upstream requests (proxy/h1/socket.ts), for the startup line. */
+  readonly upstreamSockets: string
   readonly listeners: readonly string[]
   /** Compiles (throws on an invalid config), loads new issuers' keys, then switches. */
   reload(config: GatewayConfig): Promise<void>
@@ -122,6 +125,7 @@ export async function startServing(
   return {
     front: front.description,
     verifier: describeVerifier(),
+    upstreamSockets: describeUpstreamSockets(),
     listeners: bound,
     async reload(next: GatewayConfig): Promise<void> {
       const compiled = new Runtime(next, state)

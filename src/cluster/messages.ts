@@ -21,6 +21,7 @@ export type ToPrimary =
       readonly type: 'listening'
       readonly front: string
       readonly verifier: string
+      readonly upstreamSockets: string
       readonly listeners: readonly string[]
     }
   | { readonly type: 'start-failed'; readonly error: string }

@@ -90,6 +90,7 @@ export function runPrimary(options: PrimaryOptions): void {
             {
               front: message.front,
               verifier: message.verifier,
+              upstream_sockets: message.upstreamSockets,
               workers: slots.length,
               verify_threads: verifyThreads,
               listeners: message.listeners,

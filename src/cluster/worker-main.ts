@@ -21,7 +21,13 @@ process.on('message', (message: ToWorker) => {
       }).then(
         (s) => {
           serving = s
-          send({ type: 'listening', front: s.front, verifier: s.verifier, listeners: s.listeners })
+          send({
+            type: 'listening',
+            front: s.front,
+            verifier: s.verifier,
+            upstreamSockets: s.upstreamSockets,
+            listeners: s.listeners,
+          })
         },
         (error: Error) => {
           send({ type: 'start-failed', error: error.message })

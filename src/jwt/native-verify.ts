@@ -8,9 +8,8 @@
  * agree: `native` (refuse to start without the build), `node` (node:crypto only), or unset for
  * native when built, node:crypto otherwise, named with its reason in the startup line.
  */
-import { createRequire } from 'node:module'
-
 import { PortcullisError } from '../errors.js'
+import { loadNativeAddon } from '../native/load.js'
 
 /** A public key decoded once by OpenSSL; opaque to JavaScript. */
 export type NativeKey = { readonly __nativeKey: unique symbol }
@@ -41,12 +40,6 @@ interface Loaded {
   /** Why the native verifier did not load, when it did not. */
   readonly failure: string | null
 }
-
-/** Where node-gyp leaves the module, seen from src/jwt (tests) and from dist/src/jwt. */
-const CANDIDATES = [
-  '../native/build/Release/jwt_verify.node',
-  '../../../src/native/build/Release/jwt_verify.node',
-]
 
 let loaded: Loaded | undefined
 
@@ -89,19 +82,11 @@ function load(choice: string | undefined): Loaded {
       failure: null,
     }
   }
-  const require = createRequire(import.meta.url)
-  const failures: string[] = []
-  for (const candidate of CANDIDATES) {
-    const file = new URL(candidate, import.meta.url)
-    try {
-      const verifier = require(file.pathname) as NativeVerifier
-      return { verifier, description: `native (${verifier.openssl}, src/native)`, failure: null }
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code !== 'MODULE_NOT_FOUND') failures.push((error as Error).message)
-    }
+  const { addon: verifier, failure } = loadNativeAddon<NativeVerifier>('jwt_verify')
+  if (verifier !== null) {
+    return { verifier, description: `native (${verifier.openssl}, src/native)`, failure: null }
   }
-  const why = failures.length > 0 ? failures.join('; ') : 'not built'
+  const why = failure
   return {
     verifier: null,
     failure: why,

@@ -74,6 +74,8 @@ export interface StartOptions {
   readonly front?: Front
   /** `--verifier`; unset lets the gateway choose (native when built). */
   readonly verifier?: 'native' | 'node'
+  /** `--upstream-sockets`; unset lets the gateway choose (native when built). */
+  readonly upstreamSockets?: 'native' | 'node'
   readonly env?: NodeJS.ProcessEnv
   /**
    * A network namespace to run the gateway in (`ip netns exec`, see netns.ts). Its config then
@@ -243,6 +245,9 @@ async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
     '--front',
     options.front ?? 'uws',
     ...(options.verifier === undefined ? [] : ['--verifier', options.verifier]),
+    ...(options.upstreamSockets === undefined
+      ? []
+      : ['--upstream-sockets', options.upstreamSockets]),
   ]
   // `ip netns exec` execs the command, so the child's pid is still the primary's.
   const [command, argv] =

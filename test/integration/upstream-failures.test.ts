@@ -33,7 +33,10 @@ async function startResetter(): Promise<{
   }
 }
 
-describe.each(FRONTS)('upstream failures on the %s front', (front) => {
+/** Each front on the native upstream sockets, and the node:net ones that replace them unbuilt. */
+const CASES = [...FRONTS.map((front) => [front, 'native'] as const), ['uws', 'node'] as const]
+
+describe.each(CASES)('upstream failures on the %s front, %s upstream sockets', (front, sockets) => {
   let gateway: Gateway
   let closedPort: number
   let blackhole: Blackhole | null = null
@@ -77,6 +80,7 @@ describe.each(FRONTS)('upstream failures on the %s front', (front) => {
     })
     gateway = await startGateway({
       front,
+      upstreamSockets: sockets,
       config: {
         upstreams: {
           refused: { targets: [closed], retries: 0 },
@@ -131,6 +135,12 @@ describe.each(FRONTS)('upstream failures on the %s front', (front) => {
 
   beforeEach(() => {
     for (const u of Object.values(up)) u.reset()
+  })
+
+  it('announces the upstream sockets it runs', () => {
+    expect(gateway.logs.find((l) => l.msg === 'portcullis started')).toMatchObject({
+      upstream_sockets: expect.stringMatching(sockets === 'native' ? /^native/ : /^node:net/),
+    })
   })
 
   describe('when the upstream refuses the connection', () => {

@@ -2,16 +2,16 @@
  * One keep-alive HTTP/1.1 connection to an upstream: writes a request, parses its response and
  * hands the events to the request's undici handler. Socket listeners are bound once per
  * connection and the parser is reused, so a request on a warm connection costs no closure and no
- * timer (timeouts.ts). The socket reads into one reused Buffer (net's `onread`): no Buffer and no
- * 'data' event per read.
+ * timer (timeouts.ts). The socket (socket.ts) reads into one shared buffer: no Buffer and no event
+ * object per read.
  */
-import { connect, type Socket } from 'node:net'
 import type { IncomingHttpHeaders } from 'node:http'
 import { errors } from 'undici'
 import { ResponseParser } from './parser.js'
 import type { ConnectionPool } from './pool.js'
 import { deliver, type ResponseSink } from './reader.js'
 import type { H1Request, RequestSocket } from './request.js'
+import { openUpstreamSocket, type SocketOwner, type UpstreamSocket } from './socket.js'
 import {
   PhaseClock,
   T_BODY,
@@ -34,17 +34,9 @@ const C_ASSIGNED = 4
 const KEEP_ALIVE_MARGIN_MS = 1000
 const NO_TRAILERS: IncomingHttpHeaders = Object.freeze({})
 
-/**
- * The read buffer of every upstream socket. One is enough: libuv runs read callbacks one at a
- * time from the poll phase, never one inside another (a handler cannot make a socket read), and
- * nothing refers to the buffer once a callback returns: the parser hands out body chunks as
- * copies and detach() copies what it keeps. 64 KiB is the most node reads at once anyway.
- */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
-
-export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSink {
+export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSink, SocketOwner {
   readonly #pool: ConnectionPool
-  readonly #socket: Socket
+  readonly #socket: UpstreamSocket
   readonly #parser = new ResponseParser()
   #state = C_CONNECTING
   #request: H1Request | null
@@ -62,21 +54,7 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
     this.#request = request
     request.socket = this
     this.#parser.reset(request.method === 'HEAD')
-    const socket = connect({
-      host: pool.host,
-      port: pool.port,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: 60_000,
-      onread: { buffer: READ_BUFFER, callback: this.#onRead },
-    })
-    socket.setNoDelay(true)
-    this.#socket = socket
-    socket.on('connect', this.#onConnect)
-    socket.on('end', this.#onEnd)
-    socket.on('error', this.#onError)
-    socket.on('close', this.#onClose)
-    socket.on('drain', this.#onDrain)
+    this.#socket = openUpstreamSocket(pool.host, pool.port, this)
   }
 
   /**
@@ -168,7 +146,7 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
         break
       case T_HEADERS:
         // As undici: no headers timeout while the request body is still flowing out.
-        if (this.#writer !== null && !this.#socket.writableNeedDrain) return clock.hold()
+        if (this.#writer !== null && !this.#socket.needDrain) return clock.hold()
         limit = request!.headersTimeout
         break
       case T_BODY:
@@ -187,38 +165,34 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
     else this.fail(timeoutError(clock.phase, `${this.#pool.host}:${this.#pool.port}`, limit))
   }
 
-  readonly #onConnect = (): void => {
+  onConnect(): void {
     const request = this.#request
     if (this.#state !== C_CONNECTING || request === null) return
     this.#send(request)
   }
 
-  /**
-   * `nread` bytes were read into READ_BUFFER. Pausing is socket.pause(), as before: with onread
-   * it stops the reads at once (readStop), so the next callback comes only after resume().
-   */
-  readonly #onRead = (nread: number): boolean => {
+  /** `nread` bytes are in `buffer`; pause() stops the reads at once. */
+  onRead(buffer: Buffer, nread: number): void {
     const request = this.#request
     if (request === null || this.#state !== C_BUSY) {
       // Bytes nobody asked for: no response can be matched to them (RFC 9112 §9.3). A request
       // assigned but not written yet goes to another connection.
       this.fail(new errors.SocketError('unsolicited data from the upstream'))
-      return false
+      return
     }
     if (this.#clock.phase === T_BODY) this.#clock.progress++
     const parser = this.#parser
-    parser.feed(READ_BUFFER.subarray(0, nread), true)
+    parser.feed(buffer.subarray(0, nread), true)
     try {
       if (request.paused) this.#socket.pause()
       else this.#run(request)
     } finally {
-      // The next read, on any connection, overwrites READ_BUFFER.
+      // The next read, on any connection, overwrites the buffer.
       parser.detach()
     }
-    return true
   }
 
-  readonly #onEnd = (): void => {
+  onEnd(): void {
     this.#eof = true
     const request = this.#request
     // Idle, or assigned and not written yet (the request goes to another connection).
@@ -227,18 +201,18 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
     else if (!request.paused) this.#run(request)
   }
 
-  readonly #onError = (error: Error): void => {
-    this.fail(error) // node's errno errors keep their code: ECONNREFUSED, ECONNRESET, EPIPE…
+  onError(error: Error): void {
+    this.fail(error) // errno errors keep their code: ECONNREFUSED, ECONNRESET, EPIPE…
   }
 
-  readonly #onClose = (): void => {
+  onClose(): void {
     // A paused response keeps what the parser holds: resume() delivers it, then sees the end.
     const request = this.#request
     if (this.#eof && request !== null && request.paused && this.#state === C_BUSY) return
     this.fail(new errors.SocketError('other side closed'))
   }
 
-  readonly #onDrain = (): void => {
+  onDrain(): void {
     this.#writer?.onDrain()
   }
 

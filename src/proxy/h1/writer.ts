@@ -9,10 +9,10 @@
  * before its first byte (a client's malformed chunked framing, say) leaves the upstream without
  * even the head of a request it could act on.
  */
-import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { errors } from 'undici'
 import type { H1Request } from './request.js'
+import type { UpstreamSocket } from './socket.js'
 
 /** What the writer tells its connection. */
 export interface BodyWriterOwner {
@@ -28,24 +28,24 @@ const INLINE_BODY_MAX = 16 * 1024
 
 /** Writes `request` on `socket`; returns the writer still streaming its body, if any. */
 export function writeRequest(
-  socket: Socket,
+  socket: UpstreamSocket,
   request: H1Request,
   owner: BodyWriterOwner,
 ): BodyWriter | null {
   const head = request.head
   const body = request.body
   if (body === null) {
-    socket.write(head, 'latin1')
+    socket.write(head)
   } else if (Buffer.isBuffer(body)) {
     if (body.length <= INLINE_BODY_MAX) {
       // latin1: one byte per char (the request checked that every char is below 0x100).
       const out = Buffer.allocUnsafe(head.length + body.length)
-      out.write(head, 0, 'latin1')
+      out.write(head, 0)
       body.copy(out, head.length)
       socket.write(out)
     } else {
       socket.cork()
-      socket.write(head, 'latin1')
+      socket.write(head)
       socket.write(body)
       socket.uncork()
     }
@@ -60,7 +60,7 @@ export function writeRequest(
 
 export class BodyWriter {
   readonly #owner: BodyWriterOwner
-  readonly #socket: Socket
+  readonly #socket: UpstreamSocket
   readonly #body: Readable
   /** Declared length, -1 when chunked. */
   readonly #length: number
@@ -76,7 +76,7 @@ export class BodyWriter {
 
   constructor(
     owner: BodyWriterOwner,
-    socket: Socket,
+    socket: UpstreamSocket,
     head: string,
     body: Readable,
     length: number,
@@ -142,14 +142,14 @@ export class BodyWriter {
     socket.cork()
     if (head !== null) {
       this.#head = null
-      socket.write(head, 'latin1')
+      socket.write(head)
     }
     if (this.#length >= 0) {
       ok = socket.write(chunk)
     } else {
-      socket.write(`${size.toString(16)}\r\n`, 'latin1')
+      socket.write(`${size.toString(16)}\r\n`)
       socket.write(chunk)
-      ok = socket.write('\r\n', 'latin1')
+      ok = socket.write('\r\n')
     }
     socket.uncork()
     this.#owner.onBodyProgress()
@@ -166,8 +166,8 @@ export class BodyWriter {
     }
     const head = this.#head ?? ''
     this.#head = null
-    if (this.#length < 0) this.#socket.write(head + LAST_CHUNK, 'latin1')
-    else if (head !== '') this.#socket.write(head, 'latin1')
+    if (this.#length < 0) this.#socket.write(head + LAST_CHUNK)
+    else if (head !== '') this.#socket.write(head)
     this.#owner.onBodySent()
   }
 

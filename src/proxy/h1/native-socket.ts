@@ -1,0 +1,223 @@
+/**
+ * Upstream sockets on src/native/upstream_socket.c: a write is one native call that sends at
+ * once, a read is one recv into the shared read buffer reported by one callback. See the C file
+ * for why, and socket.ts for the contract.
+ *
+ * A name is looked up with dns.lookup and its addresses are tried in the order it gives them
+ * until one connects (node's net tries them too, with autoSelectFamily).
+ */
+import { lookup, type LookupAddress } from 'node:dns'
+import { isIP } from 'node:net'
+import { getSystemErrorName } from 'node:util'
+import type { SocketOwner, UpstreamSocket } from './socket.js'
+
+/** The module's functions (src/native/upstream_socket.c documents each). */
+export interface NativeSockets {
+  init(readBuffer: Buffer, onEvent: (slot: number, event: number, value: number) => void): void
+  /** A slot, or -errno. */
+  open(address: string, port: number): number
+  /** Bytes left queued after the write. */
+  write(slot: number, data: string | Uint8Array): number
+  /** Bytes left queued (uncorking sends what it can at once), -1 for a closed slot. */
+  cork(slot: number, on: boolean): number
+  read(slot: number, on: boolean): void
+  close(slot: number): void
+}
+
+const EV_CONNECT = 1
+const EV_READ = 2
+const EV_EOF = 3
+const EV_ERROR = 4
+const EV_DRAIN = 5
+
+/** As net.Socket's writableHighWaterMark: past it, write() asks the writer to wait for drain. */
+const HIGH_WATER_MARK = 16 * 1024
+
+const S_RESOLVING = 0
+const S_CONNECTING = 1
+const S_OPEN = 2
+const S_CLOSED = 3
+
+const bySlot: (NativeSocket | undefined)[] = []
+let initialised: NativeSockets | null = null
+let readBuffer: Buffer = Buffer.alloc(0)
+
+export function nativeSocketsAvailable(addon: NativeSockets): boolean {
+  return typeof addon.open === 'function' && typeof addon.init === 'function'
+}
+
+export function openNativeSocket(
+  native: NativeSockets,
+  buffer: Buffer,
+  host: string,
+  port: number,
+  owner: SocketOwner,
+): UpstreamSocket {
+  if (initialised !== native) {
+    native.init(buffer, onEvent)
+    initialised = native
+    readBuffer = buffer
+  }
+  return new NativeSocket(native, host, port, owner)
+}
+
+function onEvent(slot: number, event: number, value: number): void {
+  bySlot[slot]?.onEvent(event, value)
+}
+
+class NativeSocket implements UpstreamSocket {
+  readonly #native: NativeSockets
+  readonly #port: number
+  readonly #owner: SocketOwner
+  #slot = -1
+  #state = S_RESOLVING
+  #address = ''
+  /** Addresses of the name still to try, should the current one fail to connect. */
+  #fallbacks: string[] = []
+  #paused = false
+  #needDrain = false
+  /** The owner called destroy(): it hears nothing more. */
+  #destroyed = false
+
+  constructor(native: NativeSockets, host: string, port: number, owner: SocketOwner) {
+    this.#native = native
+    this.#port = port
+    this.#owner = owner
+    if (isIP(host) !== 0) {
+      this.#open(host)
+    } else {
+      lookup(host, { all: true }, (error, addresses) => this.#onLookup(error, addresses))
+    }
+  }
+
+  get needDrain(): boolean {
+    return this.#needDrain
+  }
+
+  write(data: string | Uint8Array): boolean {
+    if (this.#slot < 0) return true // closed: the owner is failing the request already
+    if (this.#native.write(this.#slot, data) < HIGH_WATER_MARK) return true
+    this.#needDrain = true
+    return false
+  }
+
+  cork(): void {
+    if (this.#slot >= 0) this.#native.cork(this.#slot, true)
+  }
+
+  uncork(): void {
+    if (this.#slot < 0 || this.#native.cork(this.#slot, false) !== 0 || !this.#needDrain) return
+    // A write asked to wait, and uncorking sent everything: the poll phase will not say so.
+    process.nextTick(() => {
+      if (!this.#destroyed) this.onEvent(EV_DRAIN, 0)
+    })
+  }
+
+  pause(): void {
+    if (this.#paused) return
+    this.#paused = true
+    if (this.#slot >= 0) this.#native.read(this.#slot, false)
+  }
+
+  resume(): void {
+    if (!this.#paused) return
+    this.#paused = false
+    if (this.#slot >= 0) this.#native.read(this.#slot, true)
+  }
+
+  destroy(): void {
+    this.#destroyed = true
+    this.#state = S_CLOSED
+    this.#release()
+  }
+
+  onEvent(event: number, value: number): void {
+    switch (event) {
+      case EV_READ:
+        this.#owner.onRead(readBuffer, value)
+        return
+      case EV_CONNECT:
+        this.#state = S_OPEN
+        this.#fallbacks = []
+        this.#owner.onConnect()
+        return
+      case EV_DRAIN:
+        if (!this.#needDrain) return
+        this.#needDrain = false
+        this.#owner.onDrain()
+        return
+      case EV_EOF:
+        this.#owner.onEnd()
+        this.#closeAfterOwner()
+        return
+      case EV_ERROR:
+        this.#onError(value)
+    }
+  }
+
+  #open(address: string): void {
+    this.#address = address
+    this.#state = S_CONNECTING
+    const slot = this.#native.open(address, this.#port)
+    if (slot < 0) {
+      // Reported from the next tick, never from inside the owner's constructor.
+      process.nextTick(() => {
+        if (!this.#destroyed) this.#onError(slot)
+      })
+      return
+    }
+    this.#slot = slot
+    bySlot[slot] = this
+    if (this.#paused) this.#native.read(slot, false)
+  }
+
+  #onLookup(error: NodeJS.ErrnoException | null, addresses: LookupAddress[]): void {
+    if (this.#destroyed) return
+    if (error !== null || addresses.length === 0) {
+      this.#fail(error ?? new Error(`no address for the upstream`))
+      return
+    }
+    this.#fallbacks = addresses.slice(1).map((entry) => entry.address)
+    this.#open(addresses[0]!.address)
+  }
+
+  #onError(errno: number): void {
+    const connecting = this.#state === S_CONNECTING
+    this.#release()
+    const next = connecting ? this.#fallbacks.shift() : undefined
+    if (next !== undefined) {
+      this.#open(next)
+      return
+    }
+    const code = getSystemErrorName(errno)
+    const syscall = connecting ? 'connect' : 'read'
+    const error: NodeJS.ErrnoException = new Error(
+      `${syscall} ${code} ${this.#address}:${this.#port}`,
+    )
+    error.errno = errno
+    error.code = code
+    error.syscall = syscall
+    this.#fail(error)
+  }
+
+  #fail(error: Error): void {
+    this.#owner.onError(error)
+    this.#closeAfterOwner()
+  }
+
+  /** Closes the socket, and says so, unless the owner destroyed it meanwhile. */
+  #closeAfterOwner(): void {
+    if (this.#destroyed) return
+    this.#state = S_CLOSED
+    this.#release()
+    this.#owner.onClose()
+  }
+
+  #release(): void {
+    const slot = this.#slot
+    if (slot < 0) return
+    this.#slot = -1
+    bySlot[slot] = undefined
+    this.#native.close(slot)
+  }
+}

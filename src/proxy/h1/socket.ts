@@ -1,0 +1,106 @@
+/**
+ * The byte stream under an upstream connection, and which implementation carries it: the native
+ * sockets of src/native/upstream_socket.c when they are built (native-socket.ts), node's
+ * net.Socket otherwise (net-socket.ts). The connection sees only this interface.
+ *
+ * The choice is made once per process and thread from PORTCULLIS_UPSTREAM_SOCKETS (`native`,
+ * `node`, or unset for native when built) and named in the startup line, with the reason when
+ * it is node's.
+ */
+import { PortcullisError } from '../../errors.js'
+import { loadNativeAddon } from '../../native/load.js'
+import { nativeSocketsAvailable, openNativeSocket, type NativeSockets } from './native-socket.js'
+import { openNetSocket } from './net-socket.js'
+
+/** What a socket reports to the connection that owns it. */
+export interface SocketOwner {
+  onConnect(): void
+  /** `nread` bytes are in `buffer`, which the next read on any socket overwrites. */
+  onRead(buffer: Buffer, nread: number): void
+  /** The server ended its side; 'close' follows unless the owner destroyed the socket. */
+  onEnd(): void
+  /** Errors carry node's errno codes (ECONNREFUSED, ECONNRESET…); 'close' follows. */
+  onError(error: Error): void
+  /** The socket is gone; nothing follows. Not called after destroy(). */
+  onClose(): void
+  /** Everything queued went out after a write returned false. */
+  onDrain(): void
+}
+
+export interface UpstreamSocket {
+  /** Strings are latin1 (one byte per char). False: queued past the mark, wait for onDrain. */
+  write(data: string | Uint8Array): boolean
+  /** Queues writes until uncork(), which sends them together. */
+  cork(): void
+  uncork(): void
+  /** Stops reading at once; resume() restarts. */
+  pause(): void
+  resume(): void
+  /** Closes at once; no event follows. */
+  destroy(): void
+  /** A write returned false and the queue has not drained yet. */
+  readonly needDrain: boolean
+}
+
+export type UpstreamSocketChoice = 'native' | 'node'
+export const UPSTREAM_SOCKETS_ENV = 'PORTCULLIS_UPSTREAM_SOCKETS'
+
+/**
+ * The read buffer of every upstream socket, of both kinds. One is enough: reads are reported one
+ * at a time from the poll phase, never one inside another, and nothing refers to the buffer once
+ * a report returns (the parser copies what it keeps). 64 KiB is the most node reads at once.
+ */
+export const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+
+interface Chosen {
+  readonly native: NativeSockets | null
+  readonly description: string
+}
+
+let chosen: Chosen | undefined
+
+/** Opens a socket to host:port (a name is looked up first); events go to `owner`. */
+export function openUpstreamSocket(host: string, port: number, owner: SocketOwner): UpstreamSocket {
+  const native = (chosen ??= choose(process.env[UPSTREAM_SOCKETS_ENV])).native
+  return native !== null
+    ? openNativeSocket(native, READ_BUFFER, host, port, owner)
+    : openNetSocket(READ_BUFFER, host, port, owner)
+}
+
+/** For the startup line: which sockets carry upstream requests, and why node's when they do. */
+export function describeUpstreamSockets(): string {
+  return (chosen ??= choose(process.env[UPSTREAM_SOCKETS_ENV])).description
+}
+
+/**
+ * Checks a --upstream-sockets choice before anything forks: `native` must load here.
+ * @throws PortcullisError PCL_ERR_UPSTREAM_SOCKETS_UNAVAILABLE when `native` is not built
+ */
+export function requireUpstreamSockets(choice: UpstreamSocketChoice): void {
+  if (choice === 'native') choose(choice)
+}
+
+function choose(choice: string | undefined): Chosen {
+  if (choice === 'node') {
+    return { native: null, description: 'node:net (chosen with --upstream-sockets node)' }
+  }
+  const loaded = loadNativeAddon<NativeSockets>('upstream_socket')
+  if (loaded.addon !== null && nativeSocketsAvailable(loaded.addon)) {
+    return { native: loaded.addon, description: 'native (src/native)' }
+  }
+  const why = loaded.failure ?? 'the module lacks its functions'
+  if (choice === 'native') {
+    throw new PortcullisError(
+      'PCL_ERR_UPSTREAM_SOCKETS_UNAVAILABLE',
+      `--upstream-sockets native: the native upstream sockets (src/native) did not load: ${why}. ` +
+        'Build them with `npm run build:native` (python3, make and a C compiler), or start ' +
+        'with --upstream-sockets node.',
+    )
+  }
+  return {
+    native: null,
+    description:
+      `node:net (the native upstream sockets did not load: ${why}; ` +
+      'build them with `npm run build:native`)',
+  }
+}

@@ -1,0 +1,9 @@
+// The transport suite again on node:net sockets (--upstream-sockets node), which carry it where
+// src/native is not built.
+process.env['PORTCULLIS_UPSTREAM_SOCKETS'] = 'node'
+
+const { describeUpstreamSockets } = await import('../../../src/proxy/h1/socket.js')
+if (!describeUpstreamSockets().startsWith('node:net')) {
+  throw new Error(`expected node:net, got ${describeUpstreamSockets()}`)
+}
+await import('./h1-pool.test.js')
