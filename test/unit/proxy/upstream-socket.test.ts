@@ -101,6 +101,13 @@ describe(`upstream sockets (${expected})`, () => {
     expect(recorder.events).toEqual(['connect', 'read', 'end', 'close'])
   })
 
+  it('connects to an IPv6 literal', async () => {
+    const port = await server((socket) => socket.end('six'), '::1')
+    const recorder = open('::1', port)
+    await waitUntil(() => recorder.events.includes('close'), { what: 'close' })
+    expect(recorder.text).toBe('six')
+  })
+
   it('resolves a host name', async () => {
     const port = await server((socket) => socket.end('hello'))
     const recorder = open('localhost', port)
