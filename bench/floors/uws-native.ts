@@ -2,9 +2,9 @@
  * Floor of a gateway on this front with native upstream sockets (src/native/upstream_socket.c):
  * the same work as uws-raw.ts, with the module's sockets in place of net.Socket.
  */
-import { createRequire } from 'node:module'
 import type { HttpResponse } from 'uWebSockets.js'
 import { loadNativeUws } from '../../src/front/load-uws.js'
+import { loadNativeAddon } from '../../src/native/load.js'
 import { floorArgs } from './args.js'
 
 interface UpstreamSockets {
@@ -12,9 +12,9 @@ interface UpstreamSockets {
   open(address: string, port: number): number
   write(slot: number, data: string | Uint8Array): number
 }
-const sockets = createRequire(import.meta.url)(
-  '../../../src/native/build/Release/upstream_socket.node',
-) as UpstreamSockets
+const loaded = loadNativeAddon<UpstreamSockets>('upstream_socket')
+if (loaded.addon === null) throw new Error(`src/native upstream_socket: ${loaded.failure}`)
+const sockets = loaded.addon
 const { port, upstream } = floorArgs()
 const { uws } = loadNativeUws()
 const idle: Connection[] = []
