@@ -385,14 +385,29 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return int_value(env, slot);
 }
 
-/* write(slot, data: string (latin1) | Uint8Array): bytes left queued, or -1 for a closed slot. */
-static napi_value js_write(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+/* Reads `count` arguments into argv; the first is a slot: its socket, or NULL when closed. */
+static upstream_socket *socket_args(napi_env env, napi_callback_info info, size_t count,
+                                    napi_value *argv) {
+  size_t argc = count;
   instance *inst;
   napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&inst);
-  upstream_socket *s = argc < 2 ? NULL : socket_at(inst, env, argv[0]);
+  return argc < count ? NULL : socket_at(inst, env, argv[0]);
+}
+
+/* The (slot, on) arguments of cork() and read(). */
+static upstream_socket *socket_and_flag(napi_env env, napi_callback_info info, bool *on) {
+  napi_value argv[2];
+  upstream_socket *s = socket_args(env, info, 2, argv);
+  if (s == NULL || napi_get_value_bool(env, argv[1], on) != napi_ok) return NULL;
+  return s;
+}
+
+/* write(slot, data: string (latin1) | Uint8Array): bytes left queued, or -1 for a closed slot. */
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  upstream_socket *s = socket_args(env, info, 2, argv);
   if (s == NULL) return int_value(env, -1);
+  instance *inst = s->owner;
   napi_valuetype type;
   napi_typeof(env, argv[1], &type);
   if (type == napi_string) {
@@ -432,13 +447,9 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
 /* cork(slot, on): while corked, writes are queued; uncorking sends them together. Returns the
  * bytes still queued, or -1 for a closed slot. */
 static napi_value js_cork(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
   bool on = false;
-  instance *inst;
-  napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&inst);
-  upstream_socket *s = argc < 2 ? NULL : socket_at(inst, env, argv[0]);
-  if (s == NULL || napi_get_value_bool(env, argv[1], &on) != napi_ok) return int_value(env, -1);
+  upstream_socket *s = socket_and_flag(env, info, &on);
+  if (s == NULL) return int_value(env, -1);
   s->corked = on;
   if (!on && !s->connecting && s->queue_len > 0) {
     flush_queue(s);
@@ -449,13 +460,9 @@ static napi_value js_cork(napi_env env, napi_callback_info info) {
 
 /* read(slot, on): pause (false) or resume (true) reading. */
 static napi_value js_read(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
   bool on = false;
-  instance *inst;
-  napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&inst);
-  upstream_socket *s = argc < 2 ? NULL : socket_at(inst, env, argv[0]);
-  if (s == NULL || napi_get_value_bool(env, argv[1], &on) != napi_ok) return NULL;
+  upstream_socket *s = socket_and_flag(env, info, &on);
+  if (s == NULL) return NULL;
   s->reading = on;
   update_poll(s);
   return NULL;
@@ -481,12 +488,10 @@ static void on_closed(uv_handle_t *handle) {
 
 /* close(slot): no event comes for the slot afterwards; the slot may be handed out again. */
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  instance *inst;
-  napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&inst);
-  upstream_socket *s = argc < 1 ? NULL : socket_at(inst, env, argv[0]);
+  upstream_socket *s = socket_args(env, info, 1, argv);
   if (s == NULL) return NULL;
+  instance *inst = s->owner;
   s->closed = 1;
   inst->slots[s->slot] = NULL;
   inst->free_slots[inst->free_count++] = s->slot;
