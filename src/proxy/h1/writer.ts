@@ -40,7 +40,7 @@ export function writeRequest(
     if (body.length <= INLINE_BODY_MAX) {
       // latin1: one byte per char (the request checked that every char is below 0x100).
       const out = Buffer.allocUnsafe(head.length + body.length)
-      out.write(head, 0)
+      out.write(head, 0, 'latin1')
       body.copy(out, head.length)
       socket.write(out)
     } else {

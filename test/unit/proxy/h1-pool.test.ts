@@ -343,6 +343,29 @@ describe('H1Pool', () => {
       })
     }
 
+    it('sends obs-text in a header value as its latin1 byte, with a small body after the head', async () => {
+      let wire = Buffer.alloc(0)
+      const server = await listen(
+        createNetServer((socket) => {
+          socket.on('data', (data) => {
+            wire = Buffer.concat([wire, data])
+            if (wire.subarray(-5).toString() === 'hello') {
+              socket.end('HTTP/1.1 204 No Content\r\n\r\n')
+            }
+          })
+        }),
+      )
+      const out = await request(pool(server.url), {
+        method: 'POST',
+        headers: ['x-name', 'caf\u00e9'],
+        body: Buffer.from('hello'),
+      })
+      expect(out.status).toBe(204)
+      const head = wire.subarray(0, wire.indexOf('\r\n\r\n') + 4)
+      expect(head.includes(Buffer.from('x-name: caf\xe9\r\n', 'latin1'))).toBe(true)
+      expect(wire.subarray(head.length).toString()).toBe('hello')
+    })
+
     it('sends a Buffer with its Content-Length', async () => {
       const server = await hashingServer()
       const body = randomBytes(100_000)
