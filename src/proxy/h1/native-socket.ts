@@ -33,18 +33,9 @@ const EV_DRAIN = 5
 /** As net.Socket's writableHighWaterMark: past it, write() asks the writer to wait for drain. */
 const HIGH_WATER_MARK = 16 * 1024
 
-const S_RESOLVING = 0
-const S_CONNECTING = 1
-const S_OPEN = 2
-const S_CLOSED = 3
-
 const bySlot: (NativeSocket | undefined)[] = []
 let initialised: NativeSockets | null = null
 let readBuffer: Buffer = Buffer.alloc(0)
-
-export function nativeSocketsAvailable(addon: NativeSockets): boolean {
-  return typeof addon.open === 'function' && typeof addon.init === 'function'
-}
 
 export function openNativeSocket(
   native: NativeSockets,
@@ -70,7 +61,8 @@ class NativeSocket implements UpstreamSocket {
   readonly #port: number
   readonly #owner: SocketOwner
   #slot = -1
-  #state = S_RESOLVING
+  /** Between open() and the connect (or its failure): an error there tries the next address. */
+  #connecting = false
   #address = ''
   /** Addresses of the name still to try, should the current one fail to connect. */
   #fallbacks: string[] = []
@@ -127,7 +119,6 @@ class NativeSocket implements UpstreamSocket {
 
   destroy(): void {
     this.#destroyed = true
-    this.#state = S_CLOSED
     this.#release()
   }
 
@@ -137,7 +128,7 @@ class NativeSocket implements UpstreamSocket {
         this.#owner.onRead(readBuffer, value)
         return
       case EV_CONNECT:
-        this.#state = S_OPEN
+        this.#connecting = false
         this.#fallbacks = []
         this.#owner.onConnect()
         return
@@ -157,7 +148,7 @@ class NativeSocket implements UpstreamSocket {
 
   #open(address: string): void {
     this.#address = address
-    this.#state = S_CONNECTING
+    this.#connecting = true
     const slot = this.#native.open(address, this.#port)
     if (slot < 0) {
       // Reported from the next tick, never from inside the owner's constructor.
@@ -182,7 +173,8 @@ class NativeSocket implements UpstreamSocket {
   }
 
   #onError(errno: number): void {
-    const connecting = this.#state === S_CONNECTING
+    const connecting = this.#connecting
+    this.#connecting = false
     this.#release()
     const next = connecting ? this.#fallbacks.shift() : undefined
     if (next !== undefined) {
@@ -208,7 +200,6 @@ class NativeSocket implements UpstreamSocket {
   /** Closes the socket, and says so, unless the owner destroyed it meanwhile. */
   #closeAfterOwner(): void {
     if (this.#destroyed) return
-    this.#state = S_CLOSED
     this.#release()
     this.#owner.onClose()
   }

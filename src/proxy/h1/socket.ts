@@ -9,7 +9,7 @@
  */
 import { PortcullisError } from '../../errors.js'
 import { loadNativeAddon } from '../../native/load.js'
-import { nativeSocketsAvailable, openNativeSocket, type NativeSockets } from './native-socket.js'
+import { openNativeSocket, type NativeSockets } from './native-socket.js'
 import { openNetSocket } from './net-socket.js'
 
 /** What a socket reports to the connection that owns it. */
@@ -61,7 +61,7 @@ let chosen: Chosen | undefined
 
 /** Opens a socket to host:port (a name is looked up first); events go to `owner`. */
 export function openUpstreamSocket(host: string, port: number, owner: SocketOwner): UpstreamSocket {
-  const native = (chosen ??= choose(process.env[UPSTREAM_SOCKETS_ENV])).native
+  const native = sockets().native
   return native !== null
     ? openNativeSocket(native, READ_BUFFER, host, port, owner)
     : openNetSocket(READ_BUFFER, host, port, owner)
@@ -69,7 +69,12 @@ export function openUpstreamSocket(host: string, port: number, owner: SocketOwne
 
 /** For the startup line: which sockets carry upstream requests, and why node's when they do. */
 export function describeUpstreamSockets(): string {
-  return (chosen ??= choose(process.env[UPSTREAM_SOCKETS_ENV])).description
+  return sockets().description
+}
+
+/** Chosen once per process and thread, as PORTCULLIS_UPSTREAM_SOCKETS says. */
+function sockets(): Chosen {
+  return (chosen ??= choose(process.env[UPSTREAM_SOCKETS_ENV]))
 }
 
 /**
@@ -85,10 +90,8 @@ function choose(choice: string | undefined): Chosen {
     return { native: null, description: 'node:net (chosen with --upstream-sockets node)' }
   }
   const loaded = loadNativeAddon<NativeSockets>('upstream_socket')
-  if (loaded.addon !== null && nativeSocketsAvailable(loaded.addon)) {
-    return { native: loaded.addon, description: 'native (src/native)' }
-  }
-  const why = loaded.failure ?? 'the module lacks its functions'
+  if (loaded.addon !== null) return { native: loaded.addon, description: 'native (src/native)' }
+  const why = loaded.failure
   if (choice === 'native') {
     throw new PortcullisError(
       'PCL_ERR_UPSTREAM_SOCKETS_UNAVAILABLE',
