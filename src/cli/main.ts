@@ -11,6 +11,7 @@ import { PortcullisError } from '../errors.js'
 import { startServing } from '../cluster/gateway-process.js'
 import { runPrimary } from '../cluster/primary.js'
 import { loadNativeUws } from '../front/load-uws.js'
+import { assertListenersFree } from '../front/port-claim.js'
 import { VERIFIER_ENV, requireVerifier } from '../jwt/native-verify.js'
 import { UPSTREAM_SOCKETS_ENV, requireUpstreamSockets } from '../proxy/h1/socket.js'
 import { announce, createLogger } from '../observability/logger.js'
@@ -86,6 +87,7 @@ async function start(args: CliArgs): Promise<number> {
   const logger = createLogger(config.log.level, { role: 'primary', pid: process.pid })
   // Fail here, before forking, if the native front cannot load: never a silent fallback.
   if (front === 'uws') loadNativeUws()
+  await assertListenersFree(config.listeners)
   const workers = resolveWorkers(workersFlag, config.cluster.workers)
   const threadsSetting = verifyThreadsFlag ?? config.cluster.verify_threads
   const verifyThreads =

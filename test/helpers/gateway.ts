@@ -210,11 +210,10 @@ export async function runCli(
   return { code, signal, stdout, stderr }
 }
 
-/** Writes `config` to a temp file, starts the gateway, and waits for `portcullis started`. */
 /**
- * Starts a gateway; when a port the helper picked was taken meanwhile (freePort releases its port
- * before the gateway binds it, and another suite's connection may get it as its ephemeral port),
- * it tries again with new ports rather than failing the suite.
+ * Writes `config` to a temp file, starts the gateway, and waits for `portcullis started`. When a
+ * port the helper picked was taken meanwhile (freePort releases its port before the gateway binds
+ * it, and a process outside the test run may take it), it tries again with new ports.
  */
 export async function startGateway(options: StartOptions): Promise<Gateway> {
   for (let attempt = 1; ; attempt++) {

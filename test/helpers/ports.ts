@@ -1,20 +1,37 @@
 /** Free TCP and UDP ports on the loopback interface. */
 import { createSocket, type Socket } from 'node:dgram'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect, createServer } from 'node:net'
 
 /**
- * A port that was free a moment ago: binds 127.0.0.1:0, reads the port the kernel chose, closes.
- * Another process could take it before the caller binds it; the kernel hands out ephemeral ports
- * in sequence, so in practice that does not happen within a test run.
+ * TCP ports handed out by {@link freePort}: below the kernel's ephemeral range (32768 and up on
+ * Linux), so no `listen(0)` and no outgoing connection takes one, and a block of its own for each
+ * vitest worker (VITEST_POOL_ID), so two suites running at once never pick the same port. Two
+ * gateways on one port would both bind it (uSockets sets SO_REUSEPORT) and share its connections.
  */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+const PORT_BLOCK = 2_000
+const PORT_BASE = 10_000
+const poolIndex = (Number(process.env.VITEST_POOL_ID ?? '1') - 1) % 10
+const blockStart = PORT_BASE + poolIndex * PORT_BLOCK
+// A file's process starts at a random place in its block: the suite before it, in the same
+// worker slot, may still hold its ports in TIME_WAIT.
+let nextOffset = Math.floor(Math.random() * PORT_BLOCK)
+
+/** A loopback TCP port no one listens on, from this worker's block. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < PORT_BLOCK; attempt++) {
+    const port = blockStart + (nextOffset++ % PORT_BLOCK)
+    if (await bindsNow(port)) return port
+  }
+  throw new Error(`no free port in ${blockStart}-${blockStart + PORT_BLOCK - 1}`)
+}
+
+function bindsNow(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close((error) => (error === undefined ? resolve(port) : reject(error)))
-    })
+    server.once('error', () => resolve(false))
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () =>
+      server.close(() => resolve(true)),
+    )
   })
 }
 
@@ -22,9 +39,8 @@ export function freePort(): Promise<number> {
 const REFUSING_CANDIDATES = [1, 9, 47, 49, 51]
 
 /**
- * A port on 127.0.0.1 that refuses connections now and cannot be handed to another socket later:
- * it is below the kernel's ephemeral range, so no `listen(0)` or outgoing connection takes it,
- * unlike a port that freePort() released.
+ * A port on 127.0.0.1 that refuses connections now and later: it is below the kernel's ephemeral
+ * range and below freePort's blocks, so no socket of a test run takes it.
  */
 export async function refusingPort(): Promise<number> {
   for (const port of REFUSING_CANDIDATES) {

@@ -247,6 +247,32 @@ describe.each(FRONTS)('lifecycle on the %s front', (front) => {
       expect(exit).toEqual({ code: 0, signal: null })
     })
   })
+
+  describe('when a second gateway is started on a port in use', () => {
+    it('refuses to start, naming the listener, and takes none of the first one’s traffic', async () => {
+      const first = await startGateway({ front, config: serviceConfig(upstreamA.url) })
+      const dir = mkdtempSync(join(tmpdir(), 'portcullis-second-'))
+      try {
+        const file = join(dir, 'second.json')
+        const second = {
+          listeners: { http: { host: '127.0.0.1', port: first.port } },
+          ...serviceConfig(upstreamB.url),
+        }
+        writeFileSync(file, JSON.stringify(second))
+        const result = await runCli(['start', '--config', file, '--workers', '1', '--front', front])
+        expect(result.code).toBe(1)
+        expect(result.stderr).toContain(`listeners.http: cannot bind 127.0.0.1:${first.port}`)
+        expect(result.stderr).toContain('EADDRINUSE')
+        expect(result.stdout).not.toContain('portcullis started')
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+      // send() opens a connection per request: the kernel would spread them over both gateways.
+      for (let i = 0; i < 20; i++) expect((await send(`${first.url}/svc/x`)).status).toBe(200)
+      expect(upstreamB.requests).toHaveLength(0)
+      expect(upstreamA.requests).toHaveLength(20)
+    })
+  })
 })
 
 describe('the command line', () => {
