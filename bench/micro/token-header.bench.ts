@@ -1,13 +1,14 @@
 /**
  * What a bearer token's length costs on the cached-token path, per request: the header-value
  * check before the token is forwarded upstream (src/proxy/h1/names.ts, against the charCodeAt
- * loop it replaced) and the verified-token cache key (src/jwt/cache.ts: SHA-256, against the
- * other hashes node offers). An RS256 token of the bench is about 580 chars. Run with
- * `npx vitest bench --run bench/micro/token-header.bench.ts`.
+ * loop it replaced) and the verified-token cache key (src/jwt/cache.ts: SHA-256 from the native
+ * module, against node's SHA-256 and the other hashes node offers). An RS256 token of the bench
+ * is about 580 chars. Run with `npx vitest bench --run bench/micro/token-header.bench.ts`.
  */
 import { hash } from 'node:crypto'
 import { bench, describe } from 'vitest'
 
+import { nativeVerifier } from '../../src/jwt/native-verify.js'
 import { isFieldValue } from '../../src/proxy/h1/names.js'
 
 /** 100 distinct flat one-byte strings the length of `Bearer <RS256 token>`, as uWS hands them. */
@@ -39,4 +40,8 @@ describe(`cache key of a ${VALUES[0]!.length}-char token`, () => {
   for (const algorithm of ['sha256', 'sha512-256', 'blake2b512', 'blake2s256']) {
     bench(algorithm, () => void hash(algorithm, next(), 'base64url'))
   }
+  // The same SHA-256 without OpenSSL 3's per-call algorithm fetch (src/native/jwt_verify.c).
+  const native = nativeVerifier()
+  if (native !== null)
+    bench('sha256, native tokenKey (cache.ts)', () => void native.tokenKey(next()))
 })

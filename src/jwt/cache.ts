@@ -19,11 +19,23 @@
  * holes at the front of the table until the next rehash, and each new iterator walks them. A
  * second-chance bit on a Map in insertion order has the same flaw.
  *
- * Hashing dominates a lookup: `crypto.hash('sha256', token, 'base64url')` takes 2.8 µs for a
- * 717-character token, `createHash().update().digest()` 4.5 µs. SHA-512, BLAKE2 and SHA3 were
- * all slower than SHA-256 here (the CPU has SHA extensions).
+ * Hashing dominates a lookup. For a 576-character token `crypto.hash('sha256', token,
+ * 'base64url')` takes 2.1 µs, most of it OpenSSL 3 fetching the algorithm again on every call;
+ * the native module's `tokenKey` gives the same key in 0.8 µs (`npx vitest bench --run
+ * bench/micro/token-header.bench.ts`) and is used whenever the native verifier runs. SHA-512,
+ * BLAKE2 and SHA3 were all slower than SHA-256 here (the CPU has SHA extensions).
  */
 import { hash } from 'node:crypto'
+import { nativeVerifier } from './native-verify.js'
+
+const nodeTokenKey = (token: string): string => hash('sha256', token, 'base64url')
+/** Chosen on first use: the verifier choice (PORTCULLIS_VERIFIER) is made after imports. */
+let tokenKey: ((token: string) => string) | null = null
+
+/** The cache key of a token: its SHA-256, base64url (43 characters), natively when it can. */
+export function tokenCacheKey(token: string): string {
+  return (tokenKey ??= nativeVerifier()?.tokenKey ?? nodeTokenKey)(token)
+}
 
 /** Slot index meaning "none" in the linked list. */
 const NIL = -1
@@ -63,7 +75,7 @@ export class TokenCache<V> {
 
   /** The cache key of a token: its SHA-256, base64url (43 characters). */
   keyOf(token: string): string {
-    return hash('sha256', token, 'base64url')
+    return tokenCacheKey(token)
   }
 
   /** The value stored under `key`, unless it expired at or before `nowMs` (then it is dropped). */

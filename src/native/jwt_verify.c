@@ -97,6 +97,40 @@ static const verify_key *key_of(napi_env env, napi_value value) {
 }
 
 /*
+ * The digest of `length` bytes, through the SHA*_Init/Update/Final calls. OpenSSL 3's one-shot
+ * SHA256() goes through EVP_Q_digest, which fetches the algorithm from the provider tables on
+ * every call: for a 600-byte token that fetch cost as much as the hashing. Returns the digest
+ * length, 0 for an unknown hash id.
+ */
+static size_t digest_of(int hash, const unsigned char *data, size_t length, unsigned char *digest) {
+  switch (hash) {
+    case HASH_SHA256: {
+      SHA256_CTX ctx;
+      SHA256_Init(&ctx);
+      SHA256_Update(&ctx, data, length);
+      SHA256_Final(digest, &ctx);
+      return 32;
+    }
+    case HASH_SHA384: {
+      SHA512_CTX ctx;
+      SHA384_Init(&ctx);
+      SHA384_Update(&ctx, data, length);
+      SHA384_Final(digest, &ctx);
+      return 48;
+    }
+    case HASH_SHA512: {
+      SHA512_CTX ctx;
+      SHA512_Init(&ctx);
+      SHA512_Update(&ctx, data, length);
+      SHA512_Final(digest, &ctx);
+      return 64;
+    }
+    default:
+      return 0;
+  }
+}
+
+/*
  * Hashes the UTF-8 bytes of a string, as node:crypto hashes Buffer.from(string), into `digest`.
  * A JWS signing input is base64url and a dot, so this is a plain copy; any other string still
  * gets node's answer, never a lossy one-byte reading of it. Returns the digest length, 0 on
@@ -125,20 +159,7 @@ static size_t hash_input(napi_env env, napi_value input, int hash, unsigned char
       return 0;
     }
   }
-  size_t digest_length = 0;
-  switch (hash) {
-    case HASH_SHA256:
-      digest_length = SHA256(copy, length, digest) != NULL ? 32 : 0;
-      break;
-    case HASH_SHA384:
-      digest_length = SHA384(copy, length, digest) != NULL ? 48 : 0;
-      break;
-    case HASH_SHA512:
-      digest_length = SHA512(copy, length, digest) != NULL ? 64 : 0;
-      break;
-    default:
-      break;
-  }
+  size_t digest_length = digest_of(hash, copy, length, digest);
   if (copy != stack_copy) free(copy);
   return digest_length;
 }
@@ -280,11 +301,45 @@ static napi_value verify_ecdsa(napi_env env, napi_callback_info info) {
   return boolean(env, valid);
 }
 
+static const char BASE64URL[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/*
+ * tokenKey(token): the SHA-256 of the token's UTF-8 bytes, base64url without padding (43
+ * characters), exactly `crypto.hash('sha256', token, 'base64url')`, at half its cost: the key of
+ * the verified-token cache (src/jwt/cache.ts), computed on every request that carries a token.
+ * Answers undefined when the argument is not a string.
+ */
+static napi_value token_key(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
+  unsigned char digest[32];
+  if (hash_input(env, argv[0], HASH_SHA256, digest) != 32) return NULL;
+  char text[43];
+  size_t o = 0;
+  for (size_t i = 0; i < 30; i += 3) {
+    unsigned v = ((unsigned)digest[i] << 16) | ((unsigned)digest[i + 1] << 8) | digest[i + 2];
+    text[o++] = BASE64URL[v >> 18];
+    text[o++] = BASE64URL[(v >> 12) & 63];
+    text[o++] = BASE64URL[(v >> 6) & 63];
+    text[o++] = BASE64URL[v & 63];
+  }
+  unsigned last = ((unsigned)digest[30] << 8) | digest[31];
+  text[o++] = BASE64URL[last >> 10];
+  text[o++] = BASE64URL[(last >> 4) & 63];
+  text[o++] = BASE64URL[(last << 2) & 63];
+  napi_value result;
+  if (napi_create_string_latin1(env, text, sizeof text, &result) != napi_ok) return NULL;
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   const napi_property_descriptor methods[] = {
       {"importKey", NULL, import_key, NULL, NULL, NULL, napi_enumerable, NULL},
       {"verifyRsa", NULL, verify_rsa, NULL, NULL, NULL, napi_enumerable, NULL},
       {"verifyEcdsa", NULL, verify_ecdsa, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tokenKey", NULL, token_key, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof methods / sizeof methods[0], methods);
   napi_value version;

@@ -11,6 +11,7 @@ import {
 } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 
+import { tokenCacheKey } from '../../../src/jwt/cache.js'
 import {
   NATIVE_SHA256,
   NATIVE_SHA384,
@@ -279,5 +280,50 @@ describe('the native verifier', () => {
         }
       }
     })
+  })
+})
+
+describe('the token cache key', () => {
+  const nodeKey = (token: string) => createHash('sha256').update(token, 'utf8').digest('base64url')
+
+  it('is the SHA-256 of the token’s UTF-8 bytes, base64url, as node:crypto computes it', () => {
+    const tokens = [
+      '',
+      'a',
+      signingInput(10),
+      `${signingInput(400)}.${randomBytes(256).toString('base64url')}`,
+      'é€😀\u0000\u00ff',
+      // A lone surrogate is U+FFFD in UTF-8, for node:crypto too.
+      'a\ud800b',
+    ]
+    for (const token of tokens) {
+      expect(native.tokenKey(token)).toBe(nodeKey(token))
+      expect(tokenCacheKey(token)).toBe(nodeKey(token))
+    }
+  })
+
+  it('keys tokens longer than its stack copy, multibyte characters at the edge too', () => {
+    for (let length = 8185; length < 8196; length++) {
+      for (const tail of ['', 'é', '😀']) {
+        const token = 'a'.repeat(length - tail.length) + tail
+        expect(native.tokenKey(token)).toBe(nodeKey(token))
+      }
+    }
+    const huge = signingInput(100_000)
+    expect(native.tokenKey(huge)).toBe(nodeKey(huge))
+  })
+
+  it('never reads a token lossily: tokens that differ only above 0xFF get different keys', () => {
+    // A one-byte reading would turn U+0141 into 0x41 ("A") and hand the forgery a valid token's key.
+    const valid = `${signingInput(20)}A`
+    const forged = `${valid.slice(0, -1)}\u0141`
+    expect(native.tokenKey(forged)).not.toBe(native.tokenKey(valid))
+  })
+
+  it('answers undefined for anything but a string', () => {
+    const loose = native as unknown as { tokenKey(value: unknown): unknown }
+    expect(loose.tokenKey(42)).toBeUndefined()
+    expect(loose.tokenKey(undefined)).toBeUndefined()
+    expect(loose.tokenKey(Buffer.from('a'))).toBeUndefined()
   })
 })
