@@ -1,7 +1,7 @@
 /**
- * What a bearer token's length costs on the cached-token path, per request: the header-value
- * check before the token is forwarded upstream (src/proxy/h1/names.ts, against the charCodeAt
- * loop it replaced) and the verified-token cache key (src/jwt/cache.ts: SHA-256 from the native
+ * What a bearer token's length costs per request: the header-value check of a token forwarded
+ * upstream by a route that does not read it (src/proxy/h1/names.ts, against the charCodeAt loop
+ * it replaced; a JWT route removes the token before forwarding) and the verified-token cache key (src/jwt/cache.ts: SHA-256 from the native
  * module, against node's SHA-256 and the other hashes node offers). An RS256 token of the bench
  * is about 580 chars. Run with `npx vitest bench --run bench/micro/token-header.bench.ts`.
  */

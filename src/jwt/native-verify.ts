@@ -28,7 +28,8 @@ export interface NativeVerifier {
   verifyEcdsa(key: NativeKey, hash: number, signingInput: string, signature: Uint8Array): boolean
   /**
    * SHA-256 of the UTF-8 bytes of `token`, base64url: `crypto.hash('sha256', token, 'base64url')`
-   * at half its cost (no algorithm fetch per call). The verified-token cache's key.
+   * without OpenSSL 3's algorithm fetch per call (0.8 against 2.1 µs for 576 chars). The
+   * verified-token cache's key.
    */
   tokenKey(token: string): string
   /** OpenSSL's version string, as the module sees it. */

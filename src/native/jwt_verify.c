@@ -306,8 +306,8 @@ static const char BASE64URL[] =
 
 /*
  * tokenKey(token): the SHA-256 of the token's UTF-8 bytes, base64url without padding (43
- * characters), exactly `crypto.hash('sha256', token, 'base64url')`, at half its cost: the key of
- * the verified-token cache (src/jwt/cache.ts), computed on every request that carries a token.
+ * characters), exactly `crypto.hash('sha256', token, 'base64url')` in under half its time: the
+ * key of the verified-token cache (src/jwt/cache.ts), computed on every request with a token.
  * Answers undefined when the argument is not a string.
  */
 static napi_value token_key(napi_env env, napi_callback_info info) {
