@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 import type { BoundListener, Front, FrontListener } from '../front/front.js'
 import { loadNativeUws } from '../front/load-uws.js'
+import { bindPeerAddress } from '../front/uws-peer.js'
 import { describeVerifier } from '../jwt/native-verify.js'
 import { NodeFront } from '../front/node.js'
 import { UwsFront } from '../front/uws.js'
@@ -94,8 +95,11 @@ export async function startServing(
   await state.issuers.startAll()
   let front: Front
   if (frontKind === 'uws') {
-    const { uws, description } = loadNativeUws()
-    front = new UwsFront(uws, description, runtime)
+    const { uws, description, file } = loadNativeUws()
+    const clientAddress = bindPeerAddress(file, (why) =>
+      logger.warn({ reason: why }, 'client addresses now come from uWS getRemoteAddress'),
+    )
+    front = new UwsFront(uws, `${description}, client address: ${clientAddress}`, runtime)
   } else {
     front = new NodeFront(runtime)
   }

@@ -14,6 +14,8 @@ export interface LoadedUws {
   readonly uws: UwsModule
   /** For the startup line: which binary runs. */
   readonly description: string
+  /** The binary's path. */
+  readonly file: string
 }
 
 const require = createRequire(import.meta.url)
@@ -35,7 +37,7 @@ export function loadNativeUws(): LoadedUws {
   const file = join(packageDir, 'binaries', binary)
   try {
     const uws = require(file) as UwsModule
-    return { uws, description: `uws (native ${binary}, uWebSockets.js ${version})` }
+    return { uws, description: `uws (native ${binary}, uWebSockets.js ${version})`, file }
   } catch (error) {
     throw new PortcullisError(
       'PCL_ERR_FRONT_UNAVAILABLE',

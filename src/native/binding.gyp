@@ -13,6 +13,12 @@
       "sources": ["upstream_socket.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "xcode_settings": { "OTHER_CFLAGS": ["-O2"] }
+    },
+    {
+      "target_name": "uws_peer",
+      "sources": ["uws_peer.cc"],
+      "cflags_cc": ["-O2", "-Wall", "-Wextra", "-Wno-cast-function-type"],
+      "xcode_settings": { "OTHER_CFLAGS": ["-O2"] }
     }
   ]
 }

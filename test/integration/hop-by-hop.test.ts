@@ -1,6 +1,8 @@
+import { request } from 'node:http'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { FRONTS, startGateway, stopAllGateways, type Gateway } from '../helpers/gateway.js'
 import { send, type ErrorBody } from '../helpers/http.js'
+import { freePort } from '../helpers/ports.js'
 import { rawRequest, type RawResponse } from '../helpers/raw.js'
 import {
   closeAllUpstreams,
@@ -269,5 +271,50 @@ describe.each(FRONTS)('hop-by-hop and gateway-owned headers on the %s front', (f
       for (const line of head.split('\r\n').slice(1))
         expect(line).toMatch(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+: /)
     })
+  })
+})
+
+describe.each(FRONTS)('X-Forwarded-For on a dual-stack listener of the %s front', (front) => {
+  let gateway: Gateway
+  let upstream: TestUpstream
+
+  beforeAll(async () => {
+    upstream = await startUpstream('echo')
+    gateway = await startGateway({
+      front,
+      config: {
+        listeners: { http: { host: '::', port: await freePort() } },
+        upstreams: { echo: { targets: [upstream.url] } },
+        routes: [{ name: 'api', match: { paths: ['/api/*'] }, upstream: 'echo', auth: 'none' }],
+      },
+    })
+  })
+
+  afterAll(async () => {
+    await stopAllGateways()
+    await closeAllUpstreams()
+  })
+
+  function forwardedFor(host: string): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      request({ host, port: gateway.port, path: '/api/x', agent: false }, (response) => {
+        const chunks: Buffer[] = []
+        response.on('data', (chunk: Buffer) => chunks.push(chunk))
+        response.on('end', () => {
+          const echo = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Echo
+          resolve(received(echo, 'x-forwarded-for'))
+        })
+      })
+        .on('error', reject)
+        .end()
+    })
+  }
+
+  it('names an IPv6 client in RFC 5952 text', async () => {
+    expect(await forwardedFor('::1')).toEqual(['::1'])
+  })
+
+  it('names an IPv4 client as IPv4, not as an IPv4-mapped IPv6 address', async () => {
+    expect(await forwardedFor('127.0.0.1')).toEqual(['127.0.0.1'])
   })
 })

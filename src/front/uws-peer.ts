@@ -1,0 +1,125 @@
+/**
+ * The client's address on the uws front, as text: IPv4 dotted, IPv6 in RFC 5952's form (as the
+ * node front gives them), an IPv4-mapped IPv6 peer of a dual-stack listener as IPv4.
+ *
+ * uWS 20.30 gives an HTTP handler no connection identity to remember the address by, so every
+ * request asks. res.getRemoteAddress() answers with a new ArrayBuffer over external memory each
+ * time, about 5 µs of a request with its garbage collection; src/native/uws_peer.cc reads the
+ * same uSockets call into a number (IPv4) or RFC 5952 text (IPv6) instead. Its first answer in
+ * a process is checked against uWS's own, and a disagreement drops it for good, with a warning.
+ */
+import type { HttpResponse } from 'uWebSockets.js'
+import { loadNativeAddon } from '../native/load.js'
+
+interface UwsPeerAddon {
+  /** Finds the uSockets function in the uWS binary at `path`: '' when done, or why not. */
+  bind(path: string): string
+  /** IPv4 as a number, IPv6 as text, -1 without a socket or a peer. */
+  address(res: HttpResponse): number | string
+}
+
+let native: UwsPeerAddon | null = null
+let checked = false
+let onMismatch: (why: string) => void = () => undefined
+
+/**
+ * Prepares the native path for the uWS binary at `binaryPath` (already loaded); says which path
+ * runs, for the startup line. `warn` hears of a later disagreement with uWS.
+ */
+export function bindPeerAddress(binaryPath: string, warn: (why: string) => void): string {
+  onMismatch = warn
+  const loaded = loadNativeAddon<UwsPeerAddon>('uws_peer')
+  if (loaded.addon === null) return `uWS getRemoteAddress (src/native uws_peer: ${loaded.failure})`
+  const failure = loaded.addon.bind(binaryPath)
+  if (failure !== '') return `uWS getRemoteAddress (src/native uws_peer: ${failure})`
+  native = loaded.addon
+  return 'native (src/native)'
+}
+
+export function peerAddress(res: HttpResponse): string {
+  if (native !== null) {
+    const value = native.address(res)
+    if (typeof value === 'string') return checked ? value : checkedAgainstUws(res, value)
+    if (value >= 0) {
+      const text = ipv4Text(value)
+      return checked ? text : checkedAgainstUws(res, text)
+    }
+  }
+  return uwsPeerAddress(res)
+}
+
+function checkedAgainstUws(res: HttpResponse, text: string): string {
+  checked = true
+  const expected = uwsPeerAddress(res)
+  if (text === expected) return text
+  native = null
+  onMismatch(`src/native uws_peer read ${text} where uWS reads ${expected}`)
+  return expected
+}
+
+/** The address from uWS's own call. */
+export function uwsPeerAddress(res: HttpResponse): string {
+  const bytes = new Uint8Array(res.getRemoteAddress())
+  if (bytes.length === 4) return ipv4Text(bytesToIpv4(bytes, 0))
+  if (bytes.length === 16) {
+    return isIpv4Mapped(bytes) ? ipv4Text(bytesToIpv4(bytes, 12)) : ipv6Text(bytes)
+  }
+  return ''
+}
+
+const IPV4_TEXT = new Map<number, string>()
+/** Bounds the table: a flood of distinct peers costs a clear now and then, never memory. */
+const IPV4_TEXT_MAX = 4096
+
+function ipv4Text(value: number): string {
+  let text = IPV4_TEXT.get(value)
+  if (text === undefined) {
+    text = `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`
+    if (IPV4_TEXT.size >= IPV4_TEXT_MAX) IPV4_TEXT.clear()
+    IPV4_TEXT.set(value, text)
+  }
+  return text
+}
+
+function bytesToIpv4(bytes: Uint8Array, at: number): number {
+  return (
+    ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0
+  )
+}
+
+/** ::ffff:a.b.c.d (RFC 4291 §2.5.5.2). */
+function isIpv4Mapped(bytes: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false
+  return bytes[10] === 0xff && bytes[11] === 0xff
+}
+
+/**
+ * RFC 5952 §4: lowercase hex without leading zeros, the longest run of two or more zero groups
+ * (the first of equal runs) as `::`.
+ */
+export function ipv6Text(bytes: Uint8Array): string {
+  const groups: number[] = []
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!)
+  let bestAt = -1
+  let bestLength = 1
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++
+      continue
+    }
+    let end = i
+    while (end < 8 && groups[end] === 0) end++
+    if (end - i > bestLength) {
+      bestAt = i
+      bestLength = end - i
+    }
+    i = end
+  }
+  const hex = (from: number, to: number): string =>
+    groups
+      .slice(from, to)
+      .map((g) => g.toString(16))
+      .join(':')
+  if (bestAt < 0) return hex(0, 8)
+  return `${hex(0, bestAt)}::${hex(bestAt + bestLength, 8)}`
+}
