@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 import type { BoundListener, Front, FrontListener } from '../front/front.js'
 import { loadNativeUws } from '../front/load-uws.js'
-import { bindPeerAddress } from '../front/uws-peer.js'
+import { bindUwsDirect } from '../front/uws-direct.js'
 import { describeVerifier } from '../jwt/native-verify.js'
 import { NodeFront } from '../front/node.js'
 import { UwsFront } from '../front/uws.js'
@@ -96,10 +96,10 @@ export async function startServing(
   let front: Front
   if (frontKind === 'uws') {
     const { uws, description, file } = loadNativeUws()
-    const clientAddress = bindPeerAddress(file, (why) =>
-      logger.warn({ reason: why }, 'client addresses now come from uWS getRemoteAddress'),
+    const reader = bindUwsDirect(file, (why) =>
+      logger.warn({ reason: why }, 'requests are read through uWS.js calls from now on'),
     )
-    front = new UwsFront(uws, `${description}, client address: ${clientAddress}`, runtime)
+    front = new UwsFront(uws, `${description}, requests read by ${reader}`, runtime)
   } else {
     front = new NodeFront(runtime)
   }

@@ -21,6 +21,11 @@ export const FRAMING_HOST = 4
 
 export function recordHeader(exchange: Exchange, name: string, value: string): void {
   exchange.headers.push(name, value)
+  applyHeader(exchange, name, value)
+}
+
+/** The rules of {@link recordHeader} for a header already in `exchange.headers`. */
+export function applyHeader(exchange: Exchange, name: string, value: string): void {
   exchange.headerBytes += name.length + value.length + 4
   switch (name) {
     case 'content-length':

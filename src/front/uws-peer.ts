@@ -3,47 +3,19 @@
  * node front gives them), an IPv4-mapped IPv6 peer of a dual-stack listener as IPv4.
  *
  * uWS 20.30 gives an HTTP handler no connection identity to remember the address by, so every
- * request asks. res.getRemoteAddress() answers with a new ArrayBuffer over external memory each
- * time, about 5 µs of a request with its garbage collection; src/native/uws_peer.cc reads the
- * same uSockets call into a number (IPv4) or RFC 5952 text (IPv6) instead. Its first answer in
- * a process is checked against uWS's own, and a disagreement drops it for good, with a warning.
+ * request asks; through src/native/uws_direct.cc when it is bound (uws-direct.ts), since
+ * res.getRemoteAddress() makes a new ArrayBuffer per call.
  */
 import type { HttpResponse } from 'uWebSockets.js'
-import { loadNativeAddon } from '../native/load.js'
+import { dropUwsDirect, uwsDirect } from './uws-direct.js'
 
-interface UwsPeerAddon {
-  /** Finds the uSockets function in the uWS binary at `path`: '' when done, or why not. */
-  bind(path: string): string
-  /** IPv4 as a number, IPv6 as text, -1 without a socket or a peer. */
-  address(res: HttpResponse): number | string
-}
-
-let native: UwsPeerAddon | null = null
 let checked = false
-let onMismatch: (why: string) => void = () => undefined
-
-/**
- * Prepares the native path for the uWS binary at `binaryPath` (already loaded); says which path
- * runs, for the startup line. `warn` hears of a later disagreement with uWS.
- */
-export function bindPeerAddress(binaryPath: string, warn: (why: string) => void): string {
-  onMismatch = warn
-  const loaded = loadNativeAddon<UwsPeerAddon>('uws_peer')
-  if (loaded.addon === null) return `uWS getRemoteAddress (src/native uws_peer: ${loaded.failure})`
-  const failure = loaded.addon.bind(binaryPath)
-  if (failure !== '') return `uWS getRemoteAddress (src/native uws_peer: ${failure})`
-  native = loaded.addon
-  return 'native (src/native)'
-}
 
 export function peerAddress(res: HttpResponse): string {
-  if (native !== null) {
-    const value = native.address(res)
-    if (typeof value === 'string') return checked ? value : checkedAgainstUws(res, value)
-    if (value >= 0) {
-      const text = ipv4Text(value)
-      return checked ? text : checkedAgainstUws(res, text)
-    }
+  if (uwsDirect !== null) {
+    const value = uwsDirect.address(res)
+    const text = typeof value === 'string' ? value : value >= 0 ? ipv4Text(value) : ''
+    if (text !== '') return checked ? text : checkedAgainstUws(res, text)
   }
   return uwsPeerAddress(res)
 }
@@ -52,8 +24,7 @@ function checkedAgainstUws(res: HttpResponse, text: string): string {
   checked = true
   const expected = uwsPeerAddress(res)
   if (text === expected) return text
-  native = null
-  onMismatch(`src/native uws_peer read ${text} where uWS reads ${expected}`)
+  dropUwsDirect(`src/native uws_direct read the client address ${text} where uWS reads ${expected}`)
   return expected
 }
 

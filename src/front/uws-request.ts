@@ -4,20 +4,52 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import type { Exchange } from './exchange.js'
-import { completeHead, recordHeader } from './request-head.js'
+import { applyHeader, completeHead, recordHeader } from './request-head.js'
+import { dropUwsDirect, uwsDirect } from './uws-direct.js'
 import { peerAddress } from './uws-peer.js'
 
-/** uWS reports methods in lower case; the wire (and RFC 9110 §9.1) has them case-sensitive upper. */
-const METHODS: Record<string, string> = {
-  get: 'GET',
-  head: 'HEAD',
-  post: 'POST',
-  put: 'PUT',
-  patch: 'PATCH',
-  delete: 'DELETE',
-  options: 'OPTIONS',
-  trace: 'TRACE',
-  connect: 'CONNECT',
+/**
+ * Methods as the pipeline sees them: upper case, as on the wire (RFC 9110 §9.1). uWS.js's
+ * getMethod() lowers them, and the front has always read a method in any case as its upper-case
+ * name, on both paths.
+ */
+const METHODS: Record<string, string> = {}
+for (const name of [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+  'TRACE',
+  'CONNECT',
+]) {
+  METHODS[name] = name
+  METHODS[name.toLowerCase()] = name
+}
+
+function methodName(method: string): string {
+  return METHODS[method] ?? method.toUpperCase()
+}
+
+export function copyRequestHead(exchange: Exchange, res: HttpResponse, req: HttpRequest): void {
+  exchange.startedAt = performance.now()
+  const head = uwsDirect === null ? undefined : uwsDirect.head(req)
+  if (head === undefined) copyThroughUws(exchange, req)
+  else if (checked) copyDirect(exchange, head)
+  else copyCheckedAgainstUws(exchange, req, head)
+  completeHead(exchange)
+  exchange.clientAddress = peerAddress(res)
+}
+
+/** The head from src/native/uws_direct.cc: [name, value, …, method, path, query]. */
+function copyDirect(exchange: Exchange, head: string[]): void {
+  exchange.query = head.pop()!
+  exchange.rawPath = head.pop()!
+  exchange.method = methodName(head.pop()!)
+  exchange.headers = head
+  for (let i = 0; i < head.length; i += 2) applyHeader(exchange, head[i]!, head[i + 1]!)
 }
 
 // The exchange whose headers req.forEach is delivering; a module slot instead of a closure per request.
@@ -26,15 +58,29 @@ function collectHeader(name: string, value: string): void {
   recordHeader(collecting!, name, value)
 }
 
-export function copyRequestHead(exchange: Exchange, res: HttpResponse, req: HttpRequest): void {
-  exchange.startedAt = performance.now()
-  const method = req.getMethod()
-  exchange.method = METHODS[method] ?? method.toUpperCase()
+function copyThroughUws(exchange: Exchange, req: HttpRequest): void {
+  exchange.method = methodName(req.getMethod())
   exchange.rawPath = req.getUrl()
   exchange.query = req.getQuery() ?? ''
   collecting = exchange
   req.forEach(collectHeader)
   collecting = null
-  completeHead(exchange)
-  exchange.clientAddress = peerAddress(res)
+}
+
+let checked = false
+
+/** The first head of a process is read both ways; the native one is used only if they agree. */
+function copyCheckedAgainstUws(exchange: Exchange, req: HttpRequest, head: string[]): void {
+  checked = true
+  const expected: string[] = []
+  req.forEach((name, value) => expected.push(name, value))
+  expected.push(req.getCaseSensitiveMethod(), req.getUrl(), req.getQuery() ?? '')
+  if (head.length === expected.length && head.every((item, i) => item === expected[i])) {
+    copyDirect(exchange, head)
+    return
+  }
+  dropUwsDirect(
+    `src/native uws_direct read the request head ${JSON.stringify(head)} where uWS.js reads ${JSON.stringify(expected)}`,
+  )
+  copyThroughUws(exchange, req)
 }

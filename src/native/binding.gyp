@@ -15,8 +15,8 @@
       "xcode_settings": { "OTHER_CFLAGS": ["-O2"] }
     },
     {
-      "target_name": "uws_peer",
-      "sources": ["uws_peer.cc"],
+      "target_name": "uws_direct",
+      "sources": ["uws_direct.cc"],
       "cflags_cc": ["-O2", "-Wall", "-Wextra", "-Wno-cast-function-type"],
       "xcode_settings": { "OTHER_CFLAGS": ["-O2"] }
     }

@@ -1,13 +1,10 @@
 import { request } from 'node:http'
-import type { HttpResponse, us_listen_socket } from 'uWebSockets.js'
+import { connect } from 'node:net'
+import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadNativeUws } from '../../../src/front/load-uws.js'
-import {
-  bindPeerAddress,
-  ipv6Text,
-  peerAddress,
-  uwsPeerAddress,
-} from '../../../src/front/uws-peer.js'
+import { bindUwsDirect, uwsDirect } from '../../../src/front/uws-direct.js'
+import { ipv6Text, peerAddress, uwsPeerAddress } from '../../../src/front/uws-peer.js'
 import { freePort } from '../../helpers/ports.js'
 
 function bytes(...groups: number[]): Uint8Array {
@@ -37,17 +34,35 @@ describe('ipv6Text writes RFC 5952 text', () => {
   })
 })
 
-describe('the client address on the uws front', () => {
+describe('src/native/uws_direct on the uws front', () => {
   const { uws, file } = loadNativeUws()
   const seen: { native: string; uws: string }[] = []
+  const heads: { native: string[] | undefined; uws: string[] }[] = []
   const warnings: string[] = []
   let sockets: us_listen_socket[] = []
   let port4 = 0
   let port6 = 0
 
-  function answer(res: HttpResponse): void {
+  function answer(res: HttpResponse, req: HttpRequest): void {
+    const native = uwsDirect?.head(req)
+    const expected: string[] = []
+    req.forEach((name, value) => expected.push(name, value))
+    expected.push(req.getCaseSensitiveMethod(), req.getUrl(), req.getQuery() ?? '')
+    heads.push({ native, uws: expected })
     seen.push({ native: peerAddress(res), uws: uwsPeerAddress(res) })
     res.end('ok')
+  }
+
+  /** Sends `head` as written on a connection of its own; resolves when the server closes it. */
+  function sendRaw(port: number, head: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      let answer = ''
+      const socket = connect(port, '127.0.0.1', () => socket.end(Buffer.from(head, 'latin1')))
+      socket.setEncoding('latin1')
+      socket.on('data', (chunk: string) => (answer += chunk))
+      socket.on('close', () => resolve(answer))
+      socket.on('error', reject)
+    })
   }
 
   function listen(host: string, port: number): Promise<void> {
@@ -77,7 +92,7 @@ describe('the client address on the uws front', () => {
   }
 
   beforeAll(async () => {
-    expect(bindPeerAddress(file, (why) => warnings.push(why))).toBe('native (src/native)')
+    expect(bindUwsDirect(file, (why) => warnings.push(why))).toBe('native (src/native uws_direct)')
     port4 = await freePort()
     port6 = await freePort()
     await listen('127.0.0.1', port4)
@@ -105,6 +120,30 @@ describe('the client address on the uws front', () => {
     seen.length = 0
     await get('::1', port6)
     expect(seen).toEqual([{ native: '::1', uws: '::1' }])
+  })
+
+  it.each([
+    ['one header', 'GET /a HTTP/1.1\r\nHost: h\r\n\r\n'],
+    [
+      'a query with another ? in it, and spaces around a value',
+      'GET /a/b?x=1&y=%20?z HTTP/1.1\r\nHost: example.com\r\nX-Foo:  bar baz \r\n\r\n',
+    ],
+    ['an empty query', 'GET /? HTTP/1.1\r\nHost: h\r\n\r\n'],
+    [
+      'repeated and empty fields',
+      'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nX-A: 1\r\nX-A: 2\r\nX-E:\r\n\r\n',
+    ],
+    ['a UTF-8 value', 'GET /u HTTP/1.1\r\nHost: h\r\nX-Name: caf\xc3\xa9\r\n\r\n'],
+    ['a long value', `GET /l HTTP/1.1\r\nHost: h\r\nX-Long: ${'v'.repeat(6000)}\r\n\r\n`],
+    [
+      '48 fields, the most uWS takes',
+      `DELETE /many HTTP/1.1\r\nHost: h\r\n${Array.from({ length: 47 }, (_, i) => `X-F${i}: ${i}\r\n`).join('')}\r\n`,
+    ],
+  ])('reads a request head with %s as uWS.js does', async (_name, head) => {
+    heads.length = 0
+    await sendRaw(port4, head)
+    expect(heads).toHaveLength(1)
+    expect(heads[0]!.native).toEqual(heads[0]!.uws)
   })
 
   it('never disagreed with uWS', () => {
