@@ -145,9 +145,19 @@ class UwsExchange extends Exchange {
     if (this.#task === TASK_CHUNK) {
       const chunk = this.#taskChunk!
       this.#taskChunk = null
-      if (this.#total >= 0) {
-        const base = res.getWriteOffset()
-        const [ok, done] = res.tryEnd(chunk, this.#total)
+      const total = this.#total
+      if (total >= 0) {
+        // Body bytes already written: every earlier chunk went out whole before this one came.
+        const base = this.responseBytes - chunk.length
+        if (base === 0 && chunk.length === total) {
+          // The whole body at once: end() keeps what the socket does not take now, and costs no
+          // [ok, done] array (tryEnd builds one per call).
+          res.end(chunk)
+          this.#completed()
+          this.#taskResult = true
+          return
+        }
+        const [ok, done] = res.tryEnd(chunk, total)
         if (done) this.#completed()
         else if (!ok) {
           this.#pending = chunk
