@@ -78,7 +78,8 @@ export class H1Request implements Dispatcher.DispatchController {
 
     // RFC 9112 §3: request-line = method SP request-target SP HTTP-version
     const b = BUILD
-    b.head = `${method} ${path} HTTP/1.1\r\n`
+    b.fields = ''
+    b.lines = 0
     b.host = false
     b.length = -1
     b.close = opts.reset === true
@@ -90,10 +91,12 @@ export class H1Request implements Dispatcher.DispatchController {
       const record = headers as Record<string, HeaderValue>
       for (const name in record) addValue(b, name, record[name])
     }
-    let head = b.head
+    const fields = b.fields
+    b.fields = ''
+    if (!isFieldSection(fields, b.lines)) throw invalidField(headers)
+    let head = `${method} ${path} HTTP/1.1\r\n${fields}`
     const length = b.length
     const close = b.close
-    b.head = ''
     if (!b.host) head += `host: ${hostHeader}\r\n`
 
     if (streamed) {
@@ -171,13 +174,53 @@ export class H1Request implements Dispatcher.DispatchController {
 
 /** Scratch state of the head being built (dispatch is synchronous: one at a time). */
 interface HeadBuilder {
-  head: string
+  /** The field lines written so far, each `name: value` CRLF, unchecked until the end. */
+  fields: string
+  lines: number
   host: boolean
   length: number
   close: boolean
 }
 
-const BUILD: HeadBuilder = { head: '', host: false, length: -1, close: false }
+const BUILD: HeadBuilder = { fields: '', lines: 0, host: false, length: -1, close: false }
+
+/**
+ * `lines` field lines, each `token ": " field-value CRLF` (RFC 9110 §5.1, §5.5): the whole
+ * section is checked with one regular expression instead of every name and value on its own,
+ * which cost about 4 µs of a request in calls and string flattening. The line count catches a
+ * CR LF inside a value: it would pass the expression as a line of its own.
+ */
+const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
+
+function isFieldSection(fields: string, lines: number): boolean {
+  if (!FIELD_SECTION.test(fields)) return false
+  let count = 0
+  for (let at = fields.indexOf('\n'); at !== -1; at = fields.indexOf('\n', at + 1)) count++
+  return count === lines
+}
+
+/** The error for the first field that spoiled the section, checked field by field. */
+function invalidField(headers: Headers): Error {
+  const check = (name: string, value: unknown): void => {
+    if (value === undefined) return
+    if (!isToken(name)) throw new errors.InvalidArgumentError('invalid header name')
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (!isFieldValue(v === null ? '' : String(v))) {
+        throw new errors.InvalidArgumentError(`invalid ${name} header`)
+      }
+    }
+  }
+  try {
+    if (Array.isArray(headers)) {
+      for (let i = 0; i < headers.length; i += 2) check(headers[i] as string, headers[i + 1])
+    } else {
+      for (const name in headers) check(name, (headers as Record<string, HeaderValue>)[name])
+    }
+  } catch (error) {
+    return error as Error
+  }
+  return new errors.InvalidArgumentError('invalid header')
+}
 
 function addValue(b: HeadBuilder, name: string, value: unknown): void {
   if (value === undefined) return
@@ -207,9 +250,8 @@ function mayBeSpecial(name: string): boolean {
   }
 }
 
+/** Appends a field; names and values are checked once the section is complete. */
 function addHeader(b: HeadBuilder, name: string, value: string): void {
-  if (!isToken(name)) throw new errors.InvalidArgumentError('invalid header name')
-  if (!isFieldValue(value)) throw new errors.InvalidArgumentError(`invalid ${name} header`)
   // Most names are no special one: they skip the lowercasing.
   if (mayBeSpecial(name)) {
     switch (name.toLowerCase()) {
@@ -238,5 +280,6 @@ function addHeader(b: HeadBuilder, name: string, value: string): void {
         throw new errors.InvalidArgumentError(`invalid ${name.toLowerCase()} header`)
     }
   }
-  b.head += `${name}: ${value}\r\n`
+  b.fields += `${name}: ${value}\r\n`
+  b.lines++
 }

@@ -434,6 +434,32 @@ describe('H1Pool', () => {
     expect(() => p.dispatch({ method: 'GET', path: '/a b' }, handler)).toThrow(/path/)
   })
 
+  it('names the refused field, in list and record form, whatever spoils it', () => {
+    const p = pool('http://127.0.0.1:9')
+    const cases: [Dispatcher.DispatchOptions['headers'], RegExp][] = [
+      [['x-ok', 'fine', 'x-bad', 'v\r\nx-injected: 1'], /invalid x-bad header/],
+      [['x-ok', 'fine', 'x-bad', 'v\u0001'], /invalid x-bad header/],
+      [['x-ok', 'fine', 'x-bad', 'v\u007f'], /invalid x-bad header/],
+      [['x-ok', 'fine', 'x-bad', 'caf\u0113'], /invalid x-bad header/],
+      [['x bad', 'v'], /invalid header name/],
+      [['', 'v'], /invalid header name/],
+      [{ 'x-ok': 'fine', 'x-bad': ['a', 'b\nc'] }, /invalid x-bad header/],
+      [{ 'x-bad:': 'v' }, /invalid header name/],
+    ]
+    for (const [headers, message] of cases) {
+      const { handler } = collect()
+      expect(() => p.dispatch({ method: 'GET', path: '/', headers }, handler)).toThrow(message)
+    }
+    // Tab, obs-text and an empty value are all field values (RFC 9110 §5.5).
+    const { handler } = collect()
+    expect(() =>
+      p.dispatch(
+        { method: 'GET', path: '/', headers: ['x-a', 'a\tb', 'x-b', 'caf\u00e9', 'x-c', ''] },
+        handler,
+      ),
+    ).not.toThrow()
+  })
+
   it('applies backpressure: pause stops reading a 50 MB body, resume delivers it intact', async () => {
     const TOTAL = 50 * 1024 * 1024
     const block = randomBytes(1024 * 1024)
