@@ -10,7 +10,8 @@ import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { REJECT } from '../errors.js'
 import { isBodylessResponse, type Exchange, type UpstreamCall } from '../front/exchange.js'
-import { buildUpstreamHeaders, clientResponseHeaders } from './headers.js'
+import { buildUpstreamHeaders, clientResponseFields, clientResponseHeaders } from './headers.js'
+import type { ResponseFieldsHandler } from './h1/reader.js'
 import type { Target, Upstream } from './upstream.js'
 import { CONNECT_ERRORS, TIMEOUT_ERRORS } from './upstream-errors.js'
 
@@ -31,7 +32,7 @@ class ClientAbortedError extends Error {
   override readonly name = 'ClientAbortedError'
 }
 
-export class ProxyCall implements Dispatcher.DispatchHandler, UpstreamCall {
+export class ProxyCall implements ResponseFieldsHandler, UpstreamCall {
   readonly #exchange: Exchange
   readonly #upstream: Upstream
   readonly #body: Buffer | Readable | null
@@ -91,19 +92,38 @@ export class ProxyCall implements Dispatcher.DispatchHandler, UpstreamCall {
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: IncomingHeaders): void {
-    if (statusCode < 200) return // 1xx interim answers are the gateway's business, not the client's
+    const exchange = this.#acceptHead(controller, statusCode)
+    if (exchange === null) return
+    const out = clientResponseHeaders(exchange, headers)
+    const length = headers['content-length']
+    exchange.writeHead(statusCode, out, typeof length === 'string' ? Number(length) : -1)
+  }
+
+  /** The native transport's form of onResponseStart (src/proxy/h1/reader.ts). */
+  onResponseFields(
+    controller: Controller,
+    statusCode: number,
+    fields: readonly string[],
+    contentLength: number,
+  ): void {
+    const exchange = this.#acceptHead(controller, statusCode)
+    if (exchange === null) return
+    exchange.writeHead(statusCode, clientResponseFields(exchange, fields), contentLength)
+  }
+
+  /** The exchange, when a final response head is to be passed on; null when it is not. */
+  #acceptHead(controller: Controller, statusCode: number): Exchange | null {
+    if (statusCode < 200) return null // 1xx interim answers are the gateway's business, not the client's
     const exchange = this.#exchange
     if (exchange.aborted) {
       controller.abort(new ClientAbortedError('client aborted'))
-      return
+      return null
     }
     this.#responseStarted = true
     this.#upstream.recordSuccess(this.#target)
     exchange.upstreamHeadersAt = performance.now()
-    const out = clientResponseHeaders(exchange, headers)
-    const length = headers['content-length']
     this.#noBody = isBodylessResponse(this.#method, statusCode)
-    exchange.writeHead(statusCode, out, typeof length === 'string' ? Number(length) : -1)
+    return exchange
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {

@@ -145,7 +145,40 @@ export function clientResponseHeaders(
   exchange: Exchange,
   upstreamHeaders: Record<string, string | string[] | undefined>,
 ): string[] {
-  const out = buildResponseHeaders(upstreamHeaders, exchange.requestId)
+  return withStageHeaders(exchange, buildResponseHeaders(upstreamHeaders, exchange.requestId))
+}
+
+/** {@link clientResponseHeaders} for a field list, [name, value, …] with lowercase names. */
+export function clientResponseFields(exchange: Exchange, fields: readonly string[]): string[] {
+  return withStageHeaders(exchange, buildResponseFields(fields, exchange.requestId))
+}
+
+/**
+ * {@link buildResponseHeaders} for a field list: the same fields dropped, repeated ones kept as
+ * separate lines in their order, and every Connection line's names honoured.
+ */
+export function buildResponseFields(fields: readonly string[], requestId: string): string[] {
+  let connection = ''
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'connection') {
+      connection = connection === '' ? fields[i + 1]! : `${connection}, ${fields[i + 1]!}`
+    }
+  }
+  const listed = connectionListed(connection)
+  const out: string[] = []
+  let hasRequestId = false
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!
+    if (HOP_BY_HOP.has(name) || name === 'content-length' || name === 'date') continue
+    if (listed !== null && listed.has(name)) continue
+    if (name === 'x-request-id') hasRequestId = true
+    out.push(name, fields[i + 1]!)
+  }
+  if (!hasRequestId) out.push('x-request-id', requestId)
+  return out
+}
+
+function withStageHeaders(exchange: Exchange, out: string[]): string[] {
   const stages = exchange.route!.responseStages
   for (let i = 0; i < stages.length; i++) stages[i]!.onResponse!(exchange)
   const extra = exchange.responseHeaders

@@ -5,7 +5,7 @@
  * section is parsed like a header section.
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import { FieldNameCache, parseFields } from './fields.js'
+import { FieldNameCache, fieldRecord, parseFields } from './fields.js'
 
 /** What decode() found; the parser maps these onto its own events. */
 export const C_NEED_MORE = 0
@@ -137,11 +137,12 @@ export class ChunkedDecoder {
     }
     const text = buf.toString('latin1', start, at + 2)
     this.end = at + 4
-    this.trailers = {}
+    const fields: string[] = []
     const problem =
       text.indexOf('\0') !== -1
         ? 'NUL in a trailer'
-        : parseFields(text, 0, text.length, this.trailers, null, this.#names)
+        : parseFields(text, 0, text.length, fields, null, this.#names)
+    this.trailers = fieldRecord(fields)
     return problem === null ? C_END : this.#fail(problem, len)
   }
 }

@@ -43,53 +43,38 @@ const CACHED_LINES = 32
  * The field names of the previous head, line by line. An upstream sends the same names in the
  * same order response after response, so a line that starts with the name (and colon) cached
  * at its position is matched with one startsWith: no slice, no validation, no lowercasing, and
- * the header object gets the same interned key as last time.
+ * the field list gets the same interned name as last time.
  */
 export class FieldNameCache {
   /** Raw name followed by ':' as it appeared on the wire. */
   readonly raw: string[] = []
   readonly lower: string[] = []
   readonly kind: number[] = []
-  /**
-   * The cached names are pairwise distinct (set-cookie aside) and none is inherited from
-   * Object.prototype: a head whose lines all hit the cache can store its fields without first
-   * looking for an earlier one of the same name.
-   */
-  plain = false
 
-  /** Keeps exactly the names of the head just parsed (`lines` lines) and recomputes `plain`. */
+  /** Keeps exactly the names of the head just parsed (`lines` lines). */
   settle(lines: number): void {
     const n = Math.min(lines, CACHED_LINES)
     this.raw.length = n
     this.lower.length = n
     this.kind.length = n
-    const seen = new Set<string>()
-    let plain = true
-    for (let i = 0; i < n && plain; i++) {
-      if (this.kind[i] === K_SET_COOKIE) continue
-      const name = this.lower[i]!
-      if (seen.has(name) || name in Object.prototype) plain = false
-      seen.add(name)
-    }
-    this.plain = plain
   }
 }
 
 /**
- * Parses the field lines of `text` in [pos, end) into `out`; `end` is just past the CRLF of the
- * last line. `framing` is null for a trailer section, whose fields carry no framing. Returns
- * null, or why the section is malformed.
+ * Parses the field lines of `text` in [pos, end) onto `out` as [name, value, …], names in lower
+ * case, in the order received; `end` is just past the CRLF of the last line. `framing` is null
+ * for a trailer section, whose fields carry no framing. Returns null, or why the section is
+ * malformed.
  */
 export function parseFields(
   text: string,
   pos: number,
   end: number,
-  out: IncomingHttpHeaders,
+  out: string[],
   framing: Framing | null,
   cache: FieldNameCache,
 ): string | null {
-  // Stays true while every line hits the cache (see FieldNameCache.plain).
-  let hits = cache.plain
+  let hits = true
   let line = 0
   for (; pos < end; line++) {
     const lf = text.indexOf('\n', pos)
@@ -133,19 +118,12 @@ export function parseFields(
     while (ve > vs && isOws(text.charCodeAt(ve - 1))) ve--
     const value = text.slice(vs, ve)
     pos = lf + 1
-    if (kind === K_PLAIN) {
-      if (hits) out[name] = value
-      else addField(out, name, value)
-    } else if (kind === K_SET_COOKIE) {
-      addCookie(out, value)
-    } else if (framing !== null) {
+    if (kind !== K_PLAIN && kind !== K_SET_COOKIE && framing !== null) {
       const problem = noteFraming(framing, kind, value)
       if (problem === DUPLICATE) continue
       if (problem !== null) return problem
-      addField(out, name, value)
-    } else {
-      addField(out, name, value)
     }
+    out.push(name, value)
   }
   if (!hits || line !== cache.raw.length) cache.settle(line)
   return null
@@ -206,6 +184,19 @@ function keepAliveTimeout(value: string): number {
     if (++digits > 9) return -1
   }
   return digits === 0 ? -1 : n * 1000
+}
+
+/**
+ * The object form of a field list, as undici hands it to onResponseStart: repeated fields become
+ * arrays, set-cookie always is one.
+ */
+export function fieldRecord(fields: readonly string[]): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {}
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'set-cookie') addCookie(out, fields[i + 1]!)
+    else addField(out, fields[i]!, fields[i + 1]!)
+  }
+  return out
 }
 
 /** Repeated fields become arrays (undici's object form). */

@@ -8,11 +8,11 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { C_DATA, C_END, C_NEED_MORE, ChunkedDecoder } from './chunked.js'
-import { FieldNameCache, parseFields, type Framing } from './fields.js'
+import { FieldNameCache, fieldRecord, parseFields, type Framing } from './fields.js'
 
 /** The fed bytes are used up (a partial head or trailer section is kept inside). */
 export const NEED_MORE = 0
-/** A head was parsed: status, statusMessage, headers (a 1xx one too: the caller skips it). */
+/** A head was parsed: status, statusMessage, fields (a 1xx one too: the caller skips it). */
 export const HEAD = 1
 /** `data` holds the next body bytes. */
 export const DATA = 2
@@ -44,7 +44,9 @@ export class ResponseParser implements Framing {
   pos = 0
   status = 0
   statusMessage = ''
-  headers: IncomingHttpHeaders = {}
+  /** The fields of the last head, [name, value, …] with names in lower case. */
+  fields: string[] = []
+  #record: IncomingHttpHeaders | null = null
   trailers: IncomingHttpHeaders = {}
   data: Buffer = EMPTY
   error = ''
@@ -77,6 +79,11 @@ export class ResponseParser implements Framing {
     this.#borrowed = false
     this.buf = EMPTY
     this.pos = 0
+  }
+
+  /** The fields of the last head in undici's object form (made on first use). */
+  get headers(): IncomingHttpHeaders {
+    return (this.#record ??= fieldRecord(this.fields))
   }
 
   /** Nothing is buffered: every fed byte was consumed. */
@@ -232,13 +239,14 @@ export class ResponseParser implements Framing {
       fields = this.#statusLine.length
     }
     this.status = this.#statusCode
-    this.headers = {}
+    this.fields = []
+    this.#record = null
     this.contentLength = -1
     this.chunked = false
     this.connectionClose = false
     this.connectionKeepAlive = false
     this.keepAliveHintMs = -1
-    const problem = parseFields(text, fields, end, this.headers, this, this.#names)
+    const problem = parseFields(text, fields, end, this.fields, this, this.#names)
     if (problem !== null) return problem
     if (this.chunked && this.contentLength !== -1) {
       return 'both Transfer-Encoding and Content-Length (RFC 9112 §6.3)'

@@ -4,9 +4,24 @@
  * with its trailers. It stops as soon as the handler paused (the rest stays in the parser until
  * resume) or aborted (the connection is gone).
  */
-import { errors } from 'undici'
+import { errors, type Dispatcher } from 'undici'
 import { DATA, END, ERROR, HEAD, NEED_MORE, type ResponseParser } from './parser.js'
 import type { H1Request } from './request.js'
+
+/**
+ * A handler that takes the response head as the parser holds it, a field list and the parsed
+ * Content-Length, instead of undici's header object: the gateway's proxy builds the client's head
+ * from the list without an object per response (src/proxy/forward.ts).
+ */
+export interface ResponseFieldsHandler extends Dispatcher.DispatchHandler {
+  /** `fields`: [name, value, …], names in lower case, in order; `contentLength` -1 when absent. */
+  onResponseFields(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    fields: readonly string[],
+    contentLength: number,
+  ): void
+}
 
 /** The connection, as the delivery loop drives it. */
 export interface ResponseSink {
@@ -39,7 +54,16 @@ export function deliver(parser: ResponseParser, request: H1Request, sink: Respon
           continue
         }
         sink.onFinalHead()
-        handler.onResponseStart?.(request, parser.status, parser.headers, parser.statusMessage)
+        if ((handler as Partial<ResponseFieldsHandler>).onResponseFields !== undefined) {
+          ;(handler as ResponseFieldsHandler).onResponseFields(
+            request,
+            parser.status,
+            parser.fields,
+            parser.contentLength,
+          )
+        } else {
+          handler.onResponseStart?.(request, parser.status, parser.headers, parser.statusMessage)
+        }
         break
       case DATA:
         handler.onResponseData?.(request, parser.data)

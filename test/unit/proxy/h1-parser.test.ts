@@ -3,7 +3,12 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { DATA, END, HEAD, NEED_MORE, ResponseParser } from '../../../src/proxy/h1/parser.js'
 
 interface Parsed {
-  readonly heads: { status: number; message: string; headers: IncomingHttpHeaders }[]
+  readonly heads: {
+    status: number
+    message: string
+    headers: IncomingHttpHeaders
+    fields: string[]
+  }[]
   readonly body: string
   readonly trailers: IncomingHttpHeaders | null
   readonly end: boolean
@@ -64,6 +69,7 @@ function parse(chunks: readonly (string | Buffer)[], options: Options = {}): Par
           status: parser.status,
           message: parser.statusMessage,
           headers: parser.headers,
+          fields: parser.fields,
         })
       } else if (event === DATA) {
         views.push(parser.data)
@@ -124,6 +130,7 @@ describe('h1 response parser', () => {
           status: 200,
           message: 'OK',
           headers: { 'content-type': 'text/plain', 'content-length': '5', 'x-custom': 'a b' },
+          fields: ['content-type', 'text/plain', 'content-length', '5', 'x-custom', 'a b'],
         },
       ])
       expect(r.body).toBe('hello')
@@ -182,6 +189,23 @@ describe('h1 response parser', () => {
         'set-cookie': ['x=1'],
         'content-length': '0',
       })
+    })
+
+    it('stay separate and in order in the field list, names in lower case', () => {
+      const r = parse([
+        'HTTP/1.1 200 OK\r\nVary: a\r\nSet-Cookie: x=1\r\nvary: b\r\nContent-Length: 0\r\n' +
+          'Content-Length: 0\r\n\r\n',
+      ])
+      expect(r.heads[0]!.fields).toEqual([
+        'vary',
+        'a',
+        'set-cookie',
+        'x=1',
+        'vary',
+        'b',
+        'content-length',
+        '0',
+      ])
     })
 
     it('stores names like __proto__ and constructor as plain own fields', () => {

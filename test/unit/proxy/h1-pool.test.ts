@@ -10,6 +10,7 @@ import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { H1Pool, type H1PoolOptions } from '../../../src/proxy/h1/pool.js'
+import type { ResponseFieldsHandler } from '../../../src/proxy/h1/reader.js'
 import { startBlackhole } from '../../helpers/blackhole.js'
 import { refusingPort } from '../../helpers/ports.js'
 import { sleep, waitUntil } from '../../helpers/wait.js'
@@ -178,6 +179,35 @@ describe('H1Pool', () => {
     expect(seen!.headers['host']).toBe(server.url.slice('http://'.length))
     expect(server.connections()).toBe(1)
     expect(p.stats).toEqual({ connections: 1, idle: 1, queued: 0 })
+  })
+
+  it('hands a handler with onResponseFields the field list and Content-Length, not an object', async () => {
+    const server = await httpServer((_req, res) => {
+      res.setHeader('x-one', ['a', 'b'])
+      res.end('hello')
+    })
+    const p = pool(server.url)
+    const seen: { status: number; fields: readonly string[]; length: number }[] = []
+    let started = false
+    const done = new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = []
+      p.dispatch({ method: 'GET', path: '/' }, {
+        onResponseStart: () => (started = true),
+        onResponseFields: (_controller, status, fields, length) =>
+          seen.push({ status, fields: [...fields], length }),
+        onResponseData: (_controller, chunk) => chunks.push(chunk),
+        onResponseEnd: () => resolve(Buffer.concat(chunks)),
+        onResponseError: (_controller, error) => reject(error),
+      } as ResponseFieldsHandler)
+    })
+    expect((await done).toString()).toBe('hello')
+    expect(started).toBe(false)
+    expect(seen).toHaveLength(1)
+    expect(seen[0]!.status).toBe(200)
+    expect(seen[0]!.length).toBe(5)
+    const fields = seen[0]!.fields
+    expect(fields.filter((_, i) => i % 2 === 0 && fields[i] === 'x-one')).toHaveLength(2)
+    expect(fields[fields.indexOf('content-length') + 1]).toBe('5')
   })
 
   it('queues requests beyond `connections` and serves them in order', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Stage } from '../../../src/pipeline/stage.js'
-import { clientResponseHeaders } from '../../../src/proxy/headers.js'
+import { clientResponseFields, clientResponseHeaders } from '../../../src/proxy/headers.js'
 import type { CompiledRoute } from '../../../src/router/compile.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 
@@ -37,5 +37,56 @@ describe('clientResponseHeaders', () => {
       'set-cookie': ['a=1', 'b=2'],
     })
     expect(out).toEqual(['set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'req-1'])
+  })
+})
+
+describe('clientResponseFields (the native transport’s field list)', () => {
+  it('drops what clientResponseHeaders drops, from every Connection line', () => {
+    const exchange = exchangeWithResponseStage(() => undefined)
+    const out = clientResponseFields(exchange, [
+      'connection',
+      'x-up',
+      'keep-alive',
+      'timeout=5',
+      'x-up',
+      'secret',
+      'connection',
+      'X-Two, keep-alive',
+      'x-two',
+      'also secret',
+      'transfer-encoding',
+      'chunked',
+      'content-length',
+      '5',
+      'date',
+      'Mon',
+      'set-cookie',
+      'a=1',
+      'set-cookie',
+      'b=2',
+    ])
+    expect(out).toEqual(['set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'req-1'])
+  })
+
+  it('keeps repeated fields as separate lines in their order, and the upstream’s request id', () => {
+    const exchange = exchangeWithResponseStage((x) => x.addResponseHeader('x-stage', 'yes'))
+    const out = clientResponseFields(exchange, [
+      'vary',
+      'a',
+      'x-request-id',
+      'from-upstream',
+      'vary',
+      'b',
+    ])
+    expect(out).toEqual([
+      'vary',
+      'a',
+      'x-request-id',
+      'from-upstream',
+      'vary',
+      'b',
+      'x-stage',
+      'yes',
+    ])
   })
 })
