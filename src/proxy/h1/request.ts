@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { errors, type Dispatcher } from 'undici'
+import { loadNativeAddon } from '../../native/load.js'
 import { isFieldValue, isPath, isToken, parseDecimal } from './names.js'
 
 /** The part of a connection a request drives; implemented by H1Connection. */
@@ -186,13 +187,23 @@ const BUILD: HeadBuilder = { fields: '', lines: 0, host: false, length: -1, clos
 
 /**
  * `lines` field lines, each `token ": " field-value CRLF` (RFC 9110 §5.1, §5.5): the whole
- * section is checked with one regular expression instead of every name and value on its own,
- * which cost about 4 µs of a request in calls and string flattening. The line count catches a
- * CR LF inside a value: it would pass the expression as a line of its own.
+ * section is checked at once instead of every name and value on its own, which cost about 4 µs
+ * of a request in calls and string flattening. The line count catches a CR LF inside a value: it
+ * would pass as a line of its own. src/native checks an ASCII section in a loop; the expression
+ * (about 1.4 ns a character, a microsecond for a bearer token) takes the rest.
  */
 const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
 
+const nativeCheck =
+  loadNativeAddon<{ checkFieldSection(section: string, lines: number): boolean | undefined }>(
+    'upstream_socket',
+  ).addon?.checkFieldSection ?? null
+
 function isFieldSection(fields: string, lines: number): boolean {
+  if (nativeCheck !== null) {
+    const checked = nativeCheck(fields, lines)
+    if (checked !== undefined) return checked
+  }
   if (!FIELD_SECTION.test(fields)) return false
   let count = 0
   for (let at = fields.indexOf('\n'); at !== -1; at = fields.indexOf('\n', at + 1)) count++

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest'
+import { loadNativeAddon } from '../../../src/native/load.js'
+
+const check = loadNativeAddon<{
+  checkFieldSection(section: string, lines: number): boolean | undefined
+}>('upstream_socket').addon!.checkFieldSection
+
+/** The expression the writer falls back to, with the same line count. */
+const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
+function expected(section: string, lines: number): boolean {
+  return FIELD_SECTION.test(section) && (section.match(/\n/g) ?? []).length === lines
+}
+
+describe('the native field-section check (src/native/upstream_socket.c)', () => {
+  it.each([
+    ['', 0, true],
+    ['host: a\r\n', 1, true],
+    ['x-a: \r\nx-b: tab\there\r\n', 2, true],
+    ["x!#$%&'*+-.^_`|~09AZaz: v\r\n", 1, true],
+    ['x-a: v\r\n', 2, false],
+    ['x-a: v\r\nx-injected: 1\r\n', 1, false],
+    ['x-a: v\nw\r\n', 1, false],
+    ['x-a: v\rw\r\n', 1, false],
+    ['x-a: v\u0000\r\n', 1, false],
+    ['x-a: v\u0001\r\n', 1, false],
+    ['x-a: v\u007f\r\n', 1, false],
+    ['x a: v\r\n', 1, false],
+    [': v\r\n', 1, false],
+    ['x-a:v\r\n', 1, false],
+    ['x-a: v', 1, false],
+    ['x-a: v\r', 1, false],
+  ])('%j with %i lines: %s', (section, lines, valid) => {
+    expect(check(section, lines)).toBe(valid)
+    expect(expected(section, lines)).toBe(valid)
+  })
+
+  it('leaves obs-text, characters above 0xFF and sections over 4096 characters to the expression', () => {
+    expect(check('x-a: caf\u00e9\r\n', 1)).toBeUndefined()
+    expect(check('x-a: \u0141\r\n', 1)).toBeUndefined()
+    expect(check('x-a: \ud800\r\n', 1)).toBeUndefined()
+    expect(check(`x-a: ${'v'.repeat(5000)}\r\n`, 1)).toBeUndefined()
+  })
+
+  it('agrees with the expression on random ASCII sections', () => {
+    const alphabet = ['a', 'Z', '-', ':', ' ', '\t', '\r', '\n', '\u0000', '\u007f', '"', '~', '(']
+    let seed = 7
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    for (let round = 0; round < 5000; round++) {
+      let section = ''
+      let lines = 0
+      for (let l = next(4); l > 0; l--) {
+        let name = ''
+        for (let k = 1 + next(4); k > 0; k--) name += alphabet[next(4)]
+        let value = ''
+        for (let k = next(8); k > 0; k--) value += alphabet[next(alphabet.length)]
+        section += `${name}: ${value}\r\n`
+        lines++
+      }
+      const claimed = lines + next(2) - next(2)
+      expect(check(section, claimed), JSON.stringify(section)).toBe(expected(section, claimed))
+    }
+  })
+})
