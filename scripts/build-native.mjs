@@ -1,9 +1,9 @@
 // `npm install` runs this: builds src/native (the native JWT signature checks, upstream sockets
-// and the uws front's client address) with the node-gyp that npm ships, against the headers npm is configured with
+// and the uws front's direct reads of request heads and client addresses) with the node-gyp that npm ships, against the headers npm is configured with
 // (npm_config_nodedir).
 //
 // A failed build does not fail the install: the gateway then checks signatures with node:crypto,
-// carries upstream requests on node:net and reads client addresses with uWS's own call, and its
+// carries upstream requests on node:net and reads requests through uWS.js's own calls, and its
 // startup line says so, with the reason.
 // `portcullis start --verifier native` or `--upstream-sockets native` refuses to start without
 // the build.
@@ -19,8 +19,8 @@ if (result.status !== 0) {
   process.stderr.write(
     `portcullis: src/native was not built (${why}): JWT signatures will be ` +
       'checked with node:crypto (about 40 µs slower per RS256 token) and upstream requests ' +
-      'carried by node:net (about 5 µs slower each), client addresses read through uWS ' +
-      '(about 2 µs slower each). It needs python3, make and a C compiler; ' +
+      'carried by node:net (about 5 µs slower each), requests read through uWS.js calls ' +
+      '(about 5 µs slower each). It needs python3, make and a C compiler; ' +
       'run `npm run build:native` once they are installed.\n',
   )
 }
