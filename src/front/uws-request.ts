@@ -3,6 +3,7 @@
  * synchronous handler, so both uws handlers (HTTP and WebSocket upgrade) call this first.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
+import { METHODS } from '../router/methods.js'
 import type { Exchange } from './exchange.js'
 import { applyHeader, completeHead, recordHeader } from './request-head.js'
 import { dropUwsDirect, uwsDirect } from './uws-direct.js'
@@ -13,24 +14,14 @@ import { peerAddress } from './uws-peer.js'
  * getMethod() lowers them, and the front has always read a method in any case as its upper-case
  * name, on both paths.
  */
-const METHODS: Record<string, string> = {}
-for (const name of [
-  'GET',
-  'HEAD',
-  'POST',
-  'PUT',
-  'PATCH',
-  'DELETE',
-  'OPTIONS',
-  'TRACE',
-  'CONNECT',
-]) {
-  METHODS[name] = name
-  METHODS[name.toLowerCase()] = name
+const METHOD_NAMES: Record<string, string> = {}
+for (const name of METHODS) {
+  METHOD_NAMES[name] = name
+  METHOD_NAMES[name.toLowerCase()] = name
 }
 
 function methodName(method: string): string {
-  return METHODS[method] ?? method.toUpperCase()
+  return METHOD_NAMES[method] ?? method.toUpperCase()
 }
 
 export function copyRequestHead(exchange: Exchange, res: HttpResponse, req: HttpRequest): void {
