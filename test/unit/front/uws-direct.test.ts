@@ -3,7 +3,9 @@ import { connect } from 'node:net'
 import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadNativeUws } from '../../../src/front/load-uws.js'
-import { bindUwsDirect, uwsDirect } from '../../../src/front/uws-direct.js'
+import { bindUwsDirect, dropUwsDirect, uwsDirect } from '../../../src/front/uws-direct.js'
+import { copyRequestHead } from '../../../src/front/uws-request.js'
+import { FakeExchange } from '../../helpers/exchange.js'
 import { ipv6Text, peerAddress, uwsPeerAddress } from '../../../src/front/uws-peer.js'
 import { freePort } from '../../helpers/ports.js'
 
@@ -38,12 +40,32 @@ describe('src/native/uws_direct on the uws front', () => {
   const { uws, file } = loadNativeUws()
   const seen: { native: string; uws: string }[] = []
   const heads: { native: string[] | undefined; uws: string[] }[] = []
+  const copies: { direct: unknown; fallback: unknown }[] = []
+  let compareCopies = false
+
+  /** What copyRequestHead fills, but the request id (random when the client sends none). */
+  function copiedFields(exchange: FakeExchange): unknown {
+    const { method, rawPath, query, headers, host, hostHeader, contentLength, clientAddress } =
+      exchange
+    return { method, rawPath, query, headers, host, hostHeader, contentLength, clientAddress }
+  }
   const warnings: string[] = []
   let sockets: us_listen_socket[] = []
   let port4 = 0
   let port6 = 0
 
   function answer(res: HttpResponse, req: HttpRequest): void {
+    if (compareCopies) {
+      // The same head copied natively, then through uWS.js's calls (the path without the build).
+      const direct = new FakeExchange()
+      copyRequestHead(direct, res, req)
+      bindUwsDirect(file, () => undefined)
+      dropUwsDirect('testing the fallback')
+      const fallback = new FakeExchange()
+      copyRequestHead(fallback, res, req)
+      bindUwsDirect(file, (why) => warnings.push(why))
+      copies.push({ direct: copiedFields(direct), fallback: copiedFields(fallback) })
+    }
     const native = uwsDirect?.head(req)
     const expected: string[] = []
     req.forEach((name, value) => expected.push(name, value))
@@ -144,6 +166,28 @@ describe('src/native/uws_direct on the uws front', () => {
     await sendRaw(port4, head)
     expect(heads).toHaveLength(1)
     expect(heads[0]!.native).toEqual(heads[0]!.uws)
+  })
+
+  it('fills the exchange the same way as the path through uWS.js calls', async () => {
+    compareCopies = true
+    copies.length = 0
+    try {
+      await sendRaw(
+        port4,
+        'PUT /a/b?x=1 HTTP/1.1\r\nHost: Example.COM:81\r\nContent-Length: 0\r\nX-A: 1\r\nX-A: 2\r\n\r\n',
+      )
+    } finally {
+      compareCopies = false
+    }
+    expect(copies).toHaveLength(1)
+    expect(copies[0]!.direct).toEqual(copies[0]!.fallback)
+    expect(copies[0]!.direct).toMatchObject({
+      method: 'PUT',
+      rawPath: '/a/b',
+      query: 'x=1',
+      host: 'example.com',
+      clientAddress: '127.0.0.1',
+    })
   })
 
   it('never disagreed with uWS', () => {
