@@ -20,7 +20,7 @@ if (result.status !== 0) {
     `portcullis: src/native was not built (${why}): JWT signatures will be ` +
       'checked with node:crypto (about 40 µs slower per RS256 token) and upstream requests ' +
       'carried by node:net (about 5 µs slower each), requests read through uWS.js calls ' +
-      '(about 5 µs slower each). It needs python3, make and a C compiler; ' +
+      '(several µs slower each). It needs python3, make and a C compiler; ' +
       'run `npm run build:native` once they are installed.\n',
   )
 }

@@ -115,8 +115,7 @@ export function buildResponseHeaders(
   const listed = connectionListed(typeof connection === 'string' ? connection : undefined)
   const out: string[] = []
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || name === 'content-length' || name === 'date') continue
-    if (listed !== null && listed.has(name)) continue
+    if (!passesToClient(name, listed)) continue
     const value = headers[name]
     if (value === undefined) continue
     if (typeof value === 'string') out.push(name, value)
@@ -124,6 +123,15 @@ export function buildResponseHeaders(
   }
   if (headers['x-request-id'] === undefined) out.push('x-request-id', requestId)
   return out
+}
+
+/**
+ * Whether an upstream response field reaches the client: not hop-by-hop, not named in the
+ * upstream's Connection (`listed`), and not Content-Length or Date, which the front writes.
+ */
+function passesToClient(name: string, listed: Set<string> | null): boolean {
+  if (HOP_BY_HOP.has(name) || name === 'content-length' || name === 'date') return false
+  return listed === null || !listed.has(name)
 }
 
 function connectionListed(value: string | undefined): Set<string> | null {
@@ -169,8 +177,7 @@ export function buildResponseFields(fields: readonly string[], requestId: string
   let hasRequestId = false
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!
-    if (HOP_BY_HOP.has(name) || name === 'content-length' || name === 'date') continue
-    if (listed !== null && listed.has(name)) continue
+    if (!passesToClient(name, listed)) continue
     if (name === 'x-request-id') hasRequestId = true
     out.push(name, fields[i + 1]!)
   }
