@@ -10,9 +10,14 @@
  * write is one call that sends at once, and a read is one recv into a buffer JavaScript already
  * holds, reported by one callback.
  *
- * The module keeps no JavaScript object per socket: sockets are small integers (slots), and every
- * event goes to one callback, `onEvent(slot, event, value)`. Reads land in the one buffer given
- * to init(); the callback must be done with it when it returns (the next read overwrites it).
+ * The module keeps no JavaScript object per socket: sockets are small integers (slots). Events
+ * are not reported one by one: each is written to the event list given to init() (slot, event,
+ * value, offset), and the list is handed to the one callback, `onEvents(count)`, once at the end
+ * of the poll phase (a check handle), or earlier when the list or the read buffer runs short.
+ * Entering JavaScript through napi_make_callback (callback scope, async hooks, microtask
+ * checkpoint) cost about a microsecond a read; one entry per loop turn shares that among every
+ * socket that turn made ready. Reads land in consecutive parts of the one buffer given to init();
+ * the callback must be done with them when it returns (the next turn's reads overwrite them).
  * Writes never block: what the kernel does not take is copied to the socket's queue and sent
  * when the socket is writable. Errors are reported from the poll phase, never from inside a
  * call, so a caller is never re-entered while it writes.
@@ -32,6 +37,13 @@
 
 enum { EV_CONNECT = 1, EV_READ = 2, EV_EOF = 3, EV_ERROR = 4, EV_DRAIN = 5 };
 
+/* Int32 fields of an event in the list: slot (-1 once the slot is closed), event, value (bytes
+ * read, or -errno), offset of the read in the read buffer. */
+#define EVENT_FIELDS 4
+/* A read is given at least this much of the read buffer: with less left, the events waiting are
+ * delivered first and the read gets the whole buffer. */
+#define MIN_READ_ROOM 16384
+
 
 
 typedef struct upstream_socket upstream_socket;
@@ -46,6 +58,16 @@ typedef struct instance {
   napi_async_context context;
   char *read_buffer;
   size_t read_buffer_len;
+  /* Bytes of read_buffer holding reads not delivered yet. */
+  size_t read_used;
+  napi_ref events_ref;
+  int32_t *events;
+  size_t event_capacity;
+  size_t event_count;
+  /* Events of the list being delivered now (0 outside deliver_events). */
+  size_t delivering;
+  /* Delivers the events at the end of the poll phase; its own allocation (see js_init). */
+  uv_check_t *check;
   upstream_socket **slots;
   int slot_count;
   int *free_slots;
@@ -116,26 +138,46 @@ static void update_poll(upstream_socket *s) {
   else uv_poll_start(&s->poll, events, on_poll);
 }
 
-/* Calls onEvent(slot, event, value); returns nonzero when the socket was closed meanwhile. */
-static int emit(upstream_socket *s, int event, double value) {
-  instance *inst = s->owner;
+/* Calls onEvents(count) with the events listed so far, and empties the list. */
+static void deliver_events(instance *inst) {
+  size_t count = inst->event_count;
+  if (count == 0) return;
   napi_env env = inst->env;
   napi_handle_scope scope;
-  napi_value callback, resource, argv[3], result;
+  napi_value callback, resource, argv[1], result;
   napi_open_handle_scope(env, &scope);
   napi_get_reference_value(env, inst->callback, &callback);
   napi_get_reference_value(env, inst->resource, &resource);
-  argv[0] = int_value(env, s->slot);
-  argv[1] = int_value(env, event);
-  argv[2] = double_value(env, value);
-  if (napi_make_callback(env, inst->context, resource, callback, 3, argv, &result) ==
+  argv[0] = int_value(env, (int32_t)count);
+  /* Emptied first: nothing lists an event while JavaScript runs (events come from on_poll only),
+   * and a close during the call still finds the listed events to strike out. */
+  inst->event_count = 0;
+  inst->read_used = 0;
+  inst->delivering = count;
+  if (napi_make_callback(env, inst->context, resource, callback, 1, argv, &result) ==
       napi_pending_exception) {
     napi_value exception;
     napi_get_and_clear_last_exception(env, &exception);
     napi_fatal_exception(env, exception); /* as any callback: to 'uncaughtException' */
   }
+  inst->delivering = 0;
   napi_close_handle_scope(env, scope);
-  return s->closed;
+}
+
+/* Lists an event for the socket; delivers the list first when it is full. */
+static void emit(upstream_socket *s, int event, int32_t value, size_t offset) {
+  instance *inst = s->owner;
+  if (inst->event_count == inst->event_capacity) deliver_events(inst);
+  int32_t *at = inst->events + inst->event_count * EVENT_FIELDS;
+  at[0] = s->slot;
+  at[1] = event;
+  at[2] = value;
+  at[3] = (int32_t)offset;
+  inst->event_count++;
+}
+
+static void on_check(uv_check_t *handle) {
+  if (handle->data != NULL) deliver_events(handle->data);
 }
 
 /* Sends what is queued; a hard error is kept for the poll phase to report. */
@@ -211,7 +253,7 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
     /* libuv stopped the handle (POLLERR); the socket's own error says what happened. */
     s->events = 0;
     int error = s->pending_error != 0 ? s->pending_error : socket_error(s->fd);
-    emit(s, EV_ERROR, error != 0 ? -error : status);
+    emit(s, EV_ERROR, error != 0 ? -error : status, 0);
     return;
   }
   if (s->connecting) {
@@ -220,44 +262,54 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
     if (error != 0) {
       uv_poll_stop(&s->poll);
       s->events = 0;
-      emit(s, EV_ERROR, -error);
+      emit(s, EV_ERROR, -error, 0);
       return;
     }
     s->connecting = 0;
     if (!s->corked) flush_queue(s);
     update_poll(s);
-    if (emit(s, EV_CONNECT, 0)) return;
-    update_poll(s);
+    emit(s, EV_CONNECT, 0, 0);
     return;
   }
   if (events & UV_WRITABLE) {
     if (s->pending_error != 0) {
       uv_poll_stop(&s->poll);
       s->events = 0;
-      emit(s, EV_ERROR, -s->pending_error);
+      emit(s, EV_ERROR, -s->pending_error, 0);
       return;
     }
     if (s->queue_len > 0 && !s->corked) {
       flush_queue(s);
       if (s->pending_error == 0 && s->queue_len == 0) {
         update_poll(s);
-        if (emit(s, EV_DRAIN, 0)) return;
+        emit(s, EV_DRAIN, 0, 0);
       }
     }
   }
   if ((events & UV_READABLE) && s->reading && !s->read_eof) {
-    ssize_t n = recv(s->fd, s->owner->read_buffer, s->owner->read_buffer_len, 0);
+    instance *inst = s->owner;
+    if (inst->read_buffer_len - inst->read_used < MIN_READ_ROOM) {
+      /* The reads waiting go first; their owners may close or pause this socket meanwhile. */
+      deliver_events(inst);
+      if (s->closed) return;
+      if (!s->reading) {
+        update_poll(s);
+        return;
+      }
+    }
+    size_t offset = inst->read_used;
+    ssize_t n = recv(s->fd, inst->read_buffer + offset, inst->read_buffer_len - offset, 0);
     if (n > 0) {
-      if (emit(s, EV_READ, (double)n)) return;
+      inst->read_used += (size_t)n;
+      emit(s, EV_READ, (int32_t)n, offset);
     } else if (n == 0) {
       s->read_eof = 1;
-      update_poll(s);
-      if (emit(s, EV_EOF, 0)) return;
+      emit(s, EV_EOF, 0, 0);
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       int error = errno;
       uv_poll_stop(&s->poll);
       s->events = 0;
-      emit(s, EV_ERROR, -error);
+      emit(s, EV_ERROR, -error, 0);
       return;
     }
   }
@@ -288,26 +340,66 @@ static int take_slot(instance *inst) {
   return inst->free_slots[--inst->free_count];
 }
 
-/* init(readBuffer: Buffer, onEvent: (slot, event, value) => void): once per environment. */
+static void on_check_closed(uv_handle_t *handle) {
+  free(handle);
+}
+
+/* The environment is going away: the check handle goes with it (its memory is its own, so the
+ * instance may be freed before libuv is done closing it). */
+static void stop_check(void *data) {
+  instance *inst = data;
+  if (inst->check == NULL) return;
+  inst->check->data = NULL;
+  uv_close((uv_handle_t *)inst->check, on_check_closed);
+  inst->check = NULL;
+}
+
+/*
+ * init(readBuffer: Buffer, events: Int32Array, onEvents: (count) => void): once per
+ * environment. `events` holds EVENT_FIELDS int32 per event; onEvents(count) reads the first
+ * `count` of them.
+ */
 static napi_value js_init(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], resource, name;
+  size_t argc = 3;
+  napi_value argv[3], resource, name;
   instance *inst;
   napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&inst);
   void *data;
   size_t len;
-  if (argc < 2 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok || len == 0) {
-    napi_throw_type_error(env, NULL, "init(readBuffer, onEvent)");
+  napi_typedarray_type type;
+  size_t length;
+  void *events;
+  if (argc < 3 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok ||
+      len < MIN_READ_ROOM ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &events, NULL, NULL) != napi_ok ||
+      type != napi_int32_array || length < EVENT_FIELDS) {
+    napi_throw_type_error(env, NULL, "init(readBuffer (16 KiB or more), events: Int32Array, onEvents)");
     return NULL;
   }
   if (inst->callback != NULL) {
     napi_throw_error(env, NULL, "upstream sockets are initialised once per thread");
     return NULL;
   }
+  uv_check_t *check = malloc(sizeof *check);
+  if (check == NULL || uv_check_init(inst->loop, check) != 0) {
+    free(check);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  check->data = inst;
+  /* Started now, after Node's own check handle: libuv runs the later one first, so events are
+   * delivered before the turn's immediates run. Unreferenced: it keeps no loop alive. */
+  uv_check_start(check, on_check);
+  uv_unref((uv_handle_t *)check);
+  inst->check = check;
+  napi_add_env_cleanup_hook(env, stop_check, inst);
   inst->read_buffer = data;
   inst->read_buffer_len = len;
+  inst->events = events;
+  inst->event_capacity = length / EVENT_FIELDS;
   napi_create_reference(env, argv[0], 1, &inst->read_buffer_ref);
-  napi_create_reference(env, argv[1], 1, &inst->callback);
+  napi_create_reference(env, argv[1], 1, &inst->events_ref);
+  napi_create_reference(env, argv[2], 1, &inst->callback);
   napi_create_object(env, &resource);
   napi_create_reference(env, resource, 1, &inst->resource);
   napi_create_string_utf8(env, "PortcullisUpstreamSocket", NAPI_AUTO_LENGTH, &name);
@@ -447,49 +539,52 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
 /* Sections up to this many characters are checked here; longer ones by the caller's expression. */
 #define FIELD_CHECK_MAX_CHARS 4096
 
-/* tchar (RFC 9110 §5.6.2). */
-static int is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) return 1;
-  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+/* tchar (RFC 9110 §5.6.2), by byte. */
+static unsigned char TCHAR[256];
+
+static void init_tchar(void) {
+  for (int c = '0'; c <= '9'; c++) TCHAR[c] = 1;
+  for (int c = 'A'; c <= 'Z'; c++) TCHAR[c] = 1;
+  for (int c = 'a'; c <= 'z'; c++) TCHAR[c] = 1;
+  for (const char *p = "!#$%&'*+-.^_`|~"; *p != 0; p++) TCHAR[(unsigned char)*p] = 1;
 }
 
 /*
  * checkFieldSection(section: string, lines): whether `section` is exactly `lines` lines of
  * token ": " field-value CRLF (RFC 9110 §5.1, §5.5), for the request writer (src/proxy/h1/
  * request.ts). A JavaScript expression takes about 1.4 ns a character, which a bearer token of
- * 600 makes a microsecond a request; this loop takes a fraction of that. undefined when it cannot
- * tell: a section over FIELD_CHECK_MAX_CHARS, or one with a character beyond ASCII (obs-text is
- * valid, and the caller's expression judges it).
+ * 600 makes a microsecond a request. The section is read as UTF-16: V8 widens a one-byte string
+ * with a plain copy, where a UTF-8 read encodes it character by character (that read cost more
+ * than the check itself), and every character keeps its code, so one past U+00FF is refused
+ * rather than cut to a byte. undefined for a section over FIELD_CHECK_MAX_CHARS: the caller's
+ * expression judges it.
  */
 static napi_value js_check_field_section(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   int32_t expected = 0;
-  size_t chars = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-      napi_get_value_string_utf16(env, argv[0], NULL, 0, &chars) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &expected) != napi_ok || chars > FIELD_CHECK_MAX_CHARS) {
-    return undefined_value(env);
-  }
-  /* Room for three UTF-8 bytes a character: the whole string fits, so its byte count equals its
-   * character count exactly when every character is ASCII. */
-  char text[3 * FIELD_CHECK_MAX_CHARS + 1];
+  /* One unit more than the limit: a longer section fills it, and is left to the caller. */
+  char16_t text[FIELD_CHECK_MAX_CHARS + 2];
   size_t n = 0;
-  if (napi_get_value_string_utf8(env, argv[0], text, sizeof text, &n) != napi_ok || n != chars) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[1], &expected) != napi_ok ||
+      napi_get_value_string_utf16(env, argv[0], text, FIELD_CHECK_MAX_CHARS + 2, &n) != napi_ok ||
+      n > FIELD_CHECK_MAX_CHARS) {
     return undefined_value(env);
   }
-  const unsigned char *b = (const unsigned char *)text;
+  const char16_t *b = text;
   size_t i = 0;
   int32_t lines = 0;
   bool ok = true;
   while (ok && i < n) {
     size_t name = i;
-    while (i < n && is_tchar(b[i])) i++;
+    while (i < n && b[i] < 256 && TCHAR[b[i]]) i++;
     if (i == name || i + 1 >= n || b[i] != ':' || b[i + 1] != ' ') {
       ok = false;
       break;
     }
-    for (i += 2; i < n && (b[i] == '\t' || (b[i] >= 0x20 && b[i] != 0x7f)); i++) {
+    /* field-value: HTAB, VCHAR, SP and obs-text (0x80-0xFF); no other control. */
+    for (i += 2; i < n && (b[i] == '\t' || (b[i] >= 0x20 && b[i] != 0x7f && b[i] < 256)); i++) {
     }
     if (i + 1 >= n || b[i] != '\r' || b[i + 1] != '\n') ok = false;
     i += 2;
@@ -542,13 +637,19 @@ static void on_closed(uv_handle_t *handle) {
   free(s);
 }
 
-/* close(slot): no event comes for the slot afterwards; the slot may be handed out again. */
+/* close(slot): no event comes for the slot afterwards, not even one already listed; the slot may
+ * be handed out again. */
 static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   upstream_socket *s = socket_args(env, info, 1, argv);
   if (s == NULL) return NULL;
   instance *inst = s->owner;
   s->closed = 1;
+  /* Its listed events must not reach the next socket given the slot. */
+  size_t listed = inst->event_count > inst->delivering ? inst->event_count : inst->delivering;
+  for (size_t i = 0; i < listed; i++) {
+    if (inst->events[i * EVENT_FIELDS] == s->slot) inst->events[i * EVENT_FIELDS] = -1;
+  }
   inst->slots[s->slot] = NULL;
   inst->free_slots[inst->free_count++] = s->slot;
   uv_close((uv_handle_t *)&s->poll, on_closed);
@@ -564,6 +665,7 @@ static napi_value init(napi_env env, napi_value exports) {
   }
   inst->env = env;
   napi_get_uv_event_loop(env, &inst->loop);
+  init_tchar();
   napi_property_descriptor properties[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, inst},
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, inst},

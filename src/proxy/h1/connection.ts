@@ -171,8 +171,8 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
     this.#send(request)
   }
 
-  /** `nread` bytes are in `buffer`; pause() stops the reads at once. */
-  onRead(buffer: Buffer, nread: number): void {
+  /** Bytes [start, end) of `buffer` arrived; pause() stops the reads at once. */
+  onRead(buffer: Buffer, start: number, end: number): void {
     const request = this.#request
     if (request === null || this.#state !== C_BUSY) {
       // Bytes nobody asked for: no response can be matched to them (RFC 9112 §9.3). A request
@@ -182,12 +182,12 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
     }
     if (this.#clock.phase === T_BODY) this.#clock.progress++
     const parser = this.#parser
-    parser.feed(buffer.subarray(0, nread), true)
+    parser.feed(buffer.subarray(start, end), true)
     try {
       if (request.paused) this.#socket.pause()
       else this.#run(request)
     } finally {
-      // The next read, on any connection, overwrites the buffer.
+      // A later loop turn's reads, on any connection, overwrite the buffer.
       parser.detach()
     }
   }

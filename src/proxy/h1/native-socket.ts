@@ -1,7 +1,8 @@
 /**
  * Upstream sockets on src/native/upstream_socket.c: a write is one native call that sends at
- * once, a read is one recv into the shared read buffer reported by one callback. See the C file
- * for why, and socket.ts for the contract.
+ * once, a read is one recv into a part of the shared read buffer. The events of a loop turn reach
+ * JavaScript together, as a list, in one call at the end of the poll phase. See the C file for
+ * why, and socket.ts for the contract.
  *
  * A name is looked up with dns.lookup and its addresses are tried in the order it gives them
  * until one connects (node's net tries them too, with autoSelectFamily).
@@ -13,7 +14,8 @@ import type { SocketOwner, UpstreamSocket } from './socket.js'
 
 /** The module's functions (src/native/upstream_socket.c documents each). */
 export interface NativeSockets {
-  init(readBuffer: Buffer, onEvent: (slot: number, event: number, value: number) => void): void
+  /** `events`: EVENT_FIELDS int32 per event; onEvents(count) reads the first `count`. */
+  init(readBuffer: Buffer, events: Int32Array, onEvents: (count: number) => void): void
   /** A slot, or -errno. */
   open(address: string, port: number): number
   /** Bytes left queued after the write. */
@@ -33,6 +35,15 @@ const EV_DRAIN = 5
 /** As net.Socket's writableHighWaterMark: past it, write() asks the writer to wait for drain. */
 const HIGH_WATER_MARK = 16 * 1024
 
+/**
+ * Fields of a listed event: slot (-1 when the slot closed after the event was listed), event,
+ * value (bytes read, or -errno), offset of the read in the read buffer.
+ */
+const EVENT_FIELDS = 4
+/** Events listed before the list is delivered early; a loop turn rarely makes more sockets ready. */
+const EVENT_CAPACITY = 1024
+const events = new Int32Array(EVENT_FIELDS * EVENT_CAPACITY)
+
 const bySlot: (NativeSocket | undefined)[] = []
 let initialised: NativeSockets | null = null
 let readBuffer: Buffer = Buffer.alloc(0)
@@ -45,15 +56,21 @@ export function openNativeSocket(
   owner: SocketOwner,
 ): UpstreamSocket {
   if (initialised !== native) {
-    native.init(buffer, onEvent)
+    native.init(buffer, events, onEvents)
     initialised = native
     readBuffer = buffer
   }
   return new NativeSocket(native, host, port, owner)
 }
 
-function onEvent(slot: number, event: number, value: number): void {
-  bySlot[slot]?.onEvent(event, value)
+function onEvents(count: number): void {
+  const list = events
+  const end = count * EVENT_FIELDS
+  for (let at = 0; at < end; at += EVENT_FIELDS) {
+    // Read at its turn: an earlier event's handler may have closed this slot (then -1).
+    const slot = list[at]!
+    if (slot >= 0) bySlot[slot]?.onEvent(list[at + 1]!, list[at + 2]!, list[at + 3]!)
+  }
 }
 
 class NativeSocket implements UpstreamSocket {
@@ -101,7 +118,7 @@ class NativeSocket implements UpstreamSocket {
     if (this.#slot < 0 || this.#native.cork(this.#slot, false) !== 0 || !this.#needDrain) return
     // A write asked to wait, and uncorking sent everything: the poll phase will not say so.
     process.nextTick(() => {
-      if (!this.#destroyed) this.onEvent(EV_DRAIN, 0)
+      if (!this.#destroyed) this.onEvent(EV_DRAIN, 0, 0)
     })
   }
 
@@ -122,10 +139,10 @@ class NativeSocket implements UpstreamSocket {
     this.#release()
   }
 
-  onEvent(event: number, value: number): void {
+  onEvent(event: number, value: number, offset: number): void {
     switch (event) {
       case EV_READ:
-        this.#owner.onRead(readBuffer, value)
+        this.#owner.onRead(readBuffer, offset, offset + value)
         return
       case EV_CONNECT:
         this.#connecting = false

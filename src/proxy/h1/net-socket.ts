@@ -29,7 +29,7 @@ class NetSocket implements UpstreamSocket {
       onread: {
         buffer,
         callback: (nread: number): boolean => {
-          owner.onRead(buffer, nread)
+          owner.onRead(buffer, 0, nread)
           return !this.#destroyed
         },
       },

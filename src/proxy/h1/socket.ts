@@ -15,8 +15,8 @@ import { openNetSocket } from './net-socket.js'
 /** What a socket reports to the connection that owns it. */
 export interface SocketOwner {
   onConnect(): void
-  /** `nread` bytes are in `buffer`, which the next read on any socket overwrites. */
-  onRead(buffer: Buffer, nread: number): void
+  /** Bytes [start, end) of `buffer` were read; reads of a later loop turn overwrite them. */
+  onRead(buffer: Buffer, start: number, end: number): void
   /** The server ended its side; 'close' follows unless the owner destroyed the socket. */
   onEnd(): void
   /** Errors carry node's errno codes (ECONNREFUSED, ECONNRESET…); 'close' follows. */
@@ -46,9 +46,10 @@ export type UpstreamSocketChoice = 'native' | 'node'
 export const UPSTREAM_SOCKETS_ENV = 'PORTCULLIS_UPSTREAM_SOCKETS'
 
 /**
- * The read buffer of every upstream socket, of both kinds. One is enough: reads are reported one
- * at a time from the poll phase, never one inside another, and nothing refers to the buffer once
- * a report returns (the parser copies what it keeps). 64 KiB is the most node reads at once.
+ * The read buffer of every upstream socket, of both kinds. One is enough: nothing refers to the
+ * buffer once a report returns (the parser copies what it keeps). node's sockets read into it
+ * one at a time; the native ones give the reads of one loop turn consecutive parts of it, reported
+ * together. 64 KiB is the most node reads at once.
  */
 export const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
 

@@ -34,15 +34,24 @@ describe('the native field-section check (src/native/upstream_socket.c)', () => 
     expect(expected(section, lines)).toBe(valid)
   })
 
-  it('leaves obs-text, characters above 0xFF and sections over 4096 characters to the expression', () => {
-    expect(check('x-a: caf\u00e9\r\n', 1)).toBeUndefined()
-    expect(check('x-a: \u0141\r\n', 1)).toBeUndefined()
-    expect(check('x-a: \ud800\r\n', 1)).toBeUndefined()
-    expect(check(`x-a: ${'v'.repeat(5000)}\r\n`, 1)).toBeUndefined()
+  it('takes obs-text in values and refuses characters above 0xFF anywhere, never cutting them to a byte', () => {
+    expect(check('x-a: caf\u00e9\r\n', 1)).toBe(true)
+    expect(check('x-\u00e9: v\r\n', 1)).toBe(false)
+    expect(check('x-a: \u0141\r\n', 1)).toBe(false)
+    expect(check('x-a: \ud800\r\n', 1)).toBe(false)
+    // U+010A, U+010D and U+013A end in the bytes of LF, CR and ':'.
+    expect(check('x-a: v\u010ax-b: w\u010d\u010a', 1)).toBe(false)
+    expect(check('x\u013a v\r\n', 1)).toBe(false)
   })
 
-  it('agrees with the expression on random ASCII sections', () => {
+  it('leaves sections over 4096 characters to the expression', () => {
+    expect(check(`x-a: ${'v'.repeat(4089)}\r\n`, 1)).toBe(true)
+    expect(check(`x-a: ${'v'.repeat(4090)}\r\n`, 1)).toBeUndefined()
+  })
+
+  it('agrees with the expression on random sections', () => {
     const alphabet = ['a', 'Z', '-', ':', ' ', '\t', '\r', '\n', '\u0000', '\u007f', '"', '~', '(']
+    alphabet.push('\u0080', '\u00ff', '\u0100', '\u010a', '\u2028', '\ud83d')
     let seed = 7
     const next = (n: number): number => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff

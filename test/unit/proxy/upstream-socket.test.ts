@@ -29,10 +29,10 @@ class Recorder implements SocketOwner {
     this.events.push('connect')
     this.on.connect?.(this)
   }
-  onRead(buffer: Buffer, nread: number): void {
+  onRead(buffer: Buffer, start: number, end: number): void {
     if (this.events[this.events.length - 1] !== 'read') this.events.push('read')
     // The buffer is borrowed: keep a copy, as the parser does.
-    this.received.push(Buffer.from(buffer.subarray(0, nread)))
+    this.received.push(Buffer.from(buffer.subarray(start, end)))
     this.on.read?.(this)
   }
   onEnd(): void {
@@ -223,6 +223,65 @@ describe(`upstream sockets (${expected})`, () => {
     recorder.socket!.resume()
     await waitUntil(() => recorder.events.includes('close'), { what: 'close' })
     expect(recorder.text).toBe('onetwo')
+  })
+
+  it('keeps apart the reads of 40 sockets made ready in one loop turn, past the read buffer', async () => {
+    // Each socket is paused once connected, the server sends it 20 KiB, and all resume in the same
+    // tick: their reads share one loop turn and, together, outgrow the 64 KiB read buffer.
+    const payloads = Array.from({ length: 40 }, () => randomBytes(20 * 1024))
+    let connections = 0
+    const port = await server((socket) => {
+      socket.once('data', (id) => socket.end(payloads[Number(id.toString())]))
+      connections++
+    })
+    const recorders = payloads.map((_, i) => {
+      const recorder = new Recorder()
+      recorder.on.connect = (r) => {
+        r.socket!.pause()
+        r.socket!.write(String(i))
+      }
+      return open('127.0.0.1', port, recorder)
+    })
+    await waitUntil(() => connections === payloads.length, { what: 'every connection' })
+    await sleep(100) // every payload is in the kernel's buffers
+    for (const r of recorders) r.socket!.resume()
+    await waitUntil(() => recorders.every((r) => r.events.includes('close')), { what: 'closes' })
+    recorders.forEach((r, i) => expect(Buffer.concat(r.received).equals(payloads[i]!)).toBe(true))
+  })
+
+  it('gives nothing of a socket destroyed in a loop turn to the socket opened in its place', async () => {
+    // Two sockets become readable in the same turn; whichever is told first destroys the other
+    // and opens a third to a silent server (the native sockets hand it the freed slot).
+    const silent = await server(() => undefined)
+    let connections = 0
+    const port = await server((socket) => {
+      socket.on('error', () => undefined) // the destroyed one is reset with its data unread
+      socket.once('data', () => socket.write('data'))
+      connections++
+    })
+    const pair = [new Recorder(), new Recorder()]
+    let third: Recorder | null = null
+    pair.forEach((recorder, i) => {
+      recorder.on.connect = (r) => {
+        r.socket!.pause()
+        r.socket!.write('go')
+      }
+      recorder.on.read = () => {
+        if (third !== null) return
+        pair[1 - i]!.socket!.destroy()
+        third = open('127.0.0.1', silent)
+      }
+      open('127.0.0.1', port, recorder)
+    })
+    await waitUntil(() => connections === 2, { what: 'both connections' })
+    await sleep(100)
+    for (const r of pair) r.socket!.resume()
+    await waitUntil(() => third?.events.includes('connect') === true, { what: 'the third socket' })
+    await sleep(100)
+    expect(third!.events).toEqual(['connect'])
+    const told = pair.filter((r) => r.events.includes('read'))
+    expect(told).toHaveLength(1)
+    expect(told[0]!.text).toBe('data')
   })
 
   it('closes what it opens: 300 sockets opened and destroyed leave no descriptor behind', async () => {
