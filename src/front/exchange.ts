@@ -132,6 +132,14 @@ export abstract class Exchange {
   abstract writeHead(status: number, headers: readonly string[], contentLength: number): void
   /** Writes a body chunk; false when the client cannot take more now (wait for `onWritable`). */
   abstract writeBody(chunk: Buffer): boolean
+
+  /**
+   * writeBody for a chunk that is valid only during the call (a view of the upstream transport's
+   * read buffer): a front that sends or copies it at once skips the copy this one makes.
+   */
+  writeBodyView(view: Buffer): boolean {
+    return this.writeBody(Buffer.from(view))
+  }
   /** Ends the response (after writeHead, and the body if any). */
   abstract endResponse(): void
   /** Closes the client connection at once, mid-response if need be. */

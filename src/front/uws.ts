@@ -68,6 +68,8 @@ class UwsExchange extends Exchange {
   #taskRejection: Rejection | null = null
   #taskClose = false
   #taskResult = true
+  /** The chunk of the running task is a view, valid only during the call: keep a copy. */
+  #viewChunk = false
 
   constructor(runtime: Runtime, listener: ListenerKind, res: HttpResponse) {
     super(runtime, listener)
@@ -160,7 +162,7 @@ class UwsExchange extends Exchange {
         const [ok, done] = res.tryEnd(chunk, total)
         if (done) this.#completed()
         else if (!ok) {
-          this.#pending = chunk
+          this.#pending = this.#viewChunk ? Buffer.from(chunk) : chunk
           this.#pendingBase = base
           res.onWritable(this.#whenWritable())
         }
@@ -224,6 +226,14 @@ class UwsExchange extends Exchange {
     this.#taskChunk = chunk
     this.#res.cork(this.#runTask)
     return this.#taskResult
+  }
+
+  /** uWS copies what the socket does not take (end, write); only a refused tryEnd keeps it. */
+  override writeBodyView(view: Buffer): boolean {
+    this.#viewChunk = true
+    const ok = this.writeBody(view)
+    this.#viewChunk = false
+    return ok
   }
 
   endResponse(): void {

@@ -536,8 +536,8 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
   return double_value(env, (double)s->queue_len);
 }
 
-/* Sections up to this many characters are checked here; longer ones by the caller's expression. */
-#define FIELD_CHECK_MAX_CHARS 4096
+/* Heads up to this many characters are checked here; longer ones by the caller's expression. */
+#define FIELD_CHECK_MAX_CHARS 8192
 
 /* tchar (RFC 9110 §5.6.2), by byte. */
 static unsigned char TCHAR[256];
@@ -550,43 +550,46 @@ static void init_tchar(void) {
 }
 
 /*
- * checkFieldSection(section: string, lines): whether `section` is exactly `lines` lines of
- * token ": " field-value CRLF (RFC 9110 §5.1, §5.5), for the request writer (src/proxy/h1/
- * request.ts). A JavaScript expression takes about 1.4 ns a character, which a bearer token of
- * 600 makes a microsecond a request. The section is read as UTF-16: V8 widens a one-byte string
- * with a plain copy, where a UTF-8 read encodes it character by character (that read cost more
- * than the check itself), and every character keeps its code, so one past U+00FF is refused
- * rather than cut to a byte. undefined for a section over FIELD_CHECK_MAX_CHARS: the caller's
- * expression judges it.
+ * checkFieldSection(head: string, lines, start, end): whether characters [start, end) of `head`
+ * are exactly `lines` lines of token ": " field-value CRLF (RFC 9110 §5.1, §5.5), for the request
+ * writer (src/proxy/h1/request.ts), which checks the range of the whole head it will write: the
+ * head is flattened once, here, and written flat. A JavaScript expression takes about 1.4 ns a
+ * character, which a bearer token of 600 makes a microsecond a request. The head is read as
+ * UTF-16: V8 widens a one-byte string with a plain copy, where a UTF-8 read encodes it character
+ * by character (that read cost more than the check itself), and every character keeps its code,
+ * so one past U+00FF is refused rather than cut to a byte. undefined for a head over
+ * FIELD_CHECK_MAX_CHARS or a range outside it: the caller's expression judges it.
  */
 static napi_value js_check_field_section(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  int32_t expected = 0;
-  /* One unit more than the limit: a longer section fills it, and is left to the caller. */
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t expected = 0, start = 0, end = 0;
+  /* One unit more than the limit: a longer head fills it, and is left to the caller. */
   char16_t text[FIELD_CHECK_MAX_CHARS + 2];
   size_t n = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
       napi_get_value_int32(env, argv[1], &expected) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &start) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &end) != napi_ok ||
       napi_get_value_string_utf16(env, argv[0], text, FIELD_CHECK_MAX_CHARS + 2, &n) != napi_ok ||
-      n > FIELD_CHECK_MAX_CHARS) {
+      n > FIELD_CHECK_MAX_CHARS || start < 0 || start > end || (size_t)end > n) {
     return undefined_value(env);
   }
   const char16_t *b = text;
-  size_t i = 0;
+  size_t i = (size_t)start, limit = (size_t)end;
   int32_t lines = 0;
   bool ok = true;
-  while (ok && i < n) {
+  while (ok && i < limit) {
     size_t name = i;
-    while (i < n && b[i] < 256 && TCHAR[b[i]]) i++;
-    if (i == name || i + 1 >= n || b[i] != ':' || b[i + 1] != ' ') {
+    while (i < limit && b[i] < 256 && TCHAR[b[i]]) i++;
+    if (i == name || i + 1 >= limit || b[i] != ':' || b[i + 1] != ' ') {
       ok = false;
       break;
     }
     /* field-value: HTAB, VCHAR, SP and obs-text (0x80-0xFF); no other control. */
-    for (i += 2; i < n && (b[i] == '\t' || (b[i] >= 0x20 && b[i] != 0x7f && b[i] < 256)); i++) {
+    for (i += 2; i < limit && (b[i] == '\t' || (b[i] >= 0x20 && b[i] != 0x7f && b[i] < 256)); i++) {
     }
-    if (i + 1 >= n || b[i] != '\r' || b[i + 1] != '\n') ok = false;
+    if (i + 1 >= limit || b[i] != '\r' || b[i + 1] != '\n') ok = false;
     i += 2;
     lines++;
   }

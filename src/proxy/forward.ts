@@ -134,6 +134,13 @@ export class ProxyCall implements ResponseFieldsHandler, UpstreamCall {
     }
   }
 
+  /** The native transport's form of onResponseData: `view` is valid during the call only. */
+  onResponseView(controller: Controller, view: Buffer): void {
+    const exchange = this.#exchange
+    if (exchange.aborted || this.#noBody) return
+    if (!exchange.writeBodyView(view)) controller.pause()
+  }
+
   onResponseEnd(): void {
     if (!this.#exchange.aborted) this.#exchange.endResponse()
   }

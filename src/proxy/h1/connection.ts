@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { errors } from 'undici'
 import { ResponseParser } from './parser.js'
 import type { ConnectionPool } from './pool.js'
-import { deliver, type ResponseSink } from './reader.js'
+import { deliver, takesViews, type ResponseSink } from './reader.js'
 import type { H1Request, RequestSocket } from './request.js'
 import { openUpstreamSocket, type SocketOwner, type UpstreamSocket } from './socket.js'
 import {
@@ -53,7 +53,7 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
     this.#keepAliveMs = pool.keepAliveTimeout
     this.#request = request
     request.socket = this
-    this.#parser.reset(request.method === 'HEAD')
+    this.#parser.reset(request.method === 'HEAD', takesViews(request.handler))
     this.#socket = openUpstreamSocket(pool.host, pool.port, this)
   }
 
@@ -68,7 +68,7 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
     request.socket = this
     this.#state = C_ASSIGNED
     this.#clock.enter(T_NONE)
-    this.#parser.reset(request.method === 'HEAD')
+    this.#parser.reset(request.method === 'HEAD', takesViews(request.handler))
     this.#pool.scheduleFlush(this)
   }
 

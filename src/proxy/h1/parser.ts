@@ -3,8 +3,8 @@
  * calls next() until it returns NEED_MORE, so the connection stays in control between events (it
  * stops on pause or abort and resumes later on the same Buffer). One parser per connection,
  * reused for every response; body chunks are subarrays of the fed Buffer, except when it is
- * borrowed (a read buffer the socket reuses): then they are copies, and detach() copies what the
- * parser still holds of it before the next read overwrites it.
+ * borrowed (a read buffer the socket reuses) and the handler keeps them: then they are copies, and
+ * detach() copies what the parser still holds of it before the next read overwrites it.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { C_DATA, C_END, C_NEED_MORE, ChunkedDecoder } from './chunked.js'
@@ -57,6 +57,8 @@ export class ResponseParser implements Framing {
   connectionClose = false
   connectionKeepAlive = false
   keepAliveHintMs = -1
+  /** Body chunks may be views of a borrowed Buffer (see reset). */
+  lend = false
   #state = S_HEAD
   #noBody = false
   #remaining = 0
@@ -71,10 +73,15 @@ export class ResponseParser implements Framing {
   #statusCode = 0
   #http10 = false
 
-  /** Prepares for the response to a request; `noBody` for HEAD (RFC 9112 §6.3 rule 1). */
-  reset(noBody: boolean): void {
+  /**
+   * Prepares for the response to a request; `noBody` for HEAD (RFC 9112 §6.3 rule 1). `lend`:
+   * body chunks are handed out as views even of a borrowed Buffer, for a handler that is done
+   * with each one when its callback returns.
+   */
+  reset(noBody: boolean, lend = false): void {
     this.#state = S_HEAD
     this.#noBody = noBody
+    this.lend = lend
     this.#partial = null
     this.#borrowed = false
     this.buf = EMPTY
@@ -133,9 +140,9 @@ export class ResponseParser implements Framing {
     if (trailers !== null) this.#chunks.partial = copyOf(trailers, 0, trailers.length)
   }
 
-  /** Body bytes [start, end) of `buf`, as a view, or a copy when `buf` is borrowed. */
+  /** Body bytes [start, end) of `buf`, as a view, or a copy when `buf` is borrowed and kept. */
   #body(buf: Buffer, start: number, end: number): Buffer {
-    return this.#borrowed ? copyOf(buf, start, end) : buf.subarray(start, end)
+    return this.#borrowed && !this.lend ? copyOf(buf, start, end) : buf.subarray(start, end)
   }
 
   next(): ParseEvent {
@@ -172,7 +179,8 @@ export class ResponseParser implements Framing {
       }
       case S_CLOSE:
         if (start >= buf.length) return NEED_MORE
-        this.data = start === 0 && !this.#borrowed ? buf : this.#body(buf, start, buf.length)
+        this.data =
+          start === 0 && (!this.#borrowed || this.lend) ? buf : this.#body(buf, start, buf.length)
         this.pos = buf.length
         return DATA
       default:

@@ -1,8 +1,9 @@
 /**
  * Hands a parsed response to its undici handler: the head (1xx interim ones skipped), the body
- * as Buffers the handler may keep (the parser copies them out of the reused read buffer), the end
- * with its trailers. It stops as soon as the handler paused (the rest stays in the parser until
- * resume) or aborted (the connection is gone).
+ * as Buffers the handler may keep (the parser copies them out of the reused read buffer) or, to a
+ * handler that takes views, as views valid during the call; the end with its trailers. It stops
+ * as soon as the handler paused (the rest stays in the parser until resume) or aborted (the
+ * connection is gone).
  */
 import { errors, type Dispatcher } from 'undici'
 import { DATA, END, ERROR, HEAD, NEED_MORE, type ResponseParser } from './parser.js'
@@ -21,6 +22,17 @@ export interface ResponseFieldsHandler extends Dispatcher.DispatchHandler {
     fields: readonly string[],
     contentLength: number,
   ): void
+  /**
+   * onResponseData for a chunk that may be a view of the transport's read buffer, overwritten
+   * once the call returns: the handler copies what it keeps. Saves the copy of every chunk for a
+   * handler that sends it on at once.
+   */
+  onResponseView?(controller: Dispatcher.DispatchController, chunk: Buffer): void
+}
+
+/** The handler takes body chunks as views (see ResponseFieldsHandler.onResponseView). */
+export function takesViews(handler: Dispatcher.DispatchHandler): boolean {
+  return (handler as Partial<ResponseFieldsHandler>).onResponseView !== undefined
 }
 
 /** The connection, as the delivery loop drives it. */
@@ -66,7 +78,8 @@ export function deliver(parser: ResponseParser, request: H1Request, sink: Respon
         }
         break
       case DATA:
-        handler.onResponseData?.(request, parser.data)
+        if (parser.lend) (handler as ResponseFieldsHandler).onResponseView!(request, parser.data)
+        else handler.onResponseData?.(request, parser.data)
         break
       case END:
         sink.complete(request)

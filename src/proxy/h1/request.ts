@@ -92,25 +92,40 @@ export class H1Request implements Dispatcher.DispatchController {
       const record = headers as Record<string, HeaderValue>
       for (const name in record) addValue(b, name, record[name])
     }
-    const fields = b.fields
+    const requestLine = `${method} ${path} HTTP/1.1\r\n`
+    let head = requestLine + b.fields
     b.fields = ''
-    if (!isFieldSection(fields, b.lines)) throw invalidField(headers)
-    let head = `${method} ${path} HTTP/1.1\r\n${fields}`
+    let lines = b.lines
     const length = b.length
     const close = b.close
-    if (!b.host) head += `host: ${hostHeader}\r\n`
+    if (!b.host) {
+      head += `host: ${hostHeader}\r\n`
+      lines++
+    }
 
     if (streamed) {
       if (length >= 0) head += `content-length: ${length}\r\n`
       else head += 'transfer-encoding: chunked\r\n' // RFC 9112 §7.1
+      lines++
     } else {
       const size = body === null ? 0 : (body as Buffer).length
       if (length !== -1 && length !== size) throw new errors.RequestContentLengthMismatchError()
-      if (size > 0 || EXPECTS_PAYLOAD.has(method)) head += `content-length: ${size}\r\n`
+      if (size > 0 || EXPECTS_PAYLOAD.has(method)) {
+        head += `content-length: ${size}\r\n`
+        lines++
+      }
       if (size === 0) body = null
     }
-    if (close) head += 'connection: close\r\n'
-    this.head = head + '\r\n'
+    if (close) {
+      head += 'connection: close\r\n'
+      lines++
+    }
+    head += '\r\n'
+    // The transport's own lines are checked with the caller's: a configured Host is a value too.
+    if (!isFieldSection(head, lines, requestLine.length, head.length - 2)) {
+      throw invalidField(headers, hostHeader)
+    }
+    this.head = head
     this.body = body as Buffer | Readable | null
     // As undici: a streamed body that fails before or while it is sent ends the request (an
     // 'error' without a listener would take the process down). The listener stays after the
@@ -175,7 +190,7 @@ export class H1Request implements Dispatcher.DispatchController {
 
 /** Scratch state of the head being built (dispatch is synchronous: one at a time). */
 interface HeadBuilder {
-  /** The field lines written so far, each `name: value` CRLF, unchecked until the end. */
+  /** The caller's field lines so far, each `name: value` CRLF, unchecked until the end. */
   fields: string
   lines: number
   host: boolean
@@ -186,25 +201,28 @@ interface HeadBuilder {
 const BUILD: HeadBuilder = { fields: '', lines: 0, host: false, length: -1, close: false }
 
 /**
- * `lines` field lines, each `token ": " field-value CRLF` (RFC 9110 §5.1, §5.5): the whole
- * section is checked at once instead of every name and value on its own, which cost about 4 µs
- * of a request in calls and string flattening. The line count catches a CR LF inside a value: it
- * would pass as a line of its own. src/native checks a section of up to 4096 characters in a
- * loop; the expression (about 1.4 ns a character, a microsecond for a bearer token) takes a
- * longer one, or every one when the module is not built.
+ * Characters [start, end) of `head` are `lines` field lines, each `token ": " field-value CRLF`
+ * (RFC 9110 §5.1, §5.5): the whole section is checked at once instead of every name and value on
+ * its own, which cost about 4 µs of a request in calls and string flattening. The line count
+ * catches a CR LF inside a value: it would pass as a line of its own. The check reads the head
+ * that will be written, so V8 flattens it once, here, and the write copies it flat. src/native
+ * checks a head of up to 8192 characters in a loop; the expression (about 1.4 ns a character, a
+ * microsecond for a bearer token) takes a longer one, or every one when the module is not built.
  */
 const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
 
+type FieldSectionCheck = (head: string, lines: number, start: number, end: number) => boolean
 const nativeCheck =
-  loadNativeAddon<{ checkFieldSection(section: string, lines: number): boolean | undefined }>(
-    'upstream_socket',
-  ).addon?.checkFieldSection ?? null
+  loadNativeAddon<{
+    checkFieldSection(...args: Parameters<FieldSectionCheck>): boolean | undefined
+  }>('upstream_socket').addon?.checkFieldSection ?? null
 
-function isFieldSection(fields: string, lines: number): boolean {
+function isFieldSection(head: string, lines: number, start: number, end: number): boolean {
   if (nativeCheck !== null) {
-    const checked = nativeCheck(fields, lines)
+    const checked = nativeCheck(head, lines, start, end)
     if (checked !== undefined) return checked
   }
+  const fields = head.slice(start, end)
   if (!FIELD_SECTION.test(fields)) return false
   let count = 0
   for (let at = fields.indexOf('\n'); at !== -1; at = fields.indexOf('\n', at + 1)) count++
@@ -212,7 +230,7 @@ function isFieldSection(fields: string, lines: number): boolean {
 }
 
 /** The error for the first field that spoiled the section, checked field by field. */
-function invalidField(headers: Headers): Error {
+function invalidField(headers: Headers, hostHeader: string): Error {
   const check = (name: string, value: unknown): void => {
     if (value === undefined) return
     if (!isToken(name)) throw new errors.InvalidArgumentError('invalid header name')
@@ -228,6 +246,7 @@ function invalidField(headers: Headers): Error {
     } else {
       for (const name in headers) check(name, (headers as Record<string, HeaderValue>)[name])
     }
+    check('host', hostHeader)
   } catch (error) {
     return error as Error
   }

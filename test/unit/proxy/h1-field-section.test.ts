@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { loadNativeAddon } from '../../../src/native/load.js'
 
-const check = loadNativeAddon<{
-  checkFieldSection(section: string, lines: number): boolean | undefined
+const native = loadNativeAddon<{
+  checkFieldSection(head: string, lines: number, start: number, end: number): boolean | undefined
 }>('upstream_socket').addon!.checkFieldSection
+
+/** The whole string as the section. */
+const check = (section: string, lines: number): boolean | undefined =>
+  native(section, lines, 0, section.length)
 
 /** The expression the writer falls back to, with the same line count. */
 const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
@@ -44,9 +48,19 @@ describe('the native field-section check (src/native/upstream_socket.c)', () => 
     expect(check('x\u013a v\r\n', 1)).toBe(false)
   })
 
-  it('leaves sections over 4096 characters to the expression', () => {
-    expect(check(`x-a: ${'v'.repeat(4089)}\r\n`, 1)).toBe(true)
-    expect(check(`x-a: ${'v'.repeat(4090)}\r\n`, 1)).toBeUndefined()
+  it('checks the range of a head it is given, the request line and the empty line left out', () => {
+    const head = 'GET /a HTTP/1.1\r\nhost: a\r\nx-b: c\r\n\r\n'
+    const start = head.indexOf('\n') + 1
+    expect(native(head, 2, start, head.length - 2)).toBe(true)
+    expect(native(head, 2, start, head.length)).toBe(false)
+    expect(native(head, 3, 0, head.length - 2)).toBe(false)
+    expect(native(head, 2, start, head.length + 1)).toBeUndefined()
+    expect(native(head, 2, start + 1, start)).toBeUndefined()
+  })
+
+  it('leaves heads over 8192 characters to the expression', () => {
+    expect(check(`x-a: ${'v'.repeat(8185)}\r\n`, 1)).toBe(true)
+    expect(check(`x-a: ${'v'.repeat(8186)}\r\n`, 1)).toBeUndefined()
   })
 
   it('agrees with the expression on random sections', () => {

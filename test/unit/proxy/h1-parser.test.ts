@@ -263,6 +263,24 @@ describe('h1 response parser', () => {
       expect(parser.drained).toBe(true)
     })
 
+    it('lends views of a borrowed Buffer only to a handler that takes them, and parses on the same', () => {
+      for (const lend of [false, true]) {
+        const parser = new ResponseParser()
+        parser.reset(false, lend)
+        feedChunk(parser, Buffer.from(CHUNKED, 'latin1'), true)
+        expect(parser.next()).toBe(HEAD)
+        let body = ''
+        let event: number
+        while ((event = parser.next()) === DATA) {
+          expect(parser.data.buffer === SCRATCH.buffer, `lend ${lend}`).toBe(lend)
+          body += parser.data.toString('latin1') // used during the call, as such a handler does
+        }
+        expect(event).toBe(END)
+        expect(body).toBe('hello,0123456789')
+        endRead(parser, true)
+      }
+    })
+
     it('ends on the last chunk with no trailers', () => {
       for (const r of everySplit(
         'HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n0\r\n\r\n',
