@@ -2,6 +2,7 @@
  * Copies a uWS request head into an exchange. uWS request objects live only during the
  * synchronous handler, so both uws handlers (HTTP and WebSocket upgrade) call this first.
  */
+import { performance } from 'node:perf_hooks'
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import { METHODS } from '../router/methods.js'
 import type { Exchange } from './exchange.js'

@@ -13,6 +13,7 @@
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
 import { rejectionBody, type Rejection } from '../errors.js'
 import { clientResponseHeaders } from '../proxy/headers.js'

@@ -2,6 +2,7 @@
  * One access-log line per request. Only the normalized path is logged, never the query (it can
  * carry credentials such as api_key=…) nor any header value.
  */
+import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { Exchange } from '../front/exchange.js'
 

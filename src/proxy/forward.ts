@@ -6,6 +6,7 @@
  * backpressure flows back through controller.pause()/resume(). Connection failures of idempotent
  * requests with a replayable body are retried on the next target (RFC 9110 §9.2.2).
  */
+import { performance } from 'node:perf_hooks'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { REJECT } from '../errors.js'

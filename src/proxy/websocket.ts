@@ -18,6 +18,7 @@
  * client (status, headers, body up to {@link REFUSAL_BODY_LIMIT}).
  */
 import { createHash, randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { createRejection, REJECT, type Rejection } from '../errors.js'

@@ -6,6 +6,7 @@
  * object per read.
  */
 import type { IncomingHttpHeaders } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import { errors } from 'undici'
 import { ResponseParser } from './parser.js'
 import type { ConnectionPool } from './pool.js'

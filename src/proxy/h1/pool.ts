@@ -11,6 +11,7 @@
  * which batches the writes of one event-loop turn. All the pool's timeouts run on one coarse
  * interval, never on a timer per request.
  */
+import { performance } from 'node:perf_hooks'
 import { errors, type Dispatcher } from 'undici'
 import { H1Connection } from './connection.js'
 import { H1Request } from './request.js'

@@ -11,6 +11,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc6750 Bearer tokens
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
  */
+import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { ConfigProblem, Rejection } from '../../errors.js'
 import type { Exchange } from '../../front/exchange.js'
