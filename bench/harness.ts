@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { instancePids, type Instance, type Upstream } from './instances.js'
 import { LOAD_CPU, REQUEST_TIMEOUT_S, type Options } from './options.js'
+import { pacedLoader, writeNativeSpec } from './paced-native.js'
 import {
   Child,
   RssSampler,
@@ -132,7 +133,22 @@ export class Harness {
     }
   }
 
-  /** autocannon or paced, through bench/load.ts children. */
+  /**
+   * The loader child for one spec: the native paced loader (bench/paced/paced-load.c) when it
+   * built, else bench/load.ts (autocannon, or the Node paced loader).
+   */
+  private loaderCommand(spec: LoadSpec, native: string | undefined): [string, string[]] {
+    const file = join(this.work, `load-${++this.specCount}`)
+    if (native !== undefined) return [native, writeNativeSpec(spec, `${file}.requests`)]
+    writeFileSync(`${file}.json`, JSON.stringify(spec))
+    // --expose-gc: the loader collects its garbage before the window (load.ts).
+    return [
+      process.execPath,
+      ['--expose-gc', join(this.root, 'dist/bench/load.js'), `${file}.json`],
+    ]
+  }
+
+  /** autocannon or paced, through bench/load.ts children or the native paced loader. */
   async runLoader(subject: Subject, engine: LoadEngine, processes: number, rate?: number) {
     const { options, root } = this
     const { target } = subject
@@ -147,6 +163,11 @@ export class Harness {
               'requests (it builds each one per connection up front)',
           ]
         : []
+    const paced = engine === 'paced' ? pacedLoader(root) : undefined
+    if (paced?.kind === 'node') {
+      notes.push(`the native paced loader did not build (${paced.reason}): the Node loader ran`)
+    }
+    const native = paced?.kind === 'native' ? paced.binary : undefined
     const children: Child[] = []
     try {
       for (let index = 0; index < processes; index++) {
@@ -160,14 +181,12 @@ export class Harness {
           durationSeconds: options.duration,
           timeoutSeconds: REQUEST_TIMEOUT_S,
         }
-        const file = join(this.work, `load-${++this.specCount}.json`)
-        writeFileSync(file, JSON.stringify(spec))
+        const [command, args] = this.loaderCommand(spec, native)
         children.push(
           new Child({
             name: `loader ${index + 1}`,
-            command: process.execPath,
-            // --expose-gc: the loader collects its garbage before the window (load.ts).
-            args: ['--expose-gc', join(root, 'dist/bench/load.js'), file],
+            command,
+            args,
             ...(options.pin ? { cpus: LOAD_CPU } : {}),
             cwd: root,
           }),
@@ -207,9 +226,10 @@ export class Harness {
       return {
         result: combine(results.filter((result): result is LoadResult => result !== undefined)),
         loaderCpu,
-        // autocannon and the paced loader drive everything from one JS thread.
+        // autocannon and the Node paced loader drive everything from one JS thread; the native
+        // paced loader is one thread too.
         loaderCap: 1,
-        label: engine === 'paced' ? 'paced' : `${engine} ×${processes}`,
+        label: paced === undefined ? `${engine} ×${processes}` : `paced (${paced.kind})`,
         notes,
         window,
       } satisfies Measured

@@ -9,6 +9,7 @@
  */
 import { connect, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { buildRequests, expectsNoBody } from './request-bytes.js'
 import type { BenchRequest } from './scenarios/types.js'
 
 export interface Completion {
@@ -31,37 +32,6 @@ export interface ClientOptions {
 
 const CRLF = 0x0a
 const HEAD_END = Buffer.from('\r\n\r\n')
-
-/**
- * The bytes of every request, built once per loader process and laid out in one buffer: the
- * warm-up and the measured window share them, so no megabytes of a previous client's requests
- * (10 000 distinct tokens make about 9 MB) wait for a collection inside the measured window,
- * where the loader's pause would show as the gateway's latency.
- */
-const built = new WeakMap<readonly BenchRequest[], { host: string; views: Buffer[] }>()
-
-function buildRequests(origin: URL, requests: readonly BenchRequest[]): Buffer[] {
-  // The Host line is in the bytes: reused only for the same origin.
-  const cached = built.get(requests)
-  if (cached !== undefined && cached.host === origin.host) return cached.views
-  const parts = requests.map((request) => {
-    const body = request.body === undefined ? undefined : Buffer.from(request.body)
-    const lines = [`${request.method} ${request.path} HTTP/1.1`, `host: ${origin.host}`]
-    for (const [key, value] of Object.entries(request.headers ?? {})) lines.push(`${key}: ${value}`)
-    if (body !== undefined) lines.push(`content-length: ${body.length}`)
-    const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1')
-    return body === undefined ? head : Buffer.concat([head, body])
-  })
-  const slab = Buffer.concat(parts)
-  const views: Buffer[] = []
-  let offset = 0
-  for (const part of parts) {
-    views.push(slab.subarray(offset, offset + part.length))
-    offset += part.length
-  }
-  built.set(requests, { host: origin.host, views })
-  return views
-}
 
 type Framing =
   | { readonly kind: 'head' }
@@ -259,7 +229,7 @@ export class PacedClient {
     this.port = Number(origin.port || 80)
     this.timeoutMs = options.timeoutMs
     this.bytes = buildRequests(origin, options.requests)
-    this.noBody = options.requests.map((request) => request.method.toUpperCase() === 'HEAD')
+    this.noBody = options.requests.map(expectsNoBody)
   }
 
   /** Hands one request to the client: sent now on an idle connection, else queued. */

@@ -26,6 +26,7 @@ import {
   startedAt,
   type Options,
 } from './options.js'
+import { PACED_SOURCE, pacedLoader, type PacedLoader } from './paced-native.js'
 import { allPeers } from './peers/index.js'
 import { ensureDebianBinary } from './peers/install.js'
 import { createPortcullisPeer } from './peers/portcullis.js'
@@ -77,7 +78,23 @@ function autocannonVersion(): string {
   }
 }
 
-function runMeta(options: Options, wrk: string | undefined): RunMeta {
+/** The fixed-rate loader in the report's words; `paced` is undefined unless that engine runs. */
+function rateEngine(options: Options, paced: PacedLoader | undefined): string {
+  if (options.rateEngine !== 'paced') {
+    return 'autocannon overallRate (per-connection bursts each second)'
+  }
+  const latency = 'latency from hand-off to the client to the last byte'
+  if (paced?.kind === 'native') {
+    return `paced open-loop loader, native (${PACED_SOURCE}: epoll, a timerfd per send), ${latency}`
+  }
+  return `paced open-loop loader (bench/paced-client.ts, Node), ${latency}`
+}
+
+function runMeta(
+  options: Options,
+  wrk: string | undefined,
+  paced: PacedLoader | undefined,
+): RunMeta {
   const autocannon = options.saturation !== 'wrk' || wrk === undefined
   const loaders = [
     ...(autocannon
@@ -88,7 +105,7 @@ function runMeta(options: Options, wrk: string | undefined): RunMeta {
     ...(wrk === undefined || options.saturation === 'autocannon'
       ? []
       : [`wrk ${wrk} (${options.pin ? 1 : 2} thread${options.pin ? '' : 's'})`]),
-    ...(options.rateEngine === 'paced' ? ['paced client (fixed rate)'] : []),
+    ...(paced === undefined ? [] : [`paced ${paced.kind} client (fixed rate)`]),
   ].join(', ')
   return {
     command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
@@ -109,10 +126,7 @@ function runMeta(options: Options, wrk: string | undefined): RunMeta {
     durationSeconds: options.duration,
     warmupSeconds: options.warmup,
     loaders,
-    rateEngine:
-      options.rateEngine === 'paced'
-        ? 'paced open-loop loader (bench/paced-client.ts), latency from hand-off to the client to the last byte'
-        : 'autocannon overallRate (per-connection bursts each second)',
+    rateEngine: rateEngine(options, paced),
   }
 }
 
@@ -227,6 +241,15 @@ async function main(): Promise<number> {
 
   const peers = await preparePeers(options, env)
   const wrk = wrkFor(options)
+  // Built here, before the harness is pinned, so the compile has every core.
+  const paced = options.rateEngine === 'paced' ? pacedLoader(ROOT) : undefined
+  if (paced !== undefined) {
+    log(
+      paced.kind === 'native'
+        ? `paced loader: native (${paced.binary})`
+        : `paced loader: Node (the native one did not build: ${paced.reason})`,
+    )
+  }
   const chosen = options.scenarios.map((name) => scenarios.get(name)!)
   // Keys and tokens first, on every core: 10 000 RS256 signatures take twice as long pinned.
   const prepared = new Map<Scenario, PreparedScenario>()
@@ -253,7 +276,7 @@ async function main(): Promise<number> {
   const upstream = await startUpstream(options, ROOT, upstreamPort)
   log(`upstream ${options.upstream} ready (pid ${upstream.child.pid})`)
 
-  const meta = runMeta(options, wrk)
+  const meta = runMeta(options, wrk, paced)
   let instances = 0
   let upstreamMeasured = false
   const reports: BenchReport[] = []
