@@ -66,11 +66,14 @@ function emit(line: LoaderLine): void {
 }
 
 /**
- * A full collection between the warm-up and the window (the harness starts loaders with
- * --expose-gc): the spec's parsed requests and the warm-up's garbage would otherwise be collected
- * inside the window, and a loader paused by its collector reads responses late, which shows as
- * the target's latency. On the 10 000-token streams (a 9 MB spec) this was a good part of a
- * p99 of 17–21 ms; 11 ms without it, 6 ms once the gateway's JIT is warm too (--instance-warmup).
+ * A full collection before the window (the harness starts loaders with --expose-gc): the spec's
+ * parsed requests and the warm-up's garbage would otherwise be collected inside the window, and a
+ * loader paused by its collector reads responses late, which shows as the target's latency. On
+ * the 10 000-token streams (a 9 MB spec) this was a good part of a p99 of 17–21 ms; 11 ms without
+ * it, 6 ms once the gateway's JIT is warm too (--instance-warmup). The paced engine collects
+ * before the last second of its warm-up, not after it: for a few hundred milliseconds after a
+ * forced collection the loader ran slowly enough to queue requests (a p99 of 30-50 ms against the
+ * bench upstream alone at 15,000 req/s, 1-2 ms with a second of load in between).
  */
 function collectGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc
@@ -142,6 +145,9 @@ function fromAutocannon(spec: LoadSpec, result: AutocannonResult, elapsed: numbe
 
 // ---- paced engine -------------------------------------------------------------------------------
 
+/** The end of the paced warm-up that follows the collection (see collectGarbage). */
+const PACED_SETTLE_SECONDS = 1
+
 function summarise(values: Float64Array): LatencySummaryMs | undefined {
   if (values.length === 0) return undefined
   const sorted = values.slice().sort()
@@ -168,6 +174,8 @@ interface PacedOutcome {
   readonly service: Float64Array
   readonly scheduled: Float64Array
   readonly maxLag: number
+  /** Requests were still out when the run ended (its deadline): the client cannot be reused. */
+  readonly abandoned: boolean
 }
 
 /**
@@ -175,7 +183,7 @@ interface PacedOutcome {
  * tick at or after that, whatever became of earlier requests. When every connection is busy it
  * waits for one, and that wait counts in its latency: a slow target cannot slow the offered load.
  */
-function runPaced(spec: LoadSpec, seconds: number): Promise<PacedOutcome> {
+function runPaced(spec: LoadSpec, seconds: number, client: PacedClient): Promise<PacedOutcome> {
   const rate = spec.rate
   if (rate === undefined || rate <= 0) throw new Error('paced needs a positive rate')
   const total = Math.max(1, Math.floor(rate * seconds))
@@ -200,11 +208,7 @@ function runPaced(spec: LoadSpec, seconds: number): Promise<PacedOutcome> {
       finished += 1
       if (finished === total) finish()
     }
-    const client = new PacedClient({
-      origin: spec.origin,
-      requests: spec.requests,
-      connections: spec.connections,
-      timeoutMs: spec.timeoutSeconds * 1000,
+    client.sink = {
       onComplete: ({ id, status, latencyMs, handedOffAt }) => {
         lastEnd = handedOffAt + latencyMs
         service[recorded] = latencyMs
@@ -219,14 +223,15 @@ function runPaced(spec: LoadSpec, seconds: number): Promise<PacedOutcome> {
         if (error.message === 'timeout') timeouts += 1
         settle()
       },
-    })
+    }
     start = performance.now()
     let finishedAlready = false
     const finish = (): void => {
       if (finishedAlready) return
       finishedAlready = true
       clearTimeout(deadline)
-      client.close()
+      const abandoned = finished < total
+      if (abandoned) client.close()
       resolve({
         elapsed: ((lastEnd > 0 ? lastEnd : performance.now()) - start) / 1000,
         completed: recorded,
@@ -236,6 +241,7 @@ function runPaced(spec: LoadSpec, seconds: number): Promise<PacedOutcome> {
         service: service.subarray(0, recorded),
         scheduled: scheduled.subarray(0, recorded),
         maxLag,
+        abandoned,
       })
     }
     // Whatever has not come back a timeout after the last send is counted as an error.
@@ -296,13 +302,28 @@ async function main(): Promise<void> {
   }, 1000).unref()
 
   if (spec.engine === 'paced') {
-    // The window opens fresh connections, as autocannon's and wrk's do: the warm-up is for the
-    // target's JIT and pools, not for this client's sockets.
-    if (spec.warmupSeconds > 0) await runPaced(spec, spec.warmupSeconds)
+    // The window goes on with the warm-up's connections. Opened afresh, 64 connections made the
+    // first few hundred milliseconds of an open-loop window a queue (a p99 of 70-270 ms against
+    // the bench upstream alone at 15,000 req/s, 2 ms on warm connections): a figure of this
+    // loader's start, not of the target's steady state, which the fixed rate measures.
+    const newClient = (): PacedClient =>
+      new PacedClient({
+        origin: spec.origin,
+        requests: spec.requests,
+        connections: spec.connections,
+        timeoutMs: spec.timeoutSeconds * 1000,
+      })
+    let client = newClient()
+    const settle = Math.min(PACED_SETTLE_SECONDS, spec.warmupSeconds / 2)
+    if (settle > 0 && (await runPaced(spec, spec.warmupSeconds - settle, client)).abandoned) {
+      client = newClient()
+    }
     collectGarbage()
+    if (settle > 0 && (await runPaced(spec, settle, client)).abandoned) client = newClient()
     emit({ event: 'warmed' })
     await waitForGo()
-    const outcome = await runPaced(spec, spec.durationSeconds)
+    const outcome = await runPaced(spec, spec.durationSeconds, client)
+    client.close()
     emit({ event: 'result', result: fromPaced(spec, outcome) })
   } else {
     if (spec.warmupSeconds > 0) await runAutocannon(spec, spec.warmupSeconds)

@@ -26,8 +26,12 @@ export interface ClientOptions {
   readonly requests: readonly BenchRequest[]
   readonly connections: number
   readonly timeoutMs: number
-  readonly onComplete: (completion: Completion) => void
-  readonly onError: (error: Error, id: number) => void
+}
+
+/** Where a run's outcomes go: set per run, so runs can share one client and its connections. */
+export interface CompletionSink {
+  onComplete(completion: Completion): void
+  onError(error: Error, id: number): void
 }
 
 const CRLF = 0x0a
@@ -222,6 +226,8 @@ export class PacedClient {
   private readonly queue: number[] = []
   private queueHead = 0
   private next = 0
+  /** The current run's; a request of an earlier run that is still in flight reports here too. */
+  sink: CompletionSink = { onComplete: () => undefined, onError: () => undefined }
 
   constructor(private readonly options: ClientOptions) {
     const origin = new URL(options.origin)
@@ -270,12 +276,12 @@ export class PacedClient {
   }
 
   completed(connection: Connection, status: number, id: number, handedOffAt: number): void {
-    this.options.onComplete({ id, status, latencyMs: performance.now() - handedOffAt, handedOffAt })
+    this.sink.onComplete({ id, status, latencyMs: performance.now() - handedOffAt, handedOffAt })
     this.release(connection)
   }
 
   failed(connection: Connection, error: Error, id: number): void {
-    this.options.onError(error, id)
+    this.sink.onError(error, id)
     this.release(connection)
   }
 
