@@ -112,7 +112,10 @@ export function buildResponseHeaders(
   requestId: string,
 ): string[] {
   const connection = headers['connection']
-  const listed = connectionListed(typeof connection === 'string' ? connection : undefined)
+  // Repeated Connection lines arrive as an array; each names fields to drop (RFC 9110 §7.6.1).
+  const listed = connectionListed(
+    typeof connection === 'string' ? connection : connection?.join(', '),
+  )
   const out: string[] = []
   for (const name in headers) {
     if (!passesToClient(name, listed)) continue

@@ -38,6 +38,17 @@ describe('clientResponseHeaders', () => {
     })
     expect(out).toEqual(['set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'req-1'])
   })
+
+  it('drops the fields named by every one of repeated Connection lines (undici gives an array)', () => {
+    const exchange = exchangeWithResponseStage(() => undefined)
+    const out = clientResponseHeaders(exchange, {
+      connection: ['x-first', 'X-Second, keep-alive'],
+      'x-first': 'secret',
+      'x-second': 'secret',
+      'x-kept': 'yes',
+    })
+    expect(out).toEqual(['x-kept', 'yes', 'x-request-id', 'req-1'])
+  })
 })
 
 describe('clientResponseFields (the native transport’s field list)', () => {
