@@ -11,7 +11,6 @@ import {
   type ServerResponse,
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
@@ -22,6 +21,7 @@ import type { Runtime } from '../runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
 import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
 import { completeHead, recordHeader } from './request-head.js'
+import { newRequestId } from './request-id.js'
 import { splitTarget } from './normalize-path.js'
 import { handleNodeUpgrade } from './websocket-node.js'
 
@@ -270,7 +270,7 @@ function onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     return
   }
   const [status, rejection] = CLIENT_ERRORS[error.code ?? ''] ?? [400, REJECT.badRequest]
-  const body = rejectionBody(rejection, randomUUID())
+  const body = rejectionBody(rejection, newRequestId())
   socket.end(
     `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,

@@ -5,9 +5,9 @@
  * only plain `chunked` is accepted; one Host only (§3.2). Both fronts call this for every header,
  * so the rules are the same whatever parser ran before.
  */
-import { randomUUID } from 'node:crypto'
 import { REJECT, REJECT_HEAD } from '../errors.js'
 import type { Exchange } from './exchange.js'
+import { newRequestId } from './request-id.js'
 
 /** A propagated X-Request-Id is kept only if it is this tame: it is echoed and logged. */
 const REQUEST_ID = /^[A-Za-z0-9._:@+=-]{1,128}$/
@@ -63,7 +63,7 @@ export function applyHeader(exchange: Exchange, name: string, value: string): vo
 
 /** Called after the last header: fills what the request did not send. */
 export function completeHead(exchange: Exchange): void {
-  if (exchange.requestId === '') exchange.requestId = randomUUID()
+  if (exchange.requestId === '') exchange.requestId = newRequestId()
 }
 
 function recordLength(exchange: Exchange, value: string): void {
