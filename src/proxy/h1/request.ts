@@ -201,6 +201,16 @@ interface HeadBuilder {
 const BUILD: HeadBuilder = { fields: '', lines: 0, host: false, length: -1, close: false }
 
 /**
+ * The field lines of the previous head, by position. Most repeat from one request to the next
+ * (the gateway's own fields, a keep-alive client's), and a line reused is one flat string where a
+ * line built is a few cons strings that the head's check must flatten, node by node, again.
+ */
+const CACHED_LINES = 32
+const cachedName: string[] = []
+const cachedValue: string[] = []
+const cachedLine: string[] = []
+
+/**
  * Characters [start, end) of `head` are `lines` field lines, each `token ": " field-value CRLF`
  * (RFC 9110 §5.1, §5.5): the whole section is checked at once instead of every name and value on
  * its own, which cost about 4 µs of a request in calls and string flattening. The line count
@@ -311,6 +321,17 @@ function addHeader(b: HeadBuilder, name: string, value: string): void {
         throw new errors.InvalidArgumentError(`invalid ${name.toLowerCase()} header`)
     }
   }
-  b.fields += `${name}: ${value}\r\n`
-  b.lines++
+  const at = b.lines++
+  if (at < CACHED_LINES) {
+    if (cachedName[at] !== name || cachedValue[at] !== value) {
+      const line = `${name}: ${value}\r\n`
+      line.charCodeAt(0) // V8 flattens a cons string it reads: the cached line is one copy
+      cachedName[at] = name
+      cachedValue[at] = value
+      cachedLine[at] = line
+    }
+    b.fields += cachedLine[at]!
+  } else {
+    b.fields += `${name}: ${value}\r\n`
+  }
 }
