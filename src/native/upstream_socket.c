@@ -164,16 +164,24 @@ static void deliver_events(instance *inst) {
   napi_close_handle_scope(env, scope);
 }
 
-/* Lists an event for the socket; delivers the list first when it is full. */
-static void emit(upstream_socket *s, int event, int32_t value, size_t offset) {
+/*
+ * Lists an event for the socket; delivers the list first when it is full. Returns nonzero when
+ * the socket was closed by that delivery: nothing is listed then, and the caller must not touch
+ * the socket (its slot may be another socket's already).
+ */
+static int emit(upstream_socket *s, int event, int32_t value, size_t offset) {
   instance *inst = s->owner;
-  if (inst->event_count == inst->event_capacity) deliver_events(inst);
+  if (inst->event_count == inst->event_capacity) {
+    deliver_events(inst);
+    if (s->closed) return 1;
+  }
   int32_t *at = inst->events + inst->event_count * EVENT_FIELDS;
   at[0] = s->slot;
   at[1] = event;
   at[2] = value;
   at[3] = (int32_t)offset;
   inst->event_count++;
+  return 0;
 }
 
 static void on_check(uv_check_t *handle) {
@@ -282,14 +290,16 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
       flush_queue(s);
       if (s->pending_error == 0 && s->queue_len == 0) {
         update_poll(s);
-        emit(s, EV_DRAIN, 0, 0);
+        if (emit(s, EV_DRAIN, 0, 0)) return;
       }
     }
   }
   if ((events & UV_READABLE) && s->reading && !s->read_eof) {
     instance *inst = s->owner;
-    if (inst->read_buffer_len - inst->read_used < MIN_READ_ROOM) {
-      /* The reads waiting go first; their owners may close or pause this socket meanwhile. */
+    if (inst->read_buffer_len - inst->read_used < MIN_READ_ROOM ||
+        inst->event_count == inst->event_capacity) {
+      /* The reads waiting go first (here, not from emit, which would empty the buffer under the
+       * read it lists); their owners may close or pause this socket meanwhile. */
       deliver_events(inst);
       if (s->closed) return;
       if (!s->reading) {
@@ -301,10 +311,10 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
     ssize_t n = recv(s->fd, inst->read_buffer + offset, inst->read_buffer_len - offset, 0);
     if (n > 0) {
       inst->read_used += (size_t)n;
-      emit(s, EV_READ, (int32_t)n, offset);
+      if (emit(s, EV_READ, (int32_t)n, offset)) return;
     } else if (n == 0) {
       s->read_eof = 1;
-      emit(s, EV_EOF, 0, 0);
+      if (emit(s, EV_EOF, 0, 0)) return;
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       int error = errno;
       uv_poll_stop(&s->poll);
