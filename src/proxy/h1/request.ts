@@ -221,10 +221,9 @@ const cachedLine: string[] = []
  */
 const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
 
-type FieldSectionCheck = (head: string, lines: number, start: number, end: number) => boolean
 const nativeCheck =
   loadNativeAddon<{
-    checkFieldSection(...args: Parameters<FieldSectionCheck>): boolean | undefined
+    checkFieldSection(head: string, lines: number, start: number, end: number): boolean | undefined
   }>('upstream_socket').addon?.checkFieldSection ?? null
 
 function isFieldSection(head: string, lines: number, start: number, end: number): boolean {
