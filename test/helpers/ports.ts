@@ -8,8 +8,9 @@ import { connect, createServer } from 'node:net'
  * vitest worker (VITEST_POOL_ID), so two suites running at once never pick the same port. Two
  * gateways on one port would both bind it (uSockets sets SO_REUSEPORT) and share its connections.
  */
-const PORT_BLOCK = 2_000
-const PORT_BASE = 10_000
+// PCL_TEST_PORT_BASE / PCL_TEST_PORT_BLOCK move the blocks, so two checkouts can run suites at once.
+const PORT_BLOCK = Number(process.env.PCL_TEST_PORT_BLOCK ?? '2000')
+const PORT_BASE = Number(process.env.PCL_TEST_PORT_BASE ?? '10000')
 const poolIndex = (Number(process.env.VITEST_POOL_ID ?? '1') - 1) % 10
 const blockStart = PORT_BASE + poolIndex * PORT_BLOCK
 // A file's process starts at a random place in its block: the suite before it, in the same
