@@ -27,14 +27,18 @@ import type { RouteConfig } from './router/schema.js'
 import { compileAuthenticate, type AuthenticateDeps } from './stages/authenticate/index.js'
 import type { JwtContext } from './stages/authenticate/jwt-context.js'
 import { compileAuthorize } from './stages/authorize/index.js'
-import { compileForward, DEFAULT_IDENTITY_HEADERS } from './stages/forward/index.js'
+import {
+  compileForward,
+  DEFAULT_IDENTITY_HEADERS,
+  IDENTITY_HEADER_PREFIXES,
+} from './stages/forward/index.js'
 import {
   compileRateLimit,
   type CompiledPolicy,
   type RateLimitRegistry,
 } from './stages/rate-limit/index.js'
 import { checkQuotasNeedRedis } from './stages/rate-limit/quota.js'
-import { foldHeaderName } from './proxy/headers.js'
+import { foldHeaderName, RequestHeaderRules } from './proxy/request-header-rules.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
@@ -64,10 +68,11 @@ export class Runtime {
   readonly requestTimeoutMs: number
   readonly accessLog: boolean
   /**
-   * Header names (lowercase, `_` folded to `-`) that only the gateway may set for identity: removed
-   * from every client request on every route, public ones included.
+   * The client headers that never reach an upstream, on every route, public ones included: the
+   * names only the gateway may set for identity (every route's forward.claims names, the
+   * defaults and prefixes), headers.drop, hop-by-hop and the gateway's own fields.
    */
-  readonly identityHeaders: ReadonlySet<string>
+  readonly headerRules: RequestHeaderRules
   /** `gossip:` compiled; used once per process (a change needs a restart). */
   readonly gossip: GossipSettings
   /** Reused by the synchronous matcher; never held across a tick. */
@@ -125,7 +130,10 @@ export class Runtime {
     state.revocations.setConfigured(config.revocation.jtis)
     this.gossip = gossip!
     state.rateLimits.sweep()
-    this.identityHeaders = identityHeaders
+    this.headerRules = new RequestHeaderRules(
+      [...identityHeaders, ...config.headers.drop],
+      IDENTITY_HEADER_PREFIXES,
+    )
     this.table = compileRouteTable(entries)
   }
 

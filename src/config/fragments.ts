@@ -19,6 +19,9 @@ export const SIZE_PATTERN = '^[0-9]+(\\.[0-9]+)?\\s?(B|b|kB|KB|kb|KiB|MB|mb|MiB|
 /** Names of routes, upstreams and other referenced objects: safe in logs, metrics and headers. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
 
+/** RFC 9110 §5.1 field-name token. */
+export const HEADER_NAME_PATTERN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+
 export function Duration(options: SchemaOptions & { default?: string }) {
   return Type.String({ pattern: DURATION_PATTERN, ...options })
 }

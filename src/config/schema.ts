@@ -8,7 +8,7 @@ import { LimitsSchema, ListenersSchema } from '../front/schema.js'
 import { IssuersSchema, RevocationSchema } from '../jwt/schema.js'
 import { GossipSchema } from '../gossip/schema.js'
 import { LogSchema } from '../observability/schema.js'
-import { UpstreamsSchema } from '../proxy/schema.js'
+import { HeadersSchema, UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../router/schema.js'
 import { RateLimitsSchema } from '../stages/rate-limit/schema.js'
 import { RedisSchema } from '../state/schema.js'
@@ -24,6 +24,7 @@ export const GatewayConfigSchema = Type.Object(
     issuers: IssuersSchema,
     revocation: RevocationSchema,
     upstreams: UpstreamsSchema,
+    headers: HeadersSchema,
     rate_limits: RateLimitsSchema,
     routes: Type.Array(RouteSchema, { description: 'Routes; the most specific match wins.' }),
   },

@@ -2,60 +2,28 @@
  * Header rewriting between client and upstream, both ways.
  *
  * Hop-by-hop fields are removed per RFC 9110 §7.6.1: the fixed list plus every name the sender
- * lists in Connection. The gateway's own fields (X-Forwarded-*, Via, X-Request-Id, Host) are
- * removed from the client's request unconditionally and then appended, so a client can never make
- * the gateway drop or replace one by naming it in Connection.
+ * lists in Connection. Which other client fields never pass is compiled per config
+ * (request-header-rules.ts). The gateway's own fields (Host, X-Forwarded-For/-Proto/-Host,
+ * X-Request-Id, Via) are removed from the client's request unconditionally and then set, so a
+ * client can neither supply one nor make the gateway drop one by naming it in Connection.
  */
 import type { Exchange } from '../front/exchange.js'
+import { HOP_BY_HOP } from './request-header-rules.js'
 import type { Target, UpstreamTimings } from './upstream.js'
 
-/** Never forwarded in either direction (RFC 9110 §7.6.1, RFC 9112 §6.1, RFC 7230 legacy names). */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  // Expect is answered by the gateway itself; undici refuses to send it anyway.
-  'expect',
-])
-
-/** Set by the gateway; the client's values never pass. */
-const GATEWAY_OWNED: ReadonlySet<string> = new Set([
-  'host',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-real-ip',
-  'forwarded',
-  'x-request-id',
-])
-
-const VIA = '1.1 portcullis'
-
 /**
- * The spelling an upstream may fold a header name into: lower case with `_` read as `-` (CGI and
- * WSGI turn both into HTTP_X_USER_ID; nginx and others can be set to accept either). A client's
- * `X_User_Id` must be removed wherever `X-User-Id` is.
+ * The gateway's Via replaces the client's: what a client says about proxies before the edge
+ * cannot be verified, and an upstream that reads Via (loop detection, protocol choice) must see
+ * only hops it can trust.
  */
-export function foldHeaderName(lowercaseName: string): string {
-  return lowercaseName.indexOf('_') < 0 ? lowercaseName : lowercaseName.replace(/_/g, '-')
-}
-
-/** A name the gateway sets or removes itself, in any spelling: not available to forward claims into. */
-export function isGatewayOwned(lowercaseName: string): boolean {
-  const name = foldHeaderName(lowercaseName)
-  return GATEWAY_OWNED.has(name) || HOP_BY_HOP.has(name) || name === 'via'
-}
+const VIA = '1.1 portcullis'
 
 /**
  * Builds the upstream request headers as a flat [name, value…] list (undici's fastest form).
  * `upgrade` is the Upgrade value to keep ('' to drop it).
+ *
+ * X-Forwarded-For is the peer's address alone, X-Forwarded-Proto the listener's scheme,
+ * X-Forwarded-Host the Host the client sent: each replaces whatever the client sent.
  */
 export function buildUpstreamHeaders(
   exchange: Exchange,
@@ -65,22 +33,12 @@ export function buildUpstreamHeaders(
 ): string[] {
   const src = exchange.headers
   const listed = connectionListed(exchange.connectionHeader)
-  const identity = exchange.runtime.identityHeaders
+  const rules = exchange.runtime.headerRules
   const out: string[] = []
-  let via = ''
   for (let i = 0; i < src.length; i += 2) {
     const name = src[i]!
-    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || identity.has(name)) continue
+    if (rules.removes(name)) continue
     if (listed !== null && listed.has(name)) continue
-    if (name.indexOf('_') >= 0) {
-      // Spoofing by spelling: X_User_Id reaches a CGI-style upstream as X-User-Id.
-      const folded = foldHeaderName(name)
-      if (GATEWAY_OWNED.has(folded) || identity.has(folded) || HOP_BY_HOP.has(folded)) continue
-    }
-    if (name === 'via') {
-      via = via === '' ? src[i + 1]! : `${via}, ${src[i + 1]!}`
-      continue
-    }
     out.push(name, src[i + 1]!)
   }
   const clientHost = exchange.hostHeader
@@ -94,7 +52,7 @@ export function buildUpstreamHeaders(
     'x-request-id',
     exchange.requestId,
     'via',
-    via === '' ? VIA : `${via}, ${VIA}`,
+    VIA,
   )
   if (clientHost !== '') out.push('x-forwarded-host', clientHost)
   const forwarded = exchange.forwardHeaders

@@ -1,6 +1,6 @@
-/** Config schema of upstreams: targets, timeouts, retries, passive health. */
+/** Config schema of upstreams (targets, timeouts, retries, passive health) and of `headers:`. */
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration, NAME_PATTERN } from '../config/fragments.js'
+import { Duration, HEADER_NAME_PATTERN, NAME_PATTERN } from '../config/fragments.js'
 
 export const UpstreamSchema = Type.Object(
   {
@@ -81,4 +81,31 @@ export const UpstreamsSchema = Type.Record(Type.String({ pattern: NAME_PATTERN }
   default: {},
 })
 
+/**
+ * Method-override headers: a route's scopes and methods are checked for the method the gateway
+ * saw, and an upstream that honours one of these (Express's method-override, Rack's
+ * MethodOverride, OData services) would run a method the caller was never authorized for.
+ */
+export const METHOD_OVERRIDE_HEADERS = [
+  'X-HTTP-Method-Override',
+  'X-HTTP-Method',
+  'X-Method-Override',
+]
+
+export const HeadersSchema = Type.Object(
+  {
+    drop: Type.Array(Type.String({ pattern: HEADER_NAME_PATTERN }), {
+      uniqueItems: true,
+      description:
+        "Request headers removed from the client's request before forwarding, on every route, " +
+        'in any letter case and with _ for -. The default lists the method-override headers: ' +
+        'scopes are checked for the method the gateway saw, and an upstream that honours an ' +
+        'override would run another one. [] forwards them.',
+      default: METHOD_OVERRIDE_HEADERS,
+    }),
+  },
+  { additionalProperties: false, default: {} },
+)
+
 export type UpstreamConfig = Static<typeof UpstreamSchema>
+export type HeadersConfig = Static<typeof HeadersSchema>

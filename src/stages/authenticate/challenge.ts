@@ -5,7 +5,8 @@
  * - no token at all: 401 with a bare challenge, no error code (§3.1: "SHOULD NOT include an error
  *   code or other error information");
  * - a bad token: 401 `error="invalid_token"` with a description naming the rule it broke;
- * - several tokens: 400 `error="invalid_request"`;
+ * - several credentials, or a malformed Authorization field: 400 `error="invalid_request"`
+ *   (§3.1: "uses more than one method for including an access token, or is otherwise malformed");
  * - missing scope: 403 `error="insufficient_scope"` with the `scope` the route needs.
  */
 import { createRejection, type Rejection } from '../../errors.js'
@@ -14,6 +15,7 @@ import { JWT_FAILURES, type JwtFailure } from '../../jwt/types.js'
 export interface Challenges {
   readonly missing: Rejection
   readonly multiple: Rejection
+  readonly malformed: Rejection
   /** The keys of the issuer could not be loaded: the gateway's fault, not the token's. */
   readonly unavailable: Rejection
   invalid(failure: JwtFailure): Rejection
@@ -52,10 +54,19 @@ function createChallenges(realm: string): Challenges {
     multiple: createRejection(
       400,
       'invalid_request',
-      'The request presents more than one bearer token.',
+      'The request presents more than one credential.',
       [
         'www-authenticate',
-        `${bearer}, error="invalid_request", error_description="more than one token"`,
+        `${bearer}, error="invalid_request", error_description="more than one credential"`,
+      ],
+    ),
+    malformed: createRejection(
+      400,
+      'invalid_request',
+      'The Authorization header is malformed: one "Bearer <token>" is expected.',
+      [
+        'www-authenticate',
+        `${bearer}, error="invalid_request", error_description="malformed Authorization header"`,
       ],
     ),
     unavailable: createRejection(

@@ -1,16 +1,20 @@
 /**
  * Finds the bearer token of a request in the places a route allows: the Authorization header
- * (RFC 6750 §2.1), a cookie, a query parameter (§2.3). A request that presents more than one
- * token, in one place or across places, is refused: which one would count is ambiguous, and an
- * upstream might read the other (RFC 6750 §2: "MUST NOT use more than one method").
+ * (RFC 6750 §2.1), a cookie, a query parameter (§2.3). A request whose credentials are ambiguous
+ * is refused, since which one would count is a guess and an upstream might read the other
+ * (RFC 6750 §2: "MUST NOT use more than one method"): two tokens in one place or across places,
+ * two Authorization fields of any schemes, one Authorization field holding two credentials, and
+ * an Authorization field of any scheme beside a cookie or query token.
  */
 import type { Exchange } from '../../front/exchange.js'
 
 export const CredentialProblem = {
   /** No token anywhere the route looks. */
   Missing: 0,
-  /** Several tokens. */
+  /** Several credentials. */
   Multiple: 1,
+  /** An Authorization field that breaks its grammar (RFC 9110 §11.6.2, RFC 6750 §2.1). */
+  Malformed: 2,
 } as const
 export type CredentialProblem = (typeof CredentialProblem)[keyof typeof CredentialProblem]
 
@@ -20,29 +24,31 @@ export interface TokenSources {
   readonly query: string | null
 }
 
-/** The token, or why there is none to use. */
+/** The token, or why there is none to use: one pass over the headers. */
 export function findToken(exchange: Exchange, sources: TokenSources): string | CredentialProblem {
-  let found: string | null = null
-  let count = 0
-  if (sources.header) {
-    const headers = exchange.headers
-    for (let i = 0; i < headers.length; i += 2) {
-      if (headers[i] !== 'authorization') continue
+  const headers = exchange.headers
+  let authorization = false
+  let headerToken: string | null = null
+  let other: string | null = null
+  let others = 0
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!
+    if (name === 'authorization') {
+      // RFC 9110 §11.6.2: Authorization holds one credentials, not a list, so a second field
+      // of any scheme is a second credential; the fronts keep repeated fields apart.
+      if (authorization) return CredentialProblem.Multiple
+      authorization = true
       const token = bearerToken(headers[i + 1]!)
-      if (token === null) continue // another scheme (Basic…) is not a bearer credential
-      found = token
-      count++
-    }
-  }
-  if (sources.cookie !== null) {
-    const headers = exchange.headers
-    for (let i = 0; i < headers.length; i += 2) {
-      if (headers[i] !== 'cookie') continue
+      if (typeof token === 'number') return token
+      // On a route that does not read the header its token is not taken, but the field still
+      // makes a cookie or query token ambiguous (below).
+      if (sources.header) headerToken = token
+    } else if (name === 'cookie' && sources.cookie !== null) {
       const value = findPair(headers[i + 1]!, ';', sources.cookie, false)
       if (value === MULTIPLE) return CredentialProblem.Multiple
       if (value !== null) {
-        found = value
-        count++
+        other = value
+        others++
       }
     }
   }
@@ -50,21 +56,25 @@ export function findToken(exchange: Exchange, sources: TokenSources): string | C
     const value = findPair(exchange.query, '&', sources.query, true)
     if (value === MULTIPLE) return CredentialProblem.Multiple
     if (value !== null) {
-      found = value
-      count++
+      other = value
+      others++
     }
   }
-  if (count === 0) return CredentialProblem.Missing
-  if (count > 1) return CredentialProblem.Multiple
-  return found!
+  if (others === 0) return headerToken ?? CredentialProblem.Missing
+  // A cookie or query token beside any Authorization field: the upstream might read the field.
+  if (others > 1 || authorization) return CredentialProblem.Multiple
+  return other!
 }
 
 /**
  * The token of a `Bearer` credential (scheme case-insensitive, RFC 9110 §11.1), spaces around it
- * removed; null for any other scheme. What follows the scheme is returned as it is, well formed
- * or not: a malformed token is the token's problem (401 invalid_token), not the request's.
+ * removed; null for a single credential of any other scheme. Refused as the request's fault
+ * (RFC 6750 §3.1 invalid_request): a value holding two credentials (`Bearer a, Bearer b`,
+ * `Basic x, Bearer a`) is Multiple; a bearer credential without a token, or with a space or
+ * comma inside it (`Bearer a b`), is Malformed. Any other character is left to the token's
+ * check (401 invalid_token): a JWT is validated character by character there anyway.
  */
-export function bearerToken(value: string): string | null {
+export function bearerToken(value: string): string | null | CredentialProblem {
   // Compared by char code, folding ASCII case with | 0x20: no lowercased copy per request.
   if (
     value.length < 6 ||
@@ -73,22 +83,81 @@ export function bearerToken(value: string): string | null {
     (value.charCodeAt(2) | 0x20) !== 0x61 /* a */ ||
     (value.charCodeAt(3) | 0x20) !== 0x72 /* r */ ||
     (value.charCodeAt(4) | 0x20) !== 0x65 /* e */ ||
-    (value.charCodeAt(5) | 0x20) !== 0x72 /* r */
+    (value.charCodeAt(5) | 0x20) !== 0x72 /* r */ ||
+    (value.length > 6 && isTokenChar(value.charCodeAt(6)))
   ) {
-    return null
+    return hasSecondCredential(value, 0) ? CredentialProblem.Multiple : null
   }
-  if (value.length === 6) return ''
-  const c = value.charCodeAt(6)
-  if (c !== 32 && c !== 9) return null
-  let start = 7
+  let start = 6
   let end = value.length
   while (start < end && isBlank(value.charCodeAt(start))) start++
   while (end > start && isBlank(value.charCodeAt(end - 1))) end--
+  if (start === end) return CredentialProblem.Malformed
+  // "Bearer" 1*SP b64token (RFC 6750 §2.1): a token68 has no comma, space or tab.
+  if (value.indexOf(',', start) >= 0) {
+    return hasSecondCredential(value, start)
+      ? CredentialProblem.Multiple
+      : CredentialProblem.Malformed
+  }
+  if (start === 6 || hasBlank(value, start, end)) return CredentialProblem.Malformed
   return value.slice(start, end)
 }
 
 function isBlank(c: number): boolean {
   return c === 32 || c === 9
+}
+
+function hasBlank(value: string, start: number, end: number): boolean {
+  const space = value.indexOf(' ', start)
+  if (space >= 0 && space < end) return true
+  const tab = value.indexOf('\t', start)
+  return tab >= 0 && tab < end
+}
+
+/** RFC 9110 §5.6.2 tchar. */
+function isTokenChar(c: number): boolean {
+  return c < 128 && TCHAR[c] === 1
+}
+
+const TCHAR = new Uint8Array(128)
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TCHAR[c.charCodeAt(0)] = 1
+}
+
+/**
+ * Whether an Authorization value lists a second credentials after `from` (RFC 9110 §11.4: a
+ * credentials is `auth-scheme [ 1*SP ( token68 / #auth-param ) ]`). After a comma outside a
+ * quoted string, an auth-param is `token BWS "="`; a token followed by anything else, or by
+ * nothing, starts another credentials.
+ */
+function hasSecondCredential(value: string, from: number): boolean {
+  let comma = value.indexOf(',', from)
+  if (comma < 0) return false
+  let quoted = false
+  for (let i = from; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (quoted) {
+      if (c === 92 /* \ */) i++
+      else if (c === 34 /* " */) quoted = false
+      continue
+    }
+    if (c === 34) {
+      quoted = true
+      continue
+    }
+    if (c !== 44 /* , */) continue
+    comma = i + 1
+    while (comma < value.length && isBlank(value.charCodeAt(comma))) comma++
+    let end = comma
+    while (end < value.length && isTokenChar(value.charCodeAt(end))) end++
+    // An empty list element (`a, , b`) is allowed by the list rule (RFC 9110 §5.6.1).
+    if (end === comma) continue
+    let next = end
+    while (next < value.length && isBlank(value.charCodeAt(next))) next++
+    if (value.charCodeAt(next) !== 61 /* = */) return true
+    i = end - 1
+  }
+  return false
 }
 
 const MULTIPLE = Symbol('multiple')

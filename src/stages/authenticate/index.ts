@@ -4,8 +4,8 @@
  * `exchange.identity`. Synchronous for a cached or inline-verified token; a promise only when a
  * signature goes to the verify pool or an unknown kid waits for a JWKS refresh.
  *
- * Reads: headers, query. Writes: identity. Answers: 400 invalid_request (several tokens),
- * 401 + WWW-Authenticate (no token, invalid token), 503 when the
+ * Reads: headers, query. Writes: identity. Answers: 400 invalid_request (several credentials,
+ * a malformed Authorization field), 401 + WWW-Authenticate (no token, invalid token), 503 when the
  * issuer's keys cannot be had. One audit line per decision when `log.audit` is on.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750 Bearer tokens
@@ -106,7 +106,11 @@ export class AuthenticateStage implements Stage {
     const token = findToken(exchange, this.sources)
     if (typeof token !== 'string') {
       const rejection =
-        token === CredentialProblem.Missing ? this.challenges.missing : this.challenges.multiple
+        token === CredentialProblem.Missing
+          ? this.challenges.missing
+          : token === CredentialProblem.Multiple
+            ? this.challenges.multiple
+            : this.challenges.malformed
       if (this.#audit !== null) this.#auditNoToken(exchange, rejection)
       return rejection
     }

@@ -2,8 +2,8 @@
  * forward — the identity goes in, the credential goes out. Maps the configured claims of the
  * verified identity to request headers for the upstream, and (strip_credentials) removes the
  * token the request was authenticated with. Every header the gateway may set for identity is
- * removed from every request beforehand, public routes included (proxy/headers.ts), so a client
- * can never send its own X-User-Id.
+ * removed from every request beforehand, public routes included (proxy/request-header-rules.ts),
+ * so a client can never send its own X-User-Id or anything under X-Consumer- and X-Auth-.
  *
  * A claim value goes out only as visible ASCII and spaces (RFC 9110 §5.5): one with CR, LF or any
  * other control or non-ASCII character refuses the request (401 invalid_token) rather than
@@ -16,7 +16,7 @@ import type { ConfigProblem, Rejection } from '../../errors.js'
 import type { Exchange } from '../../front/exchange.js'
 import type { Identity } from '../../identity.js'
 import type { Stage, Verdict } from '../../pipeline/stage.js'
-import { foldHeaderName, isGatewayOwned } from '../../proxy/headers.js'
+import { foldHeaderName, isGatewayOwned } from '../../proxy/request-header-rules.js'
 import type { RouteConfig } from '../../router/schema.js'
 import type { Challenges } from '../authenticate/challenge.js'
 import {
@@ -33,16 +33,13 @@ interface ClaimHeader {
 }
 
 /** The names the gateway may set for identity on any route, lowercase: removed from every request. */
-export const DEFAULT_IDENTITY_HEADERS = [
-  'x-user-id',
-  'x-tenant-id',
-  'x-scopes',
-  'x-consumer-id',
-  'x-consumer-name',
-  'x-consumer-groups',
-  'x-auth-method',
-  'x-auth-issuer',
-] as const
+export const DEFAULT_IDENTITY_HEADERS = ['x-user-id', 'x-tenant-id', 'x-scopes'] as const
+
+/**
+ * Every name under these prefixes is identity too (X-Consumer-Id, X-Auth-Subject…), whether or not
+ * a route sets it today: an upstream written for another gateway's headers trusts the whole family.
+ */
+export const IDENTITY_HEADER_PREFIXES = ['x-consumer-', 'x-auth-'] as const
 
 export function compileForward(
   route: RouteConfig,

@@ -1,8 +1,8 @@
 /** Config schema of a route's `forward:`: identity headers for the upstream, credentials kept or not. */
 import { Type, type Static } from '@sinclair/typebox'
+import { HEADER_NAME_PATTERN } from '../../config/fragments.js'
 
-/** RFC 9110 §5.1 field-name token. */
-export const HEADER_NAME_PATTERN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+export { HEADER_NAME_PATTERN }
 
 export const ForwardSchema = Type.Object(
   {

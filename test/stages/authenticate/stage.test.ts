@@ -193,6 +193,24 @@ describe('authenticate stage', () => {
       'error_description="The token has expired."',
     )
   })
+
+  it('refuses two credentials in one Authorization field with 400 invalid_request, valid or not', () => {
+    const t = token({ sub: 'eve', scope: 'read' })
+    for (const value of [`Bearer ${t}, Bearer ${t}`, `Basic dXNlcg==, Bearer ${t}`]) {
+      const verdict = authenticate.onRequest(exchange(value))
+      expect(verdict).toMatchObject({ status: 400, code: 'invalid_request' })
+      expect(describeFailure(verdict)).toBe('more than one credential')
+    }
+  })
+
+  it('refuses a bearer credential that is not one token with 400 invalid_request', () => {
+    const t = token({ sub: 'eve', scope: 'read' })
+    for (const value of [`Bearer ${t} ${t}`, 'Bearer']) {
+      const verdict = authenticate.onRequest(exchange(value))
+      expect(verdict).toMatchObject({ status: 400, code: 'invalid_request' })
+      expect(describeFailure(verdict)).toBe('malformed Authorization header')
+    }
+  })
 })
 
 describe('authorize and forward stages', () => {

@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest'
 import type { Stage } from '../../../src/pipeline/stage.js'
-import { clientResponseFields, clientResponseHeaders } from '../../../src/proxy/headers.js'
+import {
+  buildUpstreamHeaders,
+  clientResponseFields,
+  clientResponseHeaders,
+} from '../../../src/proxy/headers.js'
+import { RequestHeaderRules } from '../../../src/proxy/request-header-rules.js'
+import { METHOD_OVERRIDE_HEADERS } from '../../../src/proxy/schema.js'
+import type { Target, UpstreamTimings } from '../../../src/proxy/upstream.js'
 import type { CompiledRoute } from '../../../src/router/compile.js'
+import {
+  DEFAULT_IDENTITY_HEADERS,
+  IDENTITY_HEADER_PREFIXES,
+} from '../../../src/stages/forward/index.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 
 function exchangeWithResponseStage(onResponse: Stage['onResponse']): FakeExchange {
@@ -99,5 +110,101 @@ describe('clientResponseFields (the native transport’s field list)', () => {
       'x-stage',
       'yes',
     ])
+  })
+})
+
+describe('buildUpstreamHeaders', () => {
+  function exchangeWith(headers: string[], listener: 'http' | 'https' = 'http'): FakeExchange {
+    const exchange = new FakeExchange()
+    Object.assign(exchange.runtime, {
+      headerRules: new RequestHeaderRules(
+        [...DEFAULT_IDENTITY_HEADERS, ...METHOD_OVERRIDE_HEADERS],
+        IDENTITY_HEADER_PREFIXES,
+      ),
+    })
+    Object.assign(exchange, { listener })
+    exchange.headers = headers
+    exchange.requestId = 'req-1'
+    exchange.clientAddress = '10.0.0.9'
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] === 'host') exchange.hostHeader = headers[i + 1]!
+      if (headers[i] === 'connection') exchange.connectionHeader = headers[i + 1]!
+    }
+    return exchange
+  }
+  const target = { hostHeader: 'upstream:9000' } as Target
+  const timings = { preserveHost: false } as UpstreamTimings
+
+  function valuesOf(out: string[], name: string): string[] {
+    return out.filter((_, i) => i % 2 === 1 && out[i - 1] === name)
+  }
+
+  it('sets its own Via, X-Forwarded-Host and X-Forwarded-Proto in place of the client’s', () => {
+    const out = buildUpstreamHeaders(
+      exchangeWith(
+        [
+          'host',
+          'api.example.com:8080',
+          'via',
+          '1.0 corp-proxy',
+          'x-forwarded-host',
+          'evil.example',
+          'x-forwarded-proto',
+          'https',
+          'x-forwarded-for',
+          '6.6.6.6',
+        ],
+        'http',
+      ),
+      target,
+      timings,
+      '',
+    )
+    expect(valuesOf(out, 'via')).toEqual(['1.1 portcullis'])
+    expect(valuesOf(out, 'x-forwarded-host')).toEqual(['api.example.com:8080'])
+    expect(valuesOf(out, 'x-forwarded-proto')).toEqual(['http'])
+    expect(valuesOf(out, 'x-forwarded-for')).toEqual(['10.0.0.9'])
+    expect(valuesOf(out, 'host')).toEqual(['upstream:9000'])
+  })
+
+  it('says https in X-Forwarded-Proto on a TLS listener', () => {
+    const out = buildUpstreamHeaders(
+      exchangeWith(['host', 'a', 'x-forwarded-proto', 'http'], 'https'),
+      target,
+      timings,
+      '',
+    )
+    expect(valuesOf(out, 'x-forwarded-proto')).toEqual(['https'])
+  })
+
+  it('drops identity headers by prefix and spelling, and method overrides, keeping the rest', () => {
+    const out = buildUpstreamHeaders(
+      exchangeWith([
+        'host',
+        'a',
+        'x-consumer-custom-id',
+        'root',
+        'x_consumer_id',
+        'root',
+        'x-auth-user',
+        'root',
+        'x_auth_user',
+        'root',
+        'x-http-method-override',
+        'DELETE',
+        'x-method-override',
+        'DELETE',
+        'x_http_method',
+        'DELETE',
+        'x-kept',
+        'yes',
+      ]),
+      target,
+      timings,
+      '',
+    )
+    const names = out.filter((_, i) => i % 2 === 0)
+    expect(names.filter((n) => /consumer|auth|method/.test(n))).toEqual([])
+    expect(valuesOf(out, 'x-kept')).toEqual(['yes'])
   })
 })
