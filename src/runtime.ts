@@ -254,7 +254,10 @@ function compileStages(
   if (authenticate !== null) stages.push(authenticate)
   if (authorize !== null) stages.push(authorize)
   const rateLimit = compileRateLimit(route, path, rateLimits.policies, rateLimits.now, problems)
-  if (rateLimit !== null) stages.push(rateLimit)
+  if (rateLimit !== null) {
+    if (rateLimit.preAuth !== null) stages.push(rateLimit.preAuth)
+    if (rateLimit.postAuth !== null) stages.push(rateLimit.postAuth)
+  }
   if (forward !== null) {
     stages.push(forward)
     for (const name of forward.headerNames) identityHeaders.add(foldHeaderName(name))

@@ -72,6 +72,15 @@ export abstract class Exchange {
   forwardHeaders: readonly string[] | null = null
   /** Extra response headers from stages (rate-limit headers…), flat like `headers`. */
   responseHeaders: string[] | null = null
+  /**
+   * Set by a rate-limit stage (stages/rate-limit/headers.ts) when it reported a policy: the
+   * remaining it reported (-1: none yet), and where its fields lie in responseHeaders, from
+   * `rateLimitFieldsAt` to `rateLimitFieldsEnd`; a later rate-limit stage replaces them or
+   * leaves them, so a response carries one set.
+   */
+  rateLimitRemaining = -1
+  rateLimitFieldsAt = 0
+  rateLimitFieldsEnd = 0
 
   /** performance.now() milliseconds. */
   startedAt = 0

@@ -9,12 +9,16 @@ export const STAGE_ORDER = [
   'limits',
   // CORS preflights carry no credentials (Fetch standard), so they must be answered before auth.
   'cors',
+  // The route's pre_auth rate-limit policies (keys that need no identity: ip, header, route):
+  // every attempt counts before credentials are checked, so a flood of bad credentials is
+  // throttled instead of verified one by one. After cors: preflights carry no credentials.
+  'rate-limit-pre-auth',
   // Who is calling: mtls, api_key, jwt, introspection, hmac (any-of).
   'authenticate',
   // What the identity may do: scopes, groups. Needs the identity.
   'authorize',
-  // Limits are per consumer, so they need the identity; after authorize so that forbidden
-  // requests do not consume a caller's quota.
+  // The post_auth policies: limits are per consumer, so they need the identity; after authorize
+  // so that forbidden requests do not consume a caller's quota.
   'rate-limit',
   // Body validation is the most expensive check, so only admitted requests pay for it.
   'validate',

@@ -240,7 +240,13 @@ describe('quota leasing through redis', () => {
         auth: 'none',
         rate_limit: 'q',
       } as unknown as RouteConfig
-      const stage = compileRateLimit(route, 'routes[0]', policies, member.registry.now, problems)!
+      const stage = compileRateLimit(
+        route,
+        'routes[0]',
+        policies,
+        member.registry.now,
+        problems,
+      )!.postAuth!
       member.registry.sweep()
       expect(problems).toEqual([])
       const send = () => {

@@ -3,6 +3,9 @@
  * rate-limit fields; keys by client address, header and JWT claim (real signed tokens), tiers;
  * limits that come back once the window has passed.
  *
+ * pre_auth policies on both fronts: a flood of bad credentials ends in 429, and its 401s (and a
+ * 403) carry the fields of the policy that counted them.
+ *
  * One worker: how several workers and gateways share a limit is rate-limit-gossip.test.ts.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -10,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  FRONTS,
   startGateway,
   stopAllGateways,
   type ConfigInput,
@@ -199,5 +203,101 @@ describe('rate limiting', () => {
     const line = await gateway.reload(config)
     expect(line.msg).toBe('config reloaded')
     expect(await statuses(1, '/quiet/x')).toEqual([429])
+  })
+})
+
+describe.each(FRONTS)('pre-authentication limits (%s front)', (front) => {
+  let gateway: Gateway
+  let upstream: TestUpstream
+  let signer: Signer
+  /** Same issuer and kid, another key: every token it signs is a bad credential. */
+  let forger: Signer
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-rate-limit-pre-auth-'))
+    signer = createSigner('ES256', 'k1')
+    forger = createSigner('ES256', 'k1')
+    const keys = join(dir, 'key.pem')
+    writeFileSync(keys, signer.publicPem)
+    upstream = await startUpstream('echo')
+    const guarded = (name: string, extra: Record<string, unknown>) => ({
+      name,
+      match: { paths: [`/${name}/*`] },
+      upstream: 'echo',
+      auth: 'jwt',
+      jwt: { issuers: ['idp'] },
+      ...extra,
+    })
+    gateway = await startGateway({
+      front,
+      config: {
+        upstreams: { echo: { targets: [upstream.url] } },
+        issuers: [{ name: 'idp', issuer: ISS, keys, audiences: [AUD], algorithms: ['ES256'] }],
+        rate_limits: {
+          // A token bucket of 5 that refills one attempt every 12 minutes: no refill during the
+          // test, whatever the machine's speed.
+          attempts: { key: 'ip', phase: 'pre_auth', rate: '5/h' },
+          'admin-attempts': { key: 'ip', phase: 'pre_auth', rate: '3/h' },
+        },
+        routes: [
+          guarded('login', { rate_limit: 'attempts' }),
+          guarded('admin', { rate_limit: 'admin-attempts', scopes: ['admin'] }),
+        ],
+      },
+    })
+  })
+
+  afterAll(async () => {
+    await stopAllGateways()
+    await closeAllUpstreams()
+  })
+
+  const bearer = async (by: Signer, claims: Record<string, unknown> = {}) => ({
+    authorization: `Bearer ${await sign(by, { iss: ISS, aud: AUD, sub: 'user-1', exp: nowSeconds() + 600, ...claims })}`,
+  })
+  const get = (path: string, headers: Record<string, string>) =>
+    send(`${gateway.url}${path}`, { headers })
+  /** The reset of the RateLimit field, as a number of seconds. */
+  const resetOf = (result: HttpResult) =>
+    Number(/^"[^"]+";r=\d+;t=(\d+)$/.exec(String(result.headers['ratelimit']))![1])
+
+  it('answers a flood of bad credentials with 401s that count, then 429', async () => {
+    const valid = await get('/login/x', await bearer(signer))
+    expect(valid.status).toBe(200)
+    expect(valid.headers['ratelimit']).toMatch(/^"attempts";r=4;t=\d+$/)
+    const forged = await bearer(forger)
+    for (let left = 3; left >= 0; left--) {
+      const refused = await get('/login/x', forged)
+      expect(refused.status).toBe(401)
+      expect(refused.json<ErrorBody>().error).toBe('invalid_token')
+      expect(refused.headers['www-authenticate']).toMatch(/^Bearer /)
+      expect(refused.headers['ratelimit-policy']).toBe('"attempts";q=5;w=3600')
+      expect(refused.headers['ratelimit']).toMatch(new RegExp(`^"attempts";r=${left};t=\\d+$`))
+      expect(refused.headers['x-ratelimit-limit']).toBe('5')
+      expect(refused.headers['x-ratelimit-remaining']).toBe(String(left))
+      expect(refused.headers['retry-after']).toBeUndefined()
+    }
+    const throttled = await get('/login/x', forged)
+    expect(throttled.status).toBe(429)
+    expect(throttled.json<ErrorBody>().error).toBe('rate_limited')
+    expect(throttled.headers['www-authenticate']).toBeUndefined()
+    expect(throttled.headers['ratelimit']).toMatch(/^"attempts";r=0;t=\d+$/)
+    // One attempt comes back every 720 s; the refusal reports that wait in all three fields.
+    const retryAfter = Number(throttled.headers['retry-after'])
+    expect(retryAfter).toBeGreaterThan(600)
+    expect(retryAfter).toBeLessThanOrEqual(720)
+    expect(resetOf(throttled)).toBe(retryAfter)
+    expect(Number(throttled.headers['x-ratelimit-reset'])).toBe(retryAfter)
+    // The address is throttled, whatever credential it shows next.
+    expect((await get('/login/x', await bearer(signer))).status).toBe(429)
+  })
+
+  it('gives a 403 the fields of the pre_auth policy that counted it', async () => {
+    const forbidden = await get('/admin/x', await bearer(signer, { scope: 'read' }))
+    expect(forbidden.status).toBe(403)
+    expect(forbidden.json<ErrorBody>().error).toBe('insufficient_scope')
+    expect(forbidden.headers['ratelimit-policy']).toBe('"admin-attempts";q=3;w=3600')
+    expect(forbidden.headers['ratelimit']).toMatch(/^"admin-attempts";r=2;t=\d+$/)
+    expect(forbidden.headers['x-ratelimit-remaining']).toBe('2')
   })
 })

@@ -10,7 +10,14 @@
  *   the right time).
  *
  * When a route applies several policies, the one with the least remaining is reported, as the
- * draft allows a server to do.
+ * draft allows a server to do; across the two stages of a route (pre_auth, post_auth) too: a
+ * response carries one set of fields, see {@link reportDecision}.
+ *
+ * A refusal reports its Retry-After as the reset (t, X-RateLimit-Reset): that is when quota is
+ * next available to the caller (the draft's t: "seconds until additional quota ... is made
+ * available"), and the draft wants Retry-After no earlier than the reset. An algorithm's own
+ * reset of a refused key (a bucket whole again, a window ended) can be later than the wait for
+ * one unit, and a refusal by the share rule or a quota lease in flight has a wait of its own.
  *
  * @see https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/
  */
@@ -49,17 +56,15 @@ export class PolicyHeaders {
 
   /** Adds the fields describing `decision` to the exchange's response headers. */
   write(exchange: Exchange, decision: Decision): void {
+    const reset = decision.admitted ? decision.resetSeconds : decision.retryAfterSeconds
     if (this.ietf) {
       exchange.addResponseHeader(RATELIMIT_POLICY, this.policyValue(decision))
-      exchange.addResponseHeader(
-        RATELIMIT,
-        `${this.#item};r=${decision.remaining};t=${decision.resetSeconds}`,
-      )
+      exchange.addResponseHeader(RATELIMIT, `${this.#item};r=${decision.remaining};t=${reset}`)
     }
     if (this.x) {
       exchange.addResponseHeader(X_LIMIT, String(decision.quota))
       exchange.addResponseHeader(X_REMAINING, String(decision.remaining))
-      exchange.addResponseHeader(X_RESET, String(decision.resetSeconds))
+      exchange.addResponseHeader(X_RESET, String(reset))
     }
   }
 
@@ -71,4 +76,35 @@ export class PolicyHeaders {
     }
     return this.#policyValue
   }
+}
+
+/**
+ * Reports one policy's decision for this request: its fields (when `headers` enables them) and,
+ * for a refusal, Retry-After. A route counts a request in up to two stages (pre_auth, then
+ * post_auth), and a response carries one set of fields: an admitted decision replaces the
+ * earlier stage's report only when less remains, as among the policies of one stage; a refusal
+ * always replaces it. The earlier report stays on a 401 or 403 between the two stages, so a
+ * caller refused for its credentials still learns how many attempts it has left.
+ */
+export function reportDecision(
+  exchange: Exchange,
+  headers: PolicyHeaders,
+  decision: Decision,
+): void {
+  const earlier = exchange.rateLimitRemaining
+  if (earlier >= 0) {
+    if (decision.admitted && earlier <= decision.remaining) return
+    const at = exchange.rateLimitFieldsAt
+    // Nothing to take back when the earlier policy sends no fields.
+    if (exchange.rateLimitFieldsEnd > at) {
+      exchange.responseHeaders!.splice(at, exchange.rateLimitFieldsEnd - at)
+    }
+  }
+  exchange.rateLimitRemaining = decision.remaining
+  exchange.rateLimitFieldsAt = exchange.responseHeaders?.length ?? 0
+  if (headers.enabled) headers.write(exchange, decision)
+  if (!decision.admitted) {
+    exchange.addResponseHeader(RETRY_AFTER, String(decision.retryAfterSeconds))
+  }
+  exchange.rateLimitFieldsEnd = exchange.responseHeaders?.length ?? 0
 }

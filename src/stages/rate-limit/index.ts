@@ -20,8 +20,16 @@
  * the member's lease of the key, synchronously, and leases more from Redis in the background; an
  * empty lease is a 429 like a spent rate.
  *
+ * Phases: a route's policies run in two stages of this one class. `post_auth` policies (the
+ * default) run as `rate-limit`, after authorize, so only admitted callers spend them;
+ * `pre_auth` policies run as `rate-limit-pre-auth`, before authenticate, so every attempt counts,
+ * refused credentials included, and a flood of bad credentials is throttled before each is
+ * verified. Their keys need no identity (ip, header, route), which the registry checks.
+ *
  * Reads: identity, headers, clientAddress. Writes: responseHeaders (RateLimit-Policy, RateLimit,
- * X-RateLimit-*, and Retry-After on 429). Answers: 429 `rate_limited`.
+ * X-RateLimit-*, and Retry-After on 429, whose value the reset repeats; one set per response,
+ * headers.ts reportDecision), rateLimitRemaining/FieldsAt/FieldsEnd. The fields a pre_auth stage
+ * writes stay on a 401 or 403 from the stages after it. Answers: 429 `rate_limited`.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6585#section-4 429 Too Many Requests
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3 Retry-After
@@ -33,7 +41,7 @@ import type { Identity } from '../../identity.js'
 import type { Stage, Verdict } from '../../pipeline/stage.js'
 import type { RouteConfig } from '../../router/schema.js'
 import { createDecision, type Decision } from './algorithms/algorithm.js'
-import { RETRY_AFTER } from './headers.js'
+import { reportDecision } from './headers.js'
 import { KeyKind, type CompiledPolicy } from './registry.js'
 
 export { RateLimitRegistry, type RateLimitRegistryOptions, CompiledPolicy } from './registry.js'
@@ -48,14 +56,20 @@ export const RATE_LIMITED = createRejection(
 /** One request is one unit; a per-route `cost` may come later. */
 const COST = 1
 
-/** Compiles the rate-limit stage of a route, or null when it names no policy. */
+/** The rate-limit stages of a route, by phase: null where it names no policy of that phase. */
+export interface RateLimitStages {
+  readonly preAuth: RateLimitStage | null
+  readonly postAuth: RateLimitStage | null
+}
+
+/** Compiles the rate-limit stages of a route, or null when it names no policy. */
 export function compileRateLimit(
   route: RouteConfig,
   path: string,
   policies: ReadonlyMap<string, CompiledPolicy | null>,
   now: () => number,
   problems: ConfigProblem[],
-): RateLimitStage | null {
+): RateLimitStages | null {
   const names = route.rate_limit
   if (names === undefined) return null
   const list = typeof names === 'string' ? [names] : names
@@ -83,7 +97,13 @@ export function compileRateLimit(
     compiled.push(policy)
   })
   if (compiled.length !== list.length) return null
-  return new RateLimitStage(route.name, compiled, now)
+  const pre = compiled.filter((policy) => policy.preAuth)
+  const post = compiled.filter((policy) => !policy.preAuth)
+  return {
+    preAuth:
+      pre.length === 0 ? null : new RateLimitStage('rate-limit-pre-auth', route.name, pre, now),
+    postAuth: post.length === 0 ? null : new RateLimitStage('rate-limit', route.name, post, now),
+  }
 }
 
 function keyText(policy: CompiledPolicy): string {
@@ -93,7 +113,7 @@ function keyText(policy: CompiledPolicy): string {
 }
 
 export class RateLimitStage implements Stage {
-  readonly name = 'rate-limit'
+  readonly name: 'rate-limit' | 'rate-limit-pre-auth'
   readonly onResponse = null
   readonly onFinish = null
   readonly policies: readonly CompiledPolicy[]
@@ -106,7 +126,13 @@ export class RateLimitStage implements Stage {
   readonly #tiers: Int32Array
   #fallback = false
 
-  constructor(route: string, policies: readonly CompiledPolicy[], now: () => number) {
+  constructor(
+    name: RateLimitStage['name'],
+    route: string,
+    policies: readonly CompiledPolicy[],
+    now: () => number,
+  ) {
+    this.name = name
     this.#route = route
     this.policies = policies
     this.#now = now
@@ -129,9 +155,7 @@ export class RateLimitStage implements Stage {
         // Admitted by the policies before: give their units back, this request is not served.
         for (let j = 0; j < i; j++)
           policies[j]!.table.refund(this.#slots[j]!, this.#tiers[j]!, COST)
-        const headers = policy.headers
-        if (headers.enabled) headers.write(exchange, out)
-        exchange.addResponseHeader(RETRY_AFTER, String(out.retryAfterSeconds))
+        reportDecision(exchange, policy.headers, out)
         return RATE_LIMITED
       }
       this.#slots[i] = slot
@@ -141,8 +165,7 @@ export class RateLimitStage implements Stage {
         copyDecision(out, report)
       }
     }
-    const headers = policies[reported]!.headers
-    if (headers.enabled) headers.write(exchange, report)
+    reportDecision(exchange, policies[reported]!.headers, report)
     return undefined
   }
 

@@ -64,37 +64,47 @@ export class CompiledPolicy<Table extends Limiter = Limiter> {
   readonly defaultTier: number
   readonly table: Table
   readonly headers: PolicyHeaders
+  /** phase: pre_auth: counted by the stage before authenticate (see pipeline/order.ts). */
+  readonly preAuth: boolean
 
   constructor(name: string, config: RateLimitPolicyConfig, table: Table) {
     this.name = name
     const key = config.key
     const colon = key.indexOf(':')
-    const kind = colon < 0 ? key : key.slice(0, colon)
-    this.keyKind =
-      kind === 'consumer'
-        ? KeyKind.Consumer
-        : kind === 'credential'
-          ? KeyKind.Credential
-          : kind === 'ip'
-            ? KeyKind.Ip
-            : kind === 'route'
-              ? KeyKind.Route
-              : kind === 'claim'
-                ? KeyKind.Claim
-                : KeyKind.Header
+    this.keyKind = keyKindOf(key)
     this.keyName = colon < 0 ? '' : key.slice(colon + 1)
     if (this.keyKind === KeyKind.Header) this.keyName = this.keyName.toLowerCase()
     this.tierClaim = config.tier_from === undefined ? null : config.tier_from.slice('claim:'.length)
     this.defaultTier = config.default_tier === undefined ? 0 : table.tierIndex(config.default_tier)
     this.table = table
     this.headers = new PolicyHeaders(name, config.headers)
+    this.preAuth = config.phase === 'pre_auth'
   }
 
   /** True when the key is read from the identity, which a public route never has. */
   get needsIdentity(): boolean {
-    const kind = this.keyKind
-    return kind === KeyKind.Consumer || kind === KeyKind.Credential || kind === KeyKind.Claim
+    return kindNeedsIdentity(this.keyKind)
   }
+}
+
+function keyKindOf(key: string): KeyKind {
+  const colon = key.indexOf(':')
+  const kind = colon < 0 ? key : key.slice(0, colon)
+  return kind === 'consumer'
+    ? KeyKind.Consumer
+    : kind === 'credential'
+      ? KeyKind.Credential
+      : kind === 'ip'
+        ? KeyKind.Ip
+        : kind === 'route'
+          ? KeyKind.Route
+          : kind === 'claim'
+            ? KeyKind.Claim
+            : KeyKind.Header
+}
+
+function kindNeedsIdentity(kind: KeyKind): boolean {
+  return kind === KeyKind.Consumer || kind === KeyKind.Credential || kind === KeyKind.Claim
 }
 
 export interface RateLimitRegistryOptions {
@@ -165,12 +175,14 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
     this.#pendingQuotas = new Map()
     const byName = new Map<string, CompiledPolicy | null>()
     for (const [name, config] of Object.entries(configs)) {
+      const phaseOk = checkPhase(config, `rate_limits.${name}`, problems)
       if (config.quota !== undefined) {
-        byName.set(name, this.#compileQuota(name, config, problems))
+        const quota = this.#compileQuota(name, config, problems)
+        byName.set(name, phaseOk ? quota : null)
         continue
       }
       const tiers = checkPolicy(name, config, `rate_limits.${name}`, problems)
-      if (tiers === null) {
+      if (tiers === null || !phaseOk) {
         byName.set(name, null)
         continue
       }
@@ -314,6 +326,38 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
   tables(): ReadonlyMap<string, CounterTable> {
     return new Map([...this.#live].map(([name, policy]) => [name, policy.table]))
   }
+}
+
+/**
+ * A pre_auth policy counts before authenticate, where no request has an identity yet: its key
+ * and its tier must not come from one. False (with the problems pushed) when they do.
+ */
+function checkPhase(
+  config: RateLimitPolicyConfig,
+  path: string,
+  problems: ConfigProblem[],
+): boolean {
+  if (config.phase !== 'pre_auth') return true
+  const before = problems.length
+  if (kindNeedsIdentity(keyKindOf(config.key))) {
+    problems.push({
+      path: `${path}.phase`,
+      reason:
+        `pre_auth counts before authentication, when no request has an identity yet, and key ` +
+        `${config.key} is read from the identity; key a pre_auth policy by ip, header:<name> or ` +
+        `route, or make it post_auth`,
+    })
+  }
+  // A quota refuses tier_from on its own (checkQuotaPolicy).
+  if (config.tier_from !== undefined && config.quota === undefined) {
+    problems.push({
+      path: `${path}.tier_from`,
+      reason:
+        'a pre_auth policy counts before authentication, when there is no claim to read a tier ' +
+        'from; give it a rate, or make it post_auth',
+    })
+  }
+  return problems.length === before
 }
 
 /** The cross-field rules of one policy; its tier rates (index 0: its own rate), or null. */

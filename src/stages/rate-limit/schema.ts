@@ -20,6 +20,10 @@ export const KEY_PATTERN = `^(consumer|credential|ip|route|claim:${CLAIM_NAME}|h
 export const ALGORITHMS = ['token_bucket', 'sliding_window', 'fixed_window'] as const
 export type AlgorithmName = (typeof ALGORITHMS)[number]
 
+/** Where in the pipeline a policy counts: before authenticate, or after authorize. */
+export const PHASES = ['post_auth', 'pre_auth'] as const
+export type Phase = (typeof PHASES)[number]
+
 const Rate = (description: string) => Type.String({ pattern: RATE_PATTERN, description })
 
 const Burst = Type.Integer({
@@ -161,6 +165,22 @@ export const RateLimitPolicySchema = Type.Object(
           'apply. Needs redis:.',
       }),
     ),
+    // Optional in the type only (the loader fills the default): policies built in code without
+    // a phase are post_auth, as every policy was before phases.
+    phase: Type.Optional(
+      Type.Union(
+        PHASES.map((p) => Type.Literal(p)),
+        {
+          description:
+            'When the policy counts a request. post_auth: after authenticate and authorize, so ' +
+            'only admitted callers spend it. pre_auth: before authenticate, so every attempt ' +
+            'counts, refused credentials included (throttles brute force of credentials); its key ' +
+            'must need no identity (ip, header:<name>, route) and it takes no tiers.',
+          // Limits are usually per caller, which only post_auth knows.
+          default: 'post_auth',
+        },
+      ),
+    ),
     headers: RateLimitHeadersSchema,
     max_keys: Type.Integer({
       minimum: 1,
@@ -198,7 +218,8 @@ export const RouteRateLimitSchema = Type.Union(
   {
     description:
       'Names of entries of rate_limits applied to this route (e.g. a per-second burst and a ' +
-      'per-minute quota). A request refused by one policy consumes none of the others.',
+      'per-minute quota). A request refused by one policy consumes none of the others of its ' +
+      'phase; pre_auth policies count it before post_auth ones run, whatever follows.',
   },
 )
 

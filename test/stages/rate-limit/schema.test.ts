@@ -60,6 +60,7 @@ describe('rate-limit config', () => {
       key: 'consumer',
       algorithm: 'token_bucket',
       rate: '100/s',
+      phase: 'post_auth',
       headers: { ietf: true, x_ratelimit: true },
       max_keys: 100_000,
     })
@@ -98,7 +99,73 @@ describe('rate-limit config', () => {
     expect(runtime.table.routeCount).toBe(2)
   })
 
+  it('accepts pre_auth policies keyed by what a request shows before authentication', () => {
+    const { runtime } = load({
+      rate_limits: {
+        attempts: { key: 'ip', phase: 'pre_auth', rate: '10/min' },
+        clients: { key: 'header:x-api-client', phase: 'pre_auth', rate: '100/min' },
+        everyone: { key: 'route', phase: 'pre_auth', algorithm: 'fixed_window', rate: '1000/s' },
+        calls: { key: 'consumer', phase: 'post_auth', rate: '100/min' },
+      },
+      routes: [
+        route({ rate_limit: ['attempts', 'clients', 'everyone', 'calls'] }),
+        route({
+          name: 'public',
+          match: { paths: ['/public'] },
+          auth: 'none',
+          jwt: undefined,
+          rate_limit: 'attempts',
+        }),
+      ],
+    })
+    expect(runtime.table.routeCount).toBe(2)
+  })
+
   describe('refuses, naming the path', () => {
+    it('a pre_auth policy keyed by the identity, which does not exist yet', () => {
+      for (const key of ['consumer', 'credential', 'claim:tid']) {
+        const found = problems({
+          rate_limits: { p: { key, phase: 'pre_auth', rate: '1/s' } },
+          routes: [route({ rate_limit: 'p' })],
+        })
+        expect(found).toEqual([
+          {
+            path: 'rate_limits.p.phase',
+            reason: `pre_auth counts before authentication, when no request has an identity yet, and key ${key} is read from the identity; key a pre_auth policy by ip, header:<name> or route, or make it post_auth`,
+          },
+        ])
+      }
+    })
+
+    it('a pre_auth policy with tiers read from a claim', () => {
+      const found = problems({
+        rate_limits: {
+          p: {
+            key: 'ip',
+            phase: 'pre_auth',
+            tier_from: 'claim:plan',
+            default_tier: 'free',
+            tiers: { free: { rate: '1/s' } },
+          },
+        },
+        routes: [route({ rate_limit: 'p' })],
+      })
+      expect(found).toEqual([
+        { path: 'rate_limits.p.tier_from', reason: expect.stringContaining('no claim') },
+      ])
+    })
+
+    it('a phase that is not pre_auth or post_auth', () => {
+      const found = problems({
+        rate_limits: { p: { key: 'ip', phase: 'before_auth', rate: '1/s' } },
+        routes: [],
+      })
+      expect(found[0]).toMatchObject({
+        path: 'rate_limits.p.phase',
+        reason: expect.stringContaining('pre_auth'),
+      })
+    })
+
     it('an unknown key in a policy', () => {
       const found = problems({
         rate_limits: { p: { rate: '1/s', brust: 3 } },

@@ -12,6 +12,7 @@ import {
   compileRateLimit,
   RateLimitRegistry,
   type RateLimitStage,
+  type RateLimitStages,
 } from '../../../src/stages/rate-limit/index.js'
 import type { RateLimitPolicyConfig } from '../../../src/stages/rate-limit/schema.js'
 import { FakeExchange } from '../../helpers/exchange.js'
@@ -50,17 +51,28 @@ function route(rateLimit: string | string[], auth: RouteConfig['auth'] = 'jwt'):
 }
 
 /** Compiles policies and one route using `use`; expects no problems. */
+function stagesOf(
+  policies: Record<string, RateLimitPolicyConfig>,
+  use: string | string[] = Object.keys(policies),
+  r: RateLimitRegistry = registry,
+): RateLimitStages {
+  const problems: ConfigProblem[] = []
+  const compiled = r.compile(policies, problems)
+  const stages = compileRateLimit(route(use), 'routes[0]', compiled, r.now, problems)
+  expect(problems).toEqual([])
+  r.sweep()
+  return stages!
+}
+
+/** The one stage of a route whose policies are all of one phase. */
 function stageOf(
   policies: Record<string, RateLimitPolicyConfig>,
   use: string | string[] = Object.keys(policies),
   r: RateLimitRegistry = registry,
 ): RateLimitStage {
-  const problems: ConfigProblem[] = []
-  const compiled = r.compile(policies, problems)
-  const stage = compileRateLimit(route(use), 'routes[0]', compiled, r.now, problems)
-  expect(problems).toEqual([])
-  r.sweep()
-  return stage!
+  const { preAuth, postAuth } = stagesOf(policies, use, r)
+  expect(preAuth === null || postAuth === null).toBe(true)
+  return (postAuth ?? preAuth)!
 }
 
 function identity(claims: Record<string, unknown> = {}, subject = 'alice'): Identity {
@@ -90,12 +102,25 @@ function exchange(request: Request = {}): FakeExchange {
 }
 
 function send(stage: RateLimitStage, request: Request = {}) {
+  return sendThrough([stage], request)
+}
+
+/** One request through `stages` in order, as the pipeline runs them: up to the first verdict. */
+function sendThrough(stages: readonly RateLimitStage[], request: Request = {}) {
   const ex = exchange(request)
-  const verdict = stage.onRequest(ex) as Rejection | undefined
+  let verdict: Rejection | undefined
+  for (const stage of stages) {
+    verdict = stage.onRequest(ex) as Rejection | undefined
+    if (verdict !== undefined) break
+  }
   const headers: Record<string, string> = {}
   const list = ex.responseHeaders ?? []
-  for (let i = 0; i < list.length; i += 2) headers[list[i]!] = list[i + 1]!
-  return { verdict, headers, status: verdict?.status ?? 200 }
+  for (let i = 0; i < list.length; i += 2) {
+    // A field sent twice would hide here: the test sees it as a failure.
+    if (headers[list[i]!] !== undefined) throw new Error(`${list[i]} written twice`)
+    headers[list[i]!] = list[i + 1]!
+  }
+  return { verdict, headers, status: verdict?.status ?? 200, exchange: ex }
 }
 
 /** Statuses of `n` requests sent at the current clock. */
@@ -154,13 +179,14 @@ describe('rate-limit', () => {
         'x-ratelimit-reset': '1',
       })
       burst(stage, 99)
+      // Empty: whole again in 60 s, but a token is back in 0.6 s, which the refusal reports.
       const refused = send(stage)
       expect(refused.headers).toEqual({
         'ratelimit-policy': '"burst";q=100;w=60',
-        ratelimit: '"burst";r=0;t=60',
+        ratelimit: '"burst";r=0;t=1',
         'x-ratelimit-limit': '100',
         'x-ratelimit-remaining': '0',
-        'x-ratelimit-reset': '60',
+        'x-ratelimit-reset': '1',
         'retry-after': '1',
       })
     })
@@ -373,6 +399,195 @@ describe('rate-limit', () => {
       burst(stage, 10)
       clock += 1000
       expect(burst(stage, 3)).toEqual([200, 200, 429])
+    })
+  })
+
+  describe('Retry-After and the reset of a refusal', () => {
+    /** The reset a refused response reports, in both families, and its Retry-After. */
+    const resets = (refused: ReturnType<typeof send>) => {
+      expect(refused.status).toBe(429)
+      return {
+        t: /;t=(\d+)$/.exec(refused.headers['ratelimit']!)![1],
+        x: refused.headers['x-ratelimit-reset'],
+        retryAfter: refused.headers['retry-after'],
+      }
+    }
+
+    it('agree for a token bucket, whose refill of one token comes before it is whole', () => {
+      const stage = stageOf({ b: policy({ rate: '10/min' }) })
+      burst(stage, 10)
+      clock += 1500
+      // 0.25 of a token back: the next one in 4.5 s, the whole bucket in 58.5 s.
+      expect(resets(send(stage))).toEqual({ t: '5', x: '5', retryAfter: '5' })
+    })
+
+    it('agree for a sliding window, whose room comes back before both windows slide out', () => {
+      const stage = stageOf({ s: policy({ algorithm: 'sliding_window', rate: '10/min' }) })
+      clock = T0 + 15_000
+      burst(stage, 10)
+      // Room for one once this window's 10, sliding out of view, weigh 9: at 66 s, in 51 s.
+      expect(resets(send(stage))).toEqual({ t: '51', x: '51', retryAfter: '51' })
+    })
+
+    it('agree for a fixed window, at its end', () => {
+      const stage = stageOf({ f: policy({ algorithm: 'fixed_window', rate: '10/min' }) })
+      clock = T0 + 15_000
+      burst(stage, 10)
+      expect(resets(send(stage))).toEqual({ t: '45', x: '45', retryAfter: '45' })
+    })
+
+    it('agree for a fixed window refused by the share rule, which waits for the peers', () => {
+      const stage = stageOf({ f: policy({ algorithm: 'fixed_window', rate: '100/min' }) })
+      registry.peers = 4
+      try {
+        burst(stage, 25)
+        expect(resets(send(stage))).toEqual({ t: '1', x: '1', retryAfter: '1' })
+      } finally {
+        registry.peers = 1
+      }
+    })
+
+    it('agree for a quota whose first lease is still in flight', () => {
+      // No lease source here: as with Redis down, the key holds no unit yet.
+      const stage = stageOf({
+        q: policy({ quota: { limit: 100, period: 'day', block: 'auto', on_redis_down: 'deny' } }),
+      })
+      expect(resets(send(stage))).toEqual({ t: '1', x: '1', retryAfter: '1' })
+    })
+
+    it('leaves an admitted response its reset: when the quota is whole again', () => {
+      const stage = stageOf({ b: policy({ rate: '10/min' }) })
+      burst(stage, 9)
+      expect(send(stage).headers['ratelimit']).toBe('"b";r=0;t=60')
+    })
+  })
+
+  describe('phases', () => {
+    const pre = (extra: Partial<RateLimitPolicyConfig> = {}) =>
+      policy({ phase: 'pre_auth', ...extra })
+
+    it('puts pre_auth policies in a stage of their own, ranked before authenticate', () => {
+      const { preAuth, postAuth } = stagesOf({
+        attempts: pre({ rate: '10/min' }),
+        calls: policy({ key: 'consumer', rate: '100/min' }),
+        clients: pre({ key: 'header:x-client', rate: '20/min' }),
+      })
+      expect(preAuth!.name).toBe('rate-limit-pre-auth')
+      expect(preAuth!.policies.map((p) => p.name)).toEqual(['attempts', 'clients'])
+      expect(postAuth!.name).toBe('rate-limit')
+      expect(postAuth!.policies.map((p) => p.name)).toEqual(['calls'])
+    })
+
+    it('has no post_auth stage when every policy is pre_auth', () => {
+      const { preAuth, postAuth } = stagesOf({ attempts: pre({ rate: '10/min' }) })
+      expect(preAuth).not.toBeNull()
+      expect(postAuth).toBeNull()
+    })
+
+    it('counts a request that has no identity yet, by its address', () => {
+      const stage = stageOf({ attempts: pre({ rate: '3/min' }) })
+      expect(burst(stage, 4)).toEqual([200, 200, 200, 429])
+      expect(send(stage, { ip: '192.0.2.9' }).status).toBe(200)
+    })
+
+    it('leaves its fields on the exchange, for a refusal by authenticate to carry', () => {
+      const stage = stageOf({ attempts: pre({ rate: '3/min' }) })
+      const { exchange: ex } = send(stage)
+      expect(ex.responseHeaders).toEqual([
+        'ratelimit-policy',
+        '"attempts";q=3;w=60',
+        'ratelimit',
+        '"attempts";r=2;t=20',
+        'x-ratelimit-limit',
+        '3',
+        'x-ratelimit-remaining',
+        '2',
+        'x-ratelimit-reset',
+        '20',
+      ])
+    })
+
+    describe('when both phases count a request, it carries one set of fields', () => {
+      const both = () => {
+        const { preAuth, postAuth } = stagesOf({
+          attempts: pre({ algorithm: 'fixed_window', rate: '5/min' }),
+          calls: policy({ key: 'consumer', algorithm: 'fixed_window', rate: '3/min' }),
+        })
+        return [preAuth!, postAuth!]
+      }
+      const alice = { identity: identity() }
+
+      it('the post_auth policy’s when less remains there', () => {
+        const stages = both()
+        // attempts: 4 of 5 left; calls: 2 of 3.
+        expect(sendThrough(stages, alice).headers).toEqual({
+          'ratelimit-policy': '"calls";q=3;w=60',
+          ratelimit: '"calls";r=2;t=60',
+          'x-ratelimit-limit': '3',
+          'x-ratelimit-remaining': '2',
+          'x-ratelimit-reset': '60',
+        })
+      })
+
+      it('the pre_auth policy’s when less remains there', () => {
+        const stages = both()
+        // Three attempts by another consumer from the same address.
+        sendThrough(stages, { identity: identity({}, 'bob') })
+        sendThrough(stages, { identity: identity({}, 'bob') })
+        sendThrough(stages, { identity: identity({}, 'bob') })
+        // attempts: 1 of 5 left; calls (alice): 2 of 3.
+        expect(sendThrough(stages, alice).headers['ratelimit']).toBe('"attempts";r=1;t=60')
+      })
+
+      it('the refusing policy’s, with Retry-After, when post_auth refuses', () => {
+        const stages = both()
+        sendThrough(stages, alice)
+        sendThrough(stages, alice)
+        sendThrough(stages, alice)
+        const refused = sendThrough(stages, alice)
+        expect(refused.status).toBe(429)
+        expect(refused.headers).toEqual({
+          'ratelimit-policy': '"calls";q=3;w=60',
+          ratelimit: '"calls";r=0;t=60',
+          'x-ratelimit-limit': '3',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': '60',
+          'retry-after': '60',
+        })
+        // The refused attempt still counted: pre_auth policies count whatever follows.
+        const next = sendThrough(stages, { identity: identity({}, 'bob') })
+        expect(next.headers['ratelimit']).toBe('"attempts";r=0;t=60')
+      })
+
+      it('the post_auth policy’s when the pre_auth one has its fields off', () => {
+        const { preAuth, postAuth } = stagesOf({
+          attempts: pre({ rate: '5/min', headers: { ietf: false, x_ratelimit: false } }),
+          calls: policy({ key: 'consumer', algorithm: 'fixed_window', rate: '1/min' }),
+        })
+        const stages = [preAuth!, postAuth!]
+        // attempts: 4 of 5 left, reported without fields; calls: 0 of 1.
+        expect(sendThrough(stages, alice).headers).toEqual({
+          'ratelimit-policy': '"calls";q=1;w=60',
+          ratelimit: '"calls";r=0;t=60',
+          'x-ratelimit-limit': '1',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': '60',
+        })
+        expect(sendThrough(stages, alice).headers['retry-after']).toBe('60')
+      })
+
+      it('only the refusing policy’s when post_auth refuses with its fields off', () => {
+        const { preAuth, postAuth } = stagesOf({
+          attempts: pre({ rate: '5/min' }),
+          calls: policy({
+            key: 'consumer',
+            rate: '1/min',
+            headers: { ietf: false, x_ratelimit: false },
+          }),
+        })
+        sendThrough([preAuth!, postAuth!], alice)
+        expect(sendThrough([preAuth!, postAuth!], alice).headers).toEqual({ 'retry-after': '60' })
+      })
     })
   })
 

@@ -11,6 +11,7 @@ describe('STAGE_ORDER', () => {
       'ip-restriction',
       'limits',
       'cors',
+      'rate-limit-pre-auth',
       'authenticate',
       'authorize',
       'rate-limit',
@@ -26,6 +27,11 @@ describe('STAGE_ORDER', () => {
 
     it('answers CORS preflights before authentication', () => {
       expect(before('cors', 'authenticate')).toBe(true)
+    })
+
+    it('counts pre_auth limits before credentials are checked, after CORS preflights', () => {
+      expect(before('cors', 'rate-limit-pre-auth')).toBe(true)
+      expect(before('rate-limit-pre-auth', 'authenticate')).toBe(true)
     })
 
     it('authorizes only an authenticated caller, and rate-limits only an authorized one', () => {

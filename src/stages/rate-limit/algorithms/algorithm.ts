@@ -27,7 +27,10 @@ export interface Decision {
   windowSeconds: number
   /** Requests still admitted now (RateLimit r, X-RateLimit-Remaining). */
   remaining: number
-  /** Seconds until the quota is whole again (RateLimit t, X-RateLimit-Reset). */
+  /**
+   * Seconds until the quota is whole again (RateLimit t, X-RateLimit-Reset of an admitted
+   * request; a refusal reports retryAfterSeconds there, ../headers.ts).
+   */
   resetSeconds: number
   /** When refused: seconds until this request would be admitted (Retry-After); 0 otherwise. */
   retryAfterSeconds: number
