@@ -10,6 +10,7 @@ import { defaultVerifyThreads } from '../jwt/verify-pool.js'
 import { PortcullisError } from '../errors.js'
 import { startServing } from '../cluster/gateway-process.js'
 import { runPrimary } from '../cluster/primary.js'
+import { logReloaded, restartRequired } from '../cluster/restart-required.js'
 import { loadNativeUws } from '../front/load-uws.js'
 import { assertListenersFree } from '../front/port-claim.js'
 import { VERIFIER_ENV, requireVerifier } from '../jwt/native-verify.js'
@@ -92,8 +93,12 @@ async function start(args: CliArgs): Promise<number> {
   const threadsSetting = verifyThreadsFlag ?? config.cluster.verify_threads
   const verifyThreads =
     threadsSetting === 'auto' ? defaultVerifyThreads(Math.max(workers, 1)) : threadsSetting
+  // Keys a flag overrides: the flag wins after a restart too, so a reload changing them is moot.
+  const overridden = new Set<string>()
+  if (workersFlag !== null) overridden.add('cluster.workers')
+  if (verifyThreadsFlag !== null) overridden.add('cluster.verify_threads')
   if (workers > 0) {
-    runPrimary({ configFile: file, config, workers, front, verifyThreads, logger })
+    runPrimary({ configFile: file, config, workers, front, verifyThreads, logger, overridden })
     return -1
   }
   const serving = await startServing(config, front, logger, {
@@ -115,6 +120,7 @@ async function start(args: CliArgs): Promise<number> {
     },
     'portcullis started',
   )
+  let current = config
   process.on('SIGHUP', () => {
     const refused = (error: unknown) => {
       const problems = error instanceof PortcullisError ? error.problems : []
@@ -124,15 +130,18 @@ async function start(args: CliArgs): Promise<number> {
       )
     }
     try {
-      serving
-        .reload(loadGatewayConfig(file, logger).config)
-        .then(() => logger.info({ file }, 'config reloaded'), refused)
+      const next = loadGatewayConfig(file, logger).config
+      serving.reload(next).then(() => {
+        current = next
+        logger.level = next.log.level
+        logReloaded(logger, { file }, restartRequired(config, next, { front, overridden }))
+      }, refused)
     } catch (error) {
       refused(error)
     }
   })
   const stop = () => {
-    void serving.drain(parseDuration(config.cluster.shutdown_grace)).then(() => {
+    void serving.drain(parseDuration(current.cluster.shutdown_grace)).then(() => {
       logger.info('portcullis stopped')
       logger.flush()
       process.exit(0)
