@@ -1,15 +1,21 @@
 /** Config schema of a route's `forward:`: identity headers for the upstream, credentials kept or not. */
 import { Type, type Static } from '@sinclair/typebox'
+import { Pattern } from '../../config/fragments.js'
 
 /** RFC 9110 §5.1 field-name token. */
 export const HEADER_NAME_PATTERN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+export const HEADER_NAME_REASON =
+  "must be a header name: letters, digits and ! # $ % & ' * + . ^ _ ` | ~ -"
 
 export const ForwardSchema = Type.Object(
   {
     claims: Type.Record(
       Type.String({ pattern: '^[^.\\s]+(\\.[^.\\s]+)*$' }),
-      Type.String({ pattern: HEADER_NAME_PATTERN }),
+      Pattern(HEADER_NAME_PATTERN, HEADER_NAME_REASON),
       {
+        keyReason:
+          'must be a claim name, or names joined by "." for a nested claim (realm_access.roles), ' +
+          'without spaces or empty names',
         description:
           'Claim → header (sub: X-User-Id). A dotted name reads a nested claim ' +
           '(realm_access.roles). Arrays are joined with spaces; a value with CR, LF or ' +
