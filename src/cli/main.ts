@@ -18,6 +18,7 @@ import { UPSTREAM_SOCKETS_ENV, requireUpstreamSockets } from '../proxy/h1/socket
 import { announce, createLogger } from '../observability/logger.js'
 import { parseArgs, resolveWorkers, USAGE, type CliArgs } from './args.js'
 import { describeRouteTable } from './route-table.js'
+import { runToken } from './token.js'
 
 async function main(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv)
@@ -34,7 +35,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case 'check': {
       const logger = createLogger('silent', {})
-      const { runtime } = loadGatewayConfig(args.config, logger)
+      const { runtime } = loadGatewayConfig(args.config!, logger)
       process.stdout.write(
         `${args.config}: valid, ${runtime.table.routeCount} routes\n\n${describeRouteTable(runtime)}\n`,
       )
@@ -43,7 +44,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'start':
       return start(args)
     case 'revoke':
-      return revoke(args.config, args.jti!, args.exp, args.ttl)
+      return revoke(args.config!, args.jti!, args.exp, args.ttl)
+    case 'token':
+      process.stdout.write(`${await runToken(args.token, args.ttl)}\n`)
+      return 0
   }
 }
 
@@ -72,7 +76,8 @@ async function revoke(
 }
 
 async function start(args: CliArgs): Promise<number> {
-  const { config: file, workers: workersFlag, verifyThreads: verifyThreadsFlag, front } = args
+  const file = args.config!
+  const { workers: workersFlag, verifyThreads: verifyThreadsFlag, front } = args
   const { verifier, upstreamSockets } = args
   if (upstreamSockets !== null) {
     requireUpstreamSockets(upstreamSockets)
