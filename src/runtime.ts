@@ -39,6 +39,7 @@ import {
 } from './stages/rate-limit/index.js'
 import { checkQuotasNeedRedis } from './stages/rate-limit/quota.js'
 import { foldHeaderName, RequestHeaderRules } from './proxy/request-header-rules.js'
+import { checkReferences } from './config/references.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
@@ -96,7 +97,8 @@ export class Runtime {
     }
     this.upstreams = upstreams
 
-    const problems: ConfigProblem[] = []
+    // Names, references and overlaps first: the stages below skip what these found missing.
+    const problems: ConfigProblem[] = checkReferences(config)
     const issuers = state.issuers.compile(config.issuers, problems)
     const deps: AuthenticateDeps = {
       issuers,
@@ -172,26 +174,11 @@ function compileRoutes(
   identityHeaders: Set<string>,
   problems: ConfigProblem[],
 ): RouteEntry[] {
-  const seen = new Map<string, number>()
   const entries: RouteEntry[] = []
   config.routes.forEach((route, index) => {
-    const earlier = seen.get(route.name)
-    if (earlier !== undefined) {
-      problems.push({
-        path: `routes[${index}].name`,
-        reason: `"${route.name}" is already the name of routes[${earlier}]`,
-      })
-    }
-    seen.set(route.name, index)
     const upstream = upstreams.get(route.upstream)
-    if (upstream === undefined) {
-      const known = [...upstreams.keys()]
-      problems.push({
-        path: `routes[${index}].upstream`,
-        reason: `no upstream named "${route.upstream}" (defined: ${known.length === 0 ? 'none' : known.join(', ')})`,
-      })
-      return
-    }
+    // A missing upstream is reported by checkReferences.
+    if (upstream === undefined) return
     if (route.strip_path && !route.match.paths.every((p) => p.endsWith('/*'))) {
       problems.push({
         path: `routes[${index}].strip_path`,

@@ -1,4 +1,4 @@
-/** Command-line parsing of `portcullis start|check|revoke …` (see USAGE). */
+/** Command-line parsing of `portcullis start|check|revoke|token …` (see USAGE). */
 import { availableParallelism } from 'node:os'
 import { PortcullisError } from '../errors.js'
 import type { VerifierChoice } from '../jwt/native-verify.js'
@@ -11,6 +11,8 @@ Usage:
                    [--verifier native|node] [--upstream-sockets native|node]
   portcullis revoke --config FILE --jti ID (--exp UNIX_SECONDS | --ttl DURATION)
   portcullis check --config FILE
+  portcullis token --key FILE --issuer ISS --audience AUD [--subject SUB] [--scope SCOPE]…
+                   [--ttl DURATION] [--alg ALG] [--kid KID] [--typ TYP] [--claim NAME=VALUE]…
   portcullis --help | --version
 
 Commands:
@@ -19,9 +21,12 @@ Commands:
   check   Validate FILE and print the compiled route table; exit 1 if it is invalid.
   revoke  Revoke a token by its jti until its exp, through the config's redis: every worker of
           every gateway sharing that Redis refuses it within a second.
+  token   Sign a test token with a private key (or HMAC secret) file and print it, to try a
+          route of your config. Never a substitute for an identity provider.
 
 Options:
-  --config FILE     YAML (or JSON) config. Default: $PORTCULLIS_CONFIG, else config/gateway.yaml.
+  --config FILE     YAML (or JSON) config; required by start, check and revoke (or set
+                    $PORTCULLIS_CONFIG).
   --workers N       Worker processes; auto = one per core (default: cluster.workers of the
                     config). 0 serves from a single process without node:cluster.
   --verify-threads N  Signature-verification threads per worker (default: cluster.verify_threads
@@ -36,13 +41,42 @@ Options:
   --jti ID          (revoke) the token id to refuse.
   --exp S           (revoke) the token's exp, unix seconds: the entry lives until then.
   --ttl DURATION    (revoke) instead of --exp: how long the entry lives (e.g. 1h).
+                    (token) the token's lifetime, exp - iat (default 1h).
+  --key FILE        (token) PEM private key (PKCS#8, PKCS#1 or SEC1), a private JWK, or with
+                    --alg HS256|HS384|HS512 a file holding the secret.
+  --issuer ISS      (token) iss: the issuer's \`issuer\` in the config.
+  --audience AUD    (token) aud: one of the issuer's \`audiences\`; repeat for several.
+  --subject SUB     (token) sub.
+  --scope SCOPE     (token) scopes, space-separated or repeated; joined into the scope claim.
+  --alg ALG         (token) RS256, ES256, EdDSA…; default: the one the key implies.
+  --kid KID         (token) kid header; default: the JWK's kid, else the key's RFC 7638
+                    thumbprint (none for a secret).
+  --typ TYP         (token) typ header (default JWT; at+jwt for an issuer with typ: at+jwt).
+  --claim N=V       (token) another claim; V is read as JSON when it parses (n=3, a=[1]),
+                    else as a string. Repeatable; set last.
   -h, --help        This text.
   -v, --version     The version.
 `
 
+/** `portcullis token`'s options; null when absent. */
+export interface TokenArgs {
+  readonly key: string | null
+  readonly issuer: string | null
+  readonly audiences: readonly string[]
+  readonly subject: string | null
+  /** Every --scope value split on spaces, in order, without repeats. */
+  readonly scopes: readonly string[]
+  readonly alg: string | null
+  readonly kid: string | null
+  readonly typ: string | null
+  /** --claim values as written (`name=value`). */
+  readonly claims: readonly string[]
+}
+
 export interface CliArgs {
-  readonly command: 'start' | 'check' | 'revoke' | 'help' | 'version'
-  readonly config: string
+  readonly command: 'start' | 'check' | 'revoke' | 'token' | 'help' | 'version'
+  /** Set for start, check and revoke (parseArgs refuses them without it); else null. */
+  readonly config: string | null
   readonly workers: number | 'auto' | null
   readonly verifyThreads: number | 'auto' | null
   readonly front: 'uws' | 'node'
@@ -51,11 +85,17 @@ export interface CliArgs {
   readonly jti: string | null
   readonly exp: number | null
   readonly ttl: string | null
+  readonly token: TokenArgs
 }
+
+/** Commands that read a config file: without --config they would guess one, so they refuse. */
+const CONFIG_COMMANDS: ReadonlySet<CliArgs['command']> = new Set(['start', 'check', 'revoke'])
 
 export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   let command: CliArgs['command'] | null = null
-  let config = env['PORTCULLIS_CONFIG'] ?? 'config/gateway.yaml'
+  // An explicit choice only: a gateway that quietly served a default file would answer with
+  // routes its operator never wrote.
+  let config = env['PORTCULLIS_CONFIG'] || null
   let workers: CliArgs['workers'] = null
   let verifyThreads: CliArgs['verifyThreads'] = null
   let front: CliArgs['front'] = 'uws'
@@ -64,6 +104,17 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   let jti: string | null = null
   let exp: number | null = null
   let ttl: string | null = null
+  const token = {
+    key: null as string | null,
+    issuer: null as string | null,
+    audiences: [] as string[],
+    subject: null as string | null,
+    scopes: [] as string[],
+    alg: null as string | null,
+    kid: null as string | null,
+    typ: null as string | null,
+    claims: [] as string[],
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const [flag, inline] =
@@ -79,6 +130,7 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
       case 'start':
       case 'check':
       case 'revoke':
+      case 'token':
         if (command !== null) usage(`unexpected "${arg}"`)
         command = flag
         break
@@ -123,6 +175,35 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
       case '--ttl':
         ttl = value()
         break
+      case '--key':
+        token.key = value()
+        break
+      case '--issuer':
+        token.issuer = value()
+        break
+      case '--audience':
+        token.audiences.push(value())
+        break
+      case '--subject':
+        token.subject = value()
+        break
+      case '--scope':
+        for (const scope of value().split(' ')) {
+          if (scope !== '' && !token.scopes.includes(scope)) token.scopes.push(scope)
+        }
+        break
+      case '--alg':
+        token.alg = value()
+        break
+      case '--kid':
+        token.kid = value()
+        break
+      case '--typ':
+        token.typ = value()
+        break
+      case '--claim':
+        token.claims.push(value())
+        break
       case '--front': {
         const v = value()
         if (v !== 'uws' && v !== 'node') usage(`--front takes uws or node (got "${v}")`)
@@ -147,9 +228,20 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
         usage(`unknown argument "${arg}"`)
     }
   }
-  if (command === null) usage('a command is required: start, check or revoke')
+  if (command === null) usage('a command is required: start, check, revoke or token')
+  if (CONFIG_COMMANDS.has(command) && config === null) {
+    usage(`${command} needs --config FILE: the gateway config to ${CONFIG_VERBS[command]}`)
+  }
   if (command === 'revoke' && (jti === null || (exp === null) === (ttl === null))) {
     usage('revoke needs --jti and one of --exp or --ttl')
+  }
+  if (command === 'token') {
+    const missing = [
+      token.key === null ? '--key FILE' : null,
+      token.issuer === null ? '--issuer ISS' : null,
+      token.audiences.length === 0 ? '--audience AUD' : null,
+    ].filter((flag) => flag !== null)
+    if (missing.length > 0) usage(`token needs ${missing.join(', ')}`)
   }
   return {
     command,
@@ -162,7 +254,14 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
     jti,
     exp,
     ttl,
+    token,
   }
+}
+
+const CONFIG_VERBS: Readonly<Record<string, string>> = {
+  start: 'serve',
+  check: 'check',
+  revoke: 'take the redis connection from',
 }
 
 export function resolveWorkers(flag: number | 'auto' | null, configured: number | 'auto'): number {

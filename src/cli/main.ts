@@ -10,6 +10,7 @@ import { defaultVerifyThreads } from '../jwt/verify-pool.js'
 import { PortcullisError } from '../errors.js'
 import { startServing } from '../cluster/gateway-process.js'
 import { runPrimary } from '../cluster/primary.js'
+import { logReloaded, restartRequired } from '../cluster/restart-required.js'
 import { loadNativeUws } from '../front/load-uws.js'
 import { assertListenersFree } from '../front/port-claim.js'
 import { VERIFIER_ENV, requireVerifier } from '../jwt/native-verify.js'
@@ -17,6 +18,7 @@ import { UPSTREAM_SOCKETS_ENV, requireUpstreamSockets } from '../proxy/h1/socket
 import { announce, createLogger } from '../observability/logger.js'
 import { parseArgs, resolveWorkers, USAGE, type CliArgs } from './args.js'
 import { describeRouteTable } from './route-table.js'
+import { runToken } from './token.js'
 
 async function main(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv)
@@ -33,7 +35,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case 'check': {
       const logger = createLogger('silent', {})
-      const { runtime } = loadGatewayConfig(args.config, logger)
+      const { runtime } = loadGatewayConfig(args.config!, logger)
       process.stdout.write(
         `${args.config}: valid, ${runtime.table.routeCount} routes\n\n${describeRouteTable(runtime)}\n`,
       )
@@ -42,7 +44,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'start':
       return start(args)
     case 'revoke':
-      return revoke(args.config, args.jti!, args.exp, args.ttl)
+      return revoke(args.config!, args.jti!, args.exp, args.ttl)
+    case 'token':
+      process.stdout.write(`${await runToken(args.token, args.ttl)}\n`)
+      return 0
   }
 }
 
@@ -71,7 +76,8 @@ async function revoke(
 }
 
 async function start(args: CliArgs): Promise<number> {
-  const { config: file, workers: workersFlag, verifyThreads: verifyThreadsFlag, front } = args
+  const file = args.config!
+  const { workers: workersFlag, verifyThreads: verifyThreadsFlag, front } = args
   const { verifier, upstreamSockets } = args
   if (upstreamSockets !== null) {
     requireUpstreamSockets(upstreamSockets)
@@ -92,8 +98,12 @@ async function start(args: CliArgs): Promise<number> {
   const threadsSetting = verifyThreadsFlag ?? config.cluster.verify_threads
   const verifyThreads =
     threadsSetting === 'auto' ? defaultVerifyThreads(Math.max(workers, 1)) : threadsSetting
+  // Keys a flag overrides: the flag wins after a restart too, so a reload changing them is moot.
+  const overridden = new Set<string>()
+  if (workersFlag !== null) overridden.add('cluster.workers')
+  if (verifyThreadsFlag !== null) overridden.add('cluster.verify_threads')
   if (workers > 0) {
-    runPrimary({ configFile: file, config, workers, front, verifyThreads, logger })
+    runPrimary({ configFile: file, config, workers, front, verifyThreads, logger, overridden })
     return -1
   }
   const serving = await startServing(config, front, logger, {
@@ -115,6 +125,7 @@ async function start(args: CliArgs): Promise<number> {
     },
     'portcullis started',
   )
+  let current = config
   process.on('SIGHUP', () => {
     const refused = (error: unknown) => {
       const problems = error instanceof PortcullisError ? error.problems : []
@@ -124,15 +135,18 @@ async function start(args: CliArgs): Promise<number> {
       )
     }
     try {
-      serving
-        .reload(loadGatewayConfig(file, logger).config)
-        .then(() => logger.info({ file }, 'config reloaded'), refused)
+      const next = loadGatewayConfig(file, logger).config
+      serving.reload(next).then(() => {
+        current = next
+        logger.level = next.log.level
+        logReloaded(logger, { file }, restartRequired(config, next, { front, overridden }))
+      }, refused)
     } catch (error) {
       refused(error)
     }
   })
   const stop = () => {
-    void serving.drain(parseDuration(config.cluster.shutdown_grace)).then(() => {
+    void serving.drain(parseDuration(current.cluster.shutdown_grace)).then(() => {
       logger.info('portcullis stopped')
       logger.flush()
       process.exit(0)

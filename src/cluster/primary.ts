@@ -13,6 +13,7 @@ import { PortcullisError } from '../errors.js'
 import { announce } from '../observability/logger.js'
 import type { FrontKind } from './gateway-process.js'
 import type { ToPrimary, ToWorker } from './messages.js'
+import { logReloaded, restartRequired } from './restart-required.js'
 
 /** First respawn delay; doubles for each crash in a row. */
 const RESPAWN_BASE_MS = 100
@@ -33,10 +34,14 @@ export interface PrimaryOptions {
   /** Verify threads per worker, resolved from --verify-threads or cluster.verify_threads. */
   readonly verifyThreads: number
   readonly logger: Logger
+  /** Config keys a command-line flag overrides (`cluster.workers`): a reload cannot change them. */
+  readonly overridden: ReadonlySet<string>
 }
 
 export function runPrimary(options: PrimaryOptions): void {
-  const { configFile, logger, workers, front, verifyThreads } = options
+  const { configFile, logger, workers, front, verifyThreads, overridden } = options
+  /** What listeners, workers and gossip were set up from: a reload cannot change it. */
+  const started = options.config
   let config = options.config
   let generation = 0
   let shuttingDown = false
@@ -157,9 +162,11 @@ export function runPrimary(options: PrimaryOptions): void {
       return
     }
     generation++
+    logger.level = config.log.level
     for (const slot of slots)
       if (slot.worker !== null) send(slot.worker, { type: 'reload', config, generation })
-    logger.info({ generation, file: configFile }, 'config reloaded')
+    const pending = restartRequired(started, config, { front, overridden })
+    logReloaded(logger, { generation, file: configFile }, pending)
   }
 
   let exitCode = 0

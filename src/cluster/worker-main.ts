@@ -38,6 +38,7 @@ process.on('message', (message: ToWorker) => {
       return
     case 'reload':
       if (serving === null) return
+      logger.level = message.config.log.level
       serving.reload(message.config).then(
         () => send({ type: 'reloaded', generation: message.generation, error: null }),
         (error: Error) =>

@@ -1,7 +1,12 @@
 /**
  * Loads a gateway config file completely: schema (with defaults), then the cross-field rules that
- * only compiling can check (route names, upstream references, overlapping routes). The primary
+ * only compiling can check (route names, references, overlapping routes, TLS files). The primary
  * runs this before any worker sees a config, so an invalid file never replaces a running one.
+ *
+ * Every problem is listed at once: a config the schema refuses is still checked for its
+ * references and overlaps (references.ts reads it as written), so a user fixes one list, not one
+ * tier after another. The rules that need a valid config (an issuer's keys, a policy's tiers)
+ * follow once the schema passes.
  */
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
@@ -12,7 +17,9 @@ import { PoolCache } from '../proxy/upstream.js'
 import { Runtime } from '../runtime.js'
 import { JwtContext } from '../stages/authenticate/jwt-context.js'
 import { RateLimitRegistry } from '../stages/rate-limit/index.js'
-import { loadConfig } from './load.js'
+import { readConfigFile, validateConfig } from './load.js'
+import { interpolateEnv } from './interpolate.js'
+import { checkReferences } from './references.js'
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js'
 import type { Logger } from 'pino'
 
@@ -23,12 +30,19 @@ export interface CheckedConfig {
 
 /** Throws PortcullisError naming every problem; returns the config and a compiled runtime. */
 export function loadGatewayConfig(file: string, logger: Logger, env = process.env): CheckedConfig {
-  const config = loadConfig(file, GatewayConfigSchema, env)
-  checkTlsFiles(config)
+  const data = interpolateEnv(readConfigFile(file), env)
+  let config: GatewayConfig
+  try {
+    config = validateConfig(data, GatewayConfigSchema)
+  } catch (error) {
+    if (!isInvalidConfig(error)) throw error
+    throw invalidConfig([...error.problems, ...checkReferences(data)])
+  }
+  const problems = checkTlsFiles(config)
   const pools = new PoolCache()
   const issuers = new IssuerRegistry(logger)
   const revocations = new RevocationList()
-  let runtime: Runtime
+  let runtime: Runtime | null = null
   try {
     runtime = new Runtime(config, {
       logger,
@@ -41,19 +55,31 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       draining: false,
       onIdle: null,
     })
+  } catch (error) {
+    if (!isInvalidConfig(error)) throw error
+    problems.push(...error.problems)
   } finally {
     // Pools and key sources were only built to compile: no request goes through this runtime,
     // and no JWKS is fetched (sources fetch on start, which only serving processes call).
     void pools.closeAll()
     issuers.closeAll()
   }
+  if (runtime === null || problems.length > 0) throw invalidConfig(problems)
   return { config, runtime }
 }
 
+function isInvalidConfig(error: unknown): error is PortcullisError {
+  return error instanceof PortcullisError && error.code === 'PCL_ERR_CONFIG_INVALID'
+}
+
+function invalidConfig(problems: readonly ConfigProblem[]): PortcullisError {
+  return new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
+}
+
 /** Reads certificate and key now, so a bad path or a mismatched pair is a config error, not a failed listen. */
-function checkTlsFiles(config: GatewayConfig): void {
+function checkTlsFiles(config: GatewayConfig): ConfigProblem[] {
   const https = config.listeners.https
-  if (https === undefined) return
+  if (https === undefined) return []
   const problems: ConfigProblem[] = []
   const read = (key: 'cert' | 'key'): Buffer | null => {
     try {
@@ -83,6 +109,5 @@ function checkTlsFiles(config: GatewayConfig): void {
       })
     }
   }
-  if (problems.length > 0)
-    throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
+  return problems
 }

@@ -38,7 +38,12 @@ export function loadConfig<T extends TSchema>(
   schema: T,
   env: NodeJS.ProcessEnv = process.env,
 ): Static<T> {
-  return validatorFor(schema)(interpolateEnv(readConfigFile(file), env))
+  return validateConfig(interpolateEnv(readConfigFile(file), env), schema)
+}
+
+/** Validates parsed, interpolated `data` against `schema`; fills defaults into a copy. */
+export function validateConfig<T extends TSchema>(data: unknown, schema: T): Static<T> {
+  return validatorFor(schema)(data)
 }
 
 // Reloads validate against the same schema object: compile it once.

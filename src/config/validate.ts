@@ -8,12 +8,17 @@
  * Ajv compiles has those defaults removed (and the defaulted keys dropped from `required`), and
  * after a successful validation the defaults of the branch each union value matched are filled in
  * by validating that value against the branch alone, where Ajv does apply them.
+ *
+ * A regular expression is no reason a user can act on, so every `pattern` carries its rule in
+ * words as `patternReason`, and every record whose keys follow a pattern carries it as
+ * `keyReason` (annotations Ajv is told about and ignores; fragments.ts sets them for durations,
+ * sizes and names).
  */
 import { Ajv2019 } from 'ajv/dist/2019.js'
 import type { AnySchema, ErrorObject, ValidateFunction } from 'ajv'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
-import { DURATION_PATTERN, NAME_PATTERN, SIZE_PATTERN } from './fragments.js'
+import { PATTERN_REASONS, SIZE_PATTERN } from './fragments.js'
 
 /** One step of a config path: a key, or an index into a list. */
 export type PathSegment = string | number
@@ -27,10 +32,13 @@ interface Problem {
 
 export const REASONS = {
   required: 'is required',
-  duration: 'must be a duration such as 250ms, 60s, 15m, 1h',
-  size: 'must be a size in bytes or with a unit: 1048576, 512KiB, 1MiB, 1MB',
-  name: 'must be a name of letters, digits, "_", "." or "-", starting with a letter or digit, at most 64 characters',
+  /** For a `pattern` without its `patternReason`: still never the expression itself. */
+  pattern: 'is not in the form this key takes',
 } as const
+
+/** Schema annotations that say a pattern's rule in words (see the file comment). */
+export const PATTERN_REASON = 'patternReason'
+export const KEY_REASON = 'keyReason'
 
 // ---------------------------------------------------------------------------------------------
 // Validator
@@ -63,7 +71,7 @@ export function createValidator<T extends TSchema>(schema: T): (data: unknown) =
 function newAjv(): Ajv2019 {
   // Ajv 2019-09 rather than draft-07 so TypeBox's Intersect (`unevaluatedProperties`) compiles.
   // TypeBox marks its schemas with symbol keys, which Ajv never sees, so strict mode holds.
-  return new Ajv2019({
+  const ajv = new Ajv2019({
     allErrors: true,
     useDefaults: true,
     coerceTypes: false,
@@ -71,6 +79,7 @@ function newAjv(): Ajv2019 {
     // Errors carry the failing data and schema, so reasons can say what was found and allowed.
     verbose: true,
   })
+  return ajv.addVocabulary([PATTERN_REASON, KEY_REASON])
 }
 
 // Keywords whose subschemas Ajv evaluates as a "composite rule", where it ignores `default`.
@@ -381,7 +390,8 @@ function describeUnion(union: ErrorObject, members: ErrorObject[], root: Root): 
   if (union.keyword === 'oneOf' && members.length === 0) {
     return [{ segments, reason: 'matches more than one of the allowed forms; make it match one' }]
   }
-  if (isSizeUnion(schemas)) return [{ segments, reason: `${REASONS.size} (got ${show(data)})` }]
+  if (isSizeUnion(schemas))
+    return [{ segments, reason: `${PATTERN_REASONS.size} (got ${show(data)})` }]
   if (schemas.length > 0 && schemas.every(isValueList)) {
     return [{ segments, reason: oneOfReason(schemas.flatMap(valuesOf), data) }]
   }
@@ -562,7 +572,9 @@ function describeError(e: ErrorObject, root: Root): Problem[] {
     case 'enum':
       return at(oneOfReason(valuesOf(e.parentSchema), data))
     case 'pattern':
-      return at(patternReason(stringParam(e, 'pattern'), data))
+      return at(
+        `${annotation(e.parentSchema, PATTERN_REASON) ?? REASONS.pattern} (got ${show(data)})`,
+      )
     case 'format':
       return at(`must be a valid ${stringParam(e, 'format')} (got ${show(data)})`)
     case 'minimum':
@@ -612,11 +624,9 @@ function unknownKeyReason(key: string, parentSchema: unknown): string {
     isRecord(parentSchema) && isRecord(parentSchema['patternProperties'])
       ? Object.keys(parentSchema['patternProperties'])
       : []
-  if (allowed.length === 0 && patterns.length > 0) {
-    const rules = patterns.map((p) => (p === NAME_PATTERN ? REASONS.name : `must match ${p}`))
-    return `invalid key: ${rules.join(' or ')}`
-  }
-  const choices = [...allowed, ...patterns.map((p) => `a key matching ${p}`)]
+  const keyRule = annotation(parentSchema, KEY_REASON) ?? REASONS.pattern
+  if (allowed.length === 0 && patterns.length > 0) return `invalid key: ${keyRule}`
+  const choices = patterns.length === 0 ? allowed : [...allowed, `a key that ${keyRule}`]
   if (choices.length === 0) return 'unknown key (no keys are allowed here)'
   const suggestion = closest(key, allowed)
   const hint = suggestion === undefined ? '' : `; did you mean ${JSON.stringify(suggestion)}?`
@@ -679,11 +689,9 @@ function typeReason(expected: string, data: unknown): string {
   return `must be ${joinOr(types.map(withArticle))} (got ${got})`
 }
 
-function patternReason(pattern: string, data: unknown): string {
-  if (pattern === NAME_PATTERN) return REASONS.name
-  if (pattern === DURATION_PATTERN) return `${REASONS.duration} (got ${show(data)})`
-  if (pattern === SIZE_PATTERN) return `${REASONS.size} (got ${show(data)})`
-  return `must match ${pattern}`
+function annotation(schema: unknown, keyword: string): string | undefined {
+  const value = isRecord(schema) ? schema[keyword] : undefined
+  return typeof value === 'string' ? value : undefined
 }
 
 function oneOfReason(values: readonly unknown[], data: unknown): string {

@@ -24,6 +24,10 @@ export interface Front {
   listenStatus(listener: FrontListener, probe: StatusProbe): Promise<BoundListener>
   /** New requests use this runtime from now on; requests in flight keep theirs. */
   setRuntime(runtime: Runtime): void
-  /** Stops accepting connections (existing ones keep being served). */
+  /**
+   * Stops accepting connections on the traffic listeners (existing ones keep being served). The
+   * status listener stays open, answering /readyz with 503, until the process exits: probes
+   * must see the drain, not a refused connection that looks like a crash.
+   */
   closeListeners(): void
 }

@@ -195,7 +195,8 @@ export class NodeFront implements Front {
       const { status, body } = probe(req.url ?? '/')
       res.writeHead(status, { 'content-type': 'application/json' }).end(body)
     })
-    return this.#bind(server, listener)
+    // Kept out of #servers: the status listener outlives closeListeners() (front.ts).
+    return this.#bind(server, listener, false)
   }
 
   closeListeners(): void {
@@ -205,7 +206,7 @@ export class NodeFront implements Front {
     }
   }
 
-  #bind(server: Server, listener: FrontListener): Promise<BoundListener> {
+  #bind(server: Server, listener: FrontListener, traffic = true): Promise<BoundListener> {
     return new Promise((resolve, reject) => {
       const fail = (error: NodeJS.ErrnoException) =>
         reject(
@@ -217,7 +218,7 @@ export class NodeFront implements Front {
       server.once('error', fail)
       server.listen(listener.port, listener.host, () => {
         server.off('error', fail)
-        this.#servers.push(server)
+        if (traffic) this.#servers.push(server)
         const address = server.address()
         resolve({
           host: listener.host,

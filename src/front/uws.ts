@@ -339,14 +339,15 @@ export class UwsFront implements Front {
       const { status, body } = probe(req.getUrl())
       res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').end(body)
     })
-    return this.#bind(app, listener)
+    // Kept out of #sockets: the status listener outlives closeListeners() (front.ts).
+    return this.#bind(app, listener, false)
   }
 
   closeListeners(): void {
     for (const socket of this.#sockets.splice(0)) this.#uws.us_listen_socket_close(socket)
   }
 
-  #bind(app: TemplatedApp, listener: FrontListener): Promise<BoundListener> {
+  #bind(app: TemplatedApp, listener: FrontListener, traffic = true): Promise<BoundListener> {
     return new Promise((resolve, reject) => {
       app.listen(listener.host, listener.port, (socket) => {
         if (socket === false) {
@@ -358,7 +359,7 @@ export class UwsFront implements Front {
           )
           return
         }
-        this.#sockets.push(socket)
+        if (traffic) this.#sockets.push(socket)
         resolve({ host: listener.host, port: this.#uws.us_socket_local_port(socket) })
       })
     })

@@ -5,7 +5,7 @@
  */
 import { isIPv4 } from 'node:net'
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration, Port, Size } from '../config/fragments.js'
+import { Duration, Pattern, Port, Size } from '../config/fragments.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import type { ConfigProblem } from '../errors.js'
 import { MAX_DATAGRAM_BYTES, MIN_DATAGRAM_BYTES } from './codec.js'
@@ -24,15 +24,14 @@ export const GossipSchema = Type.Object(
         'Serf and memberlist use for the same job.',
       default: 7946,
     }),
-    bind: Type.String({
-      pattern: IPV4_PATTERN,
+    bind: Pattern(IPV4_PATTERN, 'must be an IPv4 address such as 127.0.0.1 or 0.0.0.0', {
       description:
         'IPv4 address the members bind. The default keeps gossip on this host; any other ' +
         'address (0.0.0.0 included) requires a secret, since counters that anyone can feed are ' +
         'counters anyone can exhaust.',
       default: '127.0.0.1',
     }),
-    seeds: Type.Array(Type.String({ pattern: SEED_PATTERN }), {
+    seeds: Type.Array(Pattern(SEED_PATTERN, 'must be host:port, such as 10.0.0.2:7946'), {
       description:
         'host:port of a member on each other host (its base port is enough). Seeds only ' +
         'bootstrap: members list the members they hear from in their heartbeats, so every ' +

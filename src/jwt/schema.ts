@@ -1,6 +1,6 @@
 /** Config schema of token issuers (`issuers:`): where their keys are and what their tokens must say. */
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration, Name, Size } from '../config/fragments.js'
+import { Duration, Name, Pattern, Size } from '../config/fragments.js'
 import { JWS_ALGORITHMS } from './types.js'
 
 export const JwksOptionsSchema = Type.Object(
@@ -46,8 +46,7 @@ export const IssuerSchema = Type.Object(
       description: 'The exact `iss` value of this issuer’s tokens (RFC 7519 §4.1.1).',
     }),
     jwks_uri: Type.Optional(
-      Type.String({
-        pattern: '^https?://[^\\s]+$',
+      Pattern('^https?://[^\\s]+$', 'must be an http:// or https:// URL without spaces', {
         description:
           'JWKS endpoint, fetched at startup and kept warm. One of jwks_uri, keys, secret.',
       }),

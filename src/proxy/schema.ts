@@ -1,14 +1,16 @@
 /** Config schema of upstreams (targets, timeouts, retries, passive health) and of `headers:`. */
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration, HEADER_NAME_PATTERN, NAME_PATTERN } from '../config/fragments.js'
+import { Duration, HEADER_NAME_PATTERN, HEADER_NAME_REASON, NamedRecord, Pattern } from '../config/fragments.js'
 
 export const UpstreamSchema = Type.Object(
   {
     targets: Type.Array(
-      Type.String({
-        pattern: '^https?://[^/?#]+(/[^?#]*)?$',
-        description: 'http(s)://host:port[/base-path]',
-      }),
+      Pattern(
+        '^https?://[^/?#]+(/[^?#]*)?$',
+        'must be an http:// or https:// URL of a host, with an optional base path and no query ' +
+          'or fragment, such as http://10.0.0.5:3000 or https://api.internal/v2',
+        { description: 'http(s)://host:port[/base-path]' },
+      ),
       {
         minItems: 1,
         description: 'Servers tried round-robin; a base path is prepended to every request path.',
@@ -75,8 +77,7 @@ export const UpstreamSchema = Type.Object(
   { additionalProperties: false },
 )
 
-export const UpstreamsSchema = Type.Record(Type.String({ pattern: NAME_PATTERN }), UpstreamSchema, {
-  additionalProperties: false,
+export const UpstreamsSchema = NamedRecord(UpstreamSchema, {
   description: 'Named sets of targets, referenced by routes.',
   default: {},
 })
@@ -94,7 +95,7 @@ export const METHOD_OVERRIDE_HEADERS = [
 
 export const HeadersSchema = Type.Object(
   {
-    drop: Type.Array(Type.String({ pattern: HEADER_NAME_PATTERN }), {
+    drop: Type.Array(Pattern(HEADER_NAME_PATTERN, HEADER_NAME_REASON), {
       uniqueItems: true,
       description:
         "Request headers removed from the client's request before forwarding, on every route, " +

@@ -1,9 +1,8 @@
 /**
  * Compiles the routes of a config into a table that matching walks without allocating much:
  * hosts first (exact, then wildcard, then any), then paths (exact, then prefixes from the longest),
- * then methods. Built once at load and on reload.
+ * then methods. Built once at load and on reload, from routes that overlaps.ts found apart.
  */
-import { PortcullisError, type ConfigProblem } from '../errors.js'
 import type { Stage } from '../pipeline/stage.js'
 import type { Upstream } from '../proxy/upstream.js'
 import type { MatchConfig } from './schema.js'
@@ -60,7 +59,6 @@ interface MutablePathTable {
 }
 
 export function compileRouteTable(entries: readonly RouteEntry[]): RouteTable {
-  const problems: ConfigProblem[] = []
   const byHost = new Map<string, MutablePathTable>()
   const ANY = '\0any'
 
@@ -81,8 +79,8 @@ export function compileRouteTable(entries: readonly RouteEntry[]): RouteTable {
   }
 
   const finish = (table: MutablePathTable): PathTable => ({
-    exact: finishLevels(table.exact, false, problems),
-    prefix: finishLevels(table.prefix, true, problems),
+    exact: finishLevels(table.exact),
+    prefix: finishLevels(table.prefix),
   })
   const exactHosts = new Map<string, PathTable>()
   const wildcardHosts: [string, PathTable][] = []
@@ -93,39 +91,12 @@ export function compileRouteTable(entries: readonly RouteEntry[]): RouteTable {
     else exactHosts.set(host, finish(table))
   }
   wildcardHosts.sort((a, b) => b[0].length - a[0].length)
-
-  if (problems.length > 0) {
-    throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
-  }
   return { exactHosts, wildcardHosts, anyHost, routeCount: entries.length }
 }
 
-function finishLevels(
-  levels: Map<string, RouteEntry[]>,
-  isPrefix: boolean,
-  problems: ConfigProblem[],
-): Map<string, PathLevel> {
+function finishLevels(levels: Map<string, RouteEntry[]>): Map<string, PathLevel> {
   const out = new Map<string, PathLevel>()
   for (const [key, entries] of levels) {
-    // Two routes that could both take the same host, path and method make the outcome depend on
-    // config order; reject that instead of guessing.
-    for (let i = 0; i < entries.length; i++) {
-      for (let j = i + 1; j < entries.length; j++) {
-        const a = entries[i]!
-        const b = entries[j]!
-        if (a.route === b.route) continue
-        const shared = sharedMethods(a.route.methods, b.route.methods)
-        if (shared !== null) {
-          problems.push({
-            path: `routes[${b.index}].match`,
-            reason:
-              `overlaps route "${a.route.name}" (routes[${a.index}]) on path ` +
-              `${isPrefix ? `${key}/*` : key}${shared === '' ? '' : ` for ${shared}`}; ` +
-              'give them different hosts, paths or methods',
-          })
-        }
-      }
-    }
     const routes = [...new Set(entries.map((e) => e.route))]
     const takesAll = routes.some((r) => r.methods === null)
     const allow = takesAll
@@ -134,16 +105,6 @@ function finishLevels(
     out.set(key, { routes, allow, prefixLength: key.length })
   }
   return out
-}
-
-/** null when the two method sets are disjoint; '' when either takes every method. */
-function sharedMethods(
-  a: ReadonlySet<string> | null,
-  b: ReadonlySet<string> | null,
-): string | null {
-  if (a === null || b === null) return ''
-  const shared = [...a].filter((m) => b.has(m))
-  return shared.length === 0 ? null : shared.join(', ')
 }
 
 /** The method set of a route: GET implies HEAD (RFC 9110 §9.3.2). */

@@ -1,6 +1,6 @@
 /** Config schema of a route's match and of the route itself. */
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration, Name, Size } from '../config/fragments.js'
+import { Duration, Name, Pattern, Size } from '../config/fragments.js'
 import { AuthSchema, RouteJwtSchema } from '../stages/authenticate/schema.js'
 import { ScopesSchema } from '../stages/authorize/schema.js'
 import { ForwardSchema } from '../stages/forward/schema.js'
@@ -11,10 +11,11 @@ export const MatchSchema = Type.Object(
   {
     hosts: Type.Optional(
       Type.Array(
-        Type.String({
-          pattern:
-            '^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$',
-        }),
+        Pattern(
+          '^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$',
+          'must be a host name such as api.example.com (letters, digits and "-" in dot-separated ' +
+            'labels, no port), or *.example.com for the names under it',
+        ),
         {
           minItems: 1,
           description:
@@ -22,12 +23,15 @@ export const MatchSchema = Type.Object(
         },
       ),
     ),
-    paths: Type.Array(Type.String({ pattern: '^/[^?#\\s]*$' }), {
-      minItems: 1,
-      description:
-        'Paths, case-sensitive. /api/users is exact; /api/* is a prefix of whole segments ' +
-        '(/api, /api/, /api/x; never /apix). /* matches everything.',
-    }),
+    paths: Type.Array(
+      Pattern('^/[^?#\\s]*$', 'must be a path starting with "/", without "?", "#" or spaces'),
+      {
+        minItems: 1,
+        description:
+          'Paths, case-sensitive. /api/users is exact; /api/* is a prefix of whole segments ' +
+          '(/api, /api/, /api/x; never /apix). /* matches everything.',
+      },
+    ),
     methods: Type.Optional(
       Type.Array(Type.Union(METHODS.map((m) => Type.Literal(m))), {
         minItems: 1,

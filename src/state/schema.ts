@@ -1,6 +1,6 @@
 /** Config schema of the optional Redis connection shared by revocation and rate limiting. */
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration } from '../config/fragments.js'
+import { Duration, Pattern } from '../config/fragments.js'
 
 export const RateLimitSyncSchema = Type.Object(
   {
@@ -35,16 +35,18 @@ export const RateLimitSyncSchema = Type.Object(
 
 export const RedisSchema = Type.Object(
   {
-    url: Type.String({
-      pattern: '^rediss?://',
+    url: Pattern('^rediss?://', 'must be a URL starting with redis:// or rediss://', {
       description: 'redis://[user:password@]host:port[/db] (rediss:// for TLS); use ${REDIS_URL}.',
     }),
-    key_prefix: Type.String({
-      pattern: '^[A-Za-z0-9:_.-]{1,64}$',
-      description:
-        'Prefix of every key and channel portcullis uses, so gateways can share a Redis.',
-      default: 'portcullis:',
-    }),
+    key_prefix: Pattern(
+      '^[A-Za-z0-9:_.-]{1,64}$',
+      'must be 1 to 64 letters, digits, ":", "_", "." or "-"',
+      {
+        description:
+          'Prefix of every key and channel portcullis uses, so gateways can share a Redis.',
+        default: 'portcullis:',
+      },
+    ),
     rate_limit_sync: RateLimitSyncSchema,
   },
   { additionalProperties: false },

@@ -108,8 +108,8 @@ export interface Gateway {
   /** Resolves with the first line (from index `from`) that `match` accepts. */
   waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number, from?: number): Promise<LogLine>
   /**
-   * Rewrites the config file, sends SIGHUP, and resolves with the `config reloaded` or
-   * `reload refused…` line of the primary.
+   * Rewrites the config file, sends SIGHUP, and resolves with the `config reloaded`,
+   * `config partly reloaded…` (restart required) or `reload refused…` line of the primary.
    */
   reload(config: ConfigSource): Promise<LogLine>
   /** Sends `signal` to the primary and resolves with its exit code (null if a signal ended it). */
@@ -395,7 +395,9 @@ async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
       return waitForLog(
         (l) =>
           typeof l.msg === 'string' &&
-          (l.msg === 'config reloaded' || l.msg.startsWith('reload refused')),
+          (l.msg === 'config reloaded' ||
+            l.msg.startsWith('config partly reloaded') ||
+            l.msg.startsWith('reload refused')),
         RELOAD_TIMEOUT_MS,
         from,
       )

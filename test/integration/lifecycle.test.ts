@@ -15,9 +15,10 @@ import {
 import { send, type HttpResult } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
 import { isAlive } from '../helpers/proc.js'
-import { closeAllRaw, RawConnection } from '../helpers/raw.js'
+import { closeAllRaw } from '../helpers/raw.js'
 import {
   closeAllUpstreams,
+  echo,
   slow,
   startUpstream,
   type Echo,
@@ -212,11 +213,6 @@ describe.each(FRONTS)('lifecycle on the %s front', (front) => {
     it('finishes the request in flight, refuses new connections and exits 0', async () => {
       upstreamA.handle(slow('a', 1500))
       const gateway = await startGateway({ front, config: serviceConfig(upstreamA.url) })
-      const probe = await RawConnection.open(gateway.statusPort)
-      await probe.write('GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n')
-      await probe.waitFor((t) => t.includes('"ready"'), 3000)
-      expect(probe.responses()[0]?.status).toBe(200)
-
       const inFlight = send(`${gateway.url}/svc/slow`, { timeoutMs: 10_000 })
       await waitUntil(() => upstreamA.requests.length === 1, { what: 'the slow request upstream' })
       const started = Date.now()
@@ -228,24 +224,81 @@ describe.each(FRONTS)('lifecycle on the %s front', (front) => {
       })
       expect(Date.now() - started).toBeLessThan(1500)
 
-      // A probe on a connection opened before the drain sees it; a new one cannot connect.
-      const before = probe.text.length
-      await probe.write('GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n')
-      await probe.waitFor((t) => t.length > before && t.endsWith('}'), 1000)
-      const readiness = probe.responses()[1]
-      if (readiness !== undefined) {
-        expect(readiness.status).toBe(503)
-        expect(readiness.body.toString()).toContain('draining')
-      } else {
-        expect(probe.closed).toBe(true)
-      }
-
       const res = await inFlight
       expect(res.status).toBe(200)
       expect(res.json<Echo>().url).toBe('/svc/slow')
       const exit = await gateway.exited
       expect(exit).toEqual({ code: 0, signal: null })
     })
+
+    it('answers /readyz with 503 on new connections until it stops, then closes the status listener', async () => {
+      // The upstream holds the request until the test has seen the drain: no timing involved.
+      let release: (() => void) | null = null
+      upstreamA.handle((req, res, seen) => {
+        release = () => echo('a')(req, res, seen)
+      })
+      const gateway = await startGateway({ front, config: serviceConfig(upstreamA.url) })
+      expect((await send(`${gateway.statusUrl}/readyz`)).status).toBe(200)
+      const inFlight = send(`${gateway.url}/svc/held`, { timeoutMs: 15_000 })
+      await waitUntil(() => release !== null, { what: 'the held request upstream' })
+      gateway.process.kill('SIGTERM')
+
+      // Each probe on a new connection, as a load balancer's health check makes them.
+      const readiness = await waitUntil(
+        async () => {
+          const res = await send(`${gateway.statusUrl}/readyz`)
+          return res.status === 503 ? res : false
+        },
+        { timeoutMs: 5000, what: '/readyz to answer 503' },
+      )
+      expect(readiness.body.toString()).toContain('draining')
+      expect(await refuses(gateway.port)).toBe(true)
+      // Still alive while it drains.
+      expect((await send(`${gateway.statusUrl}/healthz`)).status).toBe(200)
+      expect((await send(`${gateway.statusUrl}/readyz`)).status).toBe(503)
+
+      release!()
+      expect((await inFlight).status).toBe(200)
+      expect(await gateway.exited).toEqual({ code: 0, signal: null })
+      expect(await refuses(gateway.statusPort)).toBe(true)
+    })
+  })
+
+  describe('when a reload changes keys only read at start', () => {
+    it.each([1, 0])(
+      'applies the rest, keeps running and names each key with "restart required" (--workers %i)',
+      async (workers) => {
+        const gateway = await startGateway({ front, workers, config: serviceConfig(upstreamA.url) })
+        const moved: ConfigInput = {
+          ...serviceConfig(upstreamB.url),
+          listeners: {
+            http: { host: '127.0.0.1', port: gateway.port === 65535 ? 1 : gateway.port + 1 },
+            status: { host: '127.0.0.1', port: gateway.statusPort },
+          },
+          gossip: { port: 17946 },
+          // --workers overrides it: changing it here changes nothing, so nothing is claimed.
+          cluster: { shutdown_grace: '5s', workers: 3 },
+        }
+        const line = await gateway.reload(moved)
+        expect(line.level).toBe('warn')
+        expect(line.msg).not.toBe('config reloaded')
+        expect(line.msg).toContain('restart required')
+        expect(line['restart_required']).toEqual(['listeners.http.port', 'gossip.port'])
+        expect(line.msg).toContain('listeners.http.port')
+        expect(line.msg).toContain('gossip.port')
+        // Still serving on the port of the start, with the part of the config that applies.
+        expect(await refuses(gateway.port)).toBe(false)
+        await waitUntil(
+          async () => (await send(`${gateway.url}/svc/x`)).json<Echo>().upstream === 'b',
+          { timeoutMs: 5000, what: 'the new upstream to answer' },
+        )
+        // The next reload compares with the start again: the port still waits for a restart.
+        const again = await gateway.reload(moved)
+        expect(again['restart_required']).toEqual(['listeners.http.port', 'gossip.port'])
+        const back = await gateway.reload(serviceConfig(upstreamA.url))
+        expect(back.msg).toBe('config reloaded')
+      },
+    )
   })
 
   describe('when a second gateway is started on a port in use', () => {
@@ -296,6 +349,15 @@ routes:
     auth: none
     bogus: 1
 `
+
+  describe('when start is given no --config', () => {
+    it('refuses with exit 2, naming the flag, and serves nothing', async () => {
+      const result = await runCli(['start', '--workers', '0'])
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain('start needs --config FILE')
+      expect(result.stdout).not.toContain('portcullis started')
+    })
+  })
 
   describe('when start is given an invalid config', () => {
     it('exits non-zero with the path and the reason on stderr', async () => {

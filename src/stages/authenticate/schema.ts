@@ -1,6 +1,6 @@
 /** Config schema of a route's authentication: `auth:` (which methods) and `jwt:` (which issuers, where the token is). */
 import { Type, type Static } from '@sinclair/typebox'
-import { Name } from '../../config/fragments.js'
+import { Name, Pattern } from '../../config/fragments.js'
 
 /** Methods a route may name in `auth`; api_key, mtls, introspection and hmac join as they land. */
 export const AUTH_METHODS = ['jwt'] as const
@@ -32,6 +32,7 @@ export const AuthSchema = Type.Union(
 
 /** RFC 6265 cookie-name and RFC 3986 query parameter names, kept to a safe token. */
 const PARAMETER_NAME = "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
+const PARAMETER_NAME_REASON = "must be 1 to 64 letters, digits or ! # $ % & ' * + . ^ _ ` | ~ -"
 
 export const RouteJwtSchema = Type.Object(
   {
@@ -45,24 +46,25 @@ export const RouteJwtSchema = Type.Object(
       default: true,
     }),
     cookie: Type.Optional(
-      Type.String({
-        pattern: PARAMETER_NAME,
+      Pattern(PARAMETER_NAME, PARAMETER_NAME_REASON, {
         description: 'Also read the token from this cookie.',
       }),
     ),
     query: Type.Optional(
-      Type.String({
-        pattern: PARAMETER_NAME,
+      Pattern(PARAMETER_NAME, PARAMETER_NAME_REASON, {
         description:
           'Also read the token from this query parameter (RFC 6750 §2.3). Off by default: URLs ' +
           'end up in logs and browser history.',
       }),
     ),
-    realm: Type.String({
-      pattern: '^[\\x20\\x21\\x23-\\x5B\\x5D-\\x7E]{1,64}$',
-      description: 'realm of the WWW-Authenticate challenge (RFC 6750 §3).',
-      default: 'portcullis',
-    }),
+    realm: Pattern(
+      '^[\\x20\\x21\\x23-\\x5B\\x5D-\\x7E]{1,64}$',
+      'must be 1 to 64 printable ASCII characters (spaces allowed) without " or \\',
+      {
+        description: 'realm of the WWW-Authenticate challenge (RFC 6750 §3).',
+        default: 'portcullis',
+      },
+    ),
   },
   { additionalProperties: false },
 )

@@ -1,14 +1,18 @@
 /** Config schema of a route's `scopes:`: what the identity must be granted. */
 import { Type, type Static, type TOptional } from '@sinclair/typebox'
+import { Pattern } from '../../config/fragments.js'
 import { METHODS } from '../../router/methods.js'
 
 /** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` and `\`. */
 export const SCOPE_PATTERN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'
 
-const ScopeList = Type.Array(Type.String({ pattern: SCOPE_PATTERN }), {
-  uniqueItems: true,
-  description: 'Every scope listed is required (exact, case-sensitive). [] requires none.',
-})
+const ScopeList = Type.Array(
+  Pattern(SCOPE_PATTERN, 'must be a scope: printable ASCII characters without spaces, " or \\'),
+  {
+    uniqueItems: true,
+    description: 'Every scope listed is required (exact, case-sensitive). [] requires none.',
+  },
+)
 
 export const ScopesSchema = Type.Union(
   [

@@ -1,15 +1,18 @@
 /** Config schema of a route's `forward:`: identity headers for the upstream, credentials kept or not. */
 import { Type, type Static } from '@sinclair/typebox'
-import { HEADER_NAME_PATTERN } from '../../config/fragments.js'
+import { HEADER_NAME_PATTERN, HEADER_NAME_REASON, Pattern } from '../../config/fragments.js'
 
-export { HEADER_NAME_PATTERN }
+export { HEADER_NAME_PATTERN, HEADER_NAME_REASON }
 
 export const ForwardSchema = Type.Object(
   {
     claims: Type.Record(
       Type.String({ pattern: '^[^.\\s]+(\\.[^.\\s]+)*$' }),
-      Type.String({ pattern: HEADER_NAME_PATTERN }),
+      Pattern(HEADER_NAME_PATTERN, HEADER_NAME_REASON),
       {
+        keyReason:
+          'must be a claim name, or names joined by "." for a nested claim (realm_access.roles), ' +
+          'without spaces or empty names',
         description:
           'Claim → header (sub: X-User-Id). A dotted name reads a nested claim ' +
           '(realm_access.roles). Arrays are joined with spaces; a value with CR, LF or ' +

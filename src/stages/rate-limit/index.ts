@@ -76,16 +76,9 @@ export function compileRateLimit(
   const compiled: CompiledPolicy[] = []
   list.forEach((name, i) => {
     const at = typeof names === 'string' ? `${path}.rate_limit` : `${path}.rate_limit[${i}]`
-    if (!policies.has(name)) {
-      const known = [...policies.keys()]
-      problems.push({
-        path: at,
-        reason: `no policy named "${name}" (defined in rate_limits: ${known.length === 0 ? 'none' : known.join(', ')})`,
-      })
-      return
-    }
     const policy = policies.get(name)
-    // null: the policy itself is invalid, and already reported under rate_limits.
+    // undefined: an unknown name, reported by config/references.ts; null: the policy itself is
+    // invalid, and already reported under rate_limits.
     if (policy === null || policy === undefined) return
     if (policy.needsIdentity && route.auth === 'none') {
       problems.push({

@@ -4,7 +4,7 @@
  * (`100/s`, `1000/min`); {@link parseRate} turns them into a count and a window.
  */
 import { Type, type Static } from '@sinclair/typebox'
-import { NAME_PATTERN, Name } from '../../config/fragments.js'
+import { Name, NamedRecord, Pattern } from '../../config/fragments.js'
 import { HEADER_NAME_PATTERN } from '../forward/schema.js'
 
 /** `100/s`, `1000/min`, `5000/h`, `100000/day`: a positive count per unit of time. */
@@ -24,7 +24,13 @@ export type AlgorithmName = (typeof ALGORITHMS)[number]
 export const PHASES = ['post_auth', 'pre_auth'] as const
 export type Phase = (typeof PHASES)[number]
 
-const Rate = (description: string) => Type.String({ pattern: RATE_PATTERN, description })
+const Rate = (description: string) =>
+  Pattern(
+    RATE_PATTERN,
+    'must be a rate: a whole count per unit of time, such as 100/s, 1000/min, 5000/h or ' +
+      '100000/day (units: s, sec, second, m, min, minute, h, hour, d, day)',
+    { description },
+  )
 
 const Burst = Type.Integer({
   minimum: 1,
@@ -109,17 +115,21 @@ export const RateLimitHeadersSchema = Type.Object(
 
 export const RateLimitPolicySchema = Type.Object(
   {
-    key: Type.String({
-      pattern: KEY_PATTERN,
-      description:
-        'What is counted separately: consumer (the verified identity: issuer and subject), ' +
-        'credential (the token: issuer and jti), ip (the client address), route (one counter ' +
-        'for the whole route), claim:<name> (a claim of the identity, e.g. claim:tid), ' +
-        'header:<name> (a request header, e.g. header:x-api-client). A request without the ' +
-        'claim or header is counted by its client address instead.',
-      // Per caller by default: in a zero-trust gateway every limited route knows its caller.
-      default: 'consumer',
-    }),
+    key: Pattern(
+      KEY_PATTERN,
+      'must be consumer, credential, ip, route, claim:<name> (a claim name without dots or ' +
+        'spaces) or header:<name> (a header name)',
+      {
+        description:
+          'What is counted separately: consumer (the verified identity: issuer and subject), ' +
+          'credential (the token: issuer and jti), ip (the client address), route (one counter ' +
+          'for the whole route), claim:<name> (a claim of the identity, e.g. claim:tid), ' +
+          'header:<name> (a request header, e.g. header:x-api-client). A request without the ' +
+          'claim or header is counted by its client address instead.',
+        // Per caller by default: in a zero-trust gateway every limited route knows its caller.
+        default: 'consumer',
+      },
+    ),
     algorithm: Type.Union(
       ALGORITHMS.map((a) => Type.Literal(a)),
       {
@@ -138,20 +148,22 @@ export const RateLimitPolicySchema = Type.Object(
     ),
     burst: Type.Optional(Burst),
     tiers: Type.Optional(
-      Type.Record(Type.String({ pattern: NAME_PATTERN }), TierSchema, {
-        additionalProperties: false,
+      NamedRecord(TierSchema, {
         minProperties: 1,
         description:
           'Rates per tier (free, pro, enterprise…); the tier of a request comes from tier_from.',
       }),
     ),
     tier_from: Type.Optional(
-      Type.String({
-        pattern: `^claim:${CLAIM_NAME}$`,
-        description:
-          'Where the tier of a request is read: claim:<name>. A request without it (or with a ' +
-          'tier not listed) gets default_tier, or the policy rate when there is no default_tier.',
-      }),
+      Pattern(
+        `^claim:${CLAIM_NAME}$`,
+        'must be claim:<name> (a claim name without dots or spaces)',
+        {
+          description:
+            'Where the tier of a request is read: claim:<name>. A request without it (or with a ' +
+            'tier not listed) gets default_tier, or the policy rate when there is no default_tier.',
+        },
+      ),
     ),
     default_tier: Type.Optional(
       Name({ description: 'The tier of requests whose tier is missing or unknown.' }),
@@ -196,15 +208,10 @@ export const RateLimitPolicySchema = Type.Object(
   { additionalProperties: false },
 )
 
-export const RateLimitsSchema = Type.Record(
-  Type.String({ pattern: NAME_PATTERN }),
-  RateLimitPolicySchema,
-  {
-    additionalProperties: false,
-    description: 'Named rate-limit policies, applied by routes (rate_limit: name | [names]).',
-    default: {},
-  },
-)
+export const RateLimitsSchema = NamedRecord(RateLimitPolicySchema, {
+  description: 'Named rate-limit policies, applied by routes (rate_limit: name | [names]).',
+  default: {},
+})
 
 export const RouteRateLimitSchema = Type.Union(
   [

@@ -281,7 +281,10 @@ describe('rate-limit config', () => {
     it('a route naming a policy that does not exist', () => {
       const found = problems({
         rate_limits: { a: { rate: '1/s' } },
-        routes: [route({ rate_limit: 'x' }), route({ name: 'b', rate_limit: ['a', 'y'] })],
+        routes: [
+          route({ rate_limit: 'x' }),
+          route({ name: 'b', match: { paths: ['/b/*'] }, rate_limit: ['a', 'y'] }),
+        ],
       })
       expect(found).toEqual([
         { path: 'routes[0].rate_limit', reason: 'no policy named "x" (defined in rate_limits: a)' },

@@ -1,37 +1,89 @@
 import { describe, expect, it } from 'vitest'
 
 import { parseArgs } from '../../../src/cli/args.js'
+import { PortcullisError } from '../../../src/errors.js'
 
 describe('parseArgs', () => {
   it('leaves the verifier to the gateway unless --verifier names one', () => {
-    expect(parseArgs(['start']).verifier).toBeNull()
-    expect(parseArgs(['start', '--verifier', 'native']).verifier).toBe('native')
-    expect(parseArgs(['start', '--verifier=node']).verifier).toBe('node')
+    expect(parseArgs(['start', '--config', 'g.yaml']).verifier).toBeNull()
+    expect(parseArgs(['start', '--config', 'g.yaml', '--verifier', 'native']).verifier).toBe(
+      'native',
+    )
+    expect(parseArgs(['start', '--config', 'g.yaml', '--verifier=node']).verifier).toBe('node')
   })
 
   it('refuses a verifier it does not know, naming the flag', () => {
-    expect(() => parseArgs(['start', '--verifier', 'wasm'])).toThrow(
+    expect(() => parseArgs(['start', '--config', 'g.yaml', '--verifier', 'wasm'])).toThrow(
       '--verifier takes native or node (got "wasm")',
     )
   })
 
   it('leaves the upstream sockets to the gateway unless --upstream-sockets names them', () => {
-    expect(parseArgs(['start']).upstreamSockets).toBeNull()
-    expect(parseArgs(['start', '--upstream-sockets', 'node']).upstreamSockets).toBe('node')
-    expect(parseArgs(['start', '--upstream-sockets=native']).upstreamSockets).toBe('native')
-    expect(() => parseArgs(['start', '--upstream-sockets', 'io_uring'])).toThrow(
-      '--upstream-sockets takes native or node (got "io_uring")',
-    )
+    expect(parseArgs(['start', '--config', 'g.yaml']).upstreamSockets).toBeNull()
+    expect(
+      parseArgs(['start', '--config', 'g.yaml', '--upstream-sockets', 'node']).upstreamSockets,
+    ).toBe('node')
+    expect(
+      parseArgs(['start', '--config', 'g.yaml', '--upstream-sockets=native']).upstreamSockets,
+    ).toBe('native')
+    expect(() =>
+      parseArgs(['start', '--config', 'g.yaml', '--upstream-sockets', 'io_uring']),
+    ).toThrow('--upstream-sockets takes native or node (got "io_uring")')
   })
 
   it('answers --help and --version whatever else the line holds', () => {
-    expect(parseArgs(['start', '--help', '--bogus']).command).toBe('help')
+    expect(parseArgs(['start', '--config', 'g.yaml', '--help', '--bogus']).command).toBe('help')
     expect(parseArgs(['--version', 'start']).command).toBe('version')
   })
 
   it('runs the native uws front unless --front node is given', () => {
-    expect(parseArgs(['start']).front).toBe('uws')
-    expect(parseArgs(['start', '--front', 'node']).front).toBe('node')
-    expect(() => parseArgs(['start', '--front', 'h2'])).toThrow('--front takes uws or node')
+    expect(parseArgs(['start', '--config', 'g.yaml']).front).toBe('uws')
+    expect(parseArgs(['start', '--config', 'g.yaml', '--front', 'node']).front).toBe('node')
+    expect(() => parseArgs(['start', '--config', 'g.yaml', '--front', 'h2'])).toThrow(
+      '--front takes uws or node',
+    )
+  })
+
+  describe('when a command that reads a config has no --config', () => {
+    it.each(['start', 'check'])('refuses %s as a usage error naming the flag', (command) => {
+      let error: unknown
+      try {
+        parseArgs([command], {})
+      } catch (caught) {
+        error = caught
+      }
+      expect(error).toBeInstanceOf(PortcullisError)
+      expect((error as PortcullisError).code).toBe('PCL_ERR_CLI_USAGE')
+      expect((error as PortcullisError).message).toMatch(new RegExp(`^${command} needs --config`))
+    })
+
+    it('takes $PORTCULLIS_CONFIG as the explicit choice it is', () => {
+      expect(parseArgs(['start'], { PORTCULLIS_CONFIG: 'mine.yaml' }).config).toBe('mine.yaml')
+    })
+  })
+
+  describe('token', () => {
+    it('needs a key, an issuer and an audience, and names what is missing', () => {
+      expect(() => parseArgs(['token', '--issuer', 'https://idp'], {})).toThrow(
+        'token needs --key FILE, --audience AUD',
+      )
+    })
+
+    it('collects repeated audiences and scopes, splitting scopes on spaces', () => {
+      const args = parseArgs(
+        ['token', '--key', 'k.pem', '--issuer', 'i', '--audience', 'a', '--audience=b'].concat([
+          '--scope',
+          'read write',
+          '--scope',
+          'admin',
+          '--scope',
+          'read',
+        ]),
+        {},
+      )
+      expect(args.config).toBeNull()
+      expect(args.token.audiences).toEqual(['a', 'b'])
+      expect(args.token.scopes).toEqual(['read', 'write', 'admin'])
+    })
   })
 })

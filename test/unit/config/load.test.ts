@@ -324,7 +324,7 @@ describe('loadConfig', () => {
         {
           path: 'routes[1].name',
           reason:
-            'must be a name of letters, digits, "_", "." or "-", starting with a letter or digit, at most 64 characters',
+            'must be a name of letters, digits, "_", "." or "-", starting with a letter or digit, at most 64 characters (got "-bad")',
         },
         {
           path: 'upstreams.users.maxBody',

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { describe, expect, it } from 'vitest'
 import { PortcullisError } from '../../../src/errors.js'
-import { Duration, Name, Port, Size } from '../../../src/config/fragments.js'
+import { Duration, Name, NamedRecord, Pattern, Port, Size } from '../../../src/config/fragments.js'
 import { createValidator, formatConfigPath } from '../../../src/config/validate.js'
 
 function catchError(fn: () => unknown): PortcullisError {
@@ -54,7 +54,8 @@ const Route = Type.Object(
     name: Name(),
     match: Type.Object(
       {
-        paths: Type.Array(Type.String({ pattern: '^/' }), { minItems: 1 }),
+        paths: Type.Array(Pattern('^/', 'must start with "/"'), { minItems: 1 }),
+        label: Type.Optional(Type.String({ pattern: '^[a-z]+$' })),
         methods: Type.Optional(
           Type.Array(Type.Union([Type.Literal('GET'), Type.Literal('POST'), Type.Literal('PUT')])),
         ),
@@ -70,7 +71,7 @@ const Schema = Type.Object(
   {
     listeners: Type.Object({ http: Listener }, { additionalProperties: false, default: {} }),
     upstreams: Type.Record(Type.String(), Upstream, { default: {} }),
-    services: Type.Optional(Type.Record(Name(), Type.Boolean(), { additionalProperties: false })),
+    services: Type.Optional(NamedRecord(Type.Boolean())),
     routes: Type.Array(Route, { default: [] }),
     logLevel: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn')], {
       default: 'info',
@@ -222,6 +223,21 @@ describe('createValidator', () => {
         { path: 'services["bad key"]', reason: `invalid key: ${NAME_REASON}` },
       ])
     })
+
+    it('reports a record key that breaks a key pattern without its rule in words', () => {
+      const Bare = Type.Object(
+        {
+          tags: Type.Record(Type.String({ pattern: '^[a-z]+$' }), Type.Boolean(), {
+            additionalProperties: false,
+          }),
+        },
+        { additionalProperties: false },
+      )
+      const error = catchError(() => createValidator(Bare)({ tags: { 'Bad-Key': true } }))
+      expect(error.problems).toEqual([
+        { path: 'tags["Bad-Key"]', reason: 'invalid key: is not in the form this key takes' },
+      ])
+    })
   })
 
   describe('with a duration that does not match the pattern', () => {
@@ -359,13 +375,23 @@ describe('createValidator', () => {
   describe('with a string that does not match a pattern', () => {
     it('describes a name in words', () => {
       expect(problemsOf({ routes: [route({ name: '-users' })] })).toEqual([
-        { path: 'routes[0].name', reason: NAME_REASON },
+        { path: 'routes[0].name', reason: `${NAME_REASON} (got "-users")` },
       ])
     })
 
-    it('shows any other pattern as it is', () => {
+    it('gives the rule a pattern carries in words, never the expression', () => {
       expect(problemsOf({ routes: [route({ match: { paths: ['/ok', 'users'] } })] })).toEqual([
-        { path: 'routes[0].match.paths[1]', reason: 'must match ^/' },
+        { path: 'routes[0].match.paths[1]', reason: 'must start with "/" (got "users")' },
+      ])
+    })
+
+    it('says the form is wrong, without the expression, for a pattern without its rule', () => {
+      const match = { paths: ['/ok'], label: 'Not Lower' }
+      expect(problemsOf({ routes: [route({ match })] })).toEqual([
+        {
+          path: 'routes[0].match.label',
+          reason: 'is not in the form this key takes (got "Not Lower")',
+        },
       ])
     })
   })
@@ -455,7 +481,7 @@ describe('createValidator', () => {
     it('gives the index of every level of nested lists', () => {
       const routes = [route(), route(), route({ match: { paths: ['/ok', '/fine', 'bad'] } })]
       expect(problemsOf({ routes })).toEqual([
-        { path: 'routes[2].match.paths[2]', reason: 'must match ^/' },
+        { path: 'routes[2].match.paths[2]', reason: 'must start with "/" (got "bad")' },
       ])
     })
   })

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import { PortcullisError } from '../../../src/errors.js'
 import type { Upstream } from '../../../src/proxy/upstream.js'
 import {
   compileMethods,
@@ -56,16 +55,6 @@ function lookup(t: RouteTable, path: string, host = 'gateway.test', method = 'GE
   if (result.kind === MatchKind.Found) return result.route!.name
   if (result.kind === MatchKind.NotFound) return 'not found'
   return `405 ${result.allow}`
-}
-
-function compileError(specs: readonly RouteSpec[]): PortcullisError {
-  try {
-    table(specs)
-  } catch (error) {
-    if (error instanceof PortcullisError) return error
-    throw error
-  }
-  throw new Error('expected the table not to compile')
 }
 
 describe('matchRoute', () => {
@@ -193,69 +182,6 @@ describe('matchRoute', () => {
       matchRoute(t, 'h', '/nothing', 'GET', out)
       expect(out.kind).toBe(MatchKind.NotFound)
       expect(out.route).toBeNull()
-    })
-  })
-})
-
-describe('compileRouteTable', () => {
-  describe('when two routes take the same host, path and method', () => {
-    it('throws a PortcullisError naming both routes', () => {
-      const error = compileError([
-        { name: 'first', paths: ['/a/*'], methods: ['GET', 'POST'] },
-        { name: 'second', paths: ['/a/*'], methods: ['POST'] },
-      ])
-      expect(error.code).toBe('PCL_ERR_CONFIG_INVALID')
-      expect(error.problems).toHaveLength(1)
-      expect(error.problems[0]!.path).toBe('routes[1].match')
-      expect(error.problems[0]!.reason).toContain('"first" (routes[0])')
-      expect(error.problems[0]!.reason).toContain('for POST')
-      expect(error.message).toContain('routes[1].match')
-    })
-
-    it('counts a route without methods as taking them all', () => {
-      const error = compileError([
-        { name: 'any', paths: ['/a'] },
-        { name: 'get', paths: ['/a'], methods: ['GET'] },
-      ])
-      expect(error.problems[0]!.reason).toContain('"any"')
-    })
-
-    it('finds the overlap on a shared host', () => {
-      const error = compileError([
-        { name: 'one', hosts: ['x.example.com', 'y.example.com'], paths: ['/p'] },
-        { name: 'two', hosts: ['Y.example.com'], paths: ['/p'] },
-      ])
-      expect(error.problems[0]!.reason).toContain('"one"')
-    })
-  })
-
-  describe('when routes only look alike', () => {
-    it.each<[string, RouteSpec[]]>([
-      [
-        'disjoint methods',
-        [
-          { name: 'r', paths: ['/a'], methods: ['GET'] },
-          { name: 'w', paths: ['/a'], methods: ['POST'] },
-        ],
-      ],
-      [
-        'exact and prefix of the same path',
-        [
-          { name: 'e', paths: ['/a'] },
-          { name: 'p', paths: ['/a/*'] },
-        ],
-      ],
-      [
-        'different hosts',
-        [
-          { name: 'x', hosts: ['x.example.com'], paths: ['/a'] },
-          { name: 'y', hosts: ['*.example.com'], paths: ['/a'] },
-          { name: 'z', paths: ['/a'] },
-        ],
-      ],
-      ['one route listing a path twice', [{ name: 'twice', paths: ['/a', '/a'] }]],
-    ])('compiles %s', (_, specs) => {
-      expect(table(specs).routeCount).toBe(specs.length)
     })
   })
 })
