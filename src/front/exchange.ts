@@ -32,6 +32,14 @@ export function isBodylessResponse(method: string, status: number): boolean {
   return method === 'HEAD' || status === 204 || status === 304
 }
 
+/**
+ * The Content-Length a response passes on (-1: none). RFC 9110 §8.6: never on a 204; a 304 or an
+ * answer to HEAD carries only the length its content would have had, which is the upstream's.
+ */
+export function announcedLength(status: number, contentLength: number): number {
+  return status === 204 ? -1 : contentLength
+}
+
 export abstract class Exchange {
   readonly runtime: Runtime
   readonly listener: ListenerKind
