@@ -73,6 +73,8 @@ export abstract class Exchange {
   framing = 0
 
   route: CompiledRoute | null = null
+  /** A 405: the routes whose path matched, by name (no route is chosen), for the access log. */
+  pathRoutes: string | null = null
   upstreamPath = ''
   /** Set by the authenticate stage; null on public routes and before authentication. */
   identity: Identity | null = null
