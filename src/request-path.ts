@@ -71,10 +71,13 @@ function admit(exchange: Exchange): boolean {
   exchange.path = path
 
   const match = matchRoute(runtime.table, exchange.host, path, exchange.method, runtime.matchResult)
-  if (match.kind !== MatchKind.Found) {
-    exchange.reject(
-      match.kind === MatchKind.NotFound ? REJECT.notFound : runtime.methodNotAllowed(match.allow),
-    )
+  if (match.kind === MatchKind.NotFound) {
+    exchange.reject(REJECT.notFound)
+    return false
+  }
+  if (match.kind === MatchKind.MethodNotAllowed) {
+    exchange.pathRoutes = match.routeNames
+    exchange.reject(runtime.methodNotAllowed(match.allow))
     return false
   }
   const route = match.route!

@@ -32,6 +32,14 @@ export function isBodylessResponse(method: string, status: number): boolean {
   return method === 'HEAD' || status === 204 || status === 304
 }
 
+/**
+ * The Content-Length a response passes on (-1: none). RFC 9110 §8.6: never on a 204; a 304 or an
+ * answer to HEAD carries only the length its content would have had, which is the upstream's.
+ */
+export function announcedLength(status: number, contentLength: number): number {
+  return status === 204 ? -1 : contentLength
+}
+
 export abstract class Exchange {
   readonly runtime: Runtime
   readonly listener: ListenerKind
@@ -65,6 +73,8 @@ export abstract class Exchange {
   framing = 0
 
   route: CompiledRoute | null = null
+  /** A 405: the routes whose path matched, by name (no route is chosen), for the access log. */
+  pathRoutes: string | null = null
   upstreamPath = ''
   /** Set by the authenticate stage; null on public routes and before authentication. */
   identity: Identity | null = null

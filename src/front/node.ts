@@ -49,14 +49,17 @@ class NodeExchange extends Exchange {
     const headers: string[] = [...rejection.headers]
     if (this.responseHeaders !== null) headers.push(...this.responseHeaders)
     const body = rejectionBody(rejection, this.requestId)
+    const length = Buffer.byteLength(body)
     headers.push(
       'content-type',
       'application/json',
       'x-request-id',
       this.requestId,
       'content-length',
-      String(Buffer.byteLength(body)),
+      String(length),
     )
+    // node:http sends no content in answer to HEAD (RFC 9110 §9.3.2), only its length.
+    if (this.method !== 'HEAD') this.responseBytes = length
     // A body we will not read must not be parsed as the next request: close instead.
     if (close || (this.contentLength !== 0 && !this.#req.complete) || this.runtime.state.draining) {
       headers.push('connection', 'close')

@@ -10,36 +10,16 @@
  * itself before the handler runs, closes the connection without a status on malformed framing,
  * and refuses HTTP/1.0.
  */
-import { STATUS_CODES } from 'node:http'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
 import { PortcullisError, REJECT, rejectionBody, type Rejection } from '../errors.js'
 import { handleRequest } from '../request-path.js'
 import type { Runtime } from '../runtime.js'
 import { Exchange, isBodylessResponse, type BodySink, type ListenerKind } from './exchange.js'
 import type { UwsModule } from './load-uws.js'
+import { statusLine, writeFields } from './uws-head.js'
 import { copyRequestHead } from './uws-request.js'
 import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
 import { webSocketBehavior } from './websocket-uws.js'
-
-const STATUS_LINES: string[] = []
-function statusLine(code: number): string {
-  return (STATUS_LINES[code] ??= `${code} ${STATUS_CODES[code] ?? 'Unknown'}`)
-}
-
-/**
- * Writes a list of header fields with one native call: uWS appends `name: value\r\n`, so the
- * first name with every other field joined into its value by CRLF gives the same bytes as one
- * writeHeader per field, at a fraction of the cost (each call converts two strings and crosses
- * into C++). Only for fields already checked: names are tokens and values hold no CR, LF or NUL
- * (the upstream parser refuses them, and the gateway's own fields are built that way).
- */
-function writeFields(res: HttpResponse, fields: readonly string[]): void {
-  const n = fields.length
-  if (n === 0) return
-  let joined = fields[1]!
-  for (let i = 2; i < n; i += 2) joined += `\r\n${fields[i]!}: ${fields[i + 1]!}`
-  res.writeHeader(fields[0]!, joined)
-}
 
 /** Bytes of request body held while no sink reads them yet, before the client is paused. */
 const QUEUE_PAUSE_BYTES = 64 * 1024
@@ -66,6 +46,7 @@ class UwsExchange extends Exchange {
   #task = 0
   #taskChunk: Buffer | null = null
   #taskRejection: Rejection | null = null
+  #taskBody = ''
   #taskClose = false
   #taskResult = true
   /** The chunk of the running task is a view, valid only during the call: keep a copy. */
@@ -136,13 +117,24 @@ class UwsExchange extends Exchange {
       if (extra !== null) writeFields(res, extra)
       res.writeHeader('content-type', 'application/json')
       res.writeHeader('x-request-id', this.requestId)
-      res.end(rejectionBody(rejection, this.requestId), this.#taskClose)
+      const body = this.#taskBody
+      if (this.method !== 'HEAD') res.end(body, this.#taskClose)
+      else if (this.#taskClose) {
+        // uWS 20.30 closes after a bodyless answer only with a length it writes itself, and
+        // never completes one whose length is not 0 (see TASK_END): 0 is the one it can close on.
+        res.endWithoutBody(0, true)
+      } else {
+        // RFC 9110 §9.3.2: the head a GET would get, without its content.
+        res.writeHeader('content-length', String(Buffer.byteLength(body)))
+        res.endWithoutBody()
+      }
       return
     }
     if (!this.#headWritten) {
       this.#headWritten = true
       res.writeStatus(this.#statusLine)
       writeFields(res, this.#head)
+      if (this.#noBody && this.#total >= 0) res.writeHeader('content-length', String(this.#total))
     }
     if (this.#task === TASK_CHUNK) {
       const chunk = this.#taskChunk!
@@ -175,8 +167,13 @@ class UwsExchange extends Exchange {
       return
     }
     // TASK_END
-    if (this.#noBody) res.endWithoutBody(this.#total >= 0 ? this.#total : undefined)
-    else if (this.#total > 0 && this.responseBytes < this.#total) {
+    if (this.#noBody) {
+      // Without an argument, so that uWS writes no length of its own: uWS 20.30 turns an
+      // undefined one into 2^63, and leaves a response ended with a length other than 0 pending,
+      // closing the connection when the next request arrives. The length a HEAD or 304 answer
+      // announces is written as a field with the head instead.
+      res.endWithoutBody()
+    } else if (this.#total > 0 && this.responseBytes < this.#total) {
       // The upstream ended short of its Content-Length: cut, so the client sees a truncation.
       res.close()
       return
@@ -203,6 +200,9 @@ class UwsExchange extends Exchange {
     this.#clearBodyTimer()
     this.#task = TASK_REJECT
     this.#taskRejection = rejection
+    const body = rejectionBody(rejection, this.requestId)
+    this.#taskBody = body
+    if (this.method !== 'HEAD') this.responseBytes = Buffer.byteLength(body)
     // A body we will not read must not be parsed as the next request: close instead.
     this.#taskClose =
       close || (this.contentLength !== 0 && !this.#bodyDone) || this.runtime.state.draining

@@ -108,7 +108,9 @@ class NodeUpgradeExchange extends Exchange implements TunnelClient {
     if (this.responseHeaders !== null) head += headerLines(this.responseHeaders)
     head += `content-type: application/json\r\nx-request-id: ${this.requestId}\r\n`
     // Whatever follows a refused upgrade on this connection is not HTTP we could trust.
-    head += `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`
+    const length = Buffer.byteLength(body)
+    head += `content-length: ${length}\r\nconnection: close\r\n\r\n`
+    this.responseBytes = length
     this.#client.write(head + body)
     // Closed once written, whether or not the client closes its side.
     this.#client.destroySoon()
@@ -119,9 +121,11 @@ class NodeUpgradeExchange extends Exchange implements TunnelClient {
   writeHead(status: number, headers: readonly string[], contentLength: number): void {
     this.headSent = true
     this.status = status
+    // Field values are latin1, one char per byte as the upstream sent them (obs-text).
     this.#client.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n${headerLines(headers)}` +
         `content-length: ${contentLength}\r\nconnection: close\r\n\r\n`,
+      'latin1',
     )
   }
 
@@ -164,6 +168,7 @@ class NodeUpgradeExchange extends Exchange implements TunnelClient {
     client.write(
       'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n' +
         `${headerLines(out)}\r\n`,
+      'latin1',
     )
     this.#upstream = upstream
     this.#open = 2

@@ -15,7 +15,6 @@
  * - client → upstream: past {@link MAX_BUFFERED_BYTES} not yet written to the upstream socket,
  *   the client is closed with 1013 (Try Again Later).
  */
-import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type {
@@ -41,6 +40,7 @@ import { handleUpgrade } from '../request-path.js'
 import type { Runtime } from '../runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
 import type { UwsModule } from './load-uws.js'
+import { statusLine, writeFields } from './uws-head.js'
 import { copyRequestHead } from './uws-request.js'
 
 /** Largest message either way: uWS maxPayloadLength, and the upstream decoder's limit. */
@@ -167,12 +167,14 @@ class UwsUpgradeExchange extends Exchange implements TunnelClient {
     const rejection = this.#rejection!
     const res = this.#res
     res.writeStatus(statusLine(rejection.status))
-    writeHeaders(res, rejection.headers)
-    if (this.responseHeaders !== null) writeHeaders(res, this.responseHeaders)
+    writeFields(res, rejection.headers)
+    if (this.responseHeaders !== null) writeFields(res, this.responseHeaders)
     res.writeHeader('content-type', 'application/json')
     res.writeHeader('x-request-id', this.requestId)
+    const body = rejectionBody(rejection, this.requestId)
+    this.responseBytes = Buffer.byteLength(body)
     // Whatever follows a refused upgrade on this connection is not HTTP we could trust.
-    res.end(rejectionBody(rejection, this.requestId), true)
+    res.end(body, true)
   }
 
   /** The upstream's refusal of the handshake, passed on (proxy/websocket.ts). */
@@ -196,7 +198,7 @@ class UwsUpgradeExchange extends Exchange implements TunnelClient {
   readonly #writeRefusal = (): void => {
     const res = this.#res
     res.writeStatus(statusLine(this.status))
-    writeHeaders(res, this.#head)
+    writeFields(res, this.#head)
     res.end(this.#body ?? '', true)
   }
 
@@ -238,7 +240,7 @@ class UwsUpgradeExchange extends Exchange implements TunnelClient {
     const res = this.#res
     // Headers of our own on a 101 need the status first, or uWS would write 200 (its manual).
     res.writeStatus('101 Switching Protocols')
-    writeHeaders(res, this.#head)
+    writeFields(res, this.#head)
     const data: TunnelData = { tunnel: this.#tunnel! }
     res.upgrade(data, this.header('sec-websocket-key')!, this.#protocol, '', this.#context)
   }
@@ -429,13 +431,4 @@ function unwatchDrain(tunnel: UwsTunnel): void {
 
 function checkDrain(): void {
   for (const tunnel of tunnels) if (tunnel.draining) tunnel.goAway()
-}
-
-const STATUS_LINES: string[] = []
-function statusLine(code: number): string {
-  return (STATUS_LINES[code] ??= `${code} ${STATUS_CODES[code] ?? 'Unknown'}`)
-}
-
-function writeHeaders(res: HttpResponse, headers: readonly string[]): void {
-  for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!)
 }

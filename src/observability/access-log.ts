@@ -14,7 +14,7 @@ export function writeAccessLog(logger: Logger, exchange: Exchange): void {
       request_id: exchange.requestId,
       method: exchange.method,
       path: exchange.path === '' ? '(invalid)' : exchange.path,
-      route: exchange.route?.name ?? null,
+      route: exchange.route?.name ?? exchange.pathRoutes,
       status: exchange.status,
       client: exchange.clientAddress,
       duration_ms: round(now - exchange.startedAt),

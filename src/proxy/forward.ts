@@ -10,7 +10,12 @@ import { performance } from 'node:perf_hooks'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { REJECT } from '../errors.js'
-import { isBodylessResponse, type Exchange, type UpstreamCall } from '../front/exchange.js'
+import {
+  announcedLength,
+  isBodylessResponse,
+  type Exchange,
+  type UpstreamCall,
+} from '../front/exchange.js'
 import { buildUpstreamHeaders, clientResponseFields, clientResponseHeaders } from './headers.js'
 import type { ResponseFieldsHandler } from './h1/reader.js'
 import type { Target, Upstream } from './upstream.js'
@@ -97,7 +102,12 @@ export class ProxyCall implements ResponseFieldsHandler, UpstreamCall {
     if (exchange === null) return
     const out = clientResponseHeaders(exchange, headers)
     const length = headers['content-length']
-    exchange.writeHead(statusCode, out, typeof length === 'string' ? Number(length) : -1)
+    exchange.writeHead(
+      statusCode,
+      out,
+      announcedLength(statusCode, typeof length === 'string' ? Number(length) : -1),
+    )
+    if (this.#noBody) exchange.endResponse()
   }
 
   /** The native transport's form of onResponseStart (src/proxy/h1/reader.ts). */
@@ -109,7 +119,12 @@ export class ProxyCall implements ResponseFieldsHandler, UpstreamCall {
   ): void {
     const exchange = this.#acceptHead(controller, statusCode)
     if (exchange === null) return
-    exchange.writeHead(statusCode, clientResponseFields(exchange, fields), contentLength)
+    exchange.writeHead(
+      statusCode,
+      clientResponseFields(exchange, fields),
+      announcedLength(statusCode, contentLength),
+    )
+    if (this.#noBody) exchange.endResponse()
   }
 
   /** The exchange, when a final response head is to be passed on; null when it is not. */
@@ -123,6 +138,8 @@ export class ProxyCall implements ResponseFieldsHandler, UpstreamCall {
     this.#responseStarted = true
     this.#upstream.recordSuccess(this.#target)
     exchange.upstreamHeadersAt = performance.now()
+    // Complete at its head (RFC 9110 §6.4.1), so it is ended there: whatever the transport says
+    // of the rest cannot change it (undici fails a 304 that announces a Content-Length).
     this.#noBody = isBodylessResponse(this.#method, statusCode)
     return exchange
   }
@@ -143,12 +160,12 @@ export class ProxyCall implements ResponseFieldsHandler, UpstreamCall {
   }
 
   onResponseEnd(): void {
-    if (!this.#exchange.aborted) this.#exchange.endResponse()
+    if (!this.#exchange.aborted && !this.#noBody) this.#exchange.endResponse()
   }
 
   onResponseError(_controller: Controller, error: Error): void {
     const exchange = this.#exchange
-    if (exchange.aborted || error instanceof ClientAbortedError) return
+    if (exchange.aborted || this.#noBody || error instanceof ClientAbortedError) return
     const code = (error as { code?: string }).code ?? ''
     const now = performance.now()
     if (!this.#responseStarted && (CONNECT_ERRORS.has(code) || TIMEOUT_ERRORS.has(code))) {
@@ -161,7 +178,10 @@ export class ProxyCall implements ResponseFieldsHandler, UpstreamCall {
         return
       }
     }
-    exchange.errorDetail = `upstream ${this.#target.origin}: ${code || error.message}`
+    // The message says what a malformed response got wrong (which field, which rule).
+    const message = error.message
+    const why = message.includes(code) ? message : `${code}: ${message}`
+    exchange.errorDetail = `upstream ${this.#target.origin}: ${why}`
     if (exchange.headSent) {
       // The status is already on the wire: the only honest signal left is a cut connection.
       exchange.destroy()

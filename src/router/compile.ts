@@ -35,6 +35,8 @@ export interface PathLevel {
   readonly routes: readonly CompiledRoute[]
   /** Value of the Allow header of a 405 at this level; '' when some route takes every method. */
   readonly allow: string
+  /** Names of its routes, comma-separated: the access log's route of a 405 at this level. */
+  readonly names: string
   /** Length of the matched path spec (for strip_path): the exact path, or the prefix before /*. */
   readonly prefixLength: number
 }
@@ -102,7 +104,8 @@ function finishLevels(levels: Map<string, RouteEntry[]>): Map<string, PathLevel>
     const allow = takesAll
       ? ''
       : [...new Set(routes.flatMap((r) => [...r.methods!]))].sort().join(', ')
-    out.set(key, { routes, allow, prefixLength: key.length })
+    const names = routes.map((r) => r.name).join(',')
+    out.set(key, { routes, allow, names, prefixLength: key.length })
   }
   return out
 }

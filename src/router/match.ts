@@ -16,12 +16,14 @@ export interface MatchResult {
   route: CompiledRoute | null
   /** Allow header value for 405. */
   allow: string
+  /** For 405: the names of the routes on the matched path (PathLevel.names). */
+  routeNames: string
   /** Length of the matched path spec, for strip_path. */
   prefixLength: number
 }
 
 export function createMatchResult(): MatchResult {
-  return { kind: MatchKind.NotFound, route: null, allow: '', prefixLength: 0 }
+  return { kind: MatchKind.NotFound, route: null, allow: '', routeNames: '', prefixLength: 0 }
 }
 
 export function matchRoute(
@@ -85,5 +87,6 @@ function pickMethod(level: PathLevel, method: string, out: MatchResult): boolean
   }
   out.kind = MatchKind.MethodNotAllowed
   out.allow = level.allow
+  out.routeNames = level.names
   return true
 }

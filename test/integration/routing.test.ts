@@ -255,6 +255,26 @@ describe.each(FRONTS)('routing on the %s front', (front) => {
       const line = await gateway.waitForLog((l) => l.msg === 'access' && l['request_id'] === id)
       expect(line).toMatchObject({ path: '/nowhere/at/all', route: null, status: 404 })
     })
+
+    it('counts the bytes of its own error answer in bytes_out', async () => {
+      const res = await get('/nowhere/at/all')
+      const id = res.headers['x-request-id']
+      const line = await gateway.waitForLog((l) => l.msg === 'access' && l['request_id'] === id)
+      expect(res.body.length).toBeGreaterThan(0)
+      expect(line['bytes_out']).toBe(res.body.length)
+    })
+
+    it('names the routes whose path matched a 405, and the bytes of its answer', async () => {
+      const res = await send(`${gateway.url}/items/1`, { method: 'POST', body: 'x' })
+      expect(res.status).toBe(405)
+      const id = res.headers['x-request-id']
+      const line = await gateway.waitForLog((l) => l.msg === 'access' && l['request_id'] === id)
+      expect(line).toMatchObject({
+        route: 'items-read,items-write',
+        status: 405,
+        bytes_out: res.body.length,
+      })
+    })
   })
 
   describe('when the request has a query string', () => {

@@ -5,7 +5,7 @@
  * section is parsed like a header section.
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import { FieldNameCache, fieldRecord, parseFields } from './fields.js'
+import { controlCharProblem, FieldNameCache, fieldRecord, parseFields } from './fields.js'
 
 /** What decode() found; the parser maps these onto its own events. */
 export const C_NEED_MORE = 0
@@ -139,9 +139,8 @@ export class ChunkedDecoder {
     this.end = at + 4
     const fields: string[] = []
     const problem =
-      text.indexOf('\0') !== -1
-        ? 'NUL in a trailer'
-        : parseFields(text, 0, text.length, fields, null, this.#names)
+      controlCharProblem(text, 0, text.length, false) ??
+      parseFields(text, 0, text.length, fields, null, this.#names)
     this.trailers = fieldRecord(fields)
     return problem === null ? C_END : this.#fail(problem, len)
   }

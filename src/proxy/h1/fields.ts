@@ -20,8 +20,21 @@ import {
 } from './names.js'
 
 const CR = 13
+const LF = 10
 const SP = 32
 const HTAB = 9
+
+/**
+ * 1 for the chars no line of a head may hold: the controls but HTAB, and DEL (RFC 9110 §5.5:
+ * a field value is HTAB, SP, VCHAR and obs-text; RFC 9112 §4: so is a reason phrase). CR and LF
+ * end lines and are left to the line rules.
+ */
+const CONTROL = new Uint8Array(256)
+for (let c = 0; c < 32; c++) CONTROL[c] = 1
+CONTROL[HTAB] = 0
+CONTROL[CR] = 0
+CONTROL[LF] = 0
+CONTROL[127] = 1
 
 /** What the framing rules (RFC 9112 §6.3, §9.3) need from the header section. */
 export interface Framing {
@@ -127,6 +140,38 @@ export function parseFields(
   }
   if (!hits || line !== cache.raw.length) cache.settle(line)
   return null
+}
+
+/**
+ * Why `text` in [start, end), a head (`statusLine`: its first line is the status line) or a
+ * trailer section decoded as latin1, is malformed by a control character, naming the field it
+ * is in; null when there is none. A table lookup per char: every byte of every head passes here.
+ */
+export function controlCharProblem(
+  text: string,
+  start: number,
+  end: number,
+  statusLine: boolean,
+): string | null {
+  for (let i = start; i < end; i++) {
+    if (CONTROL[text.charCodeAt(i)] === 1) return describeControl(text, start, i, statusLine)
+  }
+  return null
+}
+
+function describeControl(text: string, start: number, at: number, statusLine: boolean): string {
+  const what = `control character 0x${text.charCodeAt(at).toString(16).padStart(2, '0')}`
+  const lineStart = Math.max(start, text.lastIndexOf('\n', at) + 1)
+  if (statusLine && lineStart === start) return `${what} in the status line`
+  const colon = text.indexOf(':', lineStart)
+  if (colon === -1 || colon > at) return `${what} in a field name`
+  // The name is not checked yet: it is quoted only when it is a token.
+  if (colon === lineStart) return `${what} in a field value`
+  for (let i = lineStart; i < colon; i++) {
+    const c = text.charCodeAt(i)
+    if (c > 127 || TCHAR[c] === 0) return `${what} in a field value`
+  }
+  return `${what} in the value of field "${text.slice(lineStart, colon).toLowerCase()}"`
 }
 
 const DUPLICATE = 'duplicate'

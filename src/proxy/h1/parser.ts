@@ -8,7 +8,13 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { C_DATA, C_END, C_NEED_MORE, ChunkedDecoder } from './chunked.js'
-import { FieldNameCache, fieldRecord, parseFields, type Framing } from './fields.js'
+import {
+  controlCharProblem,
+  FieldNameCache,
+  fieldRecord,
+  parseFields,
+  type Framing,
+} from './fields.js'
 
 /** The fed bytes are used up (a partial head or trailer section is kept inside). */
 export const NEED_MORE = 0
@@ -234,9 +240,10 @@ export class ResponseParser implements Framing {
   }
 
   #parseHead(text: string, end: number): string | null {
-    // NUL anywhere in a head is never valid (RFC 9110 §5.5).
-    const nul = text.indexOf('\0')
-    if (nul !== -1 && nul < end) return 'NUL in the response head'
+    // No control char but HTAB, anywhere in a head (RFC 9110 §5.5), as llhttp for undici: a
+    // client must not get one from the gateway.
+    const control = controlCharProblem(text, 0, end, true)
+    if (control !== null) return control
     let fields: number
     const previous = this.#statusLine
     if (previous !== '' && text.startsWith(previous)) {

@@ -377,12 +377,63 @@ describe('h1 response parser', () => {
       ['an empty name', ': 1', /empty field name/],
       ['a bare LF', 'X-A: 1\nX-B: 2', /bare CR or LF/],
       ['a bare CR in a value', 'X-A: 1\r2', /bare CR or LF/],
-      ['a NUL in a value', 'X-A: 1\u00002', /NUL/],
+      ['a NUL in a value', 'X-A: 1\u00002', /control character 0x00/],
     ]
     it.each(BAD)('refuses %s', (_name, fields, why) => {
       const r = parse([`HTTP/1.1 200 OK\r\n${fields}\r\n\r\n`])
       expect(r.error).toMatch(why)
       expect(r.heads).toEqual([])
+    })
+
+    describe('a control character other than HTAB (RFC 9110 §5.5)', () => {
+      it.each([0x01, 0x08, 0x0b, 0x0c, 0x0e, 0x1f, 0x7f])(
+        'refuses 0x%s in a value, naming the field',
+        (c) => {
+          const r = parse([
+            `HTTP/1.1 200 OK\r\nX-Ok: 1\r\nX-Bad: a${String.fromCharCode(c)}b\r\n\r\n`,
+          ])
+          const hex = c.toString(16).padStart(2, '0')
+          expect(r.error).toBe(`control character 0x${hex} in the value of field "x-bad"`)
+          expect(r.heads).toEqual([])
+        },
+      )
+
+      it('keeps HTAB and obs-text in a value, one latin1 char per byte', () => {
+        const r = parse([
+          'HTTP/1.1 200 OK\r\nX-A: a\tb caf\u00e9\u00ff\u0080\r\nContent-Length: 0\r\n\r\n',
+        ])
+        expect(r.error).toBeNull()
+        expect(r.heads[0]!.fields).toEqual([
+          'x-a',
+          'a\tb caf\u00e9\u00ff\u0080',
+          'content-length',
+          '0',
+        ])
+      })
+
+      it('refuses one in the reason phrase', () => {
+        expect(parse(['HTTP/1.1 200 O\u0001K\r\n\r\n']).error).toMatch(/0x01 in the status line/)
+      })
+
+      it('refuses one in a name without quoting it', () => {
+        expect(parse(['HTTP/1.1 200 OK\r\nX\u0001A: 1\r\n\r\n']).error).toMatch(
+          /0x01 in a field name/,
+        )
+      })
+
+      it('refuses one in a trailer', () => {
+        const r = parse([
+          'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\u0001\r\n\r\n',
+        ])
+        expect(r.error).toMatch(/0x01 in the value of field "x-t"/)
+        expect(r.end).toBe(false)
+      })
+
+      it('refuses one in a body-less head read in pieces', () => {
+        for (const r of everySplit('HTTP/1.1 204 No Content\r\nX-Bad: \u007f\r\n\r\n')) {
+          expect(r.error).toMatch(/0x7f/)
+        }
+      })
     })
 
     it.each([
