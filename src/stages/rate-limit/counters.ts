@@ -293,9 +293,11 @@ export class CounterTable implements DeltaSource {
 
   /**
    * Exact limits, after `consume` set `out.borrow`: asks this host's other workers for budget for
-   * the key, and resolves once what they granted is credited or the bounded wait is over; the
-   * caller then decides again. When every worker answered and the host cannot pay `cost`, the key
-   * is marked spent (no asking again before budget can have come back).
+   * the key, and resolves once what they granted is credited or the bounded wait is over: true
+   * when this worker can now pay `cost` (the caller decides again), false when it cannot (the
+   * request is refused; asking again would only wait again). When every worker answered and the
+   * host cannot pay `cost`, the key is marked spent: nothing is asked before budget can have
+   * come back.
    */
   async borrow(
     tier: number,
@@ -303,23 +305,25 @@ export class CounterTable implements DeltaSource {
     key: string,
     cost: number,
     now: () => number,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const host = this.#host
     const map = this.#maps[tier * 2 + (fallback ? 1 : 0)]!
     const slot = map.get(key)
-    if (host === null || slot === undefined) return
+    if (host === null || slot === undefined) return false
     const need = cost - this.#spareOf(host, tier, slot, now())
-    if (!(need > 0)) return
+    if (!(need > 0)) return true
     const left = await host.options.broker.borrow(this.#counterId(slot), need)
     // The key may have been forgotten meanwhile; then nothing is known about it.
     const after = map.get(key)
-    if (after === undefined || !Number.isFinite(left)) return
+    if (after === undefined) return false
     const nowMs = now()
-    const missing = cost - this.#spareOf(host, tier, after, nowMs) - left
+    const spare = this.#spareOf(host, tier, after, nowMs)
+    const missing = cost - spare - left
     if (missing > SLACK) {
       const window = this.algorithm.windowOf(this.#state, after * this.algorithm.width)
       host.markSpent(after, tier, missing, window, nowMs)
     }
+    return spare + SLACK >= cost
   }
 
   /**

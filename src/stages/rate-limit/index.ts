@@ -170,8 +170,10 @@ export class RateLimitStage implements Stage {
     key: string,
     borrowed: number,
   ): Promise<Verdict> {
-    await policy.table.borrow?.(tier, fallback, key, COST, this.#now)
-    return this.#decide(exchange, borrowed + 1)
+    const paid = (await policy.table.borrow?.(tier, fallback, key, COST, this.#now)) ?? false
+    // Nothing came (the host is spent, or a worker did not answer in time): decided without
+    // asking again, which would only wait again.
+    return this.#decide(exchange, paid ? borrowed + 1 : BORROW_ROUNDS)
   }
 
   /** The key of the request for `policy`; sets #fallback when it is the client address instead. */

@@ -53,7 +53,8 @@ export interface Limiter {
   refund(slot: number, tier: number, cost: number): void
   /**
    * After `consume` set `Decision.borrow` (exact limits, ./host-shares.ts): asks this host's
-   * other workers for budget; resolves once it came or the wait is over. Quotas never borrow.
+   * other workers for budget; resolves once it came or the wait is over, true when the request
+   * may now be admitted. Quotas never borrow.
    */
   borrow?(
     tier: number,
@@ -61,7 +62,7 @@ export interface Limiter {
     key: string,
     cost: number,
     now: () => number,
-  ): Promise<void>
+  ): Promise<boolean>
 }
 
 /** A policy ready for the hot path. */
