@@ -7,9 +7,9 @@
  * Local and synchronous: the decision reads and writes this worker's counter tables (counters.ts)
  * and never waits on the network, except when a small limit held exactly on the host
  * (host-shares.ts) finds this worker's share spent: then the request awaits budget from the
- * host's other workers (a loopback exchange with a bounded wait) and is decided again; the consumption of other members arrives in the background
- * through RateLimitRegistry (gossip deltas, Redis reconciliation; quota policies lease blocks from
- * Redis, quota.ts). Deciding for a known key creates no object or array; the header values (and
+ * host's other workers (a loopback exchange with a bounded wait) and is decided again. The
+ * consumption of other members arrives in the background through RateLimitRegistry (gossip
+ * deltas, Redis reconciliation; quota policies lease blocks from Redis, quota.ts). Deciding for a known key creates no object or array; the header values (and
  * the key text of a non-string claim) are the only strings a request builds.
  *
  * Keys: consumer (issuer + subject of the identity), credential (issuer + the token's jti, or
