@@ -7,9 +7,15 @@
  * When members the worker expects are silent (gossip cut) and no Redis reconciliation is healthy
  * to stand in, the worker enforces only its share of each limit (limit / expected members), so
  * the sum over members still holds the limit (issue 5, "Both gone").
+ *
+ * Small limits (at most `gossip.exact_up_to` per window) are held exactly among the workers of
+ * this host instead: each worker holds a share of every key and borrows from the others through
+ * a {@link BudgetExchange} on the same sockets (src/stages/rate-limit/host-shares.ts). Gossip
+ * still carries their consumption to other hosts.
  */
 import type { Logger } from 'pino'
 import { GossipMember } from '../gossip/member.js'
+import { BudgetExchange } from './budget-exchange.js'
 import type { GossipSettings } from '../gossip/schema.js'
 import type { RateLimitRegistry } from '../stages/rate-limit/registry.js'
 
@@ -26,6 +32,7 @@ export interface SharingOptions {
 export class RateLimitSharing {
   readonly #registry: RateLimitRegistry
   readonly #member: GossipMember | null
+  readonly #exchange: BudgetExchange | null
   readonly #options: SharingOptions
   readonly #logger: Logger
   #timer: NodeJS.Timeout | null = null
@@ -51,6 +58,27 @@ export class RateLimitSharing {
           logger,
         )
       : null
+    this.#exchange =
+      this.#member !== null && options.workerCount > 1 && settings.exactUpTo > 0
+        ? new BudgetExchange(registry, this.#member, {
+            workerIndex: options.workerIndex,
+            timeoutMs: settings.borrowTimeoutMs,
+          })
+        : null
+    if (this.#exchange !== null) {
+      this.#member!.budget = this.#exchange
+      registry.host = {
+        workerIndex: options.workerIndex,
+        workers: options.workerCount,
+        upTo: settings.exactUpTo,
+        broker: this.#exchange,
+      }
+    }
+  }
+
+  /** The budget exchange of exact limits, or null (one worker, or exact_up_to 0). */
+  get exchange(): BudgetExchange | null {
+    return this.#exchange
   }
 
   get member(): GossipMember | null {
@@ -77,6 +105,7 @@ export class RateLimitSharing {
   async close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
+    this.#exchange?.close()
     await this.#member?.close()
   }
 

@@ -11,6 +11,9 @@
  * 18      6      timestamp: sender's clock, ms since the epoch
  * 24      …      body, msgpack: [1, counter, window, count, counter, window, count, …] (deltas)
  *                            or [2, id, host, port, id, host, port, …] (heartbeat: live members)
+ *                            or [3, request id, counter, need, worker index] (borrow: budget
+ *                               asked of this host's other workers, limits held exactly)
+ *                            or [4, request id, counter, granted, left] (grant: the answer)
  * end-32  32     HMAC-SHA256(secret, every byte before it), when signed
  * ```
  *
@@ -38,6 +41,8 @@ export const MAX_DATAGRAM_BYTES = 65_507
 const FLAG_SIGNED = 0x01
 const KIND_DELTAS = 1
 const KIND_HEARTBEAT = 2
+const KIND_BORROW = 3
+const KIND_GRANT = 4
 const SENDER_ID_BYTES = 8
 const MAX_U48 = 2 ** 48 - 1
 // Upper bounds of msgpack encodings, so a batch is split without encoding it twice: an array
@@ -61,6 +66,21 @@ export interface MemberAddress {
 export type GossipBody =
   | { readonly kind: 'deltas'; readonly deltas: ConsumptionDelta[] }
   | { readonly kind: 'heartbeat'; readonly members: MemberAddress[] }
+  | {
+      readonly kind: 'borrow'
+      readonly id: number
+      readonly counter: string
+      readonly need: number
+      /** The asking worker's index on the host. */
+      readonly from: number
+    }
+  | {
+      readonly kind: 'grant'
+      readonly id: number
+      readonly counter: string
+      readonly amount: number
+      readonly left: number
+    }
 
 export interface GossipMessage {
   /** Sender id, 16 hex digits. */
@@ -147,6 +167,16 @@ export class GossipCodec {
       )
     }
     return this.#split(KIND_HEARTBEAT, items, costs, nowMs, true)
+  }
+
+  /** A borrow request (one datagram: it is sent only on the rare path, one key at a time). */
+  encodeBorrow(id: number, counter: string, need: number, from: number, nowMs: number): Buffer {
+    return this.#seal([KIND_BORROW, id, counter, need, from], nowMs)
+  }
+
+  /** The answer to a borrow request. */
+  encodeGrant(id: number, counter: string, amount: number, left: number, nowMs: number): Buffer {
+    return this.#seal([KIND_GRANT, id, counter, amount, left], nowMs)
   }
 
   decode(datagram: Buffer): DecodeResult {
@@ -256,8 +286,10 @@ const SENDER_ID_RE = /^[0-9a-f]{16}$/
 
 /** The body's shape, checked element by element: whoever holds the key is trusted, not its bytes. */
 function toBody(value: unknown): GossipBody | null {
-  if (!Array.isArray(value) || (value.length - 1) % 3 !== 0) return null
+  if (!Array.isArray(value)) return null
   const kind: unknown = value[0]
+  if (kind === KIND_BORROW || kind === KIND_GRANT) return toBudgetBody(kind, value)
+  if ((value.length - 1) % 3 !== 0) return null
   if (kind === KIND_DELTAS) {
     const deltas: ConsumptionDelta[] = []
     for (let i = 1; i < value.length; i += 3) {
@@ -287,4 +319,18 @@ function toBody(value: unknown): GossipBody | null {
     return { kind: 'heartbeat', members }
   }
   return null
+}
+
+function toBudgetBody(kind: number, value: readonly unknown[]): GossipBody | null {
+  if (value.length !== 5) return null
+  const [, id, counter, a, b] = value
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) return null
+  if (typeof counter !== 'string' || counter.length === 0) return null
+  if (typeof a !== 'number' || !Number.isFinite(a) || a < 0) return null
+  if (typeof b !== 'number' || !Number.isFinite(b) || b < 0) return null
+  if (kind === KIND_BORROW) {
+    if (!Number.isInteger(b)) return null
+    return { kind: 'borrow', id, counter, need: a, from: b }
+  }
+  return { kind: 'grant', id, counter, amount: a, left: b }
 }

@@ -11,6 +11,9 @@
  *   each sender has a 64-datagram anti-replay window (RFC 4303 §3.4.3). Otherwise its deltas go
  *   to the sink. A new sender id from a known address is that member restarted.
  * - **Membership.** Members are keyed by sender id; one silent for member_timeout is dropped.
+ * - **Budget.** The same socket carries the borrow requests and grants of limits held exactly on
+ *   this host (src/cluster/budget-exchange.ts), signed and replay-checked like the rest, and
+ *   heard only from this host's workers (their ports, on loopback or the bound address).
  *
  * Nothing here runs per request: the request path only touches the source's counters, and no
  * request ever waits on this socket.
@@ -20,9 +23,9 @@ import { lookup } from 'node:dns/promises'
 import { isIPv4 } from 'node:net'
 import type { Logger } from 'pino'
 import { PortcullisError } from '../errors.js'
-import { GossipCodec, type DecodeFailure, type MemberAddress } from './codec.js'
+import { GossipCodec, type DecodeFailure, type GossipBody, type MemberAddress } from './codec.js'
 import { isLoopback, type GossipAddress, type GossipSettings } from './schema.js'
-import type { DeltaSink, DeltaSource } from './types.js'
+import type { BudgetHandler, DeltaSink, DeltaSource } from './types.js'
 
 /**
  * How far a signed datagram's timestamp may be from this clock. Past it a captured datagram can
@@ -47,7 +50,8 @@ export interface GossipStats {
   sent: number
   /** Datagrams accepted. */
   received: number
-  readonly dropped: Record<DecodeFailure | 'replay' | 'stale', number>
+  /** `foreign`: a budget datagram from a member that is not a worker of this host. */
+  readonly dropped: Record<DecodeFailure | 'replay' | 'stale' | 'foreign', number>
   /** Sends the socket refused (unreachable host, full buffer). */
   sendErrors: number
   /** Deltas whose counter name alone exceeds max_datagram: never sent. */
@@ -114,6 +118,7 @@ export class GossipMember {
       unknown_version: 0,
       replay: 0,
       stale: 0,
+      foreign: 0,
     },
     sendErrors: 0,
     unsendable: 0,
@@ -136,6 +141,7 @@ export class GossipMember {
   readonly #replay = new Map<string, ReplayWindow>()
   #unresolved: GossipAddress[] = []
   #resolving = false
+  #budget: BudgetHandler | null = null
 
   constructor(options: GossipMemberOptions, sink: DeltaSink, source: DeltaSource, logger: Logger) {
     if (options.secret === null && !isLoopback(options.bind)) {
@@ -234,6 +240,33 @@ export class GossipMember {
   get id(): string {
     if (this.#codec === null) throw new Error('gossip member is not started')
     return this.#codec.senderId
+  }
+
+  /** Who answers this host's other workers' borrow requests (null: nothing is lent). */
+  set budget(handler: BudgetHandler | null) {
+    this.#budget = handler
+  }
+
+  /**
+   * Sends a borrow request to every other worker of this host (their ports, whether heard from
+   * yet or not: at start-up a share may be asked for before the first heartbeat). Returns how
+   * many were asked.
+   */
+  requestBudget(id: number, counter: string, need: number): number {
+    const codec = this.#codec
+    const { port, index, localPeers, bind } = this.#options
+    if (codec === null || port === 0 || localPeers < 2) return 0
+    const datagram = codec.encodeBorrow(id, counter, need, index, Date.now())
+    const host = bind === '0.0.0.0' ? '127.0.0.1' : bind
+    for (let i = 0; i < localPeers; i++) if (i !== index) this.#send(datagram, host, port + i)
+    return localPeers - 1
+  }
+
+  /** True when a datagram from `address`, listening on `port`, is a worker of this host. */
+  #fromThisHost(address: string, port: number): boolean {
+    const base = this.#options.port
+    if (base === 0 || port < base || port >= base + this.#options.localPeers) return false
+    return isLoopback(address) || address === this.#options.bind
   }
 
   /** How many live members there are, this one excluded (no list built). */
@@ -351,15 +384,42 @@ export class GossipMember {
     this.stats.received++
     this.#heard(message.sender, remote.address, message.port, key, now)
     const body = message.body
-    if (body.kind === 'deltas') {
-      try {
-        this.#sink.applyRemote(body.deltas, now)
-      } catch (error) {
-        this.#logger.error({ err: error }, 'gossip sink refused deltas')
-      }
-    } else {
-      for (const member of body.members) this.#learn(member, remote.address, now)
+    const local = this.#fromThisHost(remote.address, message.port)
+    switch (body.kind) {
+      case 'deltas':
+        try {
+          this.#sink.applyRemote(body.deltas, now, local)
+        } catch (error) {
+          this.#logger.error({ err: error }, 'gossip sink refused deltas')
+        }
+        return
+      case 'heartbeat':
+        for (const member of body.members) this.#learn(member, remote.address, now)
+        return
+      case 'borrow':
+      case 'grant':
+        if (!local) this.#drop('foreign', remote)
+        else this.#onBudget(body, remote.address, message.port, now)
+        return
     }
+  }
+
+  #onBudget(
+    body: Extract<GossipBody, { kind: 'borrow' | 'grant' }>,
+    host: string,
+    port: number,
+    now: number,
+  ): void {
+    const handler = this.#budget
+    const codec = this.#codec
+    if (codec === null) return
+    if (body.kind === 'grant') {
+      handler?.granted(body.id, body.counter, body.amount, body.left, now)
+      return
+    }
+    // Without a handler (no exact limits here) the answer is that nothing is lent.
+    const loan = handler?.lend(body.counter, body.need, body.from, now) ?? { granted: 0, left: 0 }
+    this.#send(codec.encodeGrant(body.id, body.counter, loan.granted, loan.left, now), host, port)
   }
 
   #heard(id: string, host: string, port: number, key: string, now: number): void {
@@ -439,7 +499,7 @@ export class GossipMember {
     })
   }
 
-  #drop(reason: DecodeFailure | 'replay' | 'stale', remote: RemoteInfo): void {
+  #drop(reason: DecodeFailure | 'replay' | 'stale' | 'foreign', remote: RemoteInfo): void {
     this.stats.dropped[reason]++
     this.#logger.debug(
       { reason, from: `${remote.address}:${remote.port}` },

@@ -60,6 +60,27 @@ export const GossipSchema = Type.Object(
         'survived. At least 4 × interval.',
       default: '2s',
     }),
+    exact_up_to: Type.Integer({
+      minimum: 0,
+      maximum: 1_000_000,
+      description:
+        'Rate limits of at most this many requests per window (token buckets: burst) are held ' +
+        'exactly across the workers of a host: each worker holds a share of every key and ' +
+        'borrows from the others when its share is spent, instead of learning their ' +
+        'consumption by gossip an interval late. Login, sign-up and key-probing limits are that ' +
+        'small, and for them one interval is the whole limit. Larger limits keep gossip. ' +
+        '0 holds none exactly.',
+      default: 100,
+    }),
+    borrow_timeout: Duration({
+      description:
+        'How long a request whose worker has spent its share of an exact limit waits for the ' +
+        'other workers of its host to answer (a loopback round trip when they are idle). A ' +
+        'worker that has not answered by then counts as having nothing to lend, so the request ' +
+        'is refused, never admitted on a guess; its late grant is kept for the next request. ' +
+        'The default covers a worker busy with another request.',
+      default: '2ms',
+    }),
     max_datagram: Size({
       description:
         'Largest datagram sent (and accepted), header and MAC included; a batch is split to ' +
@@ -91,6 +112,9 @@ export interface GossipSettings {
   readonly intervalMs: number
   readonly memberTimeoutMs: number
   readonly maxDatagramBytes: number
+  /** Limits of at most this many per window (buckets: burst) are held exactly on the host. */
+  readonly exactUpTo: number
+  readonly borrowTimeoutMs: number
 }
 
 /** 127.0.0.0/8: the only addresses a member without a secret may bind or reach. */
@@ -147,6 +171,10 @@ export function compileGossip(
         'would be dropped before it could send a few heartbeats',
     })
   }
+  const borrowTimeoutMs = parseDuration(config.borrow_timeout)
+  if (borrowTimeoutMs < 1) {
+    problems.push({ path: `${path}.borrow_timeout`, reason: 'must be at least 1ms' })
+  }
   const maxDatagramBytes = parseSize(config.max_datagram)
   if (maxDatagramBytes < MIN_DATAGRAM_BYTES || maxDatagramBytes > MAX_DATAGRAM_BYTES) {
     problems.push({
@@ -165,5 +193,7 @@ export function compileGossip(
     intervalMs,
     memberTimeoutMs,
     maxDatagramBytes,
+    exactUpTo: config.exact_up_to,
+    borrowTimeoutMs,
   }
 }

@@ -26,8 +26,28 @@ export interface ConsumptionDelta {
  * counters through RateLimitRegistry.takeRedisDeltas / applyGlobal instead.)
  */
 export interface DeltaSink {
-  /** Deltas received from another member. */
-  applyRemote(deltas: readonly ConsumptionDelta[], nowMs: number): void
+  /**
+   * Deltas received from another member; `fromThisHost` when it is a worker of this host (limits
+   * held exactly on the host ignore those: their budget is split between the workers instead).
+   */
+  applyRemote(deltas: readonly ConsumptionDelta[], nowMs: number, fromThisHost: boolean): void
+}
+
+/**
+ * The budget exchange between the workers of one host (src/cluster/budget-exchange.ts): what a
+ * member does with the borrow requests and grants it receives. Only this host's workers are
+ * heard: another host could otherwise drain a worker's shares.
+ */
+export interface BudgetHandler {
+  /** Worker `from` asks for `need` of `counter`: what is granted, and what is left after. */
+  lend(
+    counter: string,
+    need: number,
+    from: number,
+    nowMs: number,
+  ): { readonly granted: number; readonly left: number }
+  /** The answer to this worker's request `id`. */
+  granted(id: number, counter: string, amount: number, left: number, nowMs: number): void
 }
 
 export interface DeltaSource {

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { pino, type Logger } from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { ConfigProblem } from '../../src/errors.js'
+import type { ConfigProblem, Rejection } from '../../src/errors.js'
 import type { RouteConfig } from '../../src/router/schema.js'
 import { createDecision, type Decision } from '../../src/stages/rate-limit/algorithms/algorithm.js'
 import {
@@ -252,7 +252,8 @@ describe('quota leasing through redis', () => {
       const send = () => {
         const ex = new FakeExchange()
         ex.clientAddress = '192.0.2.1'
-        const verdict = stage.onRequest(ex)
+        // Quotas decide synchronously: no borrowing.
+        const verdict = stage.onRequest(ex) as Rejection | undefined
         return { verdict, headers: ex.responseHeaders ?? [] }
       }
       const first = send()

@@ -22,7 +22,14 @@
  * what Redis answered without ever adding it to what gossip brought.
  */
 import type { ConsumptionDelta, DeltaSource } from '../../gossip/types.js'
-import type { Algorithm, Decision, Limits } from './algorithms/algorithm.js'
+import {
+  ceilSeconds,
+  createLimits,
+  type Algorithm,
+  type Decision,
+  type Limits,
+} from './algorithms/algorithm.js'
+import { HostShares, lendable, SLACK, type HostOptions } from './host-shares.js'
 
 /** A tier's rate as configured, before it is shared among members. */
 export interface TierRate {
@@ -62,6 +69,12 @@ export interface SyncDelta extends ConsumptionDelta {
 }
 
 export const FALLBACK_PREFIX = '\nip:'
+
+/** What a worker lends of an exact limit's budget, and what it has left after. */
+export interface Loan {
+  granted: number
+  left: number
+}
 
 /** Slots allocated at first; the table doubles up to maxKeys as keys arrive. */
 const INITIAL_SLOTS = 1024
@@ -103,6 +116,8 @@ export class CounterTable implements DeltaSource {
   /** Local consumption of windows a key has left before it was taken: still owed to peers. */
   #spilled: ConsumptionDelta[] = []
   #trackRedis = false
+  /** Shares of the tiers held exactly on this host, or null (./host-shares.ts). */
+  #host: HostShares | null = null
   /** The second accumulator, for Redis: as #pendingCount/#pendingWindow/#spilled. */
   #redisCount: Float64Array
   #redisWindow: Float64Array
@@ -123,9 +138,7 @@ export class CounterTable implements DeltaSource {
       options.tiers.flatMap((t, i) => (t === null ? [] : [[t.name, i] as const])),
     )
     this.#maps = options.tiers.flatMap(() => [new Map<string, number>(), new Map<string, number>()])
-    this.limits = options.tiers.map((t) =>
-      t === null ? null : { quota: 1, windowMs: 1, ratePerMs: 0 },
-    )
+    this.limits = options.tiers.map((t) => (t === null ? null : createLimits()))
     this.shareOf = options.shareOf ?? 1
     this.#capacity = Math.min(options.maxKeys, INITIAL_SLOTS)
     const c = this.#capacity
@@ -166,6 +179,33 @@ export class CounterTable implements DeltaSource {
       const limits = this.limits[i]
       if (tier !== null && limits !== null) shareLimits(limits, tier, this.algorithm, n)
     })
+    if (this.#host !== null) this.#host.shareOf = n
+  }
+
+  /**
+   * How this worker holds small limits exactly with its host's other workers
+   * (./host-shares.ts), or null. Set before traffic: every key in the table restarts from the
+   * even share.
+   */
+  get host(): HostOptions | null {
+    return this.#host?.options ?? null
+  }
+
+  set host(options: HostOptions | null) {
+    const host =
+      options === null ? null : new HostShares(options, this.#tiers, this.algorithm, this.#capacity)
+    this.#host = host !== null && host.any ? host : null
+    if (this.#host === null) return
+    this.#host.shareOf = this.#shareOf
+    for (let slot = 0; slot < this.#used; slot++) {
+      const owner = this.#owner[slot]!
+      if (owner !== FREE) this.#host.reset(slot, owner >> 1)
+    }
+  }
+
+  /** True when `tier` is held exactly on this host. */
+  isExact(tier: number): boolean {
+    return this.#host !== null && this.#host.isExact(tier)
   }
 
   /**
@@ -203,10 +243,9 @@ export class CounterTable implements DeltaSource {
     out: Decision,
   ): number {
     const mapIndex = tier * 2 + (fallback ? 1 : 0)
-    const limits = this.limits[tier]!
     const algorithm = this.algorithm
     let slot = this.#maps[mapIndex]!.get(key)
-    if (slot === undefined) slot = this.#insert(mapIndex, key, limits, nowMs)
+    if (slot === undefined) slot = this.#insert(mapIndex, key, nowMs)
     else this.#ref[slot] = 1
     this.#lastUsed[slot] = nowMs
     // Every use reaches Redis, refusals included (by the share rule too): the global state of a
@@ -215,10 +254,18 @@ export class CounterTable implements DeltaSource {
       this.#touched[slot] = 1
       this.#touchedList[this.#touchedCount++] = slot
     }
+    const host = this.#host
+    const exact = host !== null && host.isExact(tier)
+    const limits = exact ? host.limitsOf(tier, slot) : this.limits[tier]!
     const base = slot * algorithm.width
     if (algorithm.consume(this.#state, base, limits, nowMs, cost, out)) {
       const window = algorithm.windowOf(this.#state, base)
-      if (this.peers > 1 && algorithm.windowed && this.#overShare(slot, window, cost, out)) {
+      if (
+        !exact &&
+        this.peers > 1 &&
+        algorithm.windowed &&
+        this.#overShare(slot, window, cost, out)
+      ) {
         algorithm.refund(this.#state, base, limits, cost)
         out.admitted = false
         out.remaining += cost
@@ -236,8 +283,106 @@ export class CounterTable implements DeltaSource {
         this.#dirtyList[this.#dirtyCount++] = slot
       }
       if (this.#trackRedis) this.#countForRedis(slot, window, limits, cost, nowMs)
+    } else if (exact && out.borrow && nowMs < host.spentUntil(slot)) {
+      // The host was found spent: nothing to ask for before budget can have come back.
+      out.borrow = false
+      out.retryAfterSeconds = ceilSeconds(host.spentUntil(slot) - nowMs, 1)
     }
     return slot
+  }
+
+  /**
+   * Exact limits, after `consume` set `out.borrow`: asks this host's other workers for budget for
+   * the key, and resolves once what they granted is credited or the bounded wait is over: true
+   * when this worker can now pay `cost` (the caller decides again), false when it cannot (the
+   * request is refused; asking again would only wait again). When every worker answered and the
+   * host cannot pay `cost`, the key is marked spent: nothing is asked before budget can have
+   * come back.
+   */
+  async borrow(
+    tier: number,
+    fallback: boolean,
+    key: string,
+    cost: number,
+    now: () => number,
+  ): Promise<boolean> {
+    const host = this.#host
+    const map = this.#maps[tier * 2 + (fallback ? 1 : 0)]!
+    const slot = map.get(key)
+    if (host === null || slot === undefined) return false
+    const need = cost - this.#spareOf(host, tier, slot, now())
+    if (!(need > 0)) return true
+    const left = await host.options.broker.borrow(this.#counterId(slot), need)
+    // The key may have been forgotten meanwhile; then nothing is known about it.
+    const after = map.get(key)
+    if (after === undefined) return false
+    const nowMs = now()
+    const spare = this.#spareOf(host, tier, after, nowMs)
+    const missing = cost - spare - left
+    if (missing > SLACK) {
+      const window = this.algorithm.windowOf(this.#state, after * this.algorithm.width)
+      host.markSpent(after, tier, missing, window, nowMs)
+    }
+    return spare + SLACK >= cost
+  }
+
+  /**
+   * Another worker of this host asks for `need` of `counter`'s budget: lends what
+   * {@link lendable} allows out of this worker's spare (none when `give` is false), moved out of
+   * its share. False when the counter does not name a key of this table.
+   */
+  lend(counter: string, need: number, give: boolean, nowMs: number, out: Loan): boolean {
+    const at = this.#locate(counter)
+    if (at === null) return false
+    out.granted = 0
+    out.left = 0
+    const host = this.#host
+    if (host === null || !host.isExact(at.tier)) return true
+    const mapIndex = at.tier * 2 + (at.fallback ? 1 : 0)
+    let slot = this.#maps[mapIndex]!.get(at.key)
+    if (slot === undefined) {
+      // A key this worker never saw holds the even share, which may be nothing.
+      if (host.baseOf(at.tier) === 0) return true
+      slot = this.#insert(mapIndex, at.key, nowMs)
+    }
+    const spare = this.#spareOf(host, at.tier, slot, nowMs)
+    const granted = give ? lendable(spare, need) : 0
+    if (granted > 0) this.#move(host, at.tier, slot, -granted, nowMs)
+    out.granted = granted
+    out.left = spare - granted > 0 ? spare - granted : 0
+    return true
+  }
+
+  /** Budget another worker of this host granted for `counter`: this worker's from now on. */
+  credit(counter: string, amount: number, nowMs: number): boolean {
+    const at = this.#locate(counter)
+    if (at === null) return false
+    const host = this.#host
+    if (host === null || !host.isExact(at.tier) || !(amount > 0)) return true
+    const mapIndex = at.tier * 2 + (at.fallback ? 1 : 0)
+    let slot = this.#maps[mapIndex]!.get(at.key)
+    // Forgotten meanwhile (evicted): the budget still came to this worker.
+    if (slot === undefined) slot = this.#insert(mapIndex, at.key, nowMs)
+    this.#move(host, at.tier, slot, amount, nowMs)
+    return true
+  }
+
+  #spareOf(host: HostShares, tier: number, slot: number, nowMs: number): number {
+    const limits = host.limitsOf(tier, slot)
+    return this.algorithm.spare(this.#state, slot * this.algorithm.width, limits, nowMs) - SLACK
+  }
+
+  /** `amount` of budget, in the units the algorithm sees, into (or out of) the slot's share. */
+  #move(host: HostShares, tier: number, slot: number, amount: number, nowMs: number): void {
+    const limits = host.limitsOf(tier, slot)
+    this.algorithm.credit(this.#state, slot * this.algorithm.width, limits, nowMs, amount)
+    host.move(slot, amount / host.scale)
+  }
+
+  /** The limits `slot` of `tier` is decided with. */
+  #limitsOf(tier: number, slot: number): Limits {
+    const host = this.#host
+    return host !== null && host.isExact(tier) ? host.limitsOf(tier, slot) : this.limits[tier]!
   }
 
   /**
@@ -262,7 +407,8 @@ export class CounterTable implements DeltaSource {
 
   /** Gives back an admitted request's `cost`: another policy of the route refused it. */
   refund(slot: number, tier: number, cost: number): void {
-    this.algorithm.refund(this.#state, slot * this.algorithm.width, this.limits[tier]!, cost)
+    const limits = this.#limitsOf(tier, slot)
+    this.algorithm.refund(this.#state, slot * this.algorithm.width, limits, cost)
     const pending = this.#pendingCount[slot]! - cost
     this.#pendingCount[slot] = pending < 0 ? 0 : pending
     const forRedis = this.#redisCount[slot]! - cost
@@ -338,15 +484,21 @@ export class CounterTable implements DeltaSource {
       !windowed || this.#redisWindow[slot] === window ? this.#redisCount[slot]! : 0
     const value = windowed ? global + unpublished : global - unpublished
     const base = slot * this.algorithm.width
-    this.algorithm.applyGlobal(this.#state, base, this.limits[at.tier]!, window, value, nowMs)
+    const limits = this.#limitsOf(at.tier, slot)
+    this.algorithm.applyGlobal(this.#state, base, limits, window, value, nowMs)
     return true
   }
 
-  /** Applies one delta whose counter names this policy; false when it does not fit this table. */
-  applyDelta(delta: ConsumptionDelta, nowMs: number): boolean {
+  /**
+   * Applies one delta whose counter names this policy; false when it does not fit this table.
+   * A limit held exactly on this host takes only other hosts' deltas: the shares already account
+   * for what this host's workers consumed.
+   */
+  applyDelta(delta: ConsumptionDelta, nowMs: number, fromThisHost = false): boolean {
     if (!(delta.count > 0)) return false
     const at = this.#locate(delta.counter)
     if (at === null) return false
+    if (fromThisHost && this.isExact(at.tier)) return true
     this.#applyOne(at.tier, at.fallback, at.key, delta.window, delta.count, nowMs)
     return true
   }
@@ -381,15 +533,18 @@ export class CounterTable implements DeltaSource {
     nowMs: number,
   ): void {
     const mapIndex = tier * 2 + (fallback ? 1 : 0)
-    const limits = this.limits[tier]!
     let slot = this.#maps[mapIndex]!.get(key)
-    if (slot === undefined) slot = this.#insert(mapIndex, key, limits, nowMs)
+    if (slot === undefined) slot = this.#insert(mapIndex, key, nowMs)
     this.#lastUsed[slot] = nowMs
     const base = slot * this.algorithm.width
-    this.algorithm.applyRemote(this.#state, base, limits, window, count, nowMs)
+    const host = this.#host
+    const limits = this.#limitsOf(tier, slot)
+    // Each worker of an exact limit takes its share's part: the host's budget drops by `count`.
+    const part = host !== null && host.isExact(tier) ? host.portion(tier, slot, count) : count
+    this.algorithm.applyRemote(this.#state, base, limits, window, part, nowMs)
   }
 
-  #insert(mapIndex: number, key: string, limits: Limits, nowMs: number): number {
+  #insert(mapIndex: number, key: string, nowMs: number): number {
     for (let i = 0; i < SWEEP_STEP && this.#used > 0; i++) {
       if (this.#sweepAt >= this.#used) this.#sweepAt = 0
       this.#freeIfIdle(this.#sweepAt++, nowMs)
@@ -413,6 +568,8 @@ export class CounterTable implements DeltaSource {
     this.#pendingCount[slot] = 0
     this.#redisCount[slot] = 0
     this.#maps[mapIndex]!.set(key, slot)
+    this.#host?.reset(slot, mapIndex >> 1)
+    const limits = this.#limitsOf(mapIndex >> 1, slot)
     this.algorithm.init(this.#state, slot * this.algorithm.width, limits, nowMs)
     return slot
   }
@@ -430,8 +587,12 @@ export class CounterTable implements DeltaSource {
   #freeIfIdle(slot: number, nowMs: number): boolean {
     const owner = this.#owner[slot]!
     if (owner === FREE) return false
-    const limits = this.limits[owner >> 1]!
+    const tier = owner >> 1
+    const limits = this.#limitsOf(tier, slot)
     if (nowMs - this.#lastUsed[slot]! < this.algorithm.idleMs(limits)) return false
+    // A share other than the even one would be lost (or doubled) with the key.
+    const host = this.#host
+    if (host !== null && host.isExact(tier) && !host.atBase(slot, tier)) return false
     this.#release(slot, nowMs)
     this.#free[this.#freeCount++] = slot
     return true
@@ -441,12 +602,12 @@ export class CounterTable implements DeltaSource {
   #release(slot: number, nowMs: number): void {
     const owner = this.#owner[slot]!
     if (this.#pendingCount[slot]! > 0) {
-      const limits = this.limits[owner >> 1]!
+      const limits = this.#limitsOf(owner >> 1, slot)
       const current = this.algorithm.windowed ? nowMs - (nowMs % limits.windowMs) : 0
       this.#spill(slot, current, limits)
     }
     if (this.#redisCount[slot]! > 0) {
-      const limits = this.limits[owner >> 1]!
+      const limits = this.#limitsOf(owner >> 1, slot)
       const current = this.algorithm.windowed ? nowMs - (nowMs % limits.windowMs) : 0
       this.#spillForRedis(slot, current, limits)
     }
@@ -524,6 +685,7 @@ export class CounterTable implements DeltaSource {
     this.#dirtyList = grown(this.#dirtyList, new Int32Array(c))
     this.#free = grown(this.#free, new Int32Array(c))
     for (let i = this.#capacity; i < c; i++) this.#keys.push('')
+    this.#host?.grow(c)
     this.#capacity = c
   }
 }
@@ -550,4 +712,7 @@ export function shareLimits(
     // The time an empty bucket takes to fill: the bucket's "window" for headers and idleness.
     limits.windowMs = limits.quota / limits.ratePerMs
   }
+  limits.globalQuota = limits.quota
+  limits.globalRatePerMs = limits.ratePerMs
+  limits.exact = false
 }

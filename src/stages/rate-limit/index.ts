@@ -5,9 +5,11 @@
  * and consumes nothing from the policies that admitted it.
  *
  * Local and synchronous: the decision reads and writes this worker's counter tables (counters.ts)
- * and never waits on the network; the consumption of other members arrives in the background
- * through RateLimitRegistry (gossip deltas, Redis reconciliation; quota policies lease blocks from
- * Redis, quota.ts). Deciding for a known key creates no object or array; the header values (and
+ * and never waits on the network, except when a small limit held exactly on the host
+ * (host-shares.ts) finds this worker's share spent: then the request awaits budget from the
+ * host's other workers (a loopback exchange with a bounded wait) and is decided again. The
+ * consumption of other members arrives in the background through RateLimitRegistry (gossip
+ * deltas, Redis reconciliation; quota policies lease blocks from Redis, quota.ts). Deciding for a known key creates no object or array; the header values (and
  * the key text of a non-string claim) are the only strings a request builds.
  *
  * Keys: consumer (issuer + subject of the identity), credential (issuer + the token's jti, or
@@ -55,6 +57,11 @@ export const RATE_LIMITED = createRejection(
 
 /** One request is one unit; a per-route `cost` may come later. */
 const COST = 1
+/**
+ * Borrow rounds one request may wait for: a round's budget can go to another request of the same
+ * worker first, and each policy of the route may need one.
+ */
+const BORROW_ROUNDS = 4
 
 /** The rate-limit stages of a route, by phase: null where it names no policy of that phase. */
 export interface RateLimitStages {
@@ -133,7 +140,11 @@ export class RateLimitStage implements Stage {
     this.#tiers = new Int32Array(policies.length)
   }
 
-  onRequest(exchange: Exchange): Verdict {
+  onRequest(exchange: Exchange): Verdict | Promise<Verdict> {
+    return this.#decide(exchange, 0)
+  }
+
+  #decide(exchange: Exchange, borrowed: number): Verdict | Promise<Verdict> {
     const now = this.#now()
     const policies = this.policies
     const out = this.#decision
@@ -143,11 +154,15 @@ export class RateLimitStage implements Stage {
       const policy = policies[i]!
       const key = this.#keyOf(policy, exchange)
       const tier = tierOf(policy, exchange.identity)
+      out.borrow = false
       const slot = policy.table.consume(tier, this.#fallback, key, now, COST, out)
       if (!out.admitted) {
         // Admitted by the policies before: give their units back, this request is not served.
         for (let j = 0; j < i; j++)
           policies[j]!.table.refund(this.#slots[j]!, this.#tiers[j]!, COST)
+        if (out.borrow && borrowed < BORROW_ROUNDS) {
+          return this.#borrowThenDecide(exchange, policy, tier, this.#fallback, key, borrowed)
+        }
         reportDecision(exchange, policy.headers, out)
         return RATE_LIMITED
       }
@@ -160,6 +175,21 @@ export class RateLimitStage implements Stage {
     }
     reportDecision(exchange, policies[reported]!.headers, report)
     return undefined
+  }
+
+  /** Decides again once the host's other workers answered (or the wait is over). */
+  async #borrowThenDecide(
+    exchange: Exchange,
+    policy: CompiledPolicy,
+    tier: number,
+    fallback: boolean,
+    key: string,
+    borrowed: number,
+  ): Promise<Verdict> {
+    const paid = (await policy.table.borrow?.(tier, fallback, key, COST, this.#now)) ?? false
+    // Nothing came (the host is spent, or a worker did not answer in time): decided without
+    // asking again, which would only wait again.
+    return this.#decide(exchange, paid ? borrowed + 1 : BORROW_ROUNDS)
   }
 
   /** The key of the request for `policy`; sets #fallback when it is the client address instead. */

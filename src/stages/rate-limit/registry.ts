@@ -10,8 +10,9 @@ import type { Algorithm, Decision } from './algorithms/algorithm.js'
 import { fixedWindow } from './algorithms/fixed-window.js'
 import { slidingWindow } from './algorithms/sliding-window.js'
 import { tokenBucket } from './algorithms/token-bucket.js'
-import { CounterTable, type SyncDelta, type TierRate } from './counters.js'
+import { CounterTable, type Loan, type SyncDelta, type TierRate } from './counters.js'
 import { PolicyHeaders } from './headers.js'
+import type { HostOptions } from './host-shares.js'
 import { checkQuotaPolicy, QuotaTable, type QuotaLeaseSource } from './quota.js'
 import {
   parseRate,
@@ -50,6 +51,18 @@ export interface Limiter {
     out: Decision,
   ): number
   refund(slot: number, tier: number, cost: number): void
+  /**
+   * After `consume` set `Decision.borrow` (exact limits, ./host-shares.ts): asks this host's
+   * other workers for budget; resolves once it came or the wait is over, true when the request
+   * may now be admitted. Quotas never borrow.
+   */
+  borrow?(
+    tier: number,
+    fallback: boolean,
+    key: string,
+    cost: number,
+    now: () => number,
+  ): Promise<boolean>
 }
 
 /** A policy ready for the hot path. */
@@ -129,6 +142,7 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
   #liveQuotas = new Map<string, QuotaTable>()
   #pendingQuotas = new Map<string, QuotaTable>()
   #quotaSource: QuotaLeaseSource | null = null
+  #host: HostOptions | null = null
 
   constructor(options: RateLimitRegistryOptions = {}) {
     this.now = options.now ?? Date.now
@@ -160,6 +174,19 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
   set peers(n: number) {
     this.#peers = n >= 1 ? n : 1
     for (const policy of this.#policies.values()) policy.table.peers = this.#peers
+  }
+
+  /**
+   * How this worker holds small limits exactly with its host's other workers
+   * (./host-shares.ts), or null; set once, before traffic, for every table now and to come.
+   */
+  get host(): HostOptions | null {
+    return this.#host
+  }
+
+  set host(options: HostOptions | null) {
+    this.#host = options
+    for (const policy of this.#policies.values()) policy.table.host = options
   }
 
   /**
@@ -199,6 +226,7 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
         })
         table.trackRedis = this.#trackRedis
         table.peers = this.#peers
+        table.host = this.#host
         policy = new CompiledPolicy(name, config, table)
         this.#policies.set(id, policy)
       }
@@ -277,13 +305,28 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
     return out
   }
 
-  applyRemote(deltas: readonly ConsumptionDelta[], nowMs: number): void {
+  applyRemote(deltas: readonly ConsumptionDelta[], nowMs: number, fromThisHost = false): void {
     for (const delta of deltas) {
-      const bar = delta.counter.indexOf('|')
-      if (bar < 0) continue
       // A peer with another config may name a policy this member lacks: ignored.
-      this.#live.get(delta.counter.slice(0, bar))?.table.applyDelta(delta, nowMs)
+      this.#tableOf(delta.counter)?.applyDelta(delta, nowMs, fromThisHost)
     }
+  }
+
+  /** Another worker of this host asks for budget of `counter` (see CounterTable.lend). */
+  lend(counter: string, need: number, give: boolean, nowMs: number): Loan {
+    const loan: Loan = { granted: 0, left: 0 }
+    this.#tableOf(counter)?.lend(counter, need, give, nowMs, loan)
+    return loan
+  }
+
+  /** Budget of `counter` another worker of this host granted (see CounterTable.credit). */
+  credit(counter: string, amount: number, nowMs: number): void {
+    this.#tableOf(counter)?.credit(counter, amount, nowMs)
+  }
+
+  #tableOf(counter: string): CounterTable | undefined {
+    const bar = counter.indexOf('|')
+    return bar < 0 ? undefined : this.#live.get(counter.slice(0, bar))?.table
   }
 
   /**

@@ -91,6 +91,9 @@ function worker(
       intervalMs: 25,
       memberTimeoutMs: MEMBER_TIMEOUT_MS,
       maxDatagramBytes: 1200,
+      // The share rule of large limits: these limits are small, and would be held exactly.
+      exactUpTo: 0,
+      borrowTimeoutMs: 2,
       ...settings,
     },
     {
@@ -125,7 +128,6 @@ function enforced(w: Worker): { shareOf: number; quotas: number[]; peers: number
 
 const WHOLE = { shareOf: 1, quotas: [RATE_COUNT, RATE_COUNT] }
 const THIRD = { shareOf: 3, quotas: [RATE_COUNT / 3, RATE_COUNT / 3] }
-
 
 /** The workers of one host: worker i gossips on base + i and finds the others unconfigured. */
 async function host(count: number, redisHealthy = false): Promise<Worker[]> {

@@ -60,6 +60,8 @@ function options(overrides: Partial<GossipMemberOptions> = {}): GossipMemberOpti
     intervalMs: 20,
     memberTimeoutMs: 300,
     maxDatagramBytes: 1200,
+    exactUpTo: 100,
+    borrowTimeoutMs: 2,
     ...overrides,
   }
 }
@@ -104,7 +106,6 @@ function send(socket: Socket, datagram: Buffer, port: number): Promise<void> {
     socket.send(datagram, port, '127.0.0.1', (error) => (error ? reject(error) : resolve())),
   )
 }
-
 
 describe('gossip member', () => {
   describe('when members find each other', () => {
@@ -317,6 +318,8 @@ describe('gossip config', () => {
     seeds: [],
     interval: '50ms',
     member_timeout: '2s',
+    exact_up_to: 100,
+    borrow_timeout: '2ms',
     max_datagram: 1200,
   }
 
@@ -342,6 +345,8 @@ describe('gossip config', () => {
       intervalMs: 50,
       memberTimeoutMs: 2000,
       maxDatagramBytes: 1200,
+      exactUpTo: 100,
+      borrowTimeoutMs: 2,
     })
   })
 

@@ -10,12 +10,28 @@
 
 /** The limit of one tier as one member enforces it (already divided by `shareOf`). */
 export interface Limits {
-  /** Requests per window (windows), or the bucket capacity (token bucket). At least 1. */
+  /**
+   * Requests per window (windows), or the bucket capacity (token bucket). At least 1, except for
+   * a member's share of a limit held exactly on its host, which may be 0 (all lent).
+   */
   quota: number
   /** The window (windows), or the time to refill an empty bucket (token bucket). */
   windowMs: number
   /** Token bucket refill, tokens per ms; 0 for windows. */
   ratePerMs: number
+  /**
+   * The limit the global view (Redis) is held to, and the one headers report: `quota` itself,
+   * except when `quota` is this member's share of a limit held exactly on its host.
+   */
+  globalQuota: number
+  /** As globalQuota, for the refill of the global bucket. */
+  globalRatePerMs: number
+  /**
+   * True when `quota` is this member's share of a limit held exactly on its host
+   * (../host-shares.ts): its own consumption is held to the share and the global view to the
+   * whole limit, each on its own, and a refusal by the share alone sets `Decision.borrow`.
+   */
+  exact: boolean
 }
 
 /** The answer to one request for one policy; reused, never kept. */
@@ -34,6 +50,11 @@ export interface Decision {
   resetSeconds: number
   /** When refused: seconds until this request would be admitted (Retry-After); 0 otherwise. */
   retryAfterSeconds: number
+  /**
+   * When refused: true when only this member's share of an exact limit is spent, so budget
+   * borrowed from the host's other workers may still admit the request.
+   */
+  borrow: boolean
 }
 
 export function createDecision(): Decision {
@@ -44,6 +65,19 @@ export function createDecision(): Decision {
     remaining: 0,
     resetSeconds: 0,
     retryAfterSeconds: 0,
+    borrow: false,
+  }
+}
+
+/** Limits for a tier, filled in by the counter table. */
+export function createLimits(): Limits {
+  return {
+    quota: 1,
+    windowMs: 1,
+    ratePerMs: 0,
+    globalQuota: 1,
+    globalRatePerMs: 0,
+    exact: false,
   }
 }
 
@@ -63,6 +97,17 @@ export interface Algorithm {
     cost: number,
     out: Decision,
   ): boolean
+  /**
+   * What this member could still admit now against `quota` alone (exact limits: the share it may
+   * lend); fractional, possibly negative.
+   */
+  spare(state: Float64Array, base: number, limits: Limits, nowMs: number): number
+  /**
+   * Exact limits: `amount` of budget moved to (positive) or from (negative) this member's share,
+   * called before `limits.quota` changes by as much. Windows keep their counts (the quota moves);
+   * a bucket's tokens move with its capacity.
+   */
+  credit(state: Float64Array, base: number, limits: Limits, nowMs: number, amount: number): void
   /** Gives back what an admitted `consume` took (another policy of the route refused). */
   refund(state: Float64Array, base: number, limits: Limits, cost: number): void
   /** Start of the window local consumption is counted in now (0 for buckets). */

@@ -36,21 +36,36 @@ export const fixedWindow: Algorithm = {
     roll(state, base, limits, nowMs)
     const local = state[base + COUNT]!
     const global = state[base + GLOBAL]!
-    let count = global > local ? global : local
-    const admitted = count + cost <= limits.quota
+    // Each count against its own limit: the same as the larger count against one limit, unless
+    // `quota` is this member's share of an exact limit and `globalQuota` the whole of it.
+    const localFits = local + cost <= limits.quota
+    const admitted = localFits && global + cost <= limits.globalQuota
+    let left = limits.quota - local
+    let globalLeft = limits.globalQuota - global
     if (admitted) {
       state[base + COUNT] = local + cost
       state[base + GLOBAL] = global + cost
-      count += cost
+      left -= cost
+      globalLeft -= cost
     }
-    const left = limits.quota - count
+    if (globalLeft < left) left = globalLeft
     out.admitted = admitted
-    out.quota = limits.quota
+    out.borrow = !admitted && limits.exact && !localFits && global + cost <= limits.globalQuota
+    out.quota = limits.globalQuota
     out.windowSeconds = ceilSeconds(limits.windowMs, 1)
     out.remaining = left > 0 ? Math.floor(left) : 0
     out.resetSeconds = ceilSeconds(state[base + START]! + limits.windowMs - nowMs)
     out.retryAfterSeconds = admitted ? 0 : ceilSeconds(out.resetSeconds * 1000, 1)
     return admitted
+  },
+
+  spare(state, base, limits, nowMs) {
+    roll(state, base, limits, nowMs)
+    return limits.quota - state[base + COUNT]!
+  },
+
+  credit() {
+    // The count stays; the share (quota) moves.
   },
 
   refund(state, base, _limits, cost) {

@@ -16,7 +16,7 @@
  *
  * @see https://blog.cloudflare.com/counting-things-a-lot-of-different-things/
  */
-import { ceilSeconds, type Algorithm, type Decision } from './algorithm.js'
+import { ceilSeconds, type Algorithm, type Decision, type Limits } from './algorithm.js'
 
 const START = 0
 const CURRENT = 1
@@ -50,6 +50,7 @@ export const slidingWindow: Algorithm = {
   },
 
   consume(state, base, limits, nowMs, cost, out: Decision) {
+    if (limits.exact) return consumeShare(state, base, limits, nowMs, cost, out)
     const windowMs = limits.windowMs
     roll(state, base, windowMs, nowMs)
     const start = state[base + START]!
@@ -69,20 +70,29 @@ export const slidingWindow: Algorithm = {
     }
     const left = limits.quota - weighted - current
     out.admitted = admitted
+    out.borrow = false
     out.quota = limits.quota
     out.windowSeconds = ceilSeconds(windowMs, 1)
     out.remaining = left > 0 ? Math.floor(left) : 0
-    // Whole again once both counted windows have slid out of view.
-    out.resetSeconds =
-      current > 0
-        ? ceilSeconds(start + 2 * windowMs - nowMs)
-        : previous > 0
-          ? ceilSeconds(start + windowMs - nowMs)
-          : 0
+    out.resetSeconds = resetSecondsOf(previous, current, start, nowMs, windowMs)
     out.retryAfterSeconds = admitted
       ? 0
       : ceilSeconds(waitMs(limits.quota - cost, previous, current, elapsed, windowMs), 1)
     return admitted
+  },
+
+  spare(state, base, limits, nowMs) {
+    const windowMs = limits.windowMs
+    roll(state, base, windowMs, nowMs)
+    const start = state[base + START]!
+    const elapsed = nowMs < start ? 0 : nowMs - start
+    return (
+      limits.quota - state[base + PREVIOUS]! * (1 - elapsed / windowMs) - state[base + CURRENT]!
+    )
+  },
+
+  credit() {
+    // The counts stay; the share (quota) moves.
   },
 
   refund(state, base, _limits, cost) {
@@ -124,6 +134,77 @@ export const slidingWindow: Algorithm = {
   idleMs(limits) {
     return 2 * limits.windowMs
   },
+}
+
+/**
+ * A member's share of an exact limit (../host-shares.ts): its own estimate (own counts and the
+ * shares of other hosts' gossip) is held to the share, and the global estimate (Redis's counts
+ * and own consumption since) to the whole limit, each on its own: the counts of a share and
+ * those of the whole limit are not comparable window by window.
+ */
+function consumeShare(
+  state: Float64Array,
+  base: number,
+  limits: Limits,
+  nowMs: number,
+  cost: number,
+  out: Decision,
+): boolean {
+  const windowMs = limits.windowMs
+  roll(state, base, windowMs, nowMs)
+  const start = state[base + START]!
+  const elapsed = nowMs < start ? 0 : nowMs - start
+  const weight = 1 - elapsed / windowMs
+  const previous = state[base + PREVIOUS]!
+  let current = state[base + CURRENT]!
+  const globalPrevious = state[base + GLOBAL_PREVIOUS]!
+  let globalCurrent = state[base + GLOBAL_CURRENT]!
+  const localFits = previous * weight + current + cost <= limits.quota
+  const globalFits = globalPrevious * weight + globalCurrent + cost <= limits.globalQuota
+  const admitted = localFits && globalFits
+  if (admitted) {
+    current += cost
+    globalCurrent += cost
+    state[base + CURRENT] = current
+    state[base + GLOBAL_CURRENT] = globalCurrent
+  }
+  const left = limits.quota - previous * weight - current
+  const globalLeft = limits.globalQuota - globalPrevious * weight - globalCurrent
+  const least = globalLeft < left ? globalLeft : left
+  out.admitted = admitted
+  out.borrow = !admitted && !localFits && globalFits
+  out.quota = limits.globalQuota
+  out.windowSeconds = ceilSeconds(windowMs, 1)
+  out.remaining = least > 0 ? Math.floor(least) : 0
+  out.resetSeconds = resetSecondsOf(
+    globalPrevious > previous ? globalPrevious : previous,
+    globalCurrent > current ? globalCurrent : current,
+    start,
+    nowMs,
+    windowMs,
+  )
+  out.retryAfterSeconds = admitted
+    ? 0
+    : ceilSeconds(
+        waitMs(limits.globalQuota - cost, globalPrevious, globalCurrent, elapsed, windowMs),
+        1,
+      )
+  return admitted
+}
+
+/** Whole again once both counted windows have slid out of view. */
+function resetSecondsOf(
+  previous: number,
+  current: number,
+  start: number,
+  nowMs: number,
+  windowMs: number,
+): number {
+  return current > 0
+    ? ceilSeconds(start + 2 * windowMs - nowMs)
+    : previous > 0
+      ? ceilSeconds(start + windowMs - nowMs)
+      : 0
 }
 
 /**

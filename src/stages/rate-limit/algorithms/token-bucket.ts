@@ -32,12 +32,12 @@ function refill(state: Float64Array, base: number, limits: Limits, nowMs: number
   const elapsed = nowMs - state[base + REFILLED_AT]!
   let tokens = state[base + TOKENS]!
   if (elapsed > 0) {
-    const added = elapsed * limits.ratePerMs
-    tokens += added
+    tokens += elapsed * limits.ratePerMs
     if (tokens > limits.quota) tokens = limits.quota
     state[base + TOKENS] = tokens
-    const global = state[base + GLOBAL]! + added
-    state[base + GLOBAL] = global > limits.quota ? limits.quota : global
+    // The global bucket is the whole limit's, also when the local one is a share of it.
+    const global = state[base + GLOBAL]! + elapsed * limits.globalRatePerMs
+    state[base + GLOBAL] = global > limits.globalQuota ? limits.globalQuota : global
     state[base + REFILLED_AT] = nowMs
   }
   return tokens
@@ -56,7 +56,7 @@ export const tokenBucket: Algorithm = {
   init(state, base, limits, nowMs) {
     state[base + TOKENS] = limits.quota
     state[base + REFILLED_AT] = nowMs
-    state[base + GLOBAL] = limits.quota
+    state[base + GLOBAL] = limits.globalQuota
   },
 
   consume(state, base, limits, nowMs, cost, out: Decision) {
@@ -70,20 +70,32 @@ export const tokenBucket: Algorithm = {
       tokens -= cost
     }
     out.admitted = admitted
-    out.quota = limits.quota
+    out.borrow = !admitted && limits.exact && global >= cost
+    out.quota = limits.globalQuota
     out.windowSeconds = ceilSeconds(limits.windowMs, 1)
     out.remaining = tokens > 0 ? Math.floor(tokens) : 0
-    out.resetSeconds = ceilSeconds((limits.quota - tokens) / limits.ratePerMs)
+    // The whole limit's rate: a share's own rate may be 0 (all lent).
+    const rate = limits.globalRatePerMs
+    out.resetSeconds = ceilSeconds((limits.globalQuota - tokens) / rate)
     // Until the bucket holds `cost` tokens; at least a second, since Retry-After is whole seconds.
-    out.retryAfterSeconds = admitted ? 0 : ceilSeconds((cost - tokens) / limits.ratePerMs, 1)
+    out.retryAfterSeconds = admitted ? 0 : ceilSeconds((cost - tokens) / rate, 1)
     return admitted
+  },
+
+  spare(state, base, limits, nowMs) {
+    return refill(state, base, limits, nowMs)
+  },
+
+  credit(state, base, limits, nowMs, amount) {
+    // Refilled at the share's old rate first: the rate changes with the share.
+    state[base + TOKENS] = refill(state, base, limits, nowMs) + amount
   },
 
   refund(state, base, limits, cost) {
     const tokens = state[base + TOKENS]! + cost
     state[base + TOKENS] = tokens > limits.quota ? limits.quota : tokens
     const global = state[base + GLOBAL]! + cost
-    state[base + GLOBAL] = global > limits.quota ? limits.quota : global
+    state[base + GLOBAL] = global > limits.globalQuota ? limits.globalQuota : global
   },
 
   windowOf() {
