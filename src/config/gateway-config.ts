@@ -15,6 +15,8 @@ import { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import { loadConfig } from './load.js'
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js'
 import type { Logger } from 'pino'
+import { BodyRateWatch } from '../front/body-rate.js'
+import { ClientSlots } from '../front/client-slots.js'
 
 export interface CheckedConfig {
   readonly config: GatewayConfig
@@ -37,6 +39,8 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       jwt: new JwtContext(null, revocations),
       revocations,
       rateLimits: new RateLimitRegistry(),
+      bodyRates: new BodyRateWatch(),
+      clientSlots: new ClientSlots(),
       inFlight: 0,
       draining: false,
       onIdle: null,
