@@ -46,7 +46,7 @@ export const UpstreamSchema = Type.Object(
       description:
         'Longest time a request waits for a free connection when all `connections` of its ' +
         'target are busy. Over it: 503 upstream_busy with Retry-After, and the upstream never ' +
-        'sees the request. As HAProxy timeout queue, the default is connect_timeout\'s.',
+        "sees the request. As HAProxy timeout queue, the default is connect_timeout's.",
       default: '5s',
     }),
     keepalive_timeout: Duration({
