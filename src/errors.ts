@@ -64,6 +64,8 @@ export type WireErrorCode =
   | 'forbidden'
   | 'auth_unavailable'
   | 'rate_limited'
+  | 'upstream_busy'
+  | 'too_many_concurrent_requests'
 
 /**
  * A verdict that stops a request: built once (at module load or route compile), frozen, and
@@ -110,6 +112,17 @@ export const REJECT = Object.freeze({
     'The request headers exceed the limit of this gateway.',
   ),
   requestTimeout: createRejection(408, 'request_timeout', 'The request was not received in time.'),
+  bodyTooSlow: createRejection(
+    408,
+    'request_timeout',
+    'The request body arrived more slowly than this gateway accepts.',
+  ),
+  tooManyConcurrent: createRejection(
+    429,
+    'too_many_concurrent_requests',
+    'This client has too many requests in flight; retry after Retry-After seconds.',
+    ['retry-after', '1'],
+  ),
   upgradeNotAllowed: createRejection(
     400,
     'upgrade_not_allowed',
@@ -125,6 +138,12 @@ export const REJECT = Object.freeze({
     504,
     'gateway_timeout',
     'The upstream service did not answer in time.',
+  ),
+  upstreamBusy: createRejection(
+    503,
+    'upstream_busy',
+    'Every connection to the upstream service stayed busy; retry after Retry-After seconds.',
+    ['retry-after', '1'],
   ),
   shuttingDown: createRejection(503, 'service_unavailable', 'The gateway is shutting down.'),
 })

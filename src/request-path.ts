@@ -4,24 +4,26 @@
  * Everything here is synchronous until a stage or the body makes it wait. A WebSocket upgrade
  * takes the same way up to the stages and then opens a tunnel instead of a proxy call.
  */
+import type { Readable } from 'node:stream'
 import { REJECT, type Rejection } from './errors.js'
 import type { Exchange } from './front/exchange.js'
 import { normalizePath } from './front/normalize-path.js'
-import { BodyCollector, BodyStream } from './front/request-body.js'
+import { BodyCollector, BodyPrefix } from './front/request-body.js'
 import { runPipeline } from './pipeline/run.js'
 import { ProxyCall } from './proxy/forward.js'
 import { checkHandshake, UpstreamHandshake, type UpgradeExchange } from './proxy/websocket.js'
 import { matchRoute, MatchKind } from './router/match.js'
 
-/**
- * Bodies up to this size are read whole before the upstream request starts: the upstream sees a
- * Content-Length body in one write, and a connection failure can be retried with the same bytes.
- * Larger ones stream with backpressure.
- */
-const BUFFERED_BODY_LIMIT = 64 * 1024
-
 export function handleRequest(exchange: Exchange): void {
-  exchange.runtime.state.inFlight++
+  const runtime = exchange.runtime
+  runtime.state.inFlight++
+  const maxPerClient = runtime.maxConcurrentPerClient
+  if (maxPerClient > 0) {
+    if (!runtime.state.clientSlots.take(exchange.clientAddress, maxPerClient)) {
+      return exchange.reject(REJECT.tooManyConcurrent)
+    }
+    exchange.holdsClientSlot = true
+  }
   if (!admit(exchange)) return
   const stages = exchange.route!.stages
   if (stages.length === 0) proceed(exchange, undefined)
@@ -109,17 +111,18 @@ function proceed(exchange: Exchange, rejection: Rejection | undefined): void {
   const length = exchange.contentLength
   if (length === 0) {
     new ProxyCall(exchange, route.upstream, exchange.upstreamPath, null, route.timeoutMs).dispatch()
-  } else if (length > 0 && length <= BUFFERED_BODY_LIMIT) {
+  } else if (length > 0 && length <= route.bufferBodyBytes) {
     exchange.readBody(new BodyCollector(exchange, length))
   } else {
-    const body = new BodyStream(exchange, route.maxBodyBytes)
-    exchange.readBody(body)
-    new ProxyCall(exchange, route.upstream, exchange.upstreamPath, body, route.timeoutMs).dispatch()
+    exchange.readBody(new BodyPrefix(exchange, route.maxBodyBytes, route.bufferBodyBytes))
   }
 }
 
-/** Called by {@link BodyCollector} once a buffered body is complete. */
-export function forwardBuffered(exchange: Exchange, body: Buffer): void {
+/**
+ * Called by the body once it is complete (a Buffer) or once buffer_body bytes of it arrived (a
+ * stream of the rest): the upstream request starts only now.
+ */
+export function forwardBody(exchange: Exchange, body: Buffer | Readable): void {
   const route = exchange.route!
   new ProxyCall(exchange, route.upstream, exchange.upstreamPath, body, route.timeoutMs).dispatch()
 }

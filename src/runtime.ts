@@ -7,6 +7,8 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from './config/schema.js'
 import { parseDuration, parseSize } from './config/units.js'
 import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from './errors.js'
+import type { BodyRateWatch } from './front/body-rate.js'
+import type { ClientSlots } from './front/client-slots.js'
 import type { Exchange } from './front/exchange.js'
 import type { IssuerRegistry } from './jwt/issuer.js'
 import type { RevocationList } from './jwt/revocation.js'
@@ -52,6 +54,10 @@ export interface WorkerState {
   readonly revocations: RevocationList
   /** Rate-limit counters, carried over reloads while their policy is unchanged; the gossip seam. */
   readonly rateLimits: RateLimitRegistry
+  /** Bodies being received under limits.min_body_rate. */
+  readonly bodyRates: BodyRateWatch
+  /** Requests in flight per client address, for limits.max_concurrent_per_client. */
+  readonly clientSlots: ClientSlots
   inFlight: number
   draining: boolean
   /** Called when in-flight drops to zero while draining. */
@@ -67,6 +73,13 @@ export class Runtime {
   readonly maxHeaderBytes: number
   readonly defaultMaxBodyBytes: number
   readonly requestTimeoutMs: number
+  /** limits.buffer_body; each route holds it capped by its max_body. */
+  readonly bufferBodyBytes: number
+  /** limits.min_body_rate in bytes per second (0: off) and its window. */
+  readonly minBodyRate: number
+  readonly minBodyRateWindowMs: number
+  /** limits.max_concurrent_per_client; 0: no cap. */
+  readonly maxConcurrentPerClient: number
   readonly accessLog: boolean
   /**
    * The client headers that never reach an upstream, on every route, public ones included: the
@@ -88,6 +101,10 @@ export class Runtime {
     this.maxHeaderBytes = parseSize(config.limits.max_header_bytes)
     this.defaultMaxBodyBytes = parseSize(config.limits.max_body)
     this.requestTimeoutMs = parseDuration(config.limits.request_timeout)
+    this.bufferBodyBytes = parseSize(config.limits.buffer_body)
+    this.minBodyRate = parseSize(config.limits.min_body_rate)
+    this.minBodyRateWindowMs = parseDuration(config.limits.min_body_rate_window)
+    this.maxConcurrentPerClient = config.limits.max_concurrent_per_client
     this.accessLog = config.log.access
 
     state.pools.beginGeneration()
@@ -116,6 +133,7 @@ export class Runtime {
       config,
       upstreams,
       this.defaultMaxBodyBytes,
+      this.bufferBodyBytes,
       deps,
       rateLimits,
       identityHeaders,
@@ -155,6 +173,7 @@ export class Runtime {
   onExchangeEnd(exchange: Exchange): void {
     const state = this.state
     state.inFlight--
+    if (exchange.holdsClientSlot) state.clientSlots.release(exchange.clientAddress)
     const route = exchange.route
     if (route !== null) {
       const stages = route.finishStages
@@ -169,6 +188,7 @@ function compileRoutes(
   config: GatewayConfig,
   upstreams: ReadonlyMap<string, Upstream>,
   defaultMaxBody: number,
+  bufferBody: number,
   deps: AuthenticateDeps,
   rateLimits: RateLimitDeps,
   identityHeaders: Set<string>,
@@ -194,6 +214,7 @@ function compileRoutes(
       identityHeaders,
       problems,
     )
+    const maxBodyBytes = route.max_body === undefined ? defaultMaxBody : parseSize(route.max_body)
     const compiled: CompiledRoute = {
       name: route.name,
       upstream,
@@ -202,7 +223,8 @@ function compileRoutes(
       finishStages: stages.filter((stage) => stage.onFinish !== null),
       methods: compileMethods(route.match.methods),
       stripPrefix: route.strip_path,
-      maxBodyBytes: route.max_body === undefined ? defaultMaxBody : parseSize(route.max_body),
+      maxBodyBytes,
+      bufferBodyBytes: Math.min(bufferBody, maxBodyBytes),
       timeoutMs:
         route.timeout === undefined ? upstream.headersTimeoutMs : parseDuration(route.timeout),
       websocket: route.websocket,

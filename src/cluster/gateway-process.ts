@@ -22,6 +22,8 @@ import { RedisRateLimitSync } from '../state/rate-limit-sync.js'
 import { RateLimitSharing } from './rate-limit-sharing.js'
 import { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import type { RedisConfig } from '../state/schema.js'
+import { BodyRateWatch } from '../front/body-rate.js'
+import { ClientSlots } from '../front/client-slots.js'
 
 export type FrontKind = 'uws' | 'node'
 
@@ -62,6 +64,8 @@ export async function startServing(
     jwt: new JwtContext(pool, revocations),
     revocations,
     rateLimits: new RateLimitRegistry(),
+    bodyRates: new BodyRateWatch(),
+    clientSlots: new ClientSlots(),
     inFlight: 0,
     draining: false,
     onIdle: null,

@@ -22,6 +22,8 @@ import { interpolateEnv } from './interpolate.js'
 import { checkReferences } from './references.js'
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js'
 import type { Logger } from 'pino'
+import { BodyRateWatch } from '../front/body-rate.js'
+import { ClientSlots } from '../front/client-slots.js'
 
 export interface CheckedConfig {
   readonly config: GatewayConfig
@@ -51,6 +53,8 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       jwt: new JwtContext(null, revocations),
       revocations,
       rateLimits: new RateLimitRegistry(),
+      bodyRates: new BodyRateWatch(),
+      clientSlots: new ClientSlots(),
       inFlight: 0,
       draining: false,
       onIdle: null,

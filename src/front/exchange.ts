@@ -109,6 +109,8 @@ export abstract class Exchange {
   errorDetail: string | null = null
   /** The upstream request in flight, told when the client aborts or can take more body. */
   upstreamCall: UpstreamCall | null = null
+  /** Counted in the worker's ClientSlots (limits.max_concurrent_per_client) until it ends. */
+  holdsClientSlot = false
 
   constructor(runtime: Runtime, listener: ListenerKind) {
     this.runtime = runtime
@@ -167,6 +169,19 @@ export abstract class Exchange {
   abstract readBody(sink: BodySink): void
   abstract pauseBody(): void
   abstract resumeBody(): void
+
+  /**
+   * The request body did not arrive in time (limits.request_timeout, min_body_rate): 408 and the
+   * connection closed, or a cut connection when a response has begun. An upstream request
+   * already under way is abandoned: it would wait for the rest of the body for ever, holding
+   * its connection.
+   */
+  bodyTimedOut(rejection: Rejection): void {
+    if (this.aborted) return
+    if (this.headSent) this.destroy()
+    else this.reject(rejection, true)
+    this.upstreamCall?.onClientAbort()
+  }
 
   /** An unexpected throw inside a stage: a 500 for the client, the stage's name in the log. */
   stageFailed(stage: string, error: unknown): void {

@@ -112,7 +112,7 @@ class NodeExchange extends Exchange {
     })
     this.#bodyTimer = setTimeout(() => {
       this.#bodyTimer = null
-      if (!this.aborted) this.reject(REJECT.requestTimeout, true)
+      if (!this.headSent) this.bodyTimedOut(REJECT.requestTimeout)
     }, this.runtime.requestTimeoutMs)
     // RFC 9110 §10.1.1: the client waits for this before sending a body we have now accepted.
     if (this.expectContinue) this.#res.writeContinue()

@@ -66,6 +66,38 @@ export const LimitsSchema = Type.Object(
         '60s lets a slow mobile upload of the default max_body finish.',
       default: '60s',
     }),
+    buffer_body: Size({
+      description:
+        'Request bodies up to this size (never more than the route max_body) are received ' +
+        'whole before an upstream connection is taken, then sent in one write; of a larger ' +
+        'or chunked body this much is received first, and the rest streams. A client that ' +
+        'sends slowly then holds a socket of the gateway, not a pooled upstream connection ' +
+        '(as nginx proxy_request_buffering). 0 streams every body from its first byte.',
+      default: '64KiB',
+    }),
+    min_body_rate: Size({
+      description:
+        'Bytes per second a body larger than buffer_body (or chunked) must keep arriving at, ' +
+        'averaged over min_body_rate_window; time the gateway itself holds the client back ' +
+        '(upstream backpressure) does not count. Below it: 408 and the connection closed, the ' +
+        'upstream request aborted if it had started. 500 is the MinRate of Apache ' +
+        'mod_reqtimeout: far below any real uplink. 0 turns the check off.',
+      default: 500,
+    }),
+    min_body_rate_window: Duration({
+      description:
+        'Window over which min_body_rate is averaged; the first one starts when the body is ' +
+        'read, so it is also the grace a body gets before it is checked.',
+      default: '10s',
+    }),
+    max_concurrent_per_client: Type.Integer({
+      minimum: 0,
+      description:
+        'Requests one client address may have in flight in each worker (WebSocket tunnels ' +
+        'are not counted). Over it: 429 with Retry-After. 0 (default): no cap, since many ' +
+        'clients can share one address behind a NAT or a proxy.',
+      default: 0,
+    }),
   },
   { additionalProperties: false, default: {} },
 )

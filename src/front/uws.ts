@@ -84,7 +84,7 @@ class UwsExchange extends Exchange {
 
   #onBodyTimeout(): void {
     this.#bodyTimer = null
-    if (!this.aborted && !this.headSent) this.reject(REJECT.requestTimeout, true)
+    if (!this.headSent) this.bodyTimedOut(REJECT.requestTimeout)
   }
 
   #writableHandler: ((offset: number) => boolean) | null = null

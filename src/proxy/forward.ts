@@ -19,7 +19,7 @@ import {
 import { buildUpstreamHeaders, clientResponseFields, clientResponseHeaders } from './headers.js'
 import type { ResponseFieldsHandler } from './h1/reader.js'
 import type { Target, Upstream } from './upstream.js'
-import { CONNECT_ERRORS, TIMEOUT_ERRORS } from './upstream-errors.js'
+import { CONNECT_ERRORS, QUEUE_TIMEOUT, TIMEOUT_ERRORS } from './upstream-errors.js'
 
 type Controller = Dispatcher.DispatchController
 type IncomingHeaders = Record<string, string | string[] | undefined>
@@ -167,6 +167,12 @@ export class ProxyCall implements ResponseFieldsHandler, UpstreamCall {
     const exchange = this.#exchange
     if (exchange.aborted || this.#noBody || error instanceof ClientAbortedError) return
     const code = (error as { code?: string }).code ?? ''
+    if (code === QUEUE_TIMEOUT) {
+      // The target is busy, not failing: no ejection, and no retry that would wait again.
+      exchange.errorDetail = `upstream ${this.#target.origin}: ${error.message}`
+      exchange.reject(REJECT.upstreamBusy)
+      return
+    }
     const now = performance.now()
     if (!this.#responseStarted && (CONNECT_ERRORS.has(code) || TIMEOUT_ERRORS.has(code))) {
       this.#upstream.recordFailure(this.#target, now)

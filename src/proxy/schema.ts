@@ -44,6 +44,13 @@ export const UpstreamSchema = Type.Object(
       description: 'Keep-alive connections per target per worker.',
       default: 128,
     }),
+    queue_timeout: Duration({
+      description:
+        'Longest time a request waits for a free connection when all `connections` of its ' +
+        'target are busy. Over it: 503 upstream_busy with Retry-After, and the upstream never ' +
+        "sees the request. As HAProxy timeout queue, the default is connect_timeout's.",
+      default: '5s',
+    }),
     keepalive_timeout: Duration({
       description:
         'Idle time after which a pooled connection is closed. 4s stays under the 5s that ' +

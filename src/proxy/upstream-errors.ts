@@ -23,3 +23,19 @@ export const TIMEOUT_ERRORS: ReadonlySet<string> = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
 ])
+
+/** Code of {@link QueueTimeoutError}: answered 503 upstream_busy, never retried. */
+export const QUEUE_TIMEOUT = 'PCL_UPSTREAM_QUEUE_TIMEOUT'
+
+/**
+ * A request waited longer than the upstream's queue_timeout for a free connection. Nothing of it
+ * reached the upstream.
+ */
+export class QueueTimeoutError extends Error {
+  override readonly name = 'QueueTimeoutError'
+  readonly code = QUEUE_TIMEOUT
+
+  constructor(limitMs: number) {
+    super(`no free upstream connection within ${limitMs} ms`)
+  }
+}

@@ -11,6 +11,7 @@
 import { Pool, type Dispatcher } from 'undici'
 import { parseDuration } from '../config/units.js'
 import { H1Pool } from './h1/pool.js'
+import { QueueBoundPool } from './queue-bound.js'
 import type { UpstreamConfig } from './schema.js'
 
 /** The part of undici's Dispatcher the proxy uses: what both transports implement. */
@@ -60,11 +61,17 @@ export class TargetPools {
         connections: config.connections,
         keepAliveTimeout: parseDuration(config.keepalive_timeout),
         connect: { timeout: parseDuration(config.connect_timeout) },
+        queueTimeout: parseDuration(config.queue_timeout),
       })
       this.#upgrade = null
     } else {
+      // Handshakes share the Pool, outside the queue bound: a tunnel is not a queued request.
       this.#upgrade = undiciPool(origin, config)
-      this.pool = this.#upgrade
+      const queueTimeout = parseDuration(config.queue_timeout)
+      this.pool =
+        queueTimeout > 0
+          ? new QueueBoundPool(this.#upgrade, queueTimeout, config.connections)
+          : this.#upgrade
     }
   }
 
@@ -77,6 +84,7 @@ export class TargetPools {
     const upgrade = this.#upgrade
     await Promise.allSettled([
       this.pool.close(),
+      // (A QueueBoundPool closes the Pool it wraps too: undici takes a second close() calmly.)
       upgrade !== null && upgrade !== this.pool ? upgrade.close() : undefined,
     ])
   }
@@ -168,7 +176,7 @@ export class PoolCache {
   #used = new Set<string>()
 
   get(origin: string, config: UpstreamConfig): TargetPools {
-    const key = `${origin}|${config.transport}|${config.connections}|${config.connect_timeout}|${config.keepalive_timeout}`
+    const key = `${origin}|${config.transport}|${config.connections}|${config.connect_timeout}|${config.keepalive_timeout}|${config.queue_timeout}`
     this.#used.add(key)
     let pools = this.#pools.get(key)
     if (pools === undefined) {

@@ -19,6 +19,8 @@ export interface CompiledRoute {
   /** Length of the prefix to strip from the path before forwarding; 0 when strip_path is off. */
   readonly stripPrefix: boolean
   readonly maxBodyBytes: number
+  /** Bodies up to this size are received whole before the upstream request (limits.buffer_body). */
+  readonly bufferBodyBytes: number
   readonly timeoutMs: number
   readonly websocket: boolean
 }

@@ -46,6 +46,8 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
   #eof = false
   /** Inside the parse loop: a resume() from a handler callback lets the loop continue. */
   #running = false
+  /** Has carried a request before: it came from the idle list, where the upstream may close it. */
+  #reused = false
   #keepAliveMs: number
   readonly #clock = new PhaseClock(T_CONNECT, performance.now())
 
@@ -65,6 +67,7 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
    * someone else's answer. It also batches the sends of one loop turn, which measured cheaper.
    */
   assign(request: H1Request): void {
+    this.#reused = true
     this.#request = request
     request.socket = this
     this.#state = C_ASSIGNED
@@ -106,24 +109,39 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
     this.#run(request)
   }
 
+  /**
+   * Nothing of the current request went out: assigned and not flushed yet, or sent with a body
+   * whose first chunk (which carries the head, writer.ts) has not come.
+   */
+  #sentNothing(): boolean {
+    const state = this.#state
+    if (state === C_ASSIGNED) return true
+    const writer = this.#writer
+    return state === C_BUSY && writer !== null && writer.untouched
+  }
+
   /** Closes the connection with `error` for its request, if any; it is never reused. */
   fail(error: Error): void {
     const state = this.#state
     if (state === C_CLOSED) return
+    // A pooled connection the upstream closed (or spoke on) before any byte of the request was
+    // written: nothing reached the upstream, so another connection can carry the request, of any
+    // method, its body untouched. A new connection failing so is a failing upstream instead.
+    const requeue = this.#reused && this.#sentNothing()
     this.#state = C_CLOSED
     this.#clock.enter(T_NONE)
     this.#socket.destroy()
     const writer = this.#writer
     if (writer !== null) {
       this.#writer = null
-      writer.stop()
+      if (requeue) writer.release()
+      else writer.stop()
     }
     const request = this.#request
     this.#request = null
     this.#pool.onGone(this)
     if (request === null) return
-    // Never written: nothing reached the upstream, so another connection can carry it.
-    if (state === C_ASSIGNED && !request.aborted) {
+    if (requeue && !request.aborted) {
       request.socket = null
       this.#pool.requeue(request)
     } else {
@@ -175,9 +193,9 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
   /** Bytes [start, end) of `buffer` arrived; pause() stops the reads at once. */
   onRead(buffer: Buffer, start: number, end: number): void {
     const request = this.#request
-    if (request === null || this.#state !== C_BUSY) {
+    if (request === null || this.#state !== C_BUSY || this.#sentNothing()) {
       // Bytes nobody asked for: no response can be matched to them (RFC 9112 §9.3). A request
-      // assigned but not written yet goes to another connection.
+      // not written yet goes to another connection.
       this.fail(new errors.SocketError('unsolicited data from the upstream'))
       return
     }
@@ -196,8 +214,8 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
   onEnd(): void {
     this.#eof = true
     const request = this.#request
-    // Idle, or assigned and not written yet (the request goes to another connection).
-    if (request === null || this.#state !== C_BUSY)
+    // Idle, or nothing of the request written yet (it goes to another connection).
+    if (request === null || this.#state !== C_BUSY || this.#sentNothing())
       this.fail(new errors.SocketError('other side closed'))
     else if (!request.paused) this.#run(request)
   }

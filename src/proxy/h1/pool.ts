@@ -6,7 +6,8 @@
  * Up to `connections` keep-alive sockets per origin, no pipelining (RFC 9112 §9.3.2 lets a
  * client pipeline, but a request that fails on a pipelined socket cannot be told apart from its
  * neighbours). Idle connections are reused last-in first-out, so the warmest socket serves and
- * surplus ones age out by `keepAliveTimeout`; requests beyond `connections` wait in a FIFO queue.
+ * surplus ones age out by `keepAliveTimeout`; requests beyond `connections` wait in a FIFO queue,
+ * for at most `queueTimeout`.
  * A request given to an idle socket is written at the next check phase (see H1Connection.assign),
  * which batches the writes of one event-loop turn. All the pool's timeouts run on one coarse
  * interval, never on a timer per request.
@@ -14,6 +15,7 @@
 import { performance } from 'node:perf_hooks'
 import { errors, type Dispatcher } from 'undici'
 import { H1Connection } from './connection.js'
+import { QueueTimeoutError } from '../upstream-errors.js'
 import { H1Request } from './request.js'
 
 export interface H1PoolOptions {
@@ -25,6 +27,11 @@ export interface H1PoolOptions {
   /** Defaults when a request gives none, ms (undici's: 300 s). */
   readonly headersTimeout?: number
   readonly bodyTimeout?: number
+  /**
+   * Longest wait of a queued request for a connection, ms; over it the request ends with a
+   * QueueTimeoutError (upstream-errors.ts). 0 (default): no bound.
+   */
+  readonly queueTimeout?: number
   /** Period of the timeout check, ms: timeouts fire up to two periods late. */
   readonly tickMs?: number
 }
@@ -59,6 +66,7 @@ export class H1Pool implements ConnectionPool {
   readonly #headersTimeout: number
   readonly #bodyTimeout: number
   readonly #tickMs: number
+  readonly #queueTimeout: number
   readonly #all = new Set<H1Connection>()
   readonly #idle: H1Connection[] = []
   readonly #queue: H1Request[] = []
@@ -88,6 +96,7 @@ export class H1Pool implements ConnectionPool {
     this.#headersTimeout = options.headersTimeout ?? 300_000
     this.#bodyTimeout = options.bodyTimeout ?? 300_000
     this.#tickMs = options.tickMs ?? DEFAULT_TICK_MS
+    this.#queueTimeout = options.queueTimeout ?? 0
   }
 
   /**
@@ -115,7 +124,10 @@ export class H1Pool implements ConnectionPool {
     const idle = this.#idle.pop()
     if (idle !== undefined) idle.assign(request)
     else if (this.#all.size < this.#max) this.#open(request)
-    else this.#queue.push(request)
+    else {
+      request.queuedAt = performance.now()
+      this.#queue.push(request)
+    }
     return true
   }
 
@@ -173,7 +185,11 @@ export class H1Pool implements ConnectionPool {
     const idle = this.#idle.pop()
     if (idle !== undefined) idle.assign(request)
     else if (this.#all.size < this.#max) this.#open(request)
-    else this.#queue.unshift(request)
+    else {
+      // First in line, and its wait counts from when it first queued, if it did.
+      if (request.queuedAt === 0) request.queuedAt = performance.now()
+      this.#queue.unshift(request)
+    }
   }
 
   readonly #flush = (): void => {
@@ -231,5 +247,22 @@ export class H1Pool implements ConnectionPool {
   readonly #tick = (): void => {
     const now = performance.now()
     for (const connection of this.#all) connection.tick(now)
+    if (this.#queueTimeout > 0) this.#expireQueued(now)
+  }
+
+  /**
+   * Ends the requests that waited longer than queueTimeout, from the head of the queue (the
+   * oldest: only a request given back by a lost connection jumps the line, and its wait counts
+   * from its first queueing too).
+   */
+  #expireQueued(now: number): void {
+    const queue = this.#queue
+    const limit = this.#queueTimeout
+    while (queue.length > 0) {
+      const request = queue[0]!
+      if (!request.done && now - request.queuedAt < limit) return
+      queue.shift()
+      request.settleError(new QueueTimeoutError(limit))
+    }
   }
 }

@@ -40,6 +40,8 @@ export class H1Request implements Dispatcher.DispatchController {
   readonly closeAfter: boolean
   /** The connection carrying the request; null while queued and once settled. */
   socket: RequestSocket | null = null
+  /** performance.now() when it first waited in its pool's queue; 0 when it never did. */
+  queuedAt = 0
   /** onResponseEnd or onResponseError was called: nothing else will be. */
   done = false
   #aborted = false

@@ -74,6 +74,11 @@ export class BodyWriter {
     return this.#finished
   }
 
+  /** Nothing of the request has been written yet (the head waits for the first chunk). */
+  get untouched(): boolean {
+    return this.#head !== null && !this.#finished
+  }
+
   constructor(
     owner: BodyWriterOwner,
     socket: UpstreamSocket,
@@ -114,6 +119,18 @@ export class BodyWriter {
     this.#finished = true
     this.#detach()
     if (!this.#body.readableEnded) this.#body.destroy()
+  }
+
+  /**
+   * Stops without touching the body, when nothing was written: the request can go out on
+   * another connection, which reads the body from where it is (no chunk was taken from it).
+   */
+  release(): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.#detach()
+    // Without a 'data' listener a flowing stream would drop its chunks.
+    this.#body.pause()
   }
 
   #detach(): void {

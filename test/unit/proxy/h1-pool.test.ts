@@ -6,11 +6,12 @@ import {
   type ServerResponse,
 } from 'node:http'
 import { createServer as createNetServer, type Server, type Socket } from 'node:net'
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { H1Pool, type H1PoolOptions } from '../../../src/proxy/h1/pool.js'
 import type { ResponseFieldsHandler } from '../../../src/proxy/h1/reader.js'
+import { QUEUE_TIMEOUT } from '../../../src/proxy/upstream-errors.js'
 import { startBlackhole } from '../../helpers/blackhole.js'
 import { refusingPort } from '../../helpers/ports.js'
 import { sleep, waitUntil } from '../../helpers/wait.js'
@@ -255,6 +256,54 @@ describe('H1Pool', () => {
     await waitUntil(() => p.stats.connections === 0, { timeoutMs: 5000 })
     expect((await request(p)).status).toBe(200)
     expect(server.connections()).toBe(2)
+  })
+
+  it('sends a request whose body has not begun on another connection when the server closes the idle one it was given', async () => {
+    const seen: { method: string; bytes: number }[] = []
+    const http = createHttpServer((req, res) => {
+      const entry = { method: req.method!, bytes: 0 }
+      seen.push(entry)
+      req.on('data', (chunk: Buffer) => (entry.bytes += chunk.length))
+      req.on('end', () => res.end(`${entry.bytes}`))
+    })
+    http.keepAliveTimeout = 100
+    let closed = 0
+    http.on('connection', (socket: Socket) => socket.on('close', () => closed++))
+    const server = await listen(http)
+    const p = pool(server.url, { keepAliveTimeout: 10_000 })
+    await request(p)
+    expect(p.stats.idle).toBe(1)
+    // A POST (never retried once sent) whose body comes after the server closed the connection.
+    const body = new PassThrough()
+    const out = request(p, { method: 'POST', body, headers: ['content-length', '5'] })
+    await waitUntil(() => closed === 1, { timeoutMs: 5000 })
+    await sleep(50)
+    body.end('hello')
+    const result = await out
+    expect(result.error).toBeNull()
+    expect(result.body.toString()).toBe('5')
+    expect(seen.map((r) => [r.method, r.bytes])).toEqual([
+      ['GET', 0],
+      ['POST', 5],
+    ])
+    expect(server.connections()).toBe(2)
+  })
+
+  it('ends a request that waited in the queue longer than queueTimeout, unsent', async () => {
+    const urls: string[] = []
+    const server = await httpServer((req, res) => {
+      urls.push(req.url!)
+      setTimeout(() => res.end('ok'), 1500)
+    })
+    const p = pool(server.url, { connections: 1, queueTimeout: 200 })
+    const first = request(p, { path: '/first' })
+    const started = Date.now()
+    const second = await request(p, { path: '/second' })
+    expect(second.error?.code).toBe(QUEUE_TIMEOUT)
+    expect(second.calls).toEqual(['start', 'error'])
+    expect(Date.now() - started).toBeLessThan(1200)
+    expect((await first).status).toBe(200)
+    expect(urls).toEqual(['/first'])
   })
 
   it('never reuses a connection after Connection: close', async () => {

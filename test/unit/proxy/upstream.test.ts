@@ -3,6 +3,7 @@ import { Pool } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { H1Pool } from '../../../src/proxy/h1/pool.js'
 import { UpstreamSchema, type UpstreamConfig } from '../../../src/proxy/schema.js'
+import { QueueBoundPool } from '../../../src/proxy/queue-bound.js'
 import { PoolCache, Upstream } from '../../../src/proxy/upstream.js'
 
 function config(overrides: Partial<UpstreamConfig>): UpstreamConfig {
@@ -24,16 +25,18 @@ describe('upstream transports', () => {
     expect(target.upgradePool).toBe(target.upgradePool)
   })
 
-  it('uses undici for https:// targets and for transport: undici', () => {
+  it('uses undici for https:// targets and for transport: undici, its queue bounded', () => {
     const tls = new Upstream('t', config({ targets: ['https://127.0.0.1:2'] }), pools).targets[0]!
-    expect(tls.pool).toBeInstanceOf(Pool)
-    expect(tls.upgradePool).toBe(tls.pool)
+    // queue_timeout wraps the Pool; handshakes use the Pool itself, outside the bound.
+    expect(tls.pool).toBeInstanceOf(QueueBoundPool)
+    expect(tls.upgradePool).toBeInstanceOf(Pool)
     const opted = new Upstream(
       'o',
-      config({ targets: ['http://127.0.0.1:3'], transport: 'undici' }),
+      config({ targets: ['http://127.0.0.1:3'], transport: 'undici', queue_timeout: '0s' }),
       pools,
     ).targets[0]!
     expect(opted.pool).toBeInstanceOf(Pool)
+    expect(opted.upgradePool).toBe(opted.pool)
   })
 
   it('keeps a pool across generations while its origin and options stay the same', () => {

@@ -31,6 +31,7 @@ function compiled(name: string, methods: readonly Method[] | undefined): Compile
     methods: compileMethods(methods),
     stripPrefix: false,
     maxBodyBytes: 1024,
+    bufferBodyBytes: 1024,
     timeoutMs: 1000,
     websocket: false,
   }
