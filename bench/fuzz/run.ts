@@ -467,6 +467,12 @@ async function main(): Promise<number> {
       )
     }
     console.log(`findings: ${tally.findings.length}`)
+    const kinds = new Map<string, number>()
+    for (const f of tally.findings) {
+      const key = `${f.what} after a ${f.label.split(/[ +|]/)[0]!} case`
+      kinds.set(key, (kinds.get(key) ?? 0) + 1)
+    }
+    for (const [key, n] of [...kinds].sort((a, b) => b[1] - a[1])) console.log(`  ${n} × ${key}`)
     for (const finding of tally.findings.slice(0, MAX_PRINTED)) {
       printFinding(
         options,

@@ -24,6 +24,7 @@ export interface EchoUpstream {
   close(): Promise<void>
 }
 
+const CUT_SHORT = new Set(['ECONNRESET', 'ERR_HTTP_REQUEST_TIMEOUT', 'HPE_INVALID_EOF_STATE'])
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
 export async function startEchoUpstream(): Promise<EchoUpstream> {
@@ -54,8 +55,9 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
     socket.on('close', () => sockets.delete(socket))
   })
   server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
-    // Resets and timeouts are the gateway cutting a request short, not a malformed one.
-    if (error.code !== 'ECONNRESET' && error.code !== 'ERR_HTTP_REQUEST_TIMEOUT') {
+    // Resets, timeouts and a close mid-request are the gateway cutting a request short (its client
+    // went away), not a malformed one.
+    if (!CUT_SHORT.has(error.code ?? '')) {
       upstream.clientErrors.push({
         code: error.code ?? 'unknown',
         bytes: error.rawPacket ?? Buffer.alloc(0),
