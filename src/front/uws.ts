@@ -70,6 +70,9 @@ class UwsExchange extends Exchange {
     if (this.aborted) return
     const sink = this.#sink
     if (sink === null) {
+      // Answered before the body was read (a rejection): uWS still reads the rest of the body to
+      // reach the next request, and the response may no longer be touched, so it is dropped.
+      if (this.finished) return
       // No reader yet (a stage is still deciding): keep a copy, the ArrayBuffer dies with the call.
       ;(this.#queue ??= []).push(Buffer.from(new Uint8Array(chunk)))
       this.#queuedBytes += chunk.byteLength
@@ -264,13 +267,13 @@ class UwsExchange extends Exchange {
   // uWS 20.30 stops delivering body chunks for good when resume() is called on a response that
   // is not paused, so both calls are made only on a real state change.
   pauseBody(): void {
-    if (this.#paused || this.aborted || this.#bodyDone) return
+    if (this.#paused || this.aborted || this.finished || this.#bodyDone) return
     this.#paused = true
     this.#res.pause()
   }
 
   resumeBody(): void {
-    if (!this.#paused || this.aborted) return
+    if (!this.#paused || this.aborted || this.finished) return
     this.#paused = false
     this.#res.resume()
   }

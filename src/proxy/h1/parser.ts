@@ -282,7 +282,8 @@ export class ResponseParser implements Framing {
     const d0 = text.charCodeAt(9) - 48
     const d1 = text.charCodeAt(10) - 48
     const d2 = text.charCodeAt(11) - 48
-    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return 'malformed status code'
+    // RFC 9110 §15: codes are 100–599; one outside is not forwarded as if it meant something.
+    if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return 'malformed status code'
     if (eol !== 12 && text.charCodeAt(12) !== 32) return 'malformed status line'
     // A bare CR or LF inside the status line (RFC 9112 §2.2).
     if (text.indexOf('\r') !== eol || text.indexOf('\n') !== eol + 1) return 'malformed status line'

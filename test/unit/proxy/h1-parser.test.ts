@@ -440,6 +440,8 @@ describe('h1 response parser', () => {
       ['HTTP/2 200 OK\r\n\r\n'],
       ['HTTP/1.1 20 OK\r\n\r\n'],
       ['HTTP/1.1 2000 OK\r\n\r\n'],
+      ['HTTP/1.1 600 High\r\n\r\n'],
+      ['HTTP/1.1 999 Max\r\n\r\n'],
       ['HTTP/1.1 200OK\r\n\r\n'],
       ['HTTP/1.1 200 O\rK\r\n\r\n'],
       ['ICY 200 OK\r\n\r\n'],
