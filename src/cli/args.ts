@@ -8,7 +8,7 @@ export const USAGE = `portcullis — zero-trust API gateway
 
 Usage:
   portcullis start --config FILE [--workers N|auto] [--verify-threads N|auto] [--front uws|node]
-                   [--verifier native|node] [--upstream-sockets native|node]
+                   [--verifier native|node] [--upstream-sockets native|node] [--native auto|off]
   portcullis revoke --config FILE --jti ID (--exp UNIX_SECONDS | --ttl DURATION)
   portcullis check --config FILE
   portcullis token --key FILE --issuer ISS --audience AUD [--subject SUB] [--scope SCOPE]…
@@ -38,6 +38,10 @@ Options:
   --upstream-sockets native|node  Sockets of the native HTTP/1.1 upstream transport: native =
                     src/native, built by npm install; node = node:net. Default: native when
                     built, else node:net, named in the startup line.
+  --native auto|off  off: no module of src/native runs: the uws front reads requests through
+                    uWS.js's calls, upstream sockets are node:net's, JWT signatures node:crypto's.
+                    Default auto: each one native when built. Not with --verifier native or
+                    --upstream-sockets native.
   --jti ID          (revoke) the token id to refuse.
   --exp S           (revoke) the token's exp, unix seconds: the entry lives until then.
   --ttl DURATION    (revoke) instead of --exp: how long the entry lives (e.g. 1h).
@@ -82,6 +86,8 @@ export interface CliArgs {
   readonly front: 'uws' | 'node'
   readonly verifier: VerifierChoice | null
   readonly upstreamSockets: UpstreamSocketChoice | null
+  /** off: every native module's fallback (src/native/load.ts). */
+  readonly native: 'auto' | 'off'
   readonly jti: string | null
   readonly exp: number | null
   readonly ttl: string | null
@@ -101,6 +107,7 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   let front: CliArgs['front'] = 'uws'
   let verifier: CliArgs['verifier'] = null
   let upstreamSockets: CliArgs['upstreamSockets'] = null
+  let native: CliArgs['native'] = 'auto'
   let jti: string | null = null
   let exp: number | null = null
   let ttl: string | null = null
@@ -224,6 +231,12 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
         upstreamSockets = v
         break
       }
+      case '--native': {
+        const v = value()
+        if (v !== 'auto' && v !== 'off') usage(`--native takes auto or off (got "${v}")`)
+        native = v
+        break
+      }
       default:
         usage(`unknown argument "${arg}"`)
     }
@@ -231,6 +244,10 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   if (command === null) usage('a command is required: start, check, revoke or token')
   if (CONFIG_COMMANDS.has(command) && config === null) {
     usage(`${command} needs --config FILE: the gateway config to ${CONFIG_VERBS[command]}`)
+  }
+  if (native === 'off' && (verifier === 'native' || upstreamSockets === 'native')) {
+    const flag = verifier === 'native' ? '--verifier native' : '--upstream-sockets native'
+    usage(`--native off runs no native module: it cannot go with ${flag}`)
   }
   if (command === 'revoke' && (jti === null || (exp === null) === (ttl === null))) {
     usage('revoke needs --jti and one of --exp or --ttl')
@@ -251,6 +268,7 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
     front,
     verifier,
     upstreamSockets,
+    native,
     jti,
     exp,
     ttl,

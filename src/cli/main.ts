@@ -14,6 +14,7 @@ import { logReloaded, restartRequired } from '../cluster/restart-required.js'
 import { loadNativeUws } from '../front/load-uws.js'
 import { assertListenersFree } from '../front/port-claim.js'
 import { VERIFIER_ENV, requireVerifier } from '../jwt/native-verify.js'
+import { NATIVE_ENV } from '../native/load.js'
 import { UPSTREAM_SOCKETS_ENV, requireUpstreamSockets } from '../proxy/h1/socket.js'
 import { announce, createLogger } from '../observability/logger.js'
 import { parseArgs, resolveWorkers, USAGE, type CliArgs } from './args.js'
@@ -79,6 +80,8 @@ async function start(args: CliArgs): Promise<number> {
   const file = args.config!
   const { workers: workersFlag, verifyThreads: verifyThreadsFlag, front } = args
   const { verifier, upstreamSockets } = args
+  // Before any native module is loaded; workers and verify threads inherit the environment.
+  if (args.native === 'off') process.env[NATIVE_ENV] = 'off'
   if (upstreamSockets !== null) {
     requireUpstreamSockets(upstreamSockets)
     process.env[UPSTREAM_SOCKETS_ENV] = upstreamSockets // workers inherit it

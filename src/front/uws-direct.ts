@@ -5,12 +5,13 @@
  * It reads uWS objects' memory, so it is used only with the binaries listed here, whose layout
  * it was checked against, and its first answers in a process are compared with uWS.js's own
  * calls (uws-request.ts, uws-peer.ts): a disagreement drops it for good, with a warning. Any
- * other binary, or a missing build, runs uWS.js's calls, and the startup line says which.
+ * other binary, a missing build, or `--native off`, runs uWS.js's calls, and the startup line
+ * says which.
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
-import { loadNativeAddon } from '../native/load.js'
+import { loadNativeAddon, nativeOff, NATIVE_OFF_REASON } from '../native/load.js'
 
 export interface UwsDirectAddon {
   /** Finds the uSockets function in the uWS binary at `path`: '' when done, or why not. */
@@ -37,6 +38,7 @@ let warn: (why: string) => void = () => undefined
 export function bindUwsDirect(binaryPath: string, onDrop: (why: string) => void): string {
   warn = onDrop
   uwsDirect = null
+  if (nativeOff()) return `uWS.js calls (${NATIVE_OFF_REASON})`
   const loaded = loadNativeAddon<UwsDirectAddon>('uws_direct')
   if (loaded.addon === null) return `uWS.js calls (src/native uws_direct: ${loaded.failure})`
   const digest = createHash('sha256').update(readFileSync(binaryPath)).digest('hex')

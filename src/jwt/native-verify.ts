@@ -7,9 +7,10 @@
  * `portcullis start --verifier` sets before workers and verify threads start so that all of them
  * agree: `native` (refuse to start without the build), `node` (node:crypto only), or unset for
  * native when built, node:crypto otherwise, named with its reason in the startup line.
+ * `--native off` (PORTCULLIS_NATIVE, src/native/load.ts) means node:crypto as well.
  */
 import { PortcullisError } from '../errors.js'
-import { loadNativeAddon } from '../native/load.js'
+import { loadNativeAddon, nativeOff, NATIVE_OFF_REASON } from '../native/load.js'
 
 /** A public key decoded once by OpenSSL; opaque to JavaScript. */
 export type NativeKey = { readonly __nativeKey: unique symbol }
@@ -86,6 +87,13 @@ function load(choice: string | undefined): Loaded {
       verifier: null,
       description: 'node:crypto (chosen with --verifier node)',
       failure: null,
+    }
+  }
+  if (nativeOff()) {
+    return {
+      verifier: null,
+      description: `node:crypto (${NATIVE_OFF_REASON})`,
+      failure: NATIVE_OFF_REASON,
     }
   }
   const { addon: verifier, failure } = loadNativeAddon<NativeVerifier>('jwt_verify')

@@ -25,6 +25,23 @@ const STOP_TIMEOUT_MS = 15_000
 export type Front = 'uws' | 'node'
 export const FRONTS: readonly Front[] = ['uws', 'node']
 
+/**
+ * PCL_NATIVE=off (CI's second run of the integration suites) starts every gateway with
+ * `--native off`, so each native module's fallback passes the same suites.
+ */
+export const NATIVE_OFF = nativeSetting(process.env['PCL_NATIVE']) === 'off'
+
+/** The `--verifier` and `--upstream-sockets` values a suite may ask for in this run. */
+export const NATIVE_CHOICES: readonly ('native' | 'node')[] = NATIVE_OFF
+  ? ['node']
+  : ['native', 'node']
+
+function nativeSetting(value: string | undefined): 'auto' | 'off' {
+  if (value === undefined || value === '' || value === 'auto') return 'auto'
+  if (value === 'off') return 'off'
+  throw new Error(`PCL_NATIVE takes auto or off (got "${value}")`)
+}
+
 /** One parsed stdout line. Lines that are not JSON are kept as `{ msg: '(raw)', raw }`. */
 export interface LogLine {
   readonly msg?: string
@@ -76,6 +93,8 @@ export interface StartOptions {
   readonly verifier?: 'native' | 'node'
   /** `--upstream-sockets`; unset lets the gateway choose (native when built). */
   readonly upstreamSockets?: 'native' | 'node'
+  /** `--native`; unset: `off` with PCL_NATIVE=off, else the gateway's default. */
+  readonly native?: 'auto' | 'off'
   readonly env?: NodeJS.ProcessEnv
   /**
    * A network namespace to run the gateway in (`ip netns exec`, see netns.ts). Its config then
@@ -180,7 +199,8 @@ export async function runCli(
   timeoutMs = 15_000,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   assertBuilt()
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const argv = NATIVE_OFF && args[0] === 'start' ? [...args, '--native', 'off'] : args
+  const child = spawn(process.execPath, [CLI, ...argv], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -227,6 +247,10 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
 
 async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
   assertBuilt()
+  const native = options.native ?? (NATIVE_OFF ? 'off' : undefined)
+  if (native === 'off' && (options.verifier === 'native' || options.upstreamSockets === 'native')) {
+    throw new Error('PCL_NATIVE=off: take the choices of NATIVE_CHOICES, not native ones')
+  }
   const ports: Ports = { http: await freePort(), status: await freePort() }
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'))
   const first = renderConfig(options.config, ports)
@@ -247,6 +271,7 @@ async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
     ...(options.upstreamSockets === undefined
       ? []
       : ['--upstream-sockets', options.upstreamSockets]),
+    ...(native === undefined ? [] : ['--native', native]),
   ]
   // `ip netns exec` execs the command, so the child's pid is still the primary's.
   const [command, argv] =

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ASYMMETRIC_ALGORITHMS } from '../../src/jwt/types.js'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { startGateway, stopAllGateways, type Gateway } from '../helpers/gateway.js'
+import { NATIVE_CHOICES, startGateway, stopAllGateways, type Gateway } from '../helpers/gateway.js'
 import { send, type ErrorBody, type HttpResult } from '../helpers/http.js'
 import { rawRequest } from '../helpers/raw.js'
 import {
@@ -653,7 +653,7 @@ describe('jwt authentication', () => {
   })
 })
 
-describe.each(['native', 'node'] as const)(
+describe.each(NATIVE_CHOICES)(
   'jwt authentication with signatures checked on verify threads, %s verifier',
   (verifier) => {
     let gateway: Gateway

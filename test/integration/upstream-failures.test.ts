@@ -1,7 +1,14 @@
 import { createServer, type Server } from 'node:net'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startBlackhole, type Blackhole } from '../helpers/blackhole.js'
-import { FRONTS, startGateway, stopAllGateways, type Gateway } from '../helpers/gateway.js'
+import {
+  FRONTS,
+  NATIVE_OFF,
+  type Front,
+  startGateway,
+  stopAllGateways,
+  type Gateway,
+} from '../helpers/gateway.js'
 import { send, type ErrorBody } from '../helpers/http.js'
 import { refusingPort } from '../helpers/ports.js'
 import { rawRequest } from '../helpers/raw.js'
@@ -33,8 +40,13 @@ async function startResetter(): Promise<{
   }
 }
 
-/** Each front on the native upstream sockets, and the node:net ones that replace them unbuilt. */
-const CASES = [...FRONTS.map((front) => [front, 'native'] as const), ['uws', 'node'] as const]
+/**
+ * Each front on the native upstream sockets, and the node:net ones that replace them unbuilt;
+ * with PCL_NATIVE=off, each front on node:net.
+ */
+const CASES: readonly (readonly [Front, 'native' | 'node'])[] = NATIVE_OFF
+  ? FRONTS.map((front) => [front, 'node'] as const)
+  : [...FRONTS.map((front) => [front, 'native'] as const), ['uws', 'node'] as const]
 
 describe.each(CASES)('upstream failures on the %s front, %s upstream sockets', (front, sockets) => {
   let gateway: Gateway

@@ -24,6 +24,11 @@ export interface NativeSockets {
   cork(slot: number, on: boolean): number
   read(slot: number, on: boolean): void
   close(slot: number): void
+  /**
+   * Whether characters [start, end) of `head` are `lines` field lines (request.ts); undefined
+   * when the range is too long for it.
+   */
+  checkFieldSection(head: string, lines: number, start: number, end: number): boolean | undefined
 }
 
 const EV_CONNECT = 1

@@ -7,8 +7,9 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { errors, type Dispatcher } from 'undici'
-import { loadNativeAddon } from '../../native/load.js'
+import type { NativeSockets } from './native-socket.js'
 import { isFieldValue, isPath, isToken, parseDecimal } from './names.js'
+import { nativeSockets } from './socket.js'
 
 /** The part of a connection a request drives; implemented by H1Connection. */
 export interface RequestSocket {
@@ -219,16 +220,18 @@ const cachedLine: string[] = []
  * catches a CR LF inside a value: it would pass as a line of its own. The check reads the head
  * that will be written, so V8 flattens it once, here, and the write copies it flat. src/native
  * checks a head of up to 8192 characters in a loop; the expression (about 1.4 ns a character, a
- * microsecond for a bearer token) takes a longer one, or every one when the module is not built.
+ * microsecond for a bearer token) takes a longer one, or every one on node's sockets.
  */
 const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
 
-const nativeCheck =
-  loadNativeAddon<{
-    checkFieldSection(head: string, lines: number, start: number, end: number): boolean | undefined
-  }>('upstream_socket').addon?.checkFieldSection ?? null
+/**
+ * The native check when the native sockets run (socket.ts), null for the expression; chosen on
+ * first use, since the CLI makes the choice after imports.
+ */
+let nativeCheck: NativeSockets['checkFieldSection'] | null | undefined
 
 function isFieldSection(head: string, lines: number, start: number, end: number): boolean {
+  if (nativeCheck === undefined) nativeCheck = nativeSockets()?.checkFieldSection ?? null
   if (nativeCheck !== null) {
     const checked = nativeCheck(head, lines, start, end)
     if (checked !== undefined) return checked

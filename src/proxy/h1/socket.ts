@@ -4,11 +4,12 @@
  * net.Socket otherwise (net-socket.ts). The connection sees only this interface.
  *
  * The choice is made once per process and thread from PORTCULLIS_UPSTREAM_SOCKETS (`native`,
- * `node`, or unset for native when built) and named in the startup line, with the reason when
- * it is node's.
+ * `node`, or unset for native when built; `--native off` means `node`) and named in the startup
+ * line, with the reason when it is node's. It covers the whole module: the request writer's
+ * field-section check (request.ts) runs natively only on the native sockets.
  */
 import { PortcullisError } from '../../errors.js'
-import { loadNativeAddon } from '../../native/load.js'
+import { loadNativeAddon, nativeOff, NATIVE_OFF_REASON } from '../../native/load.js'
 import { openNativeSocket, type NativeSockets } from './native-socket.js'
 import { openNetSocket } from './net-socket.js'
 
@@ -68,6 +69,11 @@ export function openUpstreamSocket(host: string, port: number, owner: SocketOwne
     : openNetSocket(READ_BUFFER, host, port, owner)
 }
 
+/** The native module when it carries upstream requests, else null. */
+export function nativeSockets(): NativeSockets | null {
+  return sockets().native
+}
+
 /** For the startup line: which sockets carry upstream requests, and why node's when they do. */
 export function describeUpstreamSockets(): string {
   return sockets().description
@@ -89,6 +95,10 @@ export function requireUpstreamSockets(choice: UpstreamSocketChoice): void {
 function choose(choice: string | undefined): Chosen {
   if (choice === 'node') {
     return { native: null, description: 'node:net (chosen with --upstream-sockets node)' }
+  }
+  // `native` asked for under --native off is refused below, with the reason, as for no build.
+  if (choice !== 'native' && nativeOff()) {
+    return { native: null, description: `node:net (${NATIVE_OFF_REASON})` }
   }
   const loaded = loadNativeAddon<NativeSockets>('upstream_socket')
   if (loaded.addon !== null) return { native: loaded.addon, description: 'native (src/native)' }

@@ -31,6 +31,39 @@ describe('parseArgs', () => {
     ).toThrow('--upstream-sockets takes native or node (got "io_uring")')
   })
 
+  it('leaves each native module to the gateway unless --native off turns them all off', () => {
+    expect(parseArgs(['start', '--config', 'g.yaml']).native).toBe('auto')
+    expect(parseArgs(['start', '--config', 'g.yaml', '--native', 'off']).native).toBe('off')
+    expect(parseArgs(['start', '--config', 'g.yaml', '--native=auto']).native).toBe('auto')
+    expect(() => parseArgs(['start', '--config', 'g.yaml', '--native', 'no'])).toThrow(
+      '--native takes auto or off (got "no")',
+    )
+  })
+
+  it.each([
+    ['--verifier', 'native'],
+    ['--upstream-sockets', 'native'],
+  ])('refuses --native off with %s %s, which asks for a native module', (flag, value) => {
+    expect(() =>
+      parseArgs(['start', '--config', 'g.yaml', '--native', 'off', flag, value]),
+    ).toThrow(`--native off runs no native module: it cannot go with ${flag} native`)
+  })
+
+  it('takes --native off with the node choices it implies', () => {
+    const args = parseArgs([
+      'start',
+      '--config',
+      'g.yaml',
+      '--native',
+      'off',
+      '--verifier',
+      'node',
+      '--upstream-sockets',
+      'node',
+    ])
+    expect(args).toMatchObject({ native: 'off', verifier: 'node', upstreamSockets: 'node' })
+  })
+
   it('answers --help and --version whatever else the line holds', () => {
     expect(parseArgs(['start', '--config', 'g.yaml', '--help', '--bogus']).command).toBe('help')
     expect(parseArgs(['--version', 'start']).command).toBe('version')
