@@ -6,9 +6,9 @@
 import { bench, describe } from 'vitest'
 
 import type { Rejection } from '../../src/errors.js'
-import { Exchange } from '../../src/front/exchange.js'
+import { Exchange } from '../../src/gateway/exchange.js'
 import type { RouteConfig } from '../../src/router/schema.js'
-import type { Runtime } from '../../src/runtime.js'
+import type { Runtime } from '../../src/gateway/runtime.js'
 import { createDecision } from '../../src/stages/rate-limit/algorithms/algorithm.js'
 import { compileRateLimit, RateLimitRegistry } from '../../src/stages/rate-limit/index.js'
 import type { AlgorithmName, RateLimitPolicyConfig } from '../../src/stages/rate-limit/schema.js'

@@ -4,7 +4,7 @@
  * request through synchronous stages allocates nothing here.
  */
 import type { Rejection } from '../errors.js'
-import type { Exchange } from '../front/exchange.js'
+import type { Exchange } from '../gateway/exchange.js'
 import type { Stage, Verdict } from './stage.js'
 
 /** Called once the pipeline is over: with `undefined` to proceed, or the rejection to send. */

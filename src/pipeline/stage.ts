@@ -4,7 +4,7 @@
  */
 import type { TSchema } from '@sinclair/typebox'
 import type { Rejection } from '../errors.js'
-import type { Exchange } from '../front/exchange.js'
+import type { Exchange } from '../gateway/exchange.js'
 import type { StageName } from './order.js'
 
 /** `undefined`: go on to the next stage. A {@link Rejection}: answer with it and stop. */

@@ -1,6 +1,6 @@
 import type { Rejection } from '../../src/errors.js'
-import { Exchange, type BodySink } from '../../src/front/exchange.js'
-import type { Runtime } from '../../src/runtime.js'
+import { Exchange, type BodySink } from '../../src/gateway/exchange.js'
+import type { Runtime } from '../../src/gateway/runtime.js'
 
 /** An exchange with no front, for in-memory tests: it records what it is asked to send. */
 export class FakeExchange extends Exchange {

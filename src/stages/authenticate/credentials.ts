@@ -6,7 +6,7 @@
  * two Authorization fields of any schemes, one Authorization field holding two credentials, and
  * an Authorization field of any scheme beside a cookie or query token.
  */
-import type { Exchange } from '../../front/exchange.js'
+import type { Exchange } from '../../gateway/exchange.js'
 
 export const CredentialProblem = {
   /** No token anywhere the route looks. */

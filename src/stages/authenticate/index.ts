@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { ConfigProblem, Rejection } from '../../errors.js'
-import type { Exchange } from '../../front/exchange.js'
+import type { Exchange } from '../../gateway/exchange.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
 import type { Stage, Verdict } from '../../pipeline/stage.js'
 import type { RouteConfig } from '../../router/schema.js'

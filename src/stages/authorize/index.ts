@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino'
 import { createRejection, type ConfigProblem, type Rejection } from '../../errors.js'
-import type { Exchange } from '../../front/exchange.js'
+import type { Exchange } from '../../gateway/exchange.js'
 import type { Stage, Verdict } from '../../pipeline/stage.js'
 import type { RouteConfig } from '../../router/schema.js'
 import type { Challenges } from '../authenticate/challenge.js'

@@ -13,7 +13,7 @@
  * Reads: identity. Writes: forwardHeaders, headers (authorization, cookie), upstreamPath (query).
  */
 import type { ConfigProblem, Rejection } from '../../errors.js'
-import type { Exchange } from '../../front/exchange.js'
+import type { Exchange } from '../../gateway/exchange.js'
 import type { Identity } from '../../identity.js'
 import type { Stage, Verdict } from '../../pipeline/stage.js'
 import { foldHeaderName, isGatewayOwned } from '../../proxy/request-header-rules.js'

@@ -21,7 +21,7 @@
  *
  * @see https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/
  */
-import type { Exchange } from '../../front/exchange.js'
+import type { Exchange } from '../../gateway/exchange.js'
 import type { Decision } from './algorithms/algorithm.js'
 import type { RateLimitPolicyConfig } from './schema.js'
 

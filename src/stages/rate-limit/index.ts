@@ -36,7 +36,7 @@
  * @see https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/ (draft 10)
  */
 import { createRejection, type ConfigProblem } from '../../errors.js'
-import type { Exchange } from '../../front/exchange.js'
+import type { Exchange } from '../../gateway/exchange.js'
 import type { Identity } from '../../identity.js'
 import type { Stage, Verdict } from '../../pipeline/stage.js'
 import type { RouteConfig } from '../../router/schema.js'

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream'
 import { REJECT } from '../errors.js'
-import { forwardBuffered } from '../request-path.js'
+import { forwardBuffered } from './request-path.js'
 import type { BodySink, Exchange } from './exchange.js'
 
 export class BodyCollector implements BodySink {

@@ -6,7 +6,7 @@
 import { REJECT, type Rejection } from '../errors.js'
 import type { Identity } from '../identity.js'
 import type { CompiledRoute } from '../router/compile.js'
-import type { Runtime } from '../runtime.js'
+import type { Runtime } from './runtime.js'
 
 /** What the front tells the proxy about the client side of an exchange. */
 export interface UpstreamCall {

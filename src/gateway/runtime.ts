@@ -4,42 +4,42 @@
  * flight keep the one they started with, so a reload never changes a request half-way.
  */
 import type { Logger } from 'pino'
-import type { GatewayConfig } from './config/schema.js'
-import { parseDuration, parseSize } from './config/units.js'
-import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from './errors.js'
-import type { Exchange } from './front/exchange.js'
-import type { IssuerRegistry } from './jwt/issuer.js'
-import type { RevocationList } from './jwt/revocation.js'
-import { compileGossip, type GossipSettings } from './gossip/schema.js'
-import { writeAccessLog } from './observability/access-log.js'
-import { stageRank, type StageName } from './pipeline/order.js'
-import type { Stage } from './pipeline/stage.js'
-import { PoolCache, Upstream } from './proxy/upstream.js'
+import type { GatewayConfig } from '../config/schema.js'
+import { parseDuration, parseSize } from '../config/units.js'
+import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from '../errors.js'
+import type { Exchange } from './exchange.js'
+import type { IssuerRegistry } from '../jwt/issuer.js'
+import type { RevocationList } from '../jwt/revocation.js'
+import { compileGossip, type GossipSettings } from '../gossip/schema.js'
+import { writeAccessLog } from '../observability/access-log.js'
+import { stageRank, type StageName } from '../pipeline/order.js'
+import type { Stage } from '../pipeline/stage.js'
+import { PoolCache, Upstream } from '../proxy/upstream.js'
 import {
   compileMethods,
   compileRouteTable,
   type CompiledRoute,
   type RouteEntry,
   type RouteTable,
-} from './router/compile.js'
-import { createMatchResult, type MatchResult } from './router/match.js'
-import type { RouteConfig } from './router/schema.js'
-import { compileAuthenticate, type AuthenticateDeps } from './stages/authenticate/index.js'
-import type { JwtContext } from './stages/authenticate/jwt-context.js'
-import { compileAuthorize } from './stages/authorize/index.js'
+} from '../router/compile.js'
+import { createMatchResult, type MatchResult } from '../router/match.js'
+import type { RouteConfig } from '../router/schema.js'
+import { compileAuthenticate, type AuthenticateDeps } from '../stages/authenticate/index.js'
+import type { JwtContext } from '../stages/authenticate/jwt-context.js'
+import { compileAuthorize } from '../stages/authorize/index.js'
 import {
   compileForward,
   DEFAULT_IDENTITY_HEADERS,
   IDENTITY_HEADER_PREFIXES,
-} from './stages/forward/index.js'
+} from '../stages/forward/index.js'
 import {
   compileRateLimit,
   type CompiledPolicy,
   type RateLimitRegistry,
-} from './stages/rate-limit/index.js'
-import { checkQuotasNeedRedis } from './stages/rate-limit/quota.js'
-import { foldHeaderName, RequestHeaderRules } from './proxy/request-header-rules.js'
-import { checkReferences } from './config/references.js'
+} from '../stages/rate-limit/index.js'
+import { checkQuotasNeedRedis } from '../stages/rate-limit/quota.js'
+import { foldHeaderName, RequestHeaderRules } from '../proxy/request-header-rules.js'
+import { checkReferences } from '../config/references.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {

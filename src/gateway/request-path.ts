@@ -4,14 +4,14 @@
  * Everything here is synchronous until a stage or the body makes it wait. A WebSocket upgrade
  * takes the same way up to the stages and then opens a tunnel instead of a proxy call.
  */
-import { REJECT, type Rejection } from './errors.js'
-import type { Exchange } from './front/exchange.js'
-import { normalizePath } from './front/normalize-path.js'
-import { BodyCollector, BodyStream } from './front/request-body.js'
-import { runPipeline } from './pipeline/run.js'
-import { ProxyCall } from './proxy/forward.js'
-import { checkHandshake, UpstreamHandshake, type UpgradeExchange } from './proxy/websocket.js'
-import { matchRoute, MatchKind } from './router/match.js'
+import { REJECT, type Rejection } from '../errors.js'
+import type { Exchange } from './exchange.js'
+import { normalizePath } from './normalize-path.js'
+import { BodyCollector, BodyStream } from './request-body.js'
+import { runPipeline } from '../pipeline/run.js'
+import { ProxyCall } from '../proxy/forward.js'
+import { checkHandshake, UpstreamHandshake, type UpgradeExchange } from '../proxy/websocket.js'
+import { matchRoute, MatchKind } from '../router/match.js'
 
 /**
  * Bodies up to this size are read whole before the upstream request starts: the upstream sees a
