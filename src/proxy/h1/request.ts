@@ -7,8 +7,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { errors, type Dispatcher } from 'undici'
-import { loadNativeAddon } from '../../native/load.js'
 import { isFieldValue, isPath, isToken, parseDecimal } from './names.js'
+import { nativeFieldSectionCheck } from './socket-choice.js'
 
 /** The part of a connection a request drives; implemented by H1Connection. */
 export interface RequestSocket {
@@ -221,12 +221,9 @@ const cachedLine: string[] = []
  */
 const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
 
-const nativeCheck =
-  loadNativeAddon<{
-    checkFieldSection(head: string, lines: number, start: number, end: number): boolean | undefined
-  }>('upstream_socket').addon?.checkFieldSection ?? null
-
 function isFieldSection(head: string, lines: number, start: number, end: number): boolean {
+  // From the sockets' choice: `--upstream-sockets node` runs the expression.
+  const nativeCheck = nativeFieldSectionCheck()
   if (nativeCheck !== null) {
     const checked = nativeCheck(head, lines, start, end)
     if (checked !== undefined) return checked
