@@ -1,12 +1,42 @@
 /**
  * The exchange: the one per-request object every stage reads and writes. A front (uws.ts,
  * node.ts) fills the request half from its native request, and implements the response and body
- * primitives below; everything between the listener and the proxy sees only this class.
+ * primitives below; everything between the listener and the proxy sees only this class, and the
+ * stages only its {@link StageExchange} slots.
  */
+import type { Logger } from 'pino'
 import { REJECT, type Rejection } from '../errors.js'
 import type { Identity } from '../identity.js'
-import type { CompiledRoute } from '../router/compile.js'
-import type { Runtime } from './runtime.js'
+import type { PipelineExchange } from '../pipeline/run.js'
+import type { RequestHeaderRules } from '../proxy/request-header-rules.js'
+import type { CompiledRoute, RouteTable } from '../router/compile.js'
+import type { MatchResult } from '../router/match.js'
+
+/** The worker's request counters, which outlive a config generation (runtime.ts WorkerState). */
+export interface RequestCounters {
+  inFlight: number
+  readonly draining: boolean
+}
+
+/**
+ * What an exchange, the request path and the fronts need of the config generation a request runs
+ * on; runtime.ts implements it. The exchange depends on this, never on the runtime itself.
+ */
+export interface ExchangeRuntime {
+  readonly logger: Logger
+  readonly state: RequestCounters
+  readonly table: RouteTable
+  /** Reused by the synchronous matcher; never held across a tick. */
+  readonly matchResult: MatchResult
+  readonly maxHeaderBytes: number
+  readonly requestTimeoutMs: number
+  /** The client headers that never reach an upstream (proxy/headers.ts). */
+  readonly headerRules: RequestHeaderRules
+  /** The 405 answer for a path whose routes take only `allow`. */
+  methodNotAllowed(allow: string): Rejection
+  /** Called by the exchange exactly once, whatever the outcome. */
+  onExchangeEnd(exchange: Exchange): void
+}
 
 /** What the front tells the proxy about the client side of an exchange. */
 export interface UpstreamCall {
@@ -32,8 +62,8 @@ export function isBodylessResponse(method: string, status: number): boolean {
   return method === 'HEAD' || status === 204 || status === 304
 }
 
-export abstract class Exchange {
-  readonly runtime: Runtime
+export abstract class Exchange implements PipelineExchange {
+  readonly runtime: ExchangeRuntime
   readonly listener: ListenerKind
   method = ''
   /** The path exactly as received, for the access log only. */
@@ -100,7 +130,7 @@ export abstract class Exchange {
   /** The upstream request in flight, told when the client aborts or can take more body. */
   upstreamCall: UpstreamCall | null = null
 
-  constructor(runtime: Runtime, listener: ListenerKind) {
+  constructor(runtime: ExchangeRuntime, listener: ListenerKind) {
     this.runtime = runtime
     this.listener = listener
   }

@@ -5,17 +5,21 @@
  */
 import { Readable } from 'node:stream'
 import { REJECT } from '../errors.js'
-import { forwardBuffered } from './request-path.js'
 import type { BodySink, Exchange } from './exchange.js'
+
+/** Takes a collected body on (request-path.ts forwardBuffered): one function for every request. */
+export type CollectedBody = (exchange: Exchange, body: Buffer) => void
 
 export class BodyCollector implements BodySink {
   readonly #exchange: Exchange
   readonly #buffer: Buffer
+  readonly #done: CollectedBody
   #offset = 0
 
-  constructor(exchange: Exchange, length: number) {
+  constructor(exchange: Exchange, length: number, done: CollectedBody) {
     this.#exchange = exchange
     this.#buffer = Buffer.allocUnsafe(length)
+    this.#done = done
   }
 
   onBodyChunk(chunk: Buffer): void {
@@ -36,7 +40,7 @@ export class BodyCollector implements BodySink {
       this.#exchange.reject(REJECT.badRequest, true)
       return
     }
-    forwardBuffered(this.#exchange, this.#buffer)
+    this.#done(this.#exchange, this.#buffer)
   }
 }
 

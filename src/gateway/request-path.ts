@@ -107,7 +107,7 @@ function proceed(exchange: Exchange, rejection: Rejection | undefined): void {
   if (length === 0) {
     new ProxyCall(exchange, route.upstream, exchange.upstreamPath, null, route.timeoutMs).dispatch()
   } else if (length > 0 && length <= BUFFERED_BODY_LIMIT) {
-    exchange.readBody(new BodyCollector(exchange, length))
+    exchange.readBody(new BodyCollector(exchange, length, forwardBuffered))
   } else {
     const body = new BodyStream(exchange, route.maxBodyBytes)
     exchange.readBody(body)
@@ -116,7 +116,7 @@ function proceed(exchange: Exchange, rejection: Rejection | undefined): void {
 }
 
 /** Called by {@link BodyCollector} once a buffered body is complete. */
-export function forwardBuffered(exchange: Exchange, body: Buffer): void {
+function forwardBuffered(exchange: Exchange, body: Buffer): void {
   const route = exchange.route!
   new ProxyCall(exchange, route.upstream, exchange.upstreamPath, body, route.timeoutMs).dispatch()
 }

@@ -7,13 +7,12 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from '../errors.js'
-import type { Exchange } from './exchange.js'
+import type { Exchange, ExchangeRuntime } from './exchange.js'
 import type { IssuerRegistry } from '../jwt/issuer.js'
 import type { RevocationList } from '../jwt/revocation.js'
 import { compileGossip, type GossipSettings } from '../gossip/schema.js'
+import { DEFAULT_IDENTITY_HEADERS, IDENTITY_HEADER_PREFIXES } from '../http/field-names.js'
 import { writeAccessLog } from '../observability/access-log.js'
-import { stageRank, type StageName } from '../pipeline/order.js'
-import type { Stage } from '../pipeline/stage.js'
 import { PoolCache, Upstream } from '../proxy/upstream.js'
 import {
   compileMethods,
@@ -23,22 +22,12 @@ import {
   type RouteTable,
 } from '../router/compile.js'
 import { createMatchResult, type MatchResult } from '../router/match.js'
-import type { RouteConfig } from '../router/schema.js'
-import { compileAuthenticate, type AuthenticateDeps } from '../stages/authenticate/index.js'
+import type { RouteConfig } from './route-schema.js'
+import { compilePipeline, type StageServices } from './stage-registry.js'
 import type { JwtContext } from '../stages/authenticate/jwt-context.js'
-import { compileAuthorize } from '../stages/authorize/index.js'
-import {
-  compileForward,
-  DEFAULT_IDENTITY_HEADERS,
-  IDENTITY_HEADER_PREFIXES,
-} from '../stages/forward/index.js'
-import {
-  compileRateLimit,
-  type CompiledPolicy,
-  type RateLimitRegistry,
-} from '../stages/rate-limit/index.js'
+import type { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import { checkQuotasNeedRedis } from '../stages/rate-limit/quota.js'
-import { foldHeaderName, RequestHeaderRules } from '../proxy/request-header-rules.js'
+import { RequestHeaderRules } from '../proxy/request-header-rules.js'
 import { checkReferences } from '../config/references.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
@@ -58,7 +47,7 @@ export interface WorkerState {
   onIdle: (() => void) | null
 }
 
-export class Runtime {
+export class Runtime implements ExchangeRuntime {
   readonly config: GatewayConfig
   readonly state: WorkerState
   readonly logger: Logger
@@ -100,27 +89,17 @@ export class Runtime {
     // Names, references and overlaps first: the stages below skip what these found missing.
     const problems: ConfigProblem[] = checkReferences(config)
     const issuers = state.issuers.compile(config.issuers, problems)
-    const deps: AuthenticateDeps = {
+    const services: StageServices = {
       issuers,
       jwt: state.jwt,
       logger: state.logger,
       audit: config.log.audit,
-    }
-    const identityHeaders = new Set<string>(DEFAULT_IDENTITY_HEADERS)
-    const rateLimits: RateLimitDeps = {
-      policies: state.rateLimits.compile(config.rate_limits, problems),
+      rateLimitPolicies: state.rateLimits.compile(config.rate_limits, problems),
       now: state.rateLimits.now,
+      identityHeaders: new Set<string>(DEFAULT_IDENTITY_HEADERS),
     }
     checkQuotasNeedRedis(config, problems)
-    const entries = compileRoutes(
-      config,
-      upstreams,
-      this.defaultMaxBodyBytes,
-      deps,
-      rateLimits,
-      identityHeaders,
-      problems,
-    )
+    const entries = compileRoutes(config, upstreams, this.defaultMaxBodyBytes, services, problems)
     const gossip = compileGossip(config.gossip, problems)
     if (problems.length > 0) {
       throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
@@ -133,7 +112,7 @@ export class Runtime {
     this.gossip = gossip!
     state.rateLimits.sweep()
     this.headerRules = new RequestHeaderRules(
-      [...identityHeaders, ...config.headers.drop],
+      [...services.identityHeaders, ...config.headers.drop],
       IDENTITY_HEADER_PREFIXES,
     )
     this.table = compileRouteTable(entries)
@@ -169,13 +148,11 @@ function compileRoutes(
   config: GatewayConfig,
   upstreams: ReadonlyMap<string, Upstream>,
   defaultMaxBody: number,
-  deps: AuthenticateDeps,
-  rateLimits: RateLimitDeps,
-  identityHeaders: Set<string>,
+  services: StageServices,
   problems: ConfigProblem[],
 ): RouteEntry[] {
   const entries: RouteEntry[] = []
-  config.routes.forEach((route, index) => {
+  config.routes.forEach((route: RouteConfig, index) => {
     const upstream = upstreams.get(route.upstream)
     // A missing upstream is reported by checkReferences.
     if (upstream === undefined) return
@@ -186,14 +163,7 @@ function compileRoutes(
           'strip_path needs prefix paths (ending in /*): an exact path would always forward "/"',
       })
     }
-    const stages = compileStages(
-      route,
-      `routes[${index}]`,
-      deps,
-      rateLimits,
-      identityHeaders,
-      problems,
-    )
+    const stages = compilePipeline(route, `routes[${index}]`, services, problems)
     const compiled: CompiledRoute = {
       name: route.name,
       upstream,
@@ -210,44 +180,4 @@ function compileRoutes(
     entries.push({ route: compiled, match: route.match, index })
   })
   return entries
-}
-
-/** The compiled `rate_limits:` and the clock their stages read. */
-interface RateLimitDeps {
-  readonly policies: ReadonlyMap<string, CompiledPolicy | null>
-  readonly now: () => number
-}
-
-/** A route's pipeline, in the one order of pipeline/order.ts whatever the config says. */
-function compileStages(
-  route: RouteConfig,
-  path: string,
-  deps: AuthenticateDeps,
-  rateLimits: RateLimitDeps,
-  identityHeaders: Set<string>,
-  problems: ConfigProblem[],
-): Stage[] {
-  const stages: Stage[] = []
-  const authenticate = compileAuthenticate(route, path, deps, problems)
-  const challenges = authenticate?.challenges ?? null
-  const authorize = compileAuthorize(
-    route,
-    path,
-    challenges,
-    deps.audit ? deps.logger : null,
-    problems,
-  )
-  const forward = compileForward(route, path, authenticate?.sources ?? null, challenges, problems)
-  if (authenticate !== null) stages.push(authenticate)
-  if (authorize !== null) stages.push(authorize)
-  const rateLimit = compileRateLimit(route, path, rateLimits.policies, rateLimits.now, problems)
-  if (rateLimit !== null) {
-    if (rateLimit.preAuth !== null) stages.push(rateLimit.preAuth)
-    if (rateLimit.postAuth !== null) stages.push(rateLimit.postAuth)
-  }
-  if (forward !== null) {
-    stages.push(forward)
-    for (const name of forward.headerNames) identityHeaders.add(foldHeaderName(name))
-  }
-  return stages.sort((a, b) => stageRank(a.name as StageName) - stageRank(b.name as StageName))
 }

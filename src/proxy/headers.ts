@@ -8,7 +8,7 @@
  * client can neither supply one nor make the gateway drop one by naming it in Connection.
  */
 import type { Exchange } from '../gateway/exchange.js'
-import { HOP_BY_HOP } from './request-header-rules.js'
+import { HOP_BY_HOP } from '../http/field-names.js'
 import type { Target, UpstreamTimings } from './upstream.js'
 
 /**

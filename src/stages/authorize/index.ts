@@ -6,12 +6,39 @@
  * Reads: method, identity. Answers: 403 `insufficient_scope` with the scope the route needs
  * (RFC 6750 §3.1), 403 `forbidden` for a method the scopes map does not list (no "*" entry).
  */
+import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
 import { createRejection, type ConfigProblem, type Rejection } from '../../errors.js'
-import type { Exchange } from '../../gateway/exchange.js'
-import type { Stage, Verdict } from '../../pipeline/stage.js'
-import type { RouteConfig } from '../../router/schema.js'
+import type { Stage, StageDefinition, StageExchange, Verdict } from '../../pipeline/stage.js'
 import type { Challenges } from '../authenticate/challenge.js'
+import { AUTHENTICATION } from '../authenticate/index.js'
+import { ScopesSchema } from './schema.js'
+
+/** The route keys this stage owns. */
+const ROUTE_KEYS = { scopes: Type.Optional(ScopesSchema) }
+export type AuthorizeConfig = Static<TObject<typeof ROUTE_KEYS>>
+
+/** The shared services the stage asks for. */
+export interface AuthorizeDeps {
+  readonly logger: Logger
+  /** `log.audit`: a line per denial. */
+  readonly audit: boolean
+}
+
+export const authorize: StageDefinition<typeof ROUTE_KEYS, AuthorizeDeps> = {
+  name: 'authorize',
+  schema: ROUTE_KEYS,
+  compile(config, route, deps) {
+    const stage = compileAuthorize(
+      { name: route.name, ...config },
+      route.path,
+      route.product(AUTHENTICATION)?.stage?.challenges ?? null,
+      deps.audit ? deps.logger : null,
+      route.problems,
+    )
+    return stage === null ? [] : [stage]
+  },
+}
 
 /** What a method needs: the scopes and the answer when one is missing. */
 interface Requirement {
@@ -26,7 +53,7 @@ const METHOD_NOT_GRANTED = createRejection(
 )
 
 export function compileAuthorize(
-  route: RouteConfig,
+  route: AuthorizeConfig & { readonly name: string },
   path: string,
   challenges: Challenges | null,
   audit: Logger | null,
@@ -87,7 +114,7 @@ export class AuthorizeStage implements Stage {
     this.#audit = audit
   }
 
-  onRequest(exchange: Exchange): Verdict {
+  onRequest(exchange: StageExchange): Verdict {
     let requirement = this.#otherwise
     if (this.#byMethod !== null) {
       const listed = this.#byMethod.get(exchange.method)
@@ -104,7 +131,11 @@ export class AuthorizeStage implements Stage {
   }
 
   /** Denials are audited (the authenticate line already said who it was); grants are not repeated. */
-  #deny(exchange: Exchange, rejection: Rejection, required: readonly string[] | null): Rejection {
+  #deny(
+    exchange: StageExchange,
+    rejection: Rejection,
+    required: readonly string[] | null,
+  ): Rejection {
     this.#audit?.info(
       {
         audit: 'authorize',

@@ -35,14 +35,15 @@
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3 Retry-After
  * @see https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/ (draft 10)
  */
+import { Type, type Static, type TObject } from '@sinclair/typebox'
 import { createRejection, type ConfigProblem } from '../../errors.js'
-import type { Exchange } from '../../gateway/exchange.js'
 import type { Identity } from '../../identity.js'
-import type { Stage, Verdict } from '../../pipeline/stage.js'
-import type { RouteConfig } from '../../router/schema.js'
+import type { Stage, StageDefinition, StageExchange, Verdict } from '../../pipeline/stage.js'
+import { AUTHENTICATION } from '../authenticate/index.js'
 import { createDecision, type Decision } from './algorithms/algorithm.js'
 import { reportDecision } from './headers.js'
 import { KeyKind, type CompiledPolicy } from './registry.js'
+import { RouteRateLimitSchema } from './schema.js'
 
 export { RateLimitRegistry, type RateLimitRegistryOptions, CompiledPolicy } from './registry.js'
 export { QuotaTable, QuotaCounter, type QuotaLeaseSource } from './quota.js'
@@ -62,10 +63,46 @@ export interface RateLimitStages {
   readonly postAuth: RateLimitStage | null
 }
 
-/** Compiles the rate-limit stages of a route, or null when it names no policy. */
+/** The route keys this stage owns. */
+const ROUTE_KEYS = { rate_limit: Type.Optional(RouteRateLimitSchema) }
+export type RateLimitRouteConfig = Static<TObject<typeof ROUTE_KEYS>>
+
+/** The shared services the stage asks for. */
+export interface RateLimitDeps {
+  /** The generation's `rate_limits:` compiled (null: invalid, reported under rate_limits). */
+  readonly rateLimitPolicies: ReadonlyMap<string, CompiledPolicy | null>
+  /** The clock of the counters (RateLimitRegistry.now). */
+  readonly now: () => number
+}
+
+/** Both phases' stages: `rate-limit-pre-auth` and `rate-limit` (order.ts places each). */
+export const rateLimit: StageDefinition<typeof ROUTE_KEYS, RateLimitDeps> = {
+  name: 'rate-limit',
+  schema: ROUTE_KEYS,
+  compile(config, route, deps) {
+    const compiled = compileRateLimit(
+      { name: route.name, ...config },
+      route.path,
+      route.product(AUTHENTICATION)?.isPublic ?? true,
+      deps.rateLimitPolicies,
+      deps.now,
+      route.problems,
+    )
+    const stages: Stage[] = []
+    if (compiled?.preAuth) stages.push(compiled.preAuth)
+    if (compiled?.postAuth) stages.push(compiled.postAuth)
+    return stages
+  },
+}
+
+/**
+ * Compiles the rate-limit stages of a route, or null when it names no policy. `isPublic`: the
+ * route has no authentication, so no policy keyed by the identity can apply.
+ */
 export function compileRateLimit(
-  route: RouteConfig,
+  route: RateLimitRouteConfig & { readonly name: string },
   path: string,
+  isPublic: boolean,
   policies: ReadonlyMap<string, CompiledPolicy | null>,
   now: () => number,
   problems: ConfigProblem[],
@@ -80,7 +117,7 @@ export function compileRateLimit(
     // undefined: an unknown name, reported by config/references.ts; null: the policy itself is
     // invalid, and already reported under rate_limits.
     if (policy === null || policy === undefined) return
-    if (policy.needsIdentity && route.auth === 'none') {
+    if (policy.needsIdentity && isPublic) {
       problems.push({
         path: at,
         reason: `policy "${name}" is keyed by ${keyText(policy)}, which needs an authenticated route; this route is public (auth: none)`,
@@ -133,7 +170,7 @@ export class RateLimitStage implements Stage {
     this.#tiers = new Int32Array(policies.length)
   }
 
-  onRequest(exchange: Exchange): Verdict {
+  onRequest(exchange: StageExchange): Verdict {
     const now = this.#now()
     const policies = this.policies
     const out = this.#decision
@@ -163,7 +200,7 @@ export class RateLimitStage implements Stage {
   }
 
   /** The key of the request for `policy`; sets #fallback when it is the client address instead. */
-  #keyOf(policy: CompiledPolicy, exchange: Exchange): string {
+  #keyOf(policy: CompiledPolicy, exchange: StageExchange): string {
     this.#fallback = false
     const identity = exchange.identity
     switch (policy.keyKind) {

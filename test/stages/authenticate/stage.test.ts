@@ -15,7 +15,7 @@ import { RevocationList } from '../../../src/jwt/revocation.js'
 import type { IssuerConfig } from '../../../src/jwt/schema.js'
 import { VerifyPool } from '../../../src/jwt/verify-pool.js'
 import { createLogger } from '../../../src/observability/logger.js'
-import type { RouteConfig } from '../../../src/router/schema.js'
+import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import {
   compileAuthenticate,
   type AuthenticateStage,
