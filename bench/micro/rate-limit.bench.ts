@@ -46,8 +46,8 @@ function compile(algorithm: AlgorithmName, headers: boolean) {
   const registry = new RateLimitRegistry()
   const policies = registry.compile({ p: policy(algorithm, headers) }, [])
   registry.sweep()
-  const route = { name: 'api', rate_limit: 'p' }
-  const stage = compileRateLimit(route, 'routes[0]', true, policies, registry.now, [])!.postAuth!
+  const site = { name: 'api', path: 'routes[0]', problems: [] }
+  const stage = compileRateLimit({ rate_limit: 'p' }, site, true, policies, registry.now)!.postAuth!
   return { registry, stage, table: registry.tables().get('p')! }
 }
 

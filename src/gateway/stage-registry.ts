@@ -45,6 +45,10 @@ export function stageRouteKeys(): StageRouteKeys {
   return Object.assign({}, ...STAGES.map((definition) => definition.schema)) as StageRouteKeys
 }
 
+function isStageList(compiled: Stage | readonly Stage[]): compiled is readonly Stage[] {
+  return Array.isArray(compiled)
+}
+
 /** The route a definition compiles for, and what the definitions before it provided. */
 class RouteBuilder implements RouteBuild {
   readonly name: string
@@ -80,7 +84,10 @@ export function compilePipeline(
   const route = new RouteBuilder(config.name, path, problems)
   const stages: Stage[] = []
   for (const definition of STAGES) {
-    stages.push(...definition.compile(config, route, services))
+    const compiled = definition.compile(config, route, services)
+    if (compiled === null) continue
+    if (isStageList(compiled)) stages.push(...compiled)
+    else stages.push(compiled)
   }
   return stages.sort((a, b) => stageRank(a.name) - stageRank(b.name))
 }

@@ -78,12 +78,16 @@ export function routeProduct<T>(name: string): RouteProduct<T> {
   return { name }
 }
 
-/** The route a definition compiles for. */
-export interface RouteBuild {
+/** Which route a stage is compiled for, and where its problems go. */
+export interface RouteSite {
   readonly name: string
   /** The route's config path, for problems: `routes[2]`. */
   readonly path: string
   readonly problems: ConfigProblem[]
+}
+
+/** The route a definition compiles for. */
+export interface RouteBuild extends RouteSite {
   provide<T>(product: RouteProduct<T>, value: T): void
   /** What an earlier definition of the registry's list provided; undefined when none did. */
   product<T>(product: RouteProduct<T>): T | undefined
@@ -94,11 +98,15 @@ export interface RouteBuild {
  * keys it owns, composed into the route schema by the registry); `compile` builds its stages for
  * one route from that slice and the shared services it asks for (`Services`: the issuers, the
  * token caches, the rate-limit policies…), once at load and on every reload. A route's stages are
- * sorted by order.ts whatever the definition returns them in; none when the route does not use it.
+ * sorted by order.ts whatever the definition returns them in; null when the route does not use it.
  */
 export interface StageDefinition<Slice extends TProperties, Services> {
   /** The folder's name, and the name of the stage it compiles (or of its main one). */
   readonly name: StageName
   readonly schema: Slice
-  compile(config: Static<TObject<Slice>>, route: RouteBuild, services: Services): readonly Stage[]
+  compile(
+    config: Static<TObject<Slice>>,
+    route: RouteBuild,
+    services: Services,
+  ): Stage | readonly Stage[] | null
 }

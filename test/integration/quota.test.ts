@@ -234,14 +234,13 @@ describe('quota leasing through redis', () => {
         { q: quotaPolicy({ limit: 500, period: 'hour' }) },
         problems,
       )
-      const route = { name: 'api', rate_limit: 'q' }
+      const site = { name: 'api', path: 'routes[0]', problems }
       const stage = compileRateLimit(
-        route,
-        'routes[0]',
+        { rate_limit: 'q' },
+        site,
         true,
         policies,
         member.registry.now,
-        problems,
       )!.postAuth!
       member.registry.sweep()
       expect(problems).toEqual([])

@@ -14,10 +14,11 @@
 import { performance } from 'node:perf_hooks'
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
-import type { ConfigProblem, Rejection } from '../../errors.js'
+import type { Rejection } from '../../errors.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
 import {
   routeProduct,
+  type RouteSite,
   type Stage,
   type StageDefinition,
   type StageExchange,
@@ -58,24 +59,19 @@ export const authenticate: StageDefinition<typeof ROUTE_KEYS, AuthenticateDeps> 
   name: 'authenticate',
   schema: ROUTE_KEYS,
   compile(config, route, deps) {
-    const stage = compileAuthenticate(
-      { name: route.name, ...config },
-      route.path,
-      deps,
-      route.problems,
-    )
+    const stage = compileAuthenticate(config, route, deps)
     route.provide(AUTHENTICATION, { isPublic: config.auth === 'none', stage })
-    return stage === null ? [] : [stage]
+    return stage
   },
 }
 
 /** Compiles the authenticate stage of a route, or null for a public route. */
 export function compileAuthenticate(
-  route: AuthenticateConfig & { readonly name: string },
-  path: string,
+  route: AuthenticateConfig,
+  site: RouteSite,
   deps: AuthenticateDeps,
-  problems: ConfigProblem[],
 ): AuthenticateStage | null {
+  const { path, problems } = site
   const auth = route.auth
   if (auth === 'none') {
     if (route.jwt !== undefined) {
@@ -104,7 +100,7 @@ export function compileAuthenticate(
   }
   if (issuers.length !== jwt.issuers.length) return null
   return new AuthenticateStage(
-    route.name,
+    site.name,
     { header: jwt.header, cookie: jwt.cookie ?? null, query: jwt.query ?? null },
     new JwtAuthenticator(issuers, deps.jwt),
     challengesFor(jwt.realm),

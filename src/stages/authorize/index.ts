@@ -8,8 +8,15 @@
  */
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
-import { createRejection, type ConfigProblem, type Rejection } from '../../errors.js'
-import type { Stage, StageDefinition, StageExchange, Verdict } from '../../pipeline/stage.js'
+import { createRejection, type Rejection } from '../../errors.js'
+import type {
+  RouteBuild,
+  RouteSite,
+  Stage,
+  StageDefinition,
+  StageExchange,
+  Verdict,
+} from '../../pipeline/stage.js'
 import type { Challenges } from '../authenticate/challenge.js'
 import { AUTHENTICATION } from '../authenticate/index.js'
 import { ScopesSchema } from './schema.js'
@@ -28,16 +35,13 @@ export interface AuthorizeDeps {
 export const authorize: StageDefinition<typeof ROUTE_KEYS, AuthorizeDeps> = {
   name: 'authorize',
   schema: ROUTE_KEYS,
-  compile(config, route, deps) {
-    const stage = compileAuthorize(
-      { name: route.name, ...config },
-      route.path,
-      route.product(AUTHENTICATION)?.stage?.challenges ?? null,
-      deps.audit ? deps.logger : null,
-      route.problems,
-    )
-    return stage === null ? [] : [stage]
-  },
+  compile: (config, route, deps) =>
+    compileAuthorize(config, route, challengesOf(route), deps.audit ? deps.logger : null),
+}
+
+/** The challenges of the route's authenticate stage; null on a public route. */
+function challengesOf(route: RouteBuild): Challenges | null {
+  return route.product(AUTHENTICATION)?.stage?.challenges ?? null
 }
 
 /** What a method needs: the scopes and the answer when one is missing. */
@@ -53,12 +57,12 @@ const METHOD_NOT_GRANTED = createRejection(
 )
 
 export function compileAuthorize(
-  route: AuthorizeConfig & { readonly name: string },
-  path: string,
+  route: AuthorizeConfig,
+  site: RouteSite,
   challenges: Challenges | null,
   audit: Logger | null,
-  problems: ConfigProblem[],
 ): AuthorizeStage | null {
+  const { path, problems } = site
   const scopes = route.scopes
   if (scopes === undefined) return null
   if (challenges === null) {
@@ -74,7 +78,7 @@ export function compileAuthorize(
     // `scopes: []` requires nothing: no stage.
     return scopes.length === 0
       ? null
-      : new AuthorizeStage(route.name, null, requirement(scopes), audit)
+      : new AuthorizeStage(site.name, null, requirement(scopes), audit)
   }
   const byMethod = new Map<string, Requirement | null>()
   for (const [method, list] of Object.entries(scopes)) {
@@ -84,7 +88,7 @@ export function compileAuthorize(
   if (!byMethod.has('HEAD') && byMethod.has('GET')) byMethod.set('HEAD', byMethod.get('GET')!)
   const fallback = scopes['*']
   return new AuthorizeStage(
-    route.name,
+    site.name,
     byMethod,
     fallback === undefined ? undefined : requirement(fallback),
     audit,

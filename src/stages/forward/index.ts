@@ -13,10 +13,16 @@
  * Reads: identity. Writes: forwardHeaders, headers (authorization, cookie), upstreamPath (query).
  */
 import type { Static, TObject } from '@sinclair/typebox'
-import type { ConfigProblem, Rejection } from '../../errors.js'
+import type { Rejection } from '../../errors.js'
 import { foldHeaderName, isGatewayOwned } from '../../http/field-names.js'
 import type { Identity } from '../../identity.js'
-import type { Stage, StageDefinition, StageExchange, Verdict } from '../../pipeline/stage.js'
+import type {
+  RouteSite,
+  Stage,
+  StageDefinition,
+  StageExchange,
+  Verdict,
+} from '../../pipeline/stage.js'
 import type { Challenges } from '../authenticate/challenge.js'
 import {
   withoutCookie,
@@ -43,17 +49,12 @@ export const forward: StageDefinition<typeof ROUTE_KEYS, ForwardDeps> = {
   name: 'forward',
   schema: ROUTE_KEYS,
   compile(config, route, deps) {
-    const stage = route.product(AUTHENTICATION)?.stage ?? null
-    const compiled = compileForward(
-      config,
-      route.path,
-      stage?.sources ?? null,
-      stage?.challenges ?? null,
-      route.problems,
-    )
-    if (compiled === null) return []
-    for (const name of compiled.headerNames) deps.identityHeaders.add(foldHeaderName(name))
-    return [compiled]
+    const authenticate = route.product(AUTHENTICATION)?.stage ?? null
+    const stage = compileForward(config, route, authenticate)
+    if (stage !== null) {
+      for (const name of stage.headerNames) deps.identityHeaders.add(foldHeaderName(name))
+    }
+    return stage
   },
 }
 
@@ -64,13 +65,13 @@ interface ClaimHeader {
   readonly header: string
 }
 
+/** `authenticate`: the route's authenticate stage, null on a public route. */
 export function compileForward(
   route: ForwardRouteConfig,
-  path: string,
-  sources: TokenSources | null,
-  challenges: Challenges | null,
-  problems: ConfigProblem[],
+  site: RouteSite,
+  authenticate: { readonly sources: TokenSources; readonly challenges: Challenges } | null,
 ): ForwardStage | null {
+  const { path, problems } = site
   const claims: ClaimHeader[] = []
   const seen = new Set<string>()
   for (const [claim, headerName] of Object.entries(route.forward.claims)) {
@@ -89,7 +90,7 @@ export function compileForward(
     seen.add(foldHeaderName(header))
     claims.push({ claim: claim.split('.'), header })
   }
-  if (sources === null || challenges === null) {
+  if (authenticate === null) {
     if (claims.length > 0) {
       problems.push({
         path: `${path}.forward.claims`,
@@ -102,8 +103,8 @@ export function compileForward(
   if (claims.length === 0 && !route.forward.strip_credentials) return null
   return new ForwardStage(
     claims,
-    route.forward.strip_credentials ? sources : null,
-    challenges.invalid('unforwardable_claim'),
+    route.forward.strip_credentials ? authenticate.sources : null,
+    authenticate.challenges.invalid('unforwardable_claim'),
   )
 }
 

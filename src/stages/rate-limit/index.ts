@@ -36,9 +36,15 @@
  * @see https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/ (draft 10)
  */
 import { Type, type Static, type TObject } from '@sinclair/typebox'
-import { createRejection, type ConfigProblem } from '../../errors.js'
+import { createRejection } from '../../errors.js'
 import type { Identity } from '../../identity.js'
-import type { Stage, StageDefinition, StageExchange, Verdict } from '../../pipeline/stage.js'
+import type {
+  RouteSite,
+  Stage,
+  StageDefinition,
+  StageExchange,
+  Verdict,
+} from '../../pipeline/stage.js'
 import { AUTHENTICATION } from '../authenticate/index.js'
 import { createDecision, type Decision } from './algorithms/algorithm.js'
 import { reportDecision } from './headers.js'
@@ -80,18 +86,10 @@ export const rateLimit: StageDefinition<typeof ROUTE_KEYS, RateLimitDeps> = {
   name: 'rate-limit',
   schema: ROUTE_KEYS,
   compile(config, route, deps) {
-    const compiled = compileRateLimit(
-      { name: route.name, ...config },
-      route.path,
-      route.product(AUTHENTICATION)?.isPublic ?? true,
-      deps.rateLimitPolicies,
-      deps.now,
-      route.problems,
-    )
-    const stages: Stage[] = []
-    if (compiled?.preAuth) stages.push(compiled.preAuth)
-    if (compiled?.postAuth) stages.push(compiled.postAuth)
-    return stages
+    const isPublic = route.product(AUTHENTICATION)?.isPublic ?? true
+    const stages = compileRateLimit(config, route, isPublic, deps.rateLimitPolicies, deps.now)
+    if (stages === null) return null
+    return [stages.preAuth, stages.postAuth].filter((stage) => stage !== null)
   },
 }
 
@@ -100,13 +98,13 @@ export const rateLimit: StageDefinition<typeof ROUTE_KEYS, RateLimitDeps> = {
  * route has no authentication, so no policy keyed by the identity can apply.
  */
 export function compileRateLimit(
-  route: RateLimitRouteConfig & { readonly name: string },
-  path: string,
+  route: RateLimitRouteConfig,
+  site: RouteSite,
   isPublic: boolean,
   policies: ReadonlyMap<string, CompiledPolicy | null>,
   now: () => number,
-  problems: ConfigProblem[],
 ): RateLimitStages | null {
+  const { path, problems } = site
   const names = route.rate_limit
   if (names === undefined) return null
   const list = typeof names === 'string' ? [names] : names
@@ -131,8 +129,8 @@ export function compileRateLimit(
   const post = compiled.filter((policy) => !policy.preAuth)
   return {
     preAuth:
-      pre.length === 0 ? null : new RateLimitStage('rate-limit-pre-auth', route.name, pre, now),
-    postAuth: post.length === 0 ? null : new RateLimitStage('rate-limit', route.name, post, now),
+      pre.length === 0 ? null : new RateLimitStage('rate-limit-pre-auth', site.name, pre, now),
+    postAuth: post.length === 0 ? null : new RateLimitStage('rate-limit', site.name, post, now),
   }
 }
 

@@ -58,7 +58,8 @@ function stagesOf(
 ): RateLimitStages {
   const problems: ConfigProblem[] = []
   const compiled = r.compile(policies, problems)
-  const stages = compileRateLimit(route(use), 'routes[0]', false, compiled, r.now, problems)
+  const site = { name: 'api', path: 'routes[0]', problems }
+  const stages = compileRateLimit(route(use), site, false, compiled, r.now)
   expect(problems).toEqual([])
   r.sweep()
   return stages!

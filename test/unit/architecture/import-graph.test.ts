@@ -81,9 +81,7 @@ describe('the import graph', () => {
     })
 
     it('the gateway core imports no front, cluster or cli', () => {
-      expect(importsBetween('src/gateway/', ['src/front/', 'src/cluster/', 'src/cli/'])).toEqual(
-        [],
-      )
+      expect(importsBetween('src/gateway/', ['src/front/', 'src/cluster/', 'src/cli/'])).toEqual([])
     })
 
     it('the fronts and the upstream transport import no cluster or cli', () => {
