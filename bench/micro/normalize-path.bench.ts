@@ -5,7 +5,7 @@
  */
 import { bench, describe } from 'vitest'
 
-import { normalizePath } from '../../src/front/normalize-path.js'
+import { normalizePath } from '../../src/gateway/normalize-path.js'
 
 // Several inputs per case so the JIT cannot fold one constant string.
 const FAST = [

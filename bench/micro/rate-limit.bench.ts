@@ -6,9 +6,8 @@
 import { bench, describe } from 'vitest'
 
 import type { Rejection } from '../../src/errors.js'
-import { Exchange } from '../../src/front/exchange.js'
-import type { RouteConfig } from '../../src/router/schema.js'
-import type { Runtime } from '../../src/runtime.js'
+import { Exchange } from '../../src/gateway/exchange.js'
+import type { Runtime } from '../../src/gateway/runtime.js'
 import { createDecision } from '../../src/stages/rate-limit/algorithms/algorithm.js'
 import { compileRateLimit, RateLimitRegistry } from '../../src/stages/rate-limit/index.js'
 import type { AlgorithmName, RateLimitPolicyConfig } from '../../src/stages/rate-limit/schema.js'
@@ -47,17 +46,8 @@ function compile(algorithm: AlgorithmName, headers: boolean) {
   const registry = new RateLimitRegistry()
   const policies = registry.compile({ p: policy(algorithm, headers) }, [])
   registry.sweep()
-  const route: RouteConfig = {
-    name: 'api',
-    match: { paths: ['/*'] },
-    upstream: 'u',
-    auth: 'none',
-    rate_limit: 'p',
-    forward: { claims: {}, strip_credentials: true },
-    strip_path: false,
-    websocket: false,
-  }
-  const stage = compileRateLimit(route, 'routes[0]', policies, registry.now, [])!.postAuth!
+  const site = { name: 'api', path: 'routes[0]', problems: [] }
+  const stage = compileRateLimit({ rate_limit: 'p' }, site, true, policies, registry.now)!.postAuth!
   return { registry, stage, table: registry.tables().get('p')! }
 }
 

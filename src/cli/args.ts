@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os'
 import { PortcullisError } from '../errors.js'
 import type { VerifierChoice } from '../jwt/native-verify.js'
-import type { UpstreamSocketChoice } from '../proxy/h1/socket.js'
+import type { UpstreamSocketChoice } from '../proxy/h1/socket-choice.js'
 
 export const USAGE = `portcullis — zero-trust API gateway
 

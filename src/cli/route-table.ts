@@ -1,5 +1,5 @@
 /** Renders the compiled route table for `portcullis check`, in match order. */
-import type { Runtime } from '../runtime.js'
+import type { Runtime } from '../gateway/runtime.js'
 import type { PathLevel, PathTable } from '../router/compile.js'
 
 export function describeRouteTable(runtime: Runtime): string {

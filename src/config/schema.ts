@@ -9,7 +9,7 @@ import { IssuersSchema, RevocationSchema } from '../jwt/schema.js'
 import { GossipSchema } from '../gossip/schema.js'
 import { LogSchema } from '../observability/schema.js'
 import { HeadersSchema, UpstreamsSchema } from '../proxy/schema.js'
-import { RouteSchema } from '../router/schema.js'
+import { RouteSchema } from '../gateway/route-schema.js'
 import { RateLimitsSchema } from '../stages/rate-limit/schema.js'
 import { RedisSchema } from '../state/schema.js'
 

@@ -1,6 +1,6 @@
 /** The seam between the gateway and its two fronts (uws.ts, node.ts). */
-import type { ListenerKind } from './exchange.js'
-import type { Runtime } from '../runtime.js'
+import type { ListenerKind } from '../gateway/exchange.js'
+import type { Runtime } from '../gateway/runtime.js'
 
 export interface FrontListener {
   readonly kind: ListenerKind

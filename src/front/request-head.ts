@@ -6,7 +6,7 @@
  * so the rules are the same whatever parser ran before.
  */
 import { REJECT, REJECT_HEAD } from '../errors.js'
-import type { Exchange } from './exchange.js'
+import type { Exchange } from '../gateway/exchange.js'
 import { newRequestId } from './request-id.js'
 
 /** A propagated X-Request-Id is kept only if it is this tame: it is echoed and logged. */

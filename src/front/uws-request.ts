@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks'
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js'
 import { METHODS } from '../router/methods.js'
-import type { Exchange } from './exchange.js'
+import type { Exchange } from '../gateway/exchange.js'
 import { applyHeader, completeHead, recordHeader } from './request-head.js'
 import { dropUwsDirect, uwsDirect } from './uws-direct.js'
 import { peerAddress } from './uws-peer.js'

@@ -12,9 +12,14 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
 import { PortcullisError, REJECT, rejectionBody, type Rejection } from '../errors.js'
-import { handleRequest } from '../request-path.js'
-import type { Runtime } from '../runtime.js'
-import { Exchange, isBodylessResponse, type BodySink, type ListenerKind } from './exchange.js'
+import { handleRequest } from '../gateway/request-path.js'
+import type { Runtime } from '../gateway/runtime.js'
+import {
+  Exchange,
+  isBodylessResponse,
+  type BodySink,
+  type ListenerKind,
+} from '../gateway/exchange.js'
 import type { UwsModule } from './load-uws.js'
 import { statusLine, writeFields } from './uws-head.js'
 import { copyRequestHead } from './uws-request.js'

@@ -36,9 +36,9 @@ import {
   type FrameSink,
 } from '../proxy/websocket-frames.js'
 import type { IncomingHeaders, TunnelClient } from '../proxy/websocket.js'
-import { handleUpgrade } from '../request-path.js'
-import type { Runtime } from '../runtime.js'
-import { Exchange, type BodySink, type ListenerKind } from './exchange.js'
+import { handleUpgrade } from '../gateway/request-path.js'
+import type { Runtime } from '../gateway/runtime.js'
+import { Exchange, type BodySink, type ListenerKind } from '../gateway/exchange.js'
 import type { UwsModule } from './load-uws.js'
 import { statusLine, writeFields } from './uws-head.js'
 import { copyRequestHead } from './uws-request.js'

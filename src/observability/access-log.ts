@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import type { Exchange } from '../front/exchange.js'
+import type { Exchange } from '../gateway/exchange.js'
 
 export function writeAccessLog(logger: Logger, exchange: Exchange): void {
   const now = performance.now()

@@ -4,17 +4,27 @@
  * request through synchronous stages allocates nothing here.
  */
 import type { Rejection } from '../errors.js'
-import type { Exchange } from '../front/exchange.js'
-import type { Stage, Verdict } from './stage.js'
+import type { Stage, StageExchange, Verdict } from './stage.js'
+
+/** What the runner needs of an exchange besides the stages' slots (gateway/exchange.ts). */
+export interface PipelineExchange extends StageExchange {
+  /** The client went away: a stage's late verdict is dropped. */
+  readonly aborted: boolean
+  /** An unexpected throw inside a stage: a 500 for the client, the stage's name in the log. */
+  stageFailed(stage: string, error: unknown): void
+}
 
 /** Called once the pipeline is over: with `undefined` to proceed, or the rejection to send. */
-export type PipelineDone = (exchange: Exchange, rejection: Rejection | undefined) => void
+export type PipelineDone<E extends PipelineExchange> = (
+  exchange: E,
+  rejection: Rejection | undefined,
+) => void
 
-export function runPipeline(
-  exchange: Exchange,
+export function runPipeline<E extends PipelineExchange>(
+  exchange: E,
   stages: readonly Stage[],
   from: number,
-  done: PipelineDone,
+  done: PipelineDone<E>,
 ): void {
   for (let i = from; i < stages.length; i++) {
     let verdict: Verdict | Promise<Verdict>
@@ -35,12 +45,12 @@ export function runPipeline(
   done(exchange, undefined)
 }
 
-function awaitStage(
-  exchange: Exchange,
+function awaitStage<E extends PipelineExchange>(
+  exchange: E,
   stages: readonly Stage[],
   index: number,
   pending: Promise<Verdict>,
-  done: PipelineDone,
+  done: PipelineDone<E>,
 ): void {
   pending.then(
     (verdict) => {

@@ -15,7 +15,7 @@ import {
   isBodylessResponse,
   type Exchange,
   type UpstreamCall,
-} from '../front/exchange.js'
+} from '../gateway/exchange.js'
 import { buildUpstreamHeaders, clientResponseFields, clientResponseHeaders } from './headers.js'
 import type { ResponseFieldsHandler } from './h1/reader.js'
 import type { Target, Upstream } from './upstream.js'

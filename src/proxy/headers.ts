@@ -7,8 +7,8 @@
  * X-Request-Id, Via) are removed from the client's request unconditionally and then set, so a
  * client can neither supply one nor make the gateway drop one by naming it in Connection.
  */
-import type { Exchange } from '../front/exchange.js'
-import { HOP_BY_HOP } from './request-header-rules.js'
+import type { Exchange } from '../gateway/exchange.js'
+import { HOP_BY_HOP } from '../http/field-names.js'
 import type { Target, UpstreamTimings } from './upstream.js'
 
 /**

@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { Dispatcher, Pool } from 'undici'
-import type { Transport } from './upstream.js'
+import type { Transport } from './transport.js'
 import { QueueTimeoutError } from './upstream-errors.js'
 
 type Controller = Dispatcher.DispatchController

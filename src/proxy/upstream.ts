@@ -8,17 +8,14 @@
  * contract, so forward.ts does not know which one it talks to. WebSocket handshakes always go
  * through an undici Pool (`upgradePool`), created the first time a handshake needs it.
  */
-import { Pool, type Dispatcher } from 'undici'
+import { Pool } from 'undici'
 import { parseDuration } from '../config/units.js'
 import { H1Pool } from './h1/pool.js'
 import { QueueBoundPool } from './queue-bound.js'
 import type { UpstreamConfig } from './schema.js'
+import type { Transport } from './transport.js'
 
-/** The part of undici's Dispatcher the proxy uses: what both transports implement. */
-export interface Transport {
-  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
-  close(): Promise<void>
-}
+export type { Transport }
 
 export class Target {
   readonly origin: string

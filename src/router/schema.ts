@@ -1,10 +1,6 @@
-/** Config schema of a route's match and of the route itself. */
+/** Config schema of a route's match (the route itself: gateway/route-schema.ts). */
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration, Name, Pattern, Size } from '../config/fragments.js'
-import { AuthSchema, RouteJwtSchema } from '../stages/authenticate/schema.js'
-import { ScopesSchema } from '../stages/authorize/schema.js'
-import { ForwardSchema } from '../stages/forward/schema.js'
-import { RouteRateLimitSchema } from '../stages/rate-limit/schema.js'
+import { Pattern } from '../config/fragments.js'
 import { METHODS } from './methods.js'
 
 export const MatchSchema = Type.Object(
@@ -43,34 +39,4 @@ export const MatchSchema = Type.Object(
   { additionalProperties: false },
 )
 
-export const RouteSchema = Type.Object(
-  {
-    name: Name({ description: 'Unique name, used in logs and metrics.' }),
-    match: MatchSchema,
-    upstream: Name({ description: 'Name of an entry of upstreams.' }),
-    auth: AuthSchema,
-    jwt: Type.Optional(RouteJwtSchema),
-    scopes: Type.Optional(ScopesSchema),
-    rate_limit: Type.Optional(RouteRateLimitSchema),
-    forward: ForwardSchema,
-    strip_path: Type.Boolean({
-      description: 'Remove the matched prefix (of a /prefix/* path) before forwarding.',
-      default: false,
-    }),
-    max_body: Type.Optional(
-      Size({ description: 'Body limit of this route; default limits.max_body.' }),
-    ),
-    timeout: Type.Optional(
-      Duration({ description: "Overrides the upstream's timeout for this route." }),
-    ),
-    websocket: Type.Boolean({
-      description:
-        'Forward Upgrade: websocket requests. Any other upgrade (h2c included) is refused.',
-      default: false,
-    }),
-  },
-  { additionalProperties: false },
-)
-
-export type RouteConfig = Static<typeof RouteSchema>
 export type MatchConfig = Static<typeof MatchSchema>

@@ -1,6 +1,5 @@
 import type { Rejection } from '../../src/errors.js'
-import { Exchange, type BodySink } from '../../src/front/exchange.js'
-import type { Runtime } from '../../src/runtime.js'
+import { Exchange, type BodySink, type ExchangeRuntime } from '../../src/gateway/exchange.js'
 
 /** An exchange with no front, for in-memory tests: it records what it is asked to send. */
 export class FakeExchange extends Exchange {
@@ -8,7 +7,7 @@ export class FakeExchange extends Exchange {
 
   constructor(readonly logged: unknown[][] = []) {
     const logger = { error: (...args: unknown[]) => logged.push(args) }
-    super({ logger } as unknown as Runtime, 'http')
+    super({ logger } as unknown as ExchangeRuntime, 'http')
   }
 
   reject(rejection: Rejection): void {

@@ -14,7 +14,6 @@ import { Redis } from 'ioredis'
 import { pino, type Logger } from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { ConfigProblem, Rejection } from '../../src/errors.js'
-import type { RouteConfig } from '../../src/router/schema.js'
 import { createDecision, type Decision } from '../../src/stages/rate-limit/algorithms/algorithm.js'
 import {
   compileRateLimit,
@@ -235,17 +234,13 @@ describe('quota leasing through redis', () => {
         { q: quotaPolicy({ limit: 500, period: 'hour' }) },
         problems,
       )
-      const route = {
-        name: 'api',
-        auth: 'none',
-        rate_limit: 'q',
-      } as unknown as RouteConfig
+      const site = { name: 'api', path: 'routes[0]', problems }
       const stage = compileRateLimit(
-        route,
-        'routes[0]',
+        { rate_limit: 'q' },
+        site,
+        true,
         policies,
         member.registry.now,
-        problems,
       )!.postAuth!
       member.registry.sweep()
       expect(problems).toEqual([])

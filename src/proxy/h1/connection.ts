@@ -9,10 +9,10 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { errors } from 'undici'
 import { ResponseParser } from './parser.js'
-import type { ConnectionPool } from './pool.js'
 import { deliver, takesViews, type ResponseSink } from './reader.js'
 import type { H1Request, RequestSocket } from './request.js'
-import { openUpstreamSocket, type SocketOwner, type UpstreamSocket } from './socket.js'
+import { openUpstreamSocket } from './socket-choice.js'
+import type { SocketOwner, UpstreamSocket } from './socket.js'
 import {
   PhaseClock,
   T_BODY,
@@ -34,6 +34,22 @@ const C_ASSIGNED = 4
 /** Margin under the server's announced Keep-Alive timeout, so we never reuse a closing socket. */
 const KEEP_ALIVE_MARGIN_MS = 1000
 const NO_TRAILERS: IncomingHttpHeaders = Object.freeze({})
+
+/** What a connection needs from its pool. */
+export interface ConnectionPool {
+  readonly host: string
+  readonly port: number
+  readonly connectTimeout: number
+  readonly keepAliveTimeout: number
+  /** The response ended and the connection can carry another request. */
+  onReady(connection: H1Connection): void
+  /** The connection is closed (its socket destroyed) and must be forgotten. */
+  onGone(connection: H1Connection): void
+  /** `connection` was given a request: call its flush() once the poll phase is over. */
+  scheduleFlush(connection: H1Connection): void
+  /** A request that never reached the socket of a connection now gone: give it another. */
+  requeue(request: H1Request): void
+}
 
 export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSink, SocketOwner {
   readonly #pool: ConnectionPool

@@ -14,7 +14,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { errors, type Dispatcher } from 'undici'
-import { H1Connection } from './connection.js'
+import { H1Connection, type ConnectionPool } from './connection.js'
 import { QueueTimeoutError } from '../upstream-errors.js'
 import { H1Request } from './request.js'
 
@@ -37,22 +37,6 @@ export interface H1PoolOptions {
 }
 
 const DEFAULT_TICK_MS = 250
-
-/** What a connection needs from its pool. */
-export interface ConnectionPool {
-  readonly host: string
-  readonly port: number
-  readonly connectTimeout: number
-  readonly keepAliveTimeout: number
-  /** The response ended and the connection can carry another request. */
-  onReady(connection: H1Connection): void
-  /** The connection is closed (its socket destroyed) and must be forgotten. */
-  onGone(connection: H1Connection): void
-  /** `connection` was given a request: call its flush() once the poll phase is over. */
-  scheduleFlush(connection: H1Connection): void
-  /** A request that never reached the socket of a connection now gone: give it another. */
-  requeue(request: H1Request): void
-}
 
 export class H1Pool implements ConnectionPool {
   readonly origin: string

@@ -7,9 +7,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { errors, type Dispatcher } from 'undici'
-import type { NativeSockets } from './native-socket.js'
 import { isFieldValue, isPath, isToken, parseDecimal } from './names.js'
-import { nativeSockets } from './socket.js'
+import { nativeFieldSectionCheck } from './socket-choice.js'
 
 /** The part of a connection a request drives; implemented by H1Connection. */
 export interface RequestSocket {
@@ -224,14 +223,9 @@ const cachedLine: string[] = []
  */
 const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
 
-/**
- * The native check when the native sockets run (socket.ts), null for the expression; chosen on
- * first use, since the CLI makes the choice after imports.
- */
-let nativeCheck: NativeSockets['checkFieldSection'] | null | undefined
-
 function isFieldSection(head: string, lines: number, start: number, end: number): boolean {
-  if (nativeCheck === undefined) nativeCheck = nativeSockets()?.checkFieldSection ?? null
+  // From the sockets' choice: `--upstream-sockets node` runs the expression.
+  const nativeCheck = nativeFieldSectionCheck()
   if (nativeCheck !== null) {
     const checked = nativeCheck(head, lines, start, end)
     if (checked !== undefined) return checked

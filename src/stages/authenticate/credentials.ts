@@ -6,7 +6,7 @@
  * two Authorization fields of any schemes, one Authorization field holding two credentials, and
  * an Authorization field of any scheme beside a cookie or query token.
  */
-import type { Exchange } from '../../front/exchange.js'
+import type { StageExchange } from '../../pipeline/stage.js'
 
 export const CredentialProblem = {
   /** No token anywhere the route looks. */
@@ -25,7 +25,10 @@ export interface TokenSources {
 }
 
 /** The token, or why there is none to use: one pass over the headers. */
-export function findToken(exchange: Exchange, sources: TokenSources): string | CredentialProblem {
+export function findToken(
+  exchange: StageExchange,
+  sources: TokenSources,
+): string | CredentialProblem {
   const headers = exchange.headers
   let authorization = false
   let headerToken: string | null = null

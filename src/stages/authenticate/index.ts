@@ -12,31 +12,66 @@
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
  */
 import { performance } from 'node:perf_hooks'
+import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
-import type { ConfigProblem, Rejection } from '../../errors.js'
-import type { Exchange } from '../../front/exchange.js'
+import type { Rejection } from '../../errors.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
-import type { Stage, Verdict } from '../../pipeline/stage.js'
-import type { RouteConfig } from '../../router/schema.js'
+import {
+  routeProduct,
+  type RouteSite,
+  type Stage,
+  type StageDefinition,
+  type StageExchange,
+  type Verdict,
+} from '../../pipeline/stage.js'
 import { challengesFor, type Challenges } from './challenge.js'
 import { CredentialProblem, findToken, type TokenSources } from './credentials.js'
-import { JwtAuthenticator, type TokenVerdict } from './jwt.js'
-import type { JwtContext } from './jwt-context.js'
+import { JwtAuthenticator } from './jwt.js'
+import type { JwtContext, TokenVerdict } from './jwt-context.js'
+import { AuthSchema, RouteJwtSchema } from './schema.js'
 
+/** The route keys this stage owns. */
+const ROUTE_KEYS = { auth: AuthSchema, jwt: Type.Optional(RouteJwtSchema) }
+export type AuthenticateConfig = Static<TObject<typeof ROUTE_KEYS>>
+
+/** The shared services the stage asks for. */
 export interface AuthenticateDeps {
+  /** The generation's compiled issuers, by name. */
   readonly issuers: ReadonlyMap<string, CompiledIssuer>
+  /** Token caches, verify pool and verifications in flight of the worker. */
   readonly jwt: JwtContext
   readonly logger: Logger
+  /** `log.audit`: one line per decision. */
   readonly audit: boolean
+}
+
+/** What authentication compiled for a route, for the stages compiled after it. */
+export interface Authentication {
+  /** `auth: none`. */
+  readonly isPublic: boolean
+  /** null on a public route, and where the route's auth did not compile (a problem says why). */
+  readonly stage: AuthenticateStage | null
+}
+
+export const AUTHENTICATION = routeProduct<Authentication>('authentication')
+
+export const authenticate: StageDefinition<typeof ROUTE_KEYS, AuthenticateDeps> = {
+  name: 'authenticate',
+  schema: ROUTE_KEYS,
+  compile(config, route, deps) {
+    const stage = compileAuthenticate(config, route, deps)
+    route.provide(AUTHENTICATION, { isPublic: config.auth === 'none', stage })
+    return stage
+  },
 }
 
 /** Compiles the authenticate stage of a route, or null for a public route. */
 export function compileAuthenticate(
-  route: RouteConfig,
-  path: string,
+  route: AuthenticateConfig,
+  site: RouteSite,
   deps: AuthenticateDeps,
-  problems: ConfigProblem[],
 ): AuthenticateStage | null {
+  const { path, problems } = site
   const auth = route.auth
   if (auth === 'none') {
     if (route.jwt !== undefined) {
@@ -65,7 +100,7 @@ export function compileAuthenticate(
   }
   if (issuers.length !== jwt.issuers.length) return null
   return new AuthenticateStage(
-    route.name,
+    site.name,
     { header: jwt.header, cookie: jwt.cookie ?? null, query: jwt.query ?? null },
     new JwtAuthenticator(issuers, deps.jwt),
     challengesFor(jwt.realm),
@@ -98,7 +133,7 @@ export class AuthenticateStage implements Stage {
     this.#audit = audit
   }
 
-  onRequest(exchange: Exchange): Verdict | Promise<Verdict> {
+  onRequest(exchange: StageExchange): Verdict | Promise<Verdict> {
     const token = findToken(exchange, this.sources)
     if (typeof token !== 'string') {
       const rejection =
@@ -118,7 +153,7 @@ export class AuthenticateStage implements Stage {
     return this.#decide(exchange, verdict, token, started)
   }
 
-  #decide(exchange: Exchange, verdict: TokenVerdict, token: string, started: number): Verdict {
+  #decide(exchange: StageExchange, verdict: TokenVerdict, token: string, started: number): Verdict {
     if (this.#audit !== null) this.#auditVerdict(exchange, verdict, token, started)
     if (verdict.identity !== null) {
       exchange.identity = verdict.identity
@@ -128,7 +163,12 @@ export class AuthenticateStage implements Stage {
     return this.challenges.invalid(verdict.failure!)
   }
 
-  #auditVerdict(exchange: Exchange, verdict: TokenVerdict, token: string, started: number): void {
+  #auditVerdict(
+    exchange: StageExchange,
+    verdict: TokenVerdict,
+    token: string,
+    started: number,
+  ): void {
     this.#audit!.info(
       {
         audit: 'authenticate',
@@ -149,7 +189,7 @@ export class AuthenticateStage implements Stage {
     )
   }
 
-  #auditNoToken(exchange: Exchange, rejection: Rejection): void {
+  #auditNoToken(exchange: StageExchange, rejection: Rejection): void {
     this.#audit!.info(
       {
         audit: 'authenticate',

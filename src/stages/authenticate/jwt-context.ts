@@ -3,14 +3,26 @@
  * refused tokens, the verifications in flight, the verify pool and the deny-list.
  */
 import type { KeyObject } from 'node:crypto'
+import type { Identity } from '../../identity.js'
 import { TokenCache } from '../../jwt/cache.js'
+import type { CompiledIssuer } from '../../jwt/issuer.js'
 import type { RevocationList } from '../../jwt/revocation.js'
-import type { JwsAlgorithm } from '../../jwt/types.js'
+import type { JwsAlgorithm, JwtFailure } from '../../jwt/types.js'
 import { shouldOffload, type VerifyPool } from '../../jwt/verify-pool.js'
-import type { TokenVerdict } from './jwt.js'
 
 /** Refused tokens remembered per worker: enough to absorb a replay flood, small enough not to matter. */
 const FAILURE_CACHE_ENTRIES = 4096
+
+/** The outcome for one token; cached and shared, so never modified after it is built. */
+export interface TokenVerdict {
+  readonly identity: Identity | null
+  readonly failure: JwtFailure | null
+  readonly issuer: CompiledIssuer | null
+  /** The issuer's key generation the verdict was reached with: a rotation invalidates it. */
+  readonly generation: number
+  readonly kid: string | null
+  readonly jti: string | null
+}
 
 export class JwtContext {
   cache: TokenCache<TokenVerdict>

@@ -21,7 +21,7 @@ import {
   type JwtFailure,
   type VerificationKey,
 } from '../../jwt/types.js'
-import type { JwtContext } from './jwt-context.js'
+import type { JwtContext, TokenVerdict } from './jwt-context.js'
 
 /** A token without exp (when an issuer does not require it) is re-verified this often. */
 const NO_EXP_CACHE_MS = 5 * 60_000
@@ -29,17 +29,6 @@ const NO_EXP_CACHE_MS = 5 * 60_000
 const FAILURE_CACHE_MS = 10_000
 /** Without a kid, at most this many of the issuer's keys are tried: a bound on the work a bogus token can cause. */
 const MAX_KEYS_WITHOUT_KID = 3
-
-/** The outcome for one token; cached and shared, so never modified after it is built. */
-export interface TokenVerdict {
-  readonly identity: Identity | null
-  readonly failure: JwtFailure | null
-  readonly issuer: CompiledIssuer | null
-  /** The issuer's key generation the verdict was reached with: a rotation invalidates it. */
-  readonly generation: number
-  readonly kid: string | null
-  readonly jti: string | null
-}
 
 /**
  * Refusals that stop holding with time, never cached. (Route-dependent ones — unknown issuer,

@@ -6,12 +6,43 @@
  * Reads: method, identity. Answers: 403 `insufficient_scope` with the scope the route needs
  * (RFC 6750 §3.1), 403 `forbidden` for a method the scopes map does not list (no "*" entry).
  */
+import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
-import { createRejection, type ConfigProblem, type Rejection } from '../../errors.js'
-import type { Exchange } from '../../front/exchange.js'
-import type { Stage, Verdict } from '../../pipeline/stage.js'
-import type { RouteConfig } from '../../router/schema.js'
+import { createRejection, type Rejection } from '../../errors.js'
+import type {
+  RouteBuild,
+  RouteSite,
+  Stage,
+  StageDefinition,
+  StageExchange,
+  Verdict,
+} from '../../pipeline/stage.js'
 import type { Challenges } from '../authenticate/challenge.js'
+import { AUTHENTICATION } from '../authenticate/index.js'
+import { ScopesSchema } from './schema.js'
+
+/** The route keys this stage owns. */
+const ROUTE_KEYS = { scopes: Type.Optional(ScopesSchema) }
+export type AuthorizeConfig = Static<TObject<typeof ROUTE_KEYS>>
+
+/** The shared services the stage asks for. */
+export interface AuthorizeDeps {
+  readonly logger: Logger
+  /** `log.audit`: a line per denial. */
+  readonly audit: boolean
+}
+
+export const authorize: StageDefinition<typeof ROUTE_KEYS, AuthorizeDeps> = {
+  name: 'authorize',
+  schema: ROUTE_KEYS,
+  compile: (config, route, deps) =>
+    compileAuthorize(config, route, challengesOf(route), deps.audit ? deps.logger : null),
+}
+
+/** The challenges of the route's authenticate stage; null on a public route. */
+function challengesOf(route: RouteBuild): Challenges | null {
+  return route.product(AUTHENTICATION)?.stage?.challenges ?? null
+}
 
 /** What a method needs: the scopes and the answer when one is missing. */
 interface Requirement {
@@ -26,12 +57,12 @@ const METHOD_NOT_GRANTED = createRejection(
 )
 
 export function compileAuthorize(
-  route: RouteConfig,
-  path: string,
+  route: AuthorizeConfig,
+  site: RouteSite,
   challenges: Challenges | null,
   audit: Logger | null,
-  problems: ConfigProblem[],
 ): AuthorizeStage | null {
+  const { path, problems } = site
   const scopes = route.scopes
   if (scopes === undefined) return null
   if (challenges === null) {
@@ -47,7 +78,7 @@ export function compileAuthorize(
     // `scopes: []` requires nothing: no stage.
     return scopes.length === 0
       ? null
-      : new AuthorizeStage(route.name, null, requirement(scopes), audit)
+      : new AuthorizeStage(site.name, null, requirement(scopes), audit)
   }
   const byMethod = new Map<string, Requirement | null>()
   for (const [method, list] of Object.entries(scopes)) {
@@ -57,7 +88,7 @@ export function compileAuthorize(
   if (!byMethod.has('HEAD') && byMethod.has('GET')) byMethod.set('HEAD', byMethod.get('GET')!)
   const fallback = scopes['*']
   return new AuthorizeStage(
-    route.name,
+    site.name,
     byMethod,
     fallback === undefined ? undefined : requirement(fallback),
     audit,
@@ -87,7 +118,7 @@ export class AuthorizeStage implements Stage {
     this.#audit = audit
   }
 
-  onRequest(exchange: Exchange): Verdict {
+  onRequest(exchange: StageExchange): Verdict {
     let requirement = this.#otherwise
     if (this.#byMethod !== null) {
       const listed = this.#byMethod.get(exchange.method)
@@ -104,7 +135,11 @@ export class AuthorizeStage implements Stage {
   }
 
   /** Denials are audited (the authenticate line already said who it was); grants are not repeated. */
-  #deny(exchange: Exchange, rejection: Rejection, required: readonly string[] | null): Rejection {
+  #deny(
+    exchange: StageExchange,
+    rejection: Rejection,
+    required: readonly string[] | null,
+  ): Rejection {
     this.#audit?.info(
       {
         audit: 'authorize',

@@ -12,18 +12,51 @@
  *
  * Reads: identity. Writes: forwardHeaders, headers (authorization, cookie), upstreamPath (query).
  */
-import type { ConfigProblem, Rejection } from '../../errors.js'
-import type { Exchange } from '../../front/exchange.js'
+import type { Static, TObject } from '@sinclair/typebox'
+import type { Rejection } from '../../errors.js'
+import { foldHeaderName, isGatewayOwned } from '../../http/field-names.js'
 import type { Identity } from '../../identity.js'
-import type { Stage, Verdict } from '../../pipeline/stage.js'
-import { foldHeaderName, isGatewayOwned } from '../../proxy/request-header-rules.js'
-import type { RouteConfig } from '../../router/schema.js'
+import type {
+  RouteSite,
+  Stage,
+  StageDefinition,
+  StageExchange,
+  Verdict,
+} from '../../pipeline/stage.js'
 import type { Challenges } from '../authenticate/challenge.js'
 import {
   withoutCookie,
   withoutQueryParameter,
   type TokenSources,
 } from '../authenticate/credentials.js'
+import { AUTHENTICATION } from '../authenticate/index.js'
+import { ForwardSchema } from './schema.js'
+
+/** The route keys this stage owns. */
+const ROUTE_KEYS = { forward: ForwardSchema }
+export type ForwardRouteConfig = Static<TObject<typeof ROUTE_KEYS>>
+
+/** The shared services the stage asks for. */
+export interface ForwardDeps {
+  /**
+   * The generation's identity header names, folded (http/field-names.ts foldHeaderName): every
+   * route's claim headers are removed from every request, public routes included.
+   */
+  readonly identityHeaders: Set<string>
+}
+
+export const forward: StageDefinition<typeof ROUTE_KEYS, ForwardDeps> = {
+  name: 'forward',
+  schema: ROUTE_KEYS,
+  compile(config, route, deps) {
+    const authenticate = route.product(AUTHENTICATION)?.stage ?? null
+    const stage = compileForward(config, route, authenticate)
+    if (stage !== null) {
+      for (const name of stage.headerNames) deps.identityHeaders.add(foldHeaderName(name))
+    }
+    return stage
+  },
+}
 
 interface ClaimHeader {
   /** The claim's path: ['sub'], or ['realm_access', 'roles'] for a dotted name. */
@@ -32,22 +65,13 @@ interface ClaimHeader {
   readonly header: string
 }
 
-/** The names the gateway may set for identity on any route, lowercase: removed from every request. */
-export const DEFAULT_IDENTITY_HEADERS = ['x-user-id', 'x-tenant-id', 'x-scopes'] as const
-
-/**
- * Every name under these prefixes is identity too (X-Consumer-Id, X-Auth-Subject…), whether or not
- * a route sets it today: an upstream written for another gateway's headers trusts the whole family.
- */
-export const IDENTITY_HEADER_PREFIXES = ['x-consumer-', 'x-auth-'] as const
-
+/** `authenticate`: the route's authenticate stage, null on a public route. */
 export function compileForward(
-  route: RouteConfig,
-  path: string,
-  sources: TokenSources | null,
-  challenges: Challenges | null,
-  problems: ConfigProblem[],
+  route: ForwardRouteConfig,
+  site: RouteSite,
+  authenticate: { readonly sources: TokenSources; readonly challenges: Challenges } | null,
 ): ForwardStage | null {
+  const { path, problems } = site
   const claims: ClaimHeader[] = []
   const seen = new Set<string>()
   for (const [claim, headerName] of Object.entries(route.forward.claims)) {
@@ -66,7 +90,7 @@ export function compileForward(
     seen.add(foldHeaderName(header))
     claims.push({ claim: claim.split('.'), header })
   }
-  if (sources === null || challenges === null) {
+  if (authenticate === null) {
     if (claims.length > 0) {
       problems.push({
         path: `${path}.forward.claims`,
@@ -79,8 +103,8 @@ export function compileForward(
   if (claims.length === 0 && !route.forward.strip_credentials) return null
   return new ForwardStage(
     claims,
-    route.forward.strip_credentials ? sources : null,
-    challenges.invalid('unforwardable_claim'),
+    route.forward.strip_credentials ? authenticate.sources : null,
+    authenticate.challenges.invalid('unforwardable_claim'),
   )
 }
 
@@ -104,7 +128,7 @@ export class ForwardStage implements Stage {
     this.headerNames = claims.map((c) => c.header)
   }
 
-  onRequest(exchange: Exchange): Verdict {
+  onRequest(exchange: StageExchange): Verdict {
     const identity = exchange.identity!
     if (this.#claims.length > 0) {
       let memo = identity.forwarded
@@ -159,7 +183,7 @@ function headerValue(value: unknown): string | null {
   return SAFE_VALUE.test(text) ? text : null
 }
 
-function stripCredential(exchange: Exchange, sources: TokenSources): void {
+function stripCredential(exchange: StageExchange, sources: TokenSources): void {
   if (sources.header) exchange.deleteHeader('authorization')
   if (sources.cookie !== null) {
     const headers = exchange.headers

@@ -28,18 +28,11 @@ import {
   type Algorithm,
   type Decision,
   type Limits,
+  type TierRate,
 } from './algorithms/algorithm.js'
 import { HostShares, lendable, SLACK, type HostOptions } from './host-shares.js'
 
-/** A tier's rate as configured, before it is shared among members. */
-export interface TierRate {
-  /** '' for the policy's own rate. */
-  readonly name: string
-  readonly count: number
-  readonly windowMs: number
-  /** Bucket capacity (token bucket); the rate's count when not configured. */
-  readonly burst: number
-}
+export type { TierRate }
 
 export interface CounterTableOptions {
   readonly policy: string

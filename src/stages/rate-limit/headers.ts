@@ -21,7 +21,7 @@
  *
  * @see https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/
  */
-import type { Exchange } from '../../front/exchange.js'
+import type { StageExchange } from '../../pipeline/stage.js'
 import type { Decision } from './algorithms/algorithm.js'
 import type { RateLimitPolicyConfig } from './schema.js'
 
@@ -55,7 +55,7 @@ export class PolicyHeaders {
   }
 
   /** Adds the fields describing `decision` to the exchange's response headers. */
-  write(exchange: Exchange, decision: Decision): void {
+  write(exchange: StageExchange, decision: Decision): void {
     const reset = decision.admitted ? decision.resetSeconds : decision.retryAfterSeconds
     if (this.ietf) {
       exchange.addResponseHeader(RATELIMIT_POLICY, this.policyValue(decision))
@@ -87,7 +87,7 @@ export class PolicyHeaders {
  * caller refused for its credentials still learns how many attempts it has left.
  */
 export function reportDecision(
-  exchange: Exchange,
+  exchange: StageExchange,
   headers: PolicyHeaders,
   decision: Decision,
 ): void {

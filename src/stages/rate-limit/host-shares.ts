@@ -21,9 +21,8 @@
  * - Redis's global view, when reconciled, is held to the whole limit (Limits.globalQuota): it
  *   counts only what really happened, so it never refuses what the host would admit.
  */
-import { createLimits, type Algorithm, type Limits } from './algorithms/algorithm.js'
+import { createLimits, type Algorithm, type Limits, type TierRate } from './algorithms/algorithm.js'
 import { fixedWindow } from './algorithms/fixed-window.js'
-import type { TierRate } from './counters.js'
 
 /** What a worker asks of its host's other workers (implemented in src/cluster). */
 export interface BudgetBroker {

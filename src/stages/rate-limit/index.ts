@@ -37,14 +37,21 @@
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3 Retry-After
  * @see https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/ (draft 10)
  */
-import { createRejection, type ConfigProblem } from '../../errors.js'
-import type { Exchange } from '../../front/exchange.js'
+import { Type, type Static, type TObject } from '@sinclair/typebox'
+import { createRejection } from '../../errors.js'
 import type { Identity } from '../../identity.js'
-import type { Stage, Verdict } from '../../pipeline/stage.js'
-import type { RouteConfig } from '../../router/schema.js'
+import type {
+  RouteSite,
+  Stage,
+  StageDefinition,
+  StageExchange,
+  Verdict,
+} from '../../pipeline/stage.js'
+import { AUTHENTICATION } from '../authenticate/index.js'
 import { createDecision, type Decision } from './algorithms/algorithm.js'
 import { reportDecision } from './headers.js'
 import { KeyKind, type CompiledPolicy } from './registry.js'
+import { RouteRateLimitSchema } from './schema.js'
 
 export { RateLimitRegistry, type RateLimitRegistryOptions, CompiledPolicy } from './registry.js'
 export { QuotaTable, QuotaCounter, type QuotaLeaseSource } from './quota.js'
@@ -69,14 +76,42 @@ export interface RateLimitStages {
   readonly postAuth: RateLimitStage | null
 }
 
-/** Compiles the rate-limit stages of a route, or null when it names no policy. */
+/** The route keys this stage owns. */
+const ROUTE_KEYS = { rate_limit: Type.Optional(RouteRateLimitSchema) }
+export type RateLimitRouteConfig = Static<TObject<typeof ROUTE_KEYS>>
+
+/** The shared services the stage asks for. */
+export interface RateLimitDeps {
+  /** The generation's `rate_limits:` compiled (null: invalid, reported under rate_limits). */
+  readonly rateLimitPolicies: ReadonlyMap<string, CompiledPolicy | null>
+  /** The clock of the counters (RateLimitRegistry.now). */
+  readonly now: () => number
+}
+
+/** Both phases' stages: `rate-limit-pre-auth` and `rate-limit` (order.ts places each). */
+export const rateLimit: StageDefinition<typeof ROUTE_KEYS, RateLimitDeps> = {
+  name: 'rate-limit',
+  schema: ROUTE_KEYS,
+  compile(config, route, deps) {
+    const isPublic = route.product(AUTHENTICATION)?.isPublic ?? true
+    const stages = compileRateLimit(config, route, isPublic, deps.rateLimitPolicies, deps.now)
+    if (stages === null) return null
+    return [stages.preAuth, stages.postAuth].filter((stage) => stage !== null)
+  },
+}
+
+/**
+ * Compiles the rate-limit stages of a route, or null when it names no policy. `isPublic`: the
+ * route has no authentication, so no policy keyed by the identity can apply.
+ */
 export function compileRateLimit(
-  route: RouteConfig,
-  path: string,
+  route: RateLimitRouteConfig,
+  site: RouteSite,
+  isPublic: boolean,
   policies: ReadonlyMap<string, CompiledPolicy | null>,
   now: () => number,
-  problems: ConfigProblem[],
 ): RateLimitStages | null {
+  const { path, problems } = site
   const names = route.rate_limit
   if (names === undefined) return null
   const list = typeof names === 'string' ? [names] : names
@@ -87,7 +122,7 @@ export function compileRateLimit(
     // undefined: an unknown name, reported by config/references.ts; null: the policy itself is
     // invalid, and already reported under rate_limits.
     if (policy === null || policy === undefined) return
-    if (policy.needsIdentity && route.auth === 'none') {
+    if (policy.needsIdentity && isPublic) {
       problems.push({
         path: at,
         reason: `policy "${name}" is keyed by ${keyText(policy)}, which needs an authenticated route; this route is public (auth: none)`,
@@ -101,8 +136,8 @@ export function compileRateLimit(
   const post = compiled.filter((policy) => !policy.preAuth)
   return {
     preAuth:
-      pre.length === 0 ? null : new RateLimitStage('rate-limit-pre-auth', route.name, pre, now),
-    postAuth: post.length === 0 ? null : new RateLimitStage('rate-limit', route.name, post, now),
+      pre.length === 0 ? null : new RateLimitStage('rate-limit-pre-auth', site.name, pre, now),
+    postAuth: post.length === 0 ? null : new RateLimitStage('rate-limit', site.name, post, now),
   }
 }
 
@@ -140,11 +175,11 @@ export class RateLimitStage implements Stage {
     this.#tiers = new Int32Array(policies.length)
   }
 
-  onRequest(exchange: Exchange): Verdict | Promise<Verdict> {
+  onRequest(exchange: StageExchange): Verdict | Promise<Verdict> {
     return this.#decide(exchange, 0)
   }
 
-  #decide(exchange: Exchange, borrowed: number): Verdict | Promise<Verdict> {
+  #decide(exchange: StageExchange, borrowed: number): Verdict | Promise<Verdict> {
     const now = this.#now()
     const policies = this.policies
     const out = this.#decision
@@ -179,7 +214,7 @@ export class RateLimitStage implements Stage {
 
   /** Decides again once the host's other workers answered (or the wait is over). */
   async #borrowThenDecide(
-    exchange: Exchange,
+    exchange: StageExchange,
     policy: CompiledPolicy,
     tier: number,
     fallback: boolean,
@@ -193,7 +228,7 @@ export class RateLimitStage implements Stage {
   }
 
   /** The key of the request for `policy`; sets #fallback when it is the client address instead. */
-  #keyOf(policy: CompiledPolicy, exchange: Exchange): string {
+  #keyOf(policy: CompiledPolicy, exchange: StageExchange): string {
     this.#fallback = false
     const identity = exchange.identity
     switch (policy.keyKind) {

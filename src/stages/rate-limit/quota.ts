@@ -23,7 +23,6 @@ import type { ConfigProblem } from '../../errors.js'
 import type { Decision } from './algorithms/algorithm.js'
 import { FALLBACK_PREFIX } from './counters.js'
 import { periodEnd, periodStart } from './periods.js'
-import type { GatewayConfig } from '../../config/schema.js'
 import type { QuotaConfig, QuotaPeriod, RateLimitPolicyConfig } from './schema.js'
 
 /** A lease used up faster than this doubles the block (auto): about one Redis call a second. */
@@ -392,7 +391,13 @@ export function checkQuotaPolicy(
 }
 
 /** Quotas live in Redis: each policy with `quota:` is refused when `redis:` is not configured. */
-export function checkQuotasNeedRedis(config: GatewayConfig, problems: ConfigProblem[]): void {
+export function checkQuotasNeedRedis(
+  config: {
+    readonly rate_limits: Readonly<Record<string, RateLimitPolicyConfig>>
+    readonly redis?: object
+  },
+  problems: ConfigProblem[],
+): void {
   if (config.redis !== undefined) return
   for (const [name, policy] of Object.entries(config.rate_limits)) {
     if (policy.quota === undefined) continue

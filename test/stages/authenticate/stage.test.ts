@@ -15,7 +15,7 @@ import { RevocationList } from '../../../src/jwt/revocation.js'
 import type { IssuerConfig } from '../../../src/jwt/schema.js'
 import { VerifyPool } from '../../../src/jwt/verify-pool.js'
 import { createLogger } from '../../../src/observability/logger.js'
-import type { RouteConfig } from '../../../src/router/schema.js'
+import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import {
   compileAuthenticate,
   type AuthenticateStage,
@@ -100,9 +100,8 @@ async function compileRoutes(
   const stages = routes.map((route, i) =>
     compileAuthenticate(
       route,
-      `routes[${i}]`,
+      { name: route.name, path: `routes[${i}]`, problems },
       { issuers: compiled, jwt: context, logger, audit: false },
-      problems,
     )!,
   )
   expect(problems).toEqual([])
@@ -147,19 +146,9 @@ beforeAll(() => {
     strip_path: false,
     websocket: false,
   }
-  authenticate = compileAuthenticate(
-    route,
-    'routes[0]',
-    { issuers, jwt: context, logger, audit: false },
-    problems,
-  )!
-  forward = compileForward(
-    route,
-    'routes[0]',
-    authenticate.sources,
-    authenticate.challenges,
-    problems,
-  )!
+  const site = { name: route.name, path: 'routes[0]', problems }
+  authenticate = compileAuthenticate(route, site, { issuers, jwt: context, logger, audit: false })!
+  forward = compileForward(route, site, authenticate)!
   expect(problems).toEqual([])
 })
 
@@ -216,7 +205,8 @@ describe('authenticate stage', () => {
 describe('authorize and forward stages', () => {
   it('let a scoped identity through and build its headers once', () => {
     const problems: { path: string; reason: string }[] = []
-    const authorize = compileAuthorize(route, 'routes[0]', authenticate.challenges, null, problems)!
+    const site = { name: route.name, path: 'routes[0]', problems }
+    const authorize = compileAuthorize(route, site, authenticate.challenges, null)!
     const t = token({ sub: 'carol', scope: 'read' })
     const ex = exchange(`Bearer ${t}`)
     authenticate.onRequest(ex)
@@ -232,7 +222,8 @@ describe('authorize and forward stages', () => {
 
   it('refuse a POST (not in the scopes map) with 403 forbidden', () => {
     const problems: { path: string; reason: string }[] = []
-    const authorize = compileAuthorize(route, 'routes[0]', authenticate.challenges, null, problems)!
+    const site = { name: route.name, path: 'routes[0]', problems }
+    const authorize = compileAuthorize(route, site, authenticate.challenges, null)!
     const ex = exchange(`Bearer ${token({ sub: 'dan', scope: 'read' })}`, 'POST')
     authenticate.onRequest(ex)
     expect(authorize.onRequest(ex)).toMatchObject({ status: 403, code: 'forbidden' })

@@ -8,7 +8,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { ConfigProblem, Rejection } from '../../../src/errors.js'
-import type { RouteConfig } from '../../../src/router/schema.js'
+import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import {
   evenShare,
   lendable,
@@ -53,10 +53,10 @@ class Host {
       )
       const stage = compileRateLimit(
         route(),
-        'routes[0]',
+        { name: 'login', path: 'routes[0]', problems },
+        false,
         compiled,
         registry.now,
-        problems,
       )?.postAuth
       expect(problems).toEqual([])
       registry.sweep()

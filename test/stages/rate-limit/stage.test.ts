@@ -7,7 +7,7 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { ConfigProblem, Rejection } from '../../../src/errors.js'
 import type { Identity } from '../../../src/identity.js'
-import type { RouteConfig } from '../../../src/router/schema.js'
+import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import {
   compileRateLimit,
   RateLimitRegistry,
@@ -58,7 +58,8 @@ function stagesOf(
 ): RateLimitStages {
   const problems: ConfigProblem[] = []
   const compiled = r.compile(policies, problems)
-  const stages = compileRateLimit(route(use), 'routes[0]', compiled, r.now, problems)
+  const site = { name: 'api', path: 'routes[0]', problems }
+  const stages = compileRateLimit(route(use), site, false, compiled, r.now)
   expect(problems).toEqual([])
   r.sweep()
   return stages!

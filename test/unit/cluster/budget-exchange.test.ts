@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { RateLimitSharing } from '../../../src/cluster/rate-limit-sharing.js'
 import type { ConfigProblem, Rejection } from '../../../src/errors.js'
 import { GossipCodec } from '../../../src/gossip/codec.js'
-import type { RouteConfig } from '../../../src/router/schema.js'
+import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import {
   compileRateLimit,
   RateLimitRegistry,
@@ -63,7 +63,13 @@ function worker(port: number, index: number, workers: number, borrowTimeoutMs = 
     },
     problems,
   )
-  const stage = compileRateLimit(route(), 'routes[0]', compiled, registry.now, problems)!.postAuth!
+  const stage = compileRateLimit(
+    route(),
+    { name: 'login', path: 'routes[0]', problems },
+    false,
+    compiled,
+    registry.now,
+  )!.postAuth!
   registry.sweep()
   expect(problems).toEqual([])
   const sharing = new RateLimitSharing(

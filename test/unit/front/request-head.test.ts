@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { REJECT, REJECT_HEAD } from '../../../src/errors.js'
-import type { Exchange } from '../../../src/front/exchange.js'
+import type { Exchange } from '../../../src/gateway/exchange.js'
 import { completeHead, parseContentLength, recordHeader } from '../../../src/front/request-head.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 

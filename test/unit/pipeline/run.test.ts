@@ -5,7 +5,7 @@ import { FakeExchange } from '../../helpers/exchange.js'
 import type { StageName } from '../../../src/pipeline/order.js'
 import { runPipeline } from '../../../src/pipeline/run.js'
 import type { Stage, Verdict } from '../../../src/pipeline/stage.js'
-import type { Exchange } from '../../../src/front/exchange.js'
+import type { Exchange } from '../../../src/gateway/exchange.js'
 
 function stage(
   name: StageName,

@@ -12,7 +12,7 @@ import type { CompiledRoute } from '../../../src/router/compile.js'
 import {
   DEFAULT_IDENTITY_HEADERS,
   IDENTITY_HEADER_PREFIXES,
-} from '../../../src/stages/forward/index.js'
+} from '../../../src/http/field-names.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 
 function exchangeWithResponseStage(onResponse: Stage['onResponse']): FakeExchange {

@@ -4,7 +4,7 @@ import { METHOD_OVERRIDE_HEADERS } from '../../../src/proxy/schema.js'
 import {
   DEFAULT_IDENTITY_HEADERS,
   IDENTITY_HEADER_PREFIXES,
-} from '../../../src/stages/forward/index.js'
+} from '../../../src/http/field-names.js'
 
 const rules = new RequestHeaderRules(
   [...DEFAULT_IDENTITY_HEADERS, 'X-Org', ...METHOD_OVERRIDE_HEADERS],

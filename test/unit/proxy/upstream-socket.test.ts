@@ -9,9 +9,8 @@ import {
   describeUpstreamSockets,
   openUpstreamSocket,
   UPSTREAM_SOCKETS_ENV,
-  type SocketOwner,
-  type UpstreamSocket,
-} from '../../../src/proxy/h1/socket.js'
+} from '../../../src/proxy/h1/socket-choice.js'
+import type { SocketOwner, UpstreamSocket } from '../../../src/proxy/h1/socket.js'
 import { refusingPort } from '../../helpers/ports.js'
 import { sleep, waitUntil } from '../../helpers/wait.js'
 

@@ -153,3 +153,13 @@ export function ceilSeconds(ms: number, min = 0): number {
   const s = Math.ceil((ms - 0.001) / 1000)
   return s < min ? min : s
 }
+
+/** A tier's rate as configured, before it is shared among members. */
+export interface TierRate {
+  /** '' for the policy's own rate. */
+  readonly name: string
+  readonly count: number
+  readonly windowMs: number
+  /** Bucket capacity (token bucket); the rate's count when not configured. */
+  readonly burst: number
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
 import { REJECT, type Rejection } from '../../../src/errors.js'
-import { normalizePath, splitTarget } from '../../../src/front/normalize-path.js'
+import { normalizePath, splitTarget } from '../../../src/gateway/normalize-path.js'
 
 function accepts(raw: string, expected: string): void {
   expect(normalizePath(raw), JSON.stringify(raw)).toBe(expected)

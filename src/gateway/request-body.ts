@@ -9,18 +9,25 @@
  */
 import { Readable } from 'node:stream'
 import { REJECT } from '../errors.js'
-import { forwardBody } from '../request-path.js'
 import type { WatchedBody } from './body-rate.js'
 import type { BodySink, Exchange } from './exchange.js'
+
+/**
+ * Starts the upstream request with a body that is whole (a Buffer) or whose first buffer_body
+ * bytes arrived (a stream of the rest): request-path.ts forwardBody, one function for every request.
+ */
+export type CollectedBody = (exchange: Exchange, body: Buffer | Readable) => void
 
 export class BodyCollector implements BodySink {
   readonly #exchange: Exchange
   readonly #buffer: Buffer
+  readonly #done: CollectedBody
   #offset = 0
 
-  constructor(exchange: Exchange, length: number) {
+  constructor(exchange: Exchange, length: number, done: CollectedBody) {
     this.#exchange = exchange
     this.#buffer = Buffer.allocUnsafe(length)
+    this.#done = done
   }
 
   onBodyChunk(chunk: Buffer): void {
@@ -41,7 +48,7 @@ export class BodyCollector implements BodySink {
       this.#exchange.reject(REJECT.badRequest, true)
       return
     }
-    forwardBody(this.#exchange, this.#buffer)
+    this.#done(this.#exchange, this.#buffer)
   }
 }
 
@@ -54,6 +61,7 @@ export class BodyPrefix implements BodySink, WatchedBody {
   readonly #exchange: Exchange
   readonly #maxBody: number
   readonly #bufferLimit: number
+  readonly #forward: CollectedBody
   #chunks: Buffer[] = []
   #stream: BodyStream | null = null
   #received = 0
@@ -63,8 +71,9 @@ export class BodyPrefix implements BodySink, WatchedBody {
   windowStart = 0
   windowMark = 0
 
-  constructor(exchange: Exchange, maxBody: number, bufferLimit: number) {
+  constructor(exchange: Exchange, maxBody: number, bufferLimit: number, forward: CollectedBody) {
     this.#exchange = exchange
+    this.#forward = forward
     this.#maxBody = maxBody
     this.#bufferLimit = bufferLimit
     const runtime = exchange.runtime
@@ -109,7 +118,7 @@ export class BodyPrefix implements BodySink, WatchedBody {
     const stream = this.#stream
     if (stream !== null) stream.onBodyEnd()
     else if (!this.#exchange.aborted) {
-      forwardBody(this.#exchange, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
+      this.#forward(this.#exchange, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
     }
   }
 
@@ -153,7 +162,7 @@ export class BodyPrefix implements BodySink, WatchedBody {
     const chunks = this.#chunks
     this.#chunks = []
     for (let i = 0; i < chunks.length; i++) stream.push(chunks[i]!)
-    forwardBody(this.#exchange, stream)
+    this.#forward(this.#exchange, stream)
   }
 }
 

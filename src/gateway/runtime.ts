@@ -4,44 +4,33 @@
  * flight keep the one they started with, so a reload never changes a request half-way.
  */
 import type { Logger } from 'pino'
-import type { GatewayConfig } from './config/schema.js'
-import { parseDuration, parseSize } from './config/units.js'
-import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from './errors.js'
-import type { BodyRateWatch } from './front/body-rate.js'
-import type { ClientSlots } from './front/client-slots.js'
-import type { Exchange } from './front/exchange.js'
-import type { IssuerRegistry } from './jwt/issuer.js'
-import type { RevocationList } from './jwt/revocation.js'
-import { compileGossip, type GossipSettings } from './gossip/schema.js'
-import { writeAccessLog } from './observability/access-log.js'
-import { stageRank, type StageName } from './pipeline/order.js'
-import type { Stage } from './pipeline/stage.js'
-import { PoolCache, Upstream } from './proxy/upstream.js'
+import type { GatewayConfig } from '../config/schema.js'
+import { parseDuration, parseSize } from '../config/units.js'
+import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from '../errors.js'
+import type { BodyRateWatch } from './body-rate.js'
+import type { ClientSlots } from './client-slots.js'
+import type { Exchange, ExchangeRuntime } from './exchange.js'
+import type { IssuerRegistry } from '../jwt/issuer.js'
+import type { RevocationList } from '../jwt/revocation.js'
+import { compileGossip, type GossipSettings } from '../gossip/schema.js'
+import { DEFAULT_IDENTITY_HEADERS, IDENTITY_HEADER_PREFIXES } from '../http/field-names.js'
+import { writeAccessLog } from '../observability/access-log.js'
+import { PoolCache, Upstream } from '../proxy/upstream.js'
 import {
   compileMethods,
   compileRouteTable,
   type CompiledRoute,
   type RouteEntry,
   type RouteTable,
-} from './router/compile.js'
-import { createMatchResult, type MatchResult } from './router/match.js'
-import type { RouteConfig } from './router/schema.js'
-import { compileAuthenticate, type AuthenticateDeps } from './stages/authenticate/index.js'
-import type { JwtContext } from './stages/authenticate/jwt-context.js'
-import { compileAuthorize } from './stages/authorize/index.js'
-import {
-  compileForward,
-  DEFAULT_IDENTITY_HEADERS,
-  IDENTITY_HEADER_PREFIXES,
-} from './stages/forward/index.js'
-import {
-  compileRateLimit,
-  type CompiledPolicy,
-  type RateLimitRegistry,
-} from './stages/rate-limit/index.js'
-import { checkQuotasNeedRedis } from './stages/rate-limit/quota.js'
-import { foldHeaderName, RequestHeaderRules } from './proxy/request-header-rules.js'
-import { checkReferences } from './config/references.js'
+} from '../router/compile.js'
+import { createMatchResult, type MatchResult } from '../router/match.js'
+import type { RouteConfig } from './route-schema.js'
+import { compilePipeline, type StageServices } from './stage-registry.js'
+import type { JwtContext } from '../stages/authenticate/jwt-context.js'
+import type { RateLimitRegistry } from '../stages/rate-limit/index.js'
+import { checkQuotasNeedRedis } from '../stages/rate-limit/quota.js'
+import { RequestHeaderRules } from '../proxy/request-header-rules.js'
+import { checkReferences } from '../config/references.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
@@ -64,7 +53,7 @@ export interface WorkerState {
   onIdle: (() => void) | null
 }
 
-export class Runtime {
+export class Runtime implements ExchangeRuntime {
   readonly config: GatewayConfig
   readonly state: WorkerState
   readonly logger: Logger
@@ -117,16 +106,14 @@ export class Runtime {
     // Names, references and overlaps first: the stages below skip what these found missing.
     const problems: ConfigProblem[] = checkReferences(config)
     const issuers = state.issuers.compile(config.issuers, problems)
-    const deps: AuthenticateDeps = {
+    const services: StageServices = {
       issuers,
       jwt: state.jwt,
       logger: state.logger,
       audit: config.log.audit,
-    }
-    const identityHeaders = new Set<string>(DEFAULT_IDENTITY_HEADERS)
-    const rateLimits: RateLimitDeps = {
-      policies: state.rateLimits.compile(config.rate_limits, problems),
+      rateLimitPolicies: state.rateLimits.compile(config.rate_limits, problems),
       now: state.rateLimits.now,
+      identityHeaders: new Set<string>(DEFAULT_IDENTITY_HEADERS),
     }
     checkQuotasNeedRedis(config, problems)
     const entries = compileRoutes(
@@ -134,9 +121,7 @@ export class Runtime {
       upstreams,
       this.defaultMaxBodyBytes,
       this.bufferBodyBytes,
-      deps,
-      rateLimits,
-      identityHeaders,
+      services,
       problems,
     )
     const gossip = compileGossip(config.gossip, problems)
@@ -151,7 +136,7 @@ export class Runtime {
     this.gossip = gossip!
     state.rateLimits.sweep()
     this.headerRules = new RequestHeaderRules(
-      [...identityHeaders, ...config.headers.drop],
+      [...services.identityHeaders, ...config.headers.drop],
       IDENTITY_HEADER_PREFIXES,
     )
     this.table = compileRouteTable(entries)
@@ -189,13 +174,11 @@ function compileRoutes(
   upstreams: ReadonlyMap<string, Upstream>,
   defaultMaxBody: number,
   bufferBody: number,
-  deps: AuthenticateDeps,
-  rateLimits: RateLimitDeps,
-  identityHeaders: Set<string>,
+  services: StageServices,
   problems: ConfigProblem[],
 ): RouteEntry[] {
   const entries: RouteEntry[] = []
-  config.routes.forEach((route, index) => {
+  config.routes.forEach((route: RouteConfig, index) => {
     const upstream = upstreams.get(route.upstream)
     // A missing upstream is reported by checkReferences.
     if (upstream === undefined) return
@@ -206,14 +189,7 @@ function compileRoutes(
           'strip_path needs prefix paths (ending in /*): an exact path would always forward "/"',
       })
     }
-    const stages = compileStages(
-      route,
-      `routes[${index}]`,
-      deps,
-      rateLimits,
-      identityHeaders,
-      problems,
-    )
+    const stages = compilePipeline(route, `routes[${index}]`, services, problems)
     const maxBodyBytes = route.max_body === undefined ? defaultMaxBody : parseSize(route.max_body)
     const compiled: CompiledRoute = {
       name: route.name,
@@ -232,44 +208,4 @@ function compileRoutes(
     entries.push({ route: compiled, match: route.match, index })
   })
   return entries
-}
-
-/** The compiled `rate_limits:` and the clock their stages read. */
-interface RateLimitDeps {
-  readonly policies: ReadonlyMap<string, CompiledPolicy | null>
-  readonly now: () => number
-}
-
-/** A route's pipeline, in the one order of pipeline/order.ts whatever the config says. */
-function compileStages(
-  route: RouteConfig,
-  path: string,
-  deps: AuthenticateDeps,
-  rateLimits: RateLimitDeps,
-  identityHeaders: Set<string>,
-  problems: ConfigProblem[],
-): Stage[] {
-  const stages: Stage[] = []
-  const authenticate = compileAuthenticate(route, path, deps, problems)
-  const challenges = authenticate?.challenges ?? null
-  const authorize = compileAuthorize(
-    route,
-    path,
-    challenges,
-    deps.audit ? deps.logger : null,
-    problems,
-  )
-  const forward = compileForward(route, path, authenticate?.sources ?? null, challenges, problems)
-  if (authenticate !== null) stages.push(authenticate)
-  if (authorize !== null) stages.push(authorize)
-  const rateLimit = compileRateLimit(route, path, rateLimits.policies, rateLimits.now, problems)
-  if (rateLimit !== null) {
-    if (rateLimit.preAuth !== null) stages.push(rateLimit.preAuth)
-    if (rateLimit.postAuth !== null) stages.push(rateLimit.postAuth)
-  }
-  if (forward !== null) {
-    stages.push(forward)
-    for (const name of forward.headerNames) identityHeaders.add(foldHeaderName(name))
-  }
-  return stages.sort((a, b) => stageRank(a.name as StageName) - stageRank(b.name as StageName))
 }

@@ -5,14 +5,14 @@
  * takes the same way up to the stages and then opens a tunnel instead of a proxy call.
  */
 import type { Readable } from 'node:stream'
-import { REJECT, type Rejection } from './errors.js'
-import type { Exchange } from './front/exchange.js'
-import { normalizePath } from './front/normalize-path.js'
-import { BodyCollector, BodyPrefix } from './front/request-body.js'
-import { runPipeline } from './pipeline/run.js'
-import { ProxyCall } from './proxy/forward.js'
-import { checkHandshake, UpstreamHandshake, type UpgradeExchange } from './proxy/websocket.js'
-import { matchRoute, MatchKind } from './router/match.js'
+import { REJECT, type Rejection } from '../errors.js'
+import type { Exchange } from './exchange.js'
+import { normalizePath } from './normalize-path.js'
+import { BodyCollector, BodyPrefix } from './request-body.js'
+import { runPipeline } from '../pipeline/run.js'
+import { ProxyCall } from '../proxy/forward.js'
+import { checkHandshake, UpstreamHandshake, type UpgradeExchange } from '../proxy/websocket.js'
+import { matchRoute, MatchKind } from '../router/match.js'
 
 export function handleRequest(exchange: Exchange): void {
   const runtime = exchange.runtime
@@ -112,9 +112,11 @@ function proceed(exchange: Exchange, rejection: Rejection | undefined): void {
   if (length === 0) {
     new ProxyCall(exchange, route.upstream, exchange.upstreamPath, null, route.timeoutMs).dispatch()
   } else if (length > 0 && length <= route.bufferBodyBytes) {
-    exchange.readBody(new BodyCollector(exchange, length))
+    exchange.readBody(new BodyCollector(exchange, length, forwardBody))
   } else {
-    exchange.readBody(new BodyPrefix(exchange, route.maxBodyBytes, route.bufferBodyBytes))
+    exchange.readBody(
+      new BodyPrefix(exchange, route.maxBodyBytes, route.bufferBodyBytes, forwardBody),
+    )
   }
 }
 
@@ -122,7 +124,7 @@ function proceed(exchange: Exchange, rejection: Rejection | undefined): void {
  * Called by the body once it is complete (a Buffer) or once buffer_body bytes of it arrived (a
  * stream of the rest): the upstream request starts only now.
  */
-export function forwardBody(exchange: Exchange, body: Buffer | Readable): void {
+function forwardBody(exchange: Exchange, body: Buffer | Readable): void {
   const route = exchange.route!
   new ProxyCall(exchange, route.upstream, exchange.upstreamPath, body, route.timeoutMs).dispatch()
 }

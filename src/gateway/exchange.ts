@@ -1,12 +1,53 @@
 /**
  * The exchange: the one per-request object every stage reads and writes. A front (uws.ts,
  * node.ts) fills the request half from its native request, and implements the response and body
- * primitives below; everything between the listener and the proxy sees only this class.
+ * primitives below; everything between the listener and the proxy sees only this class, and the
+ * stages only its {@link StageExchange} slots.
  */
+import type { Logger } from 'pino'
 import { REJECT, type Rejection } from '../errors.js'
 import type { Identity } from '../identity.js'
-import type { CompiledRoute } from '../router/compile.js'
-import type { Runtime } from '../runtime.js'
+import type { BodyRateWatch } from './body-rate.js'
+import type { ClientSlots } from './client-slots.js'
+import type { PipelineExchange } from '../pipeline/run.js'
+import type { RequestHeaderRules } from '../proxy/request-header-rules.js'
+import type { CompiledRoute, RouteTable } from '../router/compile.js'
+import type { MatchResult } from '../router/match.js'
+
+/** The worker's request counters, which outlive a config generation (runtime.ts WorkerState). */
+export interface RequestCounters {
+  inFlight: number
+  readonly draining: boolean
+  /** Bodies held to limits.min_body_rate. */
+  readonly bodyRates: BodyRateWatch
+  /** Requests in flight per client address (limits.max_concurrent_per_client). */
+  readonly clientSlots: ClientSlots
+}
+
+/**
+ * What an exchange, the request path and the fronts need of the config generation a request runs
+ * on; runtime.ts implements it. The exchange depends on this, never on the runtime itself.
+ */
+export interface ExchangeRuntime {
+  readonly logger: Logger
+  readonly state: RequestCounters
+  readonly table: RouteTable
+  /** Reused by the synchronous matcher; never held across a tick. */
+  readonly matchResult: MatchResult
+  readonly maxHeaderBytes: number
+  readonly requestTimeoutMs: number
+  /** limits.min_body_rate in bytes per second (0: off) and its window. */
+  readonly minBodyRate: number
+  readonly minBodyRateWindowMs: number
+  /** limits.max_concurrent_per_client (0: off). */
+  readonly maxConcurrentPerClient: number
+  /** The client headers that never reach an upstream (proxy/headers.ts). */
+  readonly headerRules: RequestHeaderRules
+  /** The 405 answer for a path whose routes take only `allow`. */
+  methodNotAllowed(allow: string): Rejection
+  /** Called by the exchange exactly once, whatever the outcome. */
+  onExchangeEnd(exchange: Exchange): void
+}
 
 /** What the front tells the proxy about the client side of an exchange. */
 export interface UpstreamCall {
@@ -40,8 +81,8 @@ export function announcedLength(status: number, contentLength: number): number {
   return status === 204 ? -1 : contentLength
 }
 
-export abstract class Exchange {
-  readonly runtime: Runtime
+export abstract class Exchange implements PipelineExchange {
+  readonly runtime: ExchangeRuntime
   readonly listener: ListenerKind
   method = ''
   /** The path exactly as received, for the access log only. */
@@ -112,7 +153,7 @@ export abstract class Exchange {
   /** Counted in the worker's ClientSlots (limits.max_concurrent_per_client) until it ends. */
   holdsClientSlot = false
 
-  constructor(runtime: Runtime, listener: ListenerKind) {
+  constructor(runtime: ExchangeRuntime, listener: ListenerKind) {
     this.runtime = runtime
     this.listener = listener
   }
