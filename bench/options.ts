@@ -49,7 +49,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --gateway-cmd "CMD"   run CMD instead of the portcullis CLI; {config} {workers} {front} {port}
                         {status_port} {upstream} are substituted; ready when the port accepts
   --write-results       also update bench/RESULTS.md between the scenario's markers; with
-                        --peers, bench/results/peers.{json,svg} and README's comparison table
+                        --peers, bench/results/peers.{json,svg} and README's short table
   --timeout S           hard limit for the whole run (default: estimated from the plan)
   --port-base P         first gateway on P (status P+1), upstream on P+10, further gateways
                         from P+20 (default 18080)

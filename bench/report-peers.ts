@@ -190,6 +190,34 @@ export function renderComparisonTable(report: PeersReport): string {
   return `${lines.join('\n')}\n`
 }
 
+/**
+ * README's short table: the figure to compare across gateways, CPU µs per request, one row per
+ * scenario stream and one column per gateway. The full table stays in bench/RESULTS.md.
+ */
+export function renderShortTable(report: PeersReport): string {
+  const gateways = report.meta.peers.map((peer) => peer.name)
+  const lines = [
+    `| CPU µs per request (lower is better) | ${gateways.join(' | ')} |`,
+    `| --- |${' ---: |'.repeat(gateways.length)}`,
+  ]
+  for (const scenario of report.scenarios) {
+    const variants = [...new Set(scenario.rows.map((row) => row.variant))]
+    for (const variant of variants) {
+      if (variant === 'direct') continue
+      const cells = gateways.map((gateway) => {
+        const row = scenario.rows.find((r) => r.variant === variant && r.gateway === gateway)
+        if (row === undefined) return '—'
+        if (row.cpuUsPerReq === undefined) return row.status === 'failed' ? 'FAILED' : '—'
+        const cell = decimal(row.cpuUsPerReq.median)
+        return gateway === 'portcullis' ? `**${cell}**` : cell
+      })
+      const label = `${scenario.name}, ${VARIANT_LABELS[variant] ?? variant}`
+      lines.push(`| ${label} | ${cells.join(' | ')} |`)
+    }
+  }
+  return `${lines.join('\n')}\n`
+}
+
 /** Everything a reader needs besides the table: what ran, what did not and why, what was flagged. */
 export function renderComparisonNotes(report: PeersReport): string[] {
   const notes: string[] = []

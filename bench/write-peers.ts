@@ -14,9 +14,8 @@ import { renderChart } from './chart.js'
 import { renderMarkdown, updateResultsFile, type BenchReport } from './report.js'
 import {
   compareScenario,
-  renderComparisonNotes,
-  renderComparisonTable,
   renderPeersMarkdown,
+  renderShortTable,
   type PeersMeta,
   type PeersReport,
 } from './report-peers.js'
@@ -59,13 +58,13 @@ export function writePeers(
   )
   log(`${CHART}, bench/results/peers.json and bench/RESULTS.md updated`)
   const { meta } = comparison
+  // README gets the short table; the full one, notes included, is bench/RESULTS.md's.
   const readme = [
     `Measured ${meta.startedAt.slice(0, 10)} (commit ${meta.commit}) with \`${meta.command}\`; ` +
-      `${meta.layout}; ${meta.connections} connections; medians of ${meta.runs} interleaved runs.`,
+      `${meta.layout}; ${meta.connections} connections; medians of ${meta.runs} interleaved runs; ` +
+      '— where a gateway cannot do the scenario.',
     '',
-    renderComparisonTable(comparison).trimEnd(),
-    '',
-    ...renderComparisonNotes(comparison).map((note) => `- ${note.replace(/\n/g, ' ')}`),
+    renderShortTable(comparison).trimEnd(),
     '',
     `![req/s and CPU per request, per gateway and scenario](${CHART})`,
     '',

@@ -18,9 +18,9 @@ if (result.status !== 0) {
   const why = result.error ? result.error.message : `node-gyp exited with ${result.status}`
   process.stderr.write(
     `portcullis: src/native was not built (${why}): JWT signatures will be ` +
-      'checked with node:crypto (about 40 µs slower per RS256 token) and upstream requests ' +
-      'carried by node:net (about 5 µs slower each), requests read through uWS.js calls ' +
-      '(several µs slower each). It needs python3, make and a C compiler; ' +
+      'checked with node:crypto, upstream requests carried by node:net and requests read ' +
+      "through uWS.js's calls, each costing more CPU than the native path (bench/RESULTS.md, " +
+      '"Native modules: what each saves"). It needs python3, make and a C compiler; ' +
       'run `npm run build:native` once they are installed.\n',
   )
 }

@@ -13,11 +13,10 @@ export const ClusterSchema = Type.Object(
     verify_threads: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 0, maximum: 64 })], {
       description:
         'Signature-verification threads per worker (piscina). 0 verifies on the event loop. ' +
-        'auto = the cores no worker uses. Default 0: measured on a 2-core machine, a verify ' +
-        'thread cost ES256 tokens 1.7x the CPU and a quarter of the throughput, because a ' +
-        'piscina round trip costs the event loop about as much as half an ECDSA check and the ' +
-        '"idle" core is rarely idle (bench/RESULTS.md, "JWT"). Use auto or N on machines with ' +
-        'cores no process needs.',
+        'auto = the cores no worker uses. Default 0: handing a check to a thread costs the ' +
+        'event loop a round trip, which pays only when another core is really idle, and on a ' +
+        'machine the workers keep busy it rarely is (bench/RESULTS.md, "Verify threads"). Use ' +
+        'auto or N on machines with cores no process needs.',
       default: 0,
     }),
     shutdown_grace: Duration({

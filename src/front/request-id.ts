@@ -3,8 +3,8 @@
  * CSPRNG, as crypto.randomUUID makes them, 128 at a time as it does.
  *
  * Why not randomUUID itself: it concatenates each id from 20 pieces, a tree of cons strings that
- * V8 must flatten again when the id is written into the upstream request head (a head with its id
- * and its check: 2.9 against 1.8 µs, bench/micro/request-head.bench.ts). Here a batch is formatted
+ * V8 must flatten again when the id is written into the upstream request head
+ * (bench/micro/request-head.bench.ts prices a head with either id). Here a batch is formatted
  * as ASCII into one Buffer, read out as one string, and an id is a slice of it (flat for V8: a view
  * of the batch's string, kept alive while the id lives).
  */

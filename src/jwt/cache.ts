@@ -5,25 +5,18 @@
  * as a SHA-256 collision. A non-cryptographic hash would not do here.
  *
  * Exact LRU on a doubly linked list over typed arrays, with a Map from key to slot: every
- * operation is O(1) in the worst case and allocates nothing once the slots exist. Measured per
- * op, capacity 10 000, on 2 busy shared cores (`npx vitest bench --run
- * bench/micro/jwt-verify.bench.ts -t candidates`):
- *
- * | candidate                           | hit     | miss + insert into a full cache |
- * | ----------------------------------- | ------- | ------------------------------- |
- * | this: linked list on typed arrays   | 0.12 µs | 0.62 µs                         |
- * | Map, delete + set on a hit          | 0.30 µs | 17 µs                           |
- * | two generations of Maps (quick-lru) | 0.38 µs | 0.67 µs                         |
+ * operation is O(1) in the worst case and allocates nothing once the slots exist. It beat a Map
+ * with delete + set on a hit and two generations of Maps (quick-lru) on both a hit and a miss
+ * into a full cache (bench/RESULTS.md, "Figures behind the code").
  *
  * Evicting a Map's oldest entry through `keys().next()` is O(n) in V8: deleted entries stay as
  * holes at the front of the table until the next rehash, and each new iterator walks them. A
  * second-chance bit on a Map in insertion order has the same flaw.
  *
- * Hashing dominates a lookup. For a 576-character token `crypto.hash('sha256', token,
- * 'base64url')` takes 2.1 µs, most of it OpenSSL 3 fetching the algorithm again on every call;
- * the native module's `tokenKey` gives the same key in 0.8 µs (`npx vitest bench --run
- * bench/micro/token-header.bench.ts`) and is used whenever the native verifier runs. SHA-512,
- * BLAKE2 and SHA3 were all slower than SHA-256 here (the CPU has SHA extensions).
+ * Hashing dominates a lookup. Most of what `crypto.hash('sha256', token, 'base64url')` costs is
+ * OpenSSL 3 fetching the algorithm again on every call; the native module's `tokenKey` gives the
+ * same key without that fetch and is used whenever the native verifier runs. SHA-512, BLAKE2 and
+ * SHA3 were all slower than SHA-256 here (the CPU has SHA extensions).
  */
 import { hash } from 'node:crypto'
 import { nativeVerifier } from './native-verify.js'

@@ -38,8 +38,8 @@ export interface ParsedToken {
 
 /**
  * Any character outside base64url and the dot: no padding, no `+` or `/`, no whitespace (RFC 7515
- * §2: base64url without trailing `=`). Searching for one is a quarter faster than matching the
- * whole shape with an anchored pattern (0.9 against 1.2 µs on 770 characters); dots are counted
+ * §2: base64url without trailing `=`). Searching for one is cheaper than matching the whole
+ * shape with an anchored pattern (bench/RESULTS.md, "Figures behind the code"); dots are counted
  * with indexOf.
  */
 const NOT_BASE64URL = /[^A-Za-z0-9_.-]/
@@ -129,8 +129,7 @@ type TokenHeader = ParsedToken['header']
 /**
  * Headers parsed before, by their encoded segment. An issuer's tokens share a handful of headers
  * (one per signing key), so a fresh token's header costs a map probe instead of a decode and a
- * JSON.parse (about 2 of the 8 µs a parse costs here). Bounded: a flood of distinct headers only
- * empties it now and then.
+ * JSON.parse. Bounded: a flood of distinct headers only empties it now and then.
  */
 const HEADER_CACHE_ENTRIES = 256
 const headerCache = new Map<string, TokenHeader | JwtFailure>()

@@ -2,29 +2,12 @@
  * Signature verification on a piscina pool (workers/verify.ts), for the algorithms whose inline
  * cost is larger than what handing them to a thread costs the event loop.
  *
- * Measured 2026-11-23 on this machine (2 cores shared with other benches, so about 2.2× the quiet
- * figures of issue 4, where RS256 took 21 µs), node 20.20, one call at a time on the event loop:
- * `npx tsc -p tsconfig.json && npx vitest bench --run bench/micro/jwt-verify.bench.ts`, and for
- * RSA 3072/4096, ES384/512 and Ed448 the same loop outside vitest. "Round trip" is the CPU the
- * event loop's thread spends per verify with 32–64 in flight (/proc/thread-self/schedstat).
- *
- * | per call                               | µs          | × RS256   | where        |
- * | -------------------------------------- | ----------- | --------- | ------------ |
- * | parseToken (RS256 token, 717 chars)    | 6.5         | 0.14      | inline       |
- * | checkClaims                            | 0.33        |           | inline       |
- * | TokenCache keyOf + get                 | 2.2         |           | inline       |
- * | HS256                                  | 6.1         | 0.14      | inline       |
- * | RS256 / PS256, 2048-bit key            | 45 / 46     | 1         | inline       |
- * | RS256, 3072 / 4096-bit key             | 78 / 128    | 1.6 / 2.7 | pool         |
- * | ES256                                  | 118         | 2.6       | pool         |
- * | ES384 / ES512                          | 1090 / 2820 | 23 / 59   | pool         |
- * | EdDSA, Ed25519 / Ed448                 | 162 / 407   | 3.6 / 8.5 | pool         |
- * | pool round trip (event-loop CPU)       | 54–79       | 1.2–1.7   |              |
- * | … the same, the key sent with the task | +4          |           |              |
- *
- * The round trip is almost all piscina's own per-task work (54 µs for an HS256 task, whose check
- * is 6); its options (atomics, recordTiming) changed it by less than the noise. So 2048-bit RSA
- * and HMAC stay inline, and the pool pays from ES256, EdDSA and 3072-bit RSA on (shouldOffload).
+ * Handing a check to a thread costs the event loop a round trip, almost all of it piscina's own
+ * per-task work (its options, atomics and recordTiming, do not change it). That round trip costs
+ * more than an HMAC or a 2048-bit RSA check and less than an ES256, EdDSA or 3072-bit RSA one, so
+ * 2048-bit RSA and HMAC stay inline, and the pool pays from ES256, EdDSA and 3072-bit RSA on
+ * (shouldOffload). The cost of each check and of the round trip, with the command:
+ * bench/RESULTS.md, "Figures behind the code".
  */
 import type { KeyObject } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -161,15 +144,15 @@ export function defaultVerifyThreads(workers: number): number {
 }
 
 /**
- * RSA moduli from which a public-key operation costs about a round trip or more: 1.6× a 2048-bit
- * check at 3072 bits, 2.7× at 4096 (table above). At break-even the pool still wins, since the
- * event loop's core is the scarce one.
+ * RSA moduli from which a public-key operation costs about a round trip or more (bench/RESULTS.md,
+ * "Figures behind the code"). At break-even the pool still wins, since the event loop's core is
+ * the scarce one.
  */
 const OFFLOAD_RSA_BITS = 3072
 
 /**
  * Whether a check with `alg` should go to the pool: only when a pool exists and the inline check
- * costs the event loop more than a round trip does (figures at the top of this file). Decide once
+ * costs the event loop more than a round trip does (see the top of this file). Decide once
  * per key and algorithm, at key load.
  *
  * @param key the verification key, for RSA: its modulus decides

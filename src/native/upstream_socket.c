@@ -5,18 +5,17 @@
  * Why not net.Socket: under load a keep-alive upstream socket does one send and one read per
  * request, and net pays for each of them in its stream machinery. A write goes through Writable
  * (a WriteWrap, a nextTick for afterWrite), a read through libuv's stream layer and StreamBase's
- * JavaScript callback. Measured on the project's machine, the uWS front with a 40-line
- * net.Socket client costs 35 µs a request against 10 µs for the front answering alone. Here a
- * write is one call that sends at once, and a read is one recv into a buffer JavaScript already
- * holds, reported by one callback.
+ * JavaScript callback, and that machinery costs the uWS front more per request than answering
+ * by itself does (bench/floors, bench/RESULTS.md). Here a write is one call that sends at once,
+ * and a read is one recv into a buffer JavaScript already holds, reported by one callback.
  *
  * The module keeps no JavaScript object per socket: sockets are small integers (slots). Events
  * are not reported one by one: each is written to the event list given to init() (slot, event,
  * value, offset), and the list is handed to the one callback, `onEvents(count)`, once at the end
  * of the poll phase (a check handle), or earlier when the list or the read buffer runs short.
  * Entering JavaScript through napi_make_callback (callback scope, async hooks, microtask
- * checkpoint) cost about a microsecond a read; one entry per loop turn shares that among every
- * socket that turn made ready. Reads land in consecutive parts of the one buffer given to init();
+ * checkpoint) has a fixed cost per read; one entry per loop turn shares that among every socket
+ * that turn made ready. Reads land in consecutive parts of the one buffer given to init();
  * the callback must be done with them when it returns (the next turn's reads overwrite them).
  * Writes never block: what the kernel does not take is copied to the socket's queue and sent
  * when the socket is writable. Errors are reported from the poll phase, never from inside a
@@ -563,8 +562,8 @@ static void init_tchar(void) {
  * checkFieldSection(head: string, lines, start, end): whether characters [start, end) of `head`
  * are exactly `lines` lines of token ": " field-value CRLF (RFC 9110 §5.1, §5.5), for the request
  * writer (src/proxy/h1/request.ts), which checks the range of the whole head it will write: the
- * head is flattened once, here, and written flat. A JavaScript expression takes about 1.4 ns a
- * character, which a bearer token of 600 makes a microsecond a request. The head is read as
+ * head is flattened once, here, and written flat. A JavaScript expression's cost grows with each
+ * character, and a bearer token makes a head long. The head is read as
  * UTF-16: V8 widens a one-byte string with a plain copy, where a UTF-8 read encodes it character
  * by character (that read cost more than the check itself), and every character keeps its code,
  * so one past U+00FF is refused rather than cut to a byte. undefined for a head over

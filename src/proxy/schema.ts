@@ -69,11 +69,9 @@ export const UpstreamSchema = Type.Object(
     transport: Type.Union([Type.Literal('native'), Type.Literal('undici')], {
       description:
         "Client for http:// targets. native: the gateway's own lean HTTP/1.1 keep-alive client " +
-        "(undici's Dispatcher contract, no pipelining); measured on one core with tiny " +
-        'responses, a proxied request costs about 58 µs of CPU with it against 88 µs through ' +
-        "undici's Pool (bench/RESULTS.md), the largest single cost of the hot path. " +
-        "undici: undici's Pool, as before, for an upstream that needs what native does not do. " +
-        'https:// targets and WebSocket handshakes always use undici.',
+        "(undici's Dispatcher contract, no pipelining), which costs less CPU per request than " +
+        "undici's Pool. undici: undici's Pool, for an upstream that needs what native does " +
+        'not do. https:// targets and WebSocket handshakes always use undici.',
       default: 'native',
     }),
     preserve_host: Type.Boolean({

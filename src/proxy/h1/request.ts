@@ -215,11 +215,11 @@ const cachedLine: string[] = []
 /**
  * Characters [start, end) of `head` are `lines` field lines, each `token ": " field-value CRLF`
  * (RFC 9110 §5.1, §5.5): the whole section is checked at once instead of every name and value on
- * its own, which cost about 4 µs of a request in calls and string flattening. The line count
+ * its own, which cost a call and a string flattening per field. The line count
  * catches a CR LF inside a value: it would pass as a line of its own. The check reads the head
  * that will be written, so V8 flattens it once, here, and the write copies it flat. src/native
- * checks a head of up to 8192 characters in a loop; the expression (about 1.4 ns a character, a
- * microsecond for a bearer token) takes a longer one, or every one on node's sockets.
+ * checks a head of up to 8192 characters in a loop; the expression (whose cost grows with every
+ * character) takes a longer one, or every one on node's sockets.
  */
 const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
 

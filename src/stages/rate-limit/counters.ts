@@ -385,7 +385,7 @@ export class CounterTable implements DeltaSource {
    * shares is what is left, so a limit spent within a gossip interval is not overshot by what
    * every member admitted before hearing the others. One request per interval always passes.
    * Windows only: a token bucket already carries the debt of an overshoot and pays it back, and a
-   * share on top of that debt (with Redis's own) starves it (measured 0.78 of the rate).
+   * share on top of that debt (with Redis's own) starves it: it then admits well under the rate.
    */
   peers = 1
 

@@ -6,7 +6,7 @@
  * Remote consumption removes tokens and may leave a debt: members that admitted together within
  * one gossip interval took more than the bucket held, and each must wait for that excess to
  * refill, or every member, refilling the whole rate on its own, would admit members × the rate
- * under sustained load (measured: 3.4× with 4 members before the debt). The debt is bounded by
+ * under sustained load (as measured before the debt existed). The debt is bounded by
  * one bucket or one second of the rate, whichever is larger, so no burst of remote deltas can
  * lock a key out for longer.
  *
