@@ -28,7 +28,6 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
 
@@ -150,14 +149,6 @@ export class VerifyPool {
   close(): Promise<void> {
     return this.#piscina.close()
   }
-}
-
-/**
- * Verify threads for `--verify-threads auto`: the cores the gateway's workers leave idle.
- * availableParallelism() honours the CPU affinity mask (taskset, cgroup cpusets).
- */
-export function defaultVerifyThreads(workers: number): number {
-  return Math.max(0, availableParallelism() - workers)
 }
 
 /**
