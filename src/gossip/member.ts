@@ -21,7 +21,8 @@ import { isIPv4 } from 'node:net'
 import type { Logger } from 'pino'
 import { PortcullisError } from '../errors.js'
 import { GossipCodec, type DecodeFailure, type MemberAddress } from './codec.js'
-import { isLoopback, type GossipAddress, type GossipSettings } from './schema.js'
+import type { GossipAddress, GossipSettings } from './schema.js'
+import { isLoopback } from './settings.js'
 import type { DeltaSink, DeltaSource } from './types.js'
 
 /**

@@ -13,12 +13,8 @@ import { tokenBucket } from './algorithms/token-bucket.js'
 import { CounterTable, type SyncDelta, type TierRate } from './counters.js'
 import { PolicyHeaders } from './headers.js'
 import { checkQuotaPolicy, QuotaTable, type QuotaLeaseSource } from './quota.js'
-import {
-  parseRate,
-  type AlgorithmName,
-  type RateLimitPolicyConfig,
-  type RateLimitsConfig,
-} from './schema.js'
+import { parseRate } from './rate.js'
+import type { AlgorithmName, RateLimitPolicyConfig, RateLimitsConfig } from './schema.js'
 
 export const ALGORITHM_BY_NAME: Readonly<Record<AlgorithmName, Algorithm>> = {
   token_bucket: tokenBucket,

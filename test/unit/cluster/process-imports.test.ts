@@ -43,6 +43,21 @@ describe('what the processes of `start` load', () => {
     }
   })
 
+  // A worker receives a validated config: it compiles, never validates. Redis clients and the
+  // verify pool's threads are loaded by the first client or pool, when the config asks for one.
+  it('loads in a worker neither the config validator nor the optional clients', () => {
+    const worker = [...packagesLoadedBy('src/cluster/worker-main.ts').keys()]
+    for (const optional of [
+      '@sinclair/typebox',
+      'ajv/dist/2019.js',
+      'yaml',
+      'ioredis',
+      'piscina',
+    ]) {
+      expect(worker).not.toContain(optional)
+    }
+  })
+
   it('still checks a config completely on its thread', () => {
     const thread = packagesLoadedBy('src/config/checker-thread.ts')
     expect([...thread.keys()]).toEqual(

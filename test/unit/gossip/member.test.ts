@@ -10,7 +10,8 @@ import {
   type GossipMemberOptions,
 } from '../../../src/gossip/member.js'
 import { createValidator } from '../../../src/config/validate.js'
-import { compileGossip, GossipSchema, type GossipConfig } from '../../../src/gossip/schema.js'
+import { GossipSchema, type GossipConfig } from '../../../src/gossip/schema.js'
+import { compileGossip } from '../../../src/gossip/settings.js'
 import type { ConsumptionDelta, DeltaSink, DeltaSource } from '../../../src/gossip/types.js'
 import { consecutivePorts } from '../../helpers/ports.js'
 import { sleep, waitUntil } from '../../helpers/wait.js'
@@ -104,7 +105,6 @@ function send(socket: Socket, datagram: Buffer, port: number): Promise<void> {
     socket.send(datagram, port, '127.0.0.1', (error) => (error ? reject(error) : resolve())),
   )
 }
-
 
 describe('gossip member', () => {
   describe('when members find each other', () => {
