@@ -287,6 +287,19 @@ export function resolveWorkers(flag: number | 'auto' | null, configured: number 
   return value === 'auto' ? availableParallelism() : value
 }
 
+/**
+ * Verify threads per worker; `auto` gives the cores the workers leave idle.
+ * availableParallelism() honours the CPU affinity mask (taskset, cgroup cpusets).
+ */
+export function resolveVerifyThreads(
+  flag: number | 'auto' | null,
+  configured: number | 'auto',
+  workers: number,
+): number {
+  const value = flag ?? configured
+  return value === 'auto' ? Math.max(0, availableParallelism() - Math.max(workers, 1)) : value
+}
+
 function usage(message: string): never {
   throw new PortcullisError('PCL_ERR_CLI_USAGE', `${message}\n\n${USAGE}`)
 }

@@ -1,25 +1,23 @@
 #!/usr/bin/env node
-/** The `portcullis` command. */
+/**
+ * The `portcullis` command.
+ *
+ * Each command imports what it runs when it runs: the primary of `start` must not hold the engine
+ * (the schema compiler, the fronts, the upstream and Redis clients) that only workers use.
+ */
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
-import { loadGatewayConfig } from '../config/gateway-config.js'
-import { DURATION_PATTERN } from '../config/fragments.js'
-import { parseDuration } from '../config/units.js'
-import { revokeInRedis } from '../jwt/revocation.js'
-import { defaultVerifyThreads } from '../jwt/verify-pool.js'
-import { PortcullisError } from '../errors.js'
-import { startServing } from '../cluster/gateway-process.js'
 import { runPrimary } from '../cluster/primary.js'
-import { logReloaded, restartRequired } from '../cluster/restart-required.js'
+import { checkConfigInThread } from '../config/checker.js'
+import { DURATION_PATTERN, parseDuration } from '../config/units.js'
+import { PortcullisError } from '../errors.js'
 import { loadNativeUws } from '../front/load-uws.js'
 import { assertListenersFree } from '../front/port-claim.js'
 import { VERIFIER_ENV, requireVerifier } from '../jwt/native-verify.js'
 import { NATIVE_ENV } from '../native/load.js'
 import { UPSTREAM_SOCKETS_ENV, requireUpstreamSockets } from '../proxy/h1/socket-choice.js'
-import { announce, createLogger } from '../observability/logger.js'
-import { parseArgs, resolveWorkers, USAGE, type CliArgs } from './args.js'
-import { describeRouteTable } from './route-table.js'
-import { runToken } from './token.js'
+import { createLogger } from '../observability/logger.js'
+import { parseArgs, resolveVerifyThreads, resolveWorkers, USAGE, type CliArgs } from './args.js'
 
 async function main(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv)
@@ -35,6 +33,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0
     }
     case 'check': {
+      const { loadGatewayConfig } = await import('../config/gateway-config.js')
+      const { describeRouteTable } = await import('./route-table.js')
       const logger = createLogger('silent', {})
       const { runtime } = loadGatewayConfig(args.config!, logger)
       process.stdout.write(
@@ -46,9 +46,11 @@ async function main(argv: readonly string[]): Promise<number> {
       return start(args)
     case 'revoke':
       return revoke(args.config!, args.jti!, args.exp, args.ttl)
-    case 'token':
+    case 'token': {
+      const { runToken } = await import('./token.js')
       process.stdout.write(`${await runToken(args.token, args.ttl)}\n`)
       return 0
+    }
   }
 }
 
@@ -58,6 +60,8 @@ async function revoke(
   exp: number | null,
   ttl: string | null,
 ): Promise<number> {
+  const { loadGatewayConfig } = await import('../config/gateway-config.js')
+  const { revokeInRedis } = await import('../jwt/revocation.js')
   const { config } = loadGatewayConfig(file, createLogger('silent', {}))
   if (config.redis === undefined) {
     throw new PortcullisError(
@@ -92,71 +96,28 @@ async function start(args: CliArgs): Promise<number> {
     // the environment, so every verifier agrees.
     process.env[VERIFIER_ENV] = verifier
   }
-  const { config } = loadGatewayConfig(file, createLogger('silent', {}))
+  const config = await checkConfigInThread(file)
   const logger = createLogger(config.log.level, { role: 'primary', pid: process.pid })
   // Fail here, before forking, if the native front cannot load: never a silent fallback.
   if (front === 'uws') loadNativeUws()
   await assertListenersFree(config.listeners)
   const workers = resolveWorkers(workersFlag, config.cluster.workers)
-  const threadsSetting = verifyThreadsFlag ?? config.cluster.verify_threads
-  const verifyThreads =
-    threadsSetting === 'auto' ? defaultVerifyThreads(Math.max(workers, 1)) : threadsSetting
+  const verifyThreads = resolveVerifyThreads(
+    verifyThreadsFlag,
+    config.cluster.verify_threads,
+    workers,
+  )
   // Keys a flag overrides: the flag wins after a restart too, so a reload changing them is moot.
   const overridden = new Set<string>()
   if (workersFlag !== null) overridden.add('cluster.workers')
   if (verifyThreadsFlag !== null) overridden.add('cluster.verify_threads')
+  const options = { configFile: file, config, front, verifyThreads, logger, overridden }
   if (workers > 0) {
-    runPrimary({ configFile: file, config, workers, front, verifyThreads, logger, overridden })
-    return -1
+    runPrimary({ ...options, workers })
+  } else {
+    const { runSingleProcess } = await import('../cluster/single-process.js')
+    await runSingleProcess(options)
   }
-  const serving = await startServing(config, front, logger, {
-    verifyThreads,
-    workerIndex: 0,
-    workerCount: 1,
-  })
-  announce(
-    logger,
-    {
-      front: serving.front,
-      verifier: serving.verifier,
-      upstream_sockets: serving.upstreamSockets,
-      workers: 0,
-      verify_threads: verifyThreads,
-      listeners: serving.listeners,
-      pids: [process.pid],
-      config: file,
-    },
-    'portcullis started',
-  )
-  let current = config
-  process.on('SIGHUP', () => {
-    const refused = (error: unknown) => {
-      const problems = error instanceof PortcullisError ? error.problems : []
-      logger.error(
-        { problems, file },
-        `reload refused, still serving the previous config: ${(error as Error).message}`,
-      )
-    }
-    try {
-      const next = loadGatewayConfig(file, logger).config
-      serving.reload(next).then(() => {
-        current = next
-        logger.level = next.log.level
-        logReloaded(logger, { file }, restartRequired(config, next, { front, overridden }))
-      }, refused)
-    } catch (error) {
-      refused(error)
-    }
-  })
-  const stop = () => {
-    void serving.drain(parseDuration(current.cluster.shutdown_grace)).then(() => {
-      logger.info('portcullis stopped')
-      logger.flush()
-      process.exit(0)
-    })
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
   return -1
 }
 

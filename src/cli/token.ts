@@ -14,7 +14,7 @@
 import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { SignJWT, calculateJwkThumbprint, type JWK } from 'jose'
-import { DURATION_PATTERN } from '../config/fragments.js'
+import { DURATION_PATTERN } from '../config/units.js'
 import { parseDuration } from '../config/units.js'
 import { PortcullisError } from '../errors.js'
 import { HMAC_ALGORITHMS, isJwsAlgorithm, type JwsAlgorithm } from '../jwt/types.js'

@@ -2,11 +2,14 @@
  * The primary process: validates the config, forks one worker per core (node:cluster), respawns
  * a worker that dies with exponential backoff, reloads on SIGHUP (only a config that passes every
  * check replaces the running one) and drains on SIGTERM/SIGINT.
+ *
+ * It loads none of the engine: configs are checked on a short-lived thread (config/checker.ts),
+ * and this module imports only what supervising needs.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
-import { loadGatewayConfig } from '../config/gateway-config.js'
+import { checkConfigInThread } from '../config/checker.js'
 import type { GatewayConfig } from '../config/schema.js'
 import { parseDuration } from '../config/units.js'
 import { PortcullisError } from '../errors.js'
@@ -146,21 +149,38 @@ export function runPrimary(options: PrimaryOptions): void {
     }, delay)
   }
 
+  /** A check in flight; a SIGHUP meanwhile asks for one more, so the last write always counts. */
+  let checking = false
+  let checkAgain = false
   const reload = () => {
-    try {
-      const checked = loadGatewayConfig(configFile, logger)
-      config = checked.config
-    } catch (error) {
-      if (error instanceof PortcullisError) {
-        logger.error(
-          { code: error.code, problems: error.problems, file: configFile },
-          `reload refused, still serving the previous config: ${error.message}`,
-        )
-      } else {
-        logger.error({ err: error }, 'reload failed, still serving the previous config')
-      }
+    if (checking) {
+      checkAgain = true
       return
     }
+    checking = true
+    void checkConfigInThread(configFile)
+      .then(apply, (error: unknown) => {
+        if (error instanceof PortcullisError) {
+          logger.error(
+            { code: error.code, problems: error.problems, file: configFile },
+            `reload refused, still serving the previous config: ${error.message}`,
+          )
+        } else {
+          logger.error({ err: error }, 'reload failed, still serving the previous config')
+        }
+      })
+      .finally(() => {
+        checking = false
+        if (checkAgain && !shuttingDown) {
+          checkAgain = false
+          reload()
+        }
+      })
+  }
+
+  const apply = (next: GatewayConfig) => {
+    if (shuttingDown) return
+    config = next
     generation++
     logger.level = config.log.level
     for (const slot of slots)

@@ -5,16 +5,7 @@
  * into numbers when a section is compiled.
  */
 import { Type, type ObjectOptions, type SchemaOptions, type TSchema } from '@sinclair/typebox'
-
-/** `250ms`, `60s`, `15m`, `1h`, `1d`; decimals allowed (`1.5s`). */
-export const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$'
-
-/**
- * Plain bytes (an integer) or a number with a unit. `KiB`/`MiB`/`GiB` are powers of 2 and
- * `kB`/`KB`/`MB`/`GB` powers of 10 (IEC 80000-13). Lowercase `kb`/`mb`/`gb` follow nginx and the
- * npm `bytes` package that Node users know: powers of 2, so `1mb` = 1 048 576 bytes.
- */
-export const SIZE_PATTERN = '^[0-9]+(\\.[0-9]+)?\\s?(B|b|kB|KB|kb|KiB|MB|mb|MiB|GB|gb|GiB)$'
+import { DURATION_PATTERN, SIZE_PATTERN } from './units.js'
 
 /** Names of routes, upstreams and other referenced objects: safe in logs, metrics and headers. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'

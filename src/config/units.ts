@@ -1,11 +1,22 @@
 /**
  * Turns the durations and sizes of a config file (`60s`, `1MiB`) into milliseconds and bytes.
  *
- * The accepted text is exactly what the schema patterns of fragments.ts accept, so a value that
- * passed validation always converts. Arithmetic is done on the decimal digits with BigInt: `0.1s`
- * is exactly 100 ms and `1.1GB` exactly 1 100 000 000 bytes, with no binary floating-point drift.
+ * The patterns below are the schema's too (fragments.ts), so a value that passed validation always
+ * converts. They live here rather than with the schema fragments so that a process which only
+ * converts (the cluster primary) does not load TypeBox. Arithmetic is done on the decimal digits
+ * with BigInt: `0.1s` is exactly 100 ms and `1.1GB` exactly 1 100 000 000 bytes, with no binary
+ * floating-point drift.
  */
-import { DURATION_PATTERN, SIZE_PATTERN } from './fragments.js'
+
+/** `250ms`, `60s`, `15m`, `1h`, `1d`; decimals allowed (`1.5s`). */
+export const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$'
+
+/**
+ * Plain bytes (an integer) or a number with a unit. `KiB`/`MiB`/`GiB` are powers of 2 and
+ * `kB`/`KB`/`MB`/`GB` powers of 10 (IEC 80000-13). Lowercase `kb`/`mb`/`gb` follow nginx and the
+ * npm `bytes` package that Node users know: powers of 2, so `1mb` = 1 048 576 bytes.
+ */
+export const SIZE_PATTERN = '^[0-9]+(\\.[0-9]+)?\\s?(B|b|kB|KB|kb|KiB|MB|mb|MiB|GB|gb|GiB)$'
 
 const DURATION_RE = new RegExp(DURATION_PATTERN)
 const SIZE_RE = new RegExp(SIZE_PATTERN)

@@ -18,7 +18,8 @@ import { Ajv2019 } from 'ajv/dist/2019.js'
 import type { AnySchema, ErrorObject, ValidateFunction } from 'ajv'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
-import { PATTERN_REASONS, SIZE_PATTERN } from './fragments.js'
+import { PATTERN_REASONS } from './fragments.js'
+import { SIZE_PATTERN } from './units.js'
 
 /** One step of a config path: a key, or an index into a list. */
 export type PathSegment = string | number

@@ -24,7 +24,8 @@ import { isIPv4 } from 'node:net'
 import type { Logger } from 'pino'
 import { PortcullisError } from '../errors.js'
 import { GossipCodec, type DecodeFailure, type GossipBody, type MemberAddress } from './codec.js'
-import { isLoopback, type GossipAddress, type GossipSettings } from './schema.js'
+import type { GossipAddress, GossipSettings } from './schema.js'
+import { isLoopback } from './settings.js'
 import type { BudgetHandler, DeltaSink, DeltaSource } from './types.js'
 
 /**

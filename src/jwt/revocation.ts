@@ -10,8 +10,8 @@
  *                            the set only when it moved
  *   <prefix>revocations      channel: "<exp> <jti>", pushed so workers apply it at once
  */
-import { Redis } from 'ioredis'
-import { createBackgroundRedis } from '../state/redis-client.js'
+import type { Redis } from 'ioredis'
+import { createBackgroundRedis, createRedis } from '../state/redis-client.js'
 import type { Logger } from 'pino'
 import type { RedisConfig } from '../state/schema.js'
 
@@ -156,7 +156,7 @@ export class RedisRevocationSync {
 /** What `portcullis revoke` does: record the jti until exp, tell every worker, drop expired ids. */
 export async function revokeInRedis(config: RedisConfig, jti: string, expS: number): Promise<void> {
   const keys = revocationKeys(config.key_prefix)
-  const redis = new Redis(config.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  const redis = createRedis(config.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   try {
     await redis.connect()
     const nowS = Math.floor(Date.now() / 1000)

@@ -11,9 +11,9 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { Piscina } from 'piscina'
+import type { Piscina } from 'piscina'
 
 import { verifySignature } from './signature.js'
 import type { JwsAlgorithm, VerificationKey } from './types.js'
@@ -42,6 +42,9 @@ export interface VerifyPoolOptions {
 /** 64 waiting tasks per thread: a few milliseconds of ECDSA work each. */
 const QUEUE_PER_THREAD = 64
 
+/** piscina, loaded by the first pool: with `verify_threads: 0` (the default) a worker never needs it. */
+let PiscinaClass: typeof Piscina | null = null
+
 export class VerifyPool {
   readonly threads: number
   readonly #piscina: Piscina<VerifyTask, VerifyAnswer>
@@ -63,7 +66,8 @@ export class VerifyPool {
     }
     this.threads = threads
     this.#maxQueue = options.maxQueue ?? threads * QUEUE_PER_THREAD
-    this.#piscina = new Piscina<VerifyTask, VerifyAnswer>({
+    PiscinaClass ??= (createRequire(import.meta.url)('piscina') as typeof import('piscina')).Piscina
+    this.#piscina = new PiscinaClass<VerifyTask, VerifyAnswer>({
       filename,
       name: 'verify',
       // Fixed size: threads are never retired, so the keys they hold stay warm.
@@ -133,14 +137,6 @@ export class VerifyPool {
   close(): Promise<void> {
     return this.#piscina.close()
   }
-}
-
-/**
- * Verify threads for `--verify-threads auto`: the cores the gateway's workers leave idle.
- * availableParallelism() honours the CPU affinity mask (taskset, cgroup cpusets).
- */
-export function defaultVerifyThreads(workers: number): number {
-  return Math.max(0, availableParallelism() - workers)
 }
 
 /**

@@ -4,18 +4,30 @@
  * at once while Redis is down (no offline queue, no retries per command) and the caller's own
  * schedule tries again; the connection itself keeps reconnecting with a capped backoff. Errors
  * are expected during an outage: callers report them once, so the client's own are swallowed.
+ *
+ * ioredis is loaded by the first client, so a worker whose config has no `redis:` never holds its
+ * module graph.
  */
 import { createHash } from 'node:crypto'
-import { Redis } from 'ioredis'
+import { createRequire } from 'node:module'
+import type { Redis, RedisOptions } from 'ioredis'
 
 /** Longest wait between two reconnection attempts. */
 const MAX_RECONNECT_MS = 2000
+
+let RedisClass: typeof Redis | null = null
+
+/** A client of ioredis, loaded on first use. */
+export function createRedis(url: string, options: RedisOptions): Redis {
+  RedisClass ??= (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis
+  return new RedisClass(url, options)
+}
 
 export function createBackgroundRedis(
   url: string,
   options: { offlineQueue?: boolean } = {},
 ): Redis {
-  const client = new Redis(url, {
+  const client = createRedis(url, {
     enableOfflineQueue: options.offlineQueue ?? false,
     maxRetriesPerRequest: 0,
     lazyConnect: true,

@@ -14,7 +14,7 @@ import {
 } from '../helpers/gateway.js'
 import { send, type HttpResult } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
-import { isAlive } from '../helpers/proc.js'
+import { anonymousBytes, isAlive, threadCount } from '../helpers/proc.js'
 import { closeAllRaw } from '../helpers/raw.js'
 import {
   closeAllUpstreams,
@@ -73,25 +73,38 @@ afterAll(async () => {
 describe.each(FRONTS)('lifecycle on the %s front', (front) => {
   describe('when the config is reloaded under traffic', () => {
     it('drops no request and sends new requests to the new upstream', async () => {
-      // A little latency so that the bounded loop is still running when the reload lands.
+      // Requests go on until a second after the reload is logged, however long the check takes.
       upstreamA.handle(slow('a', 10))
       upstreamB.handle(slow('b', 10))
       const gateway = await startGateway({ front, config: serviceConfig(upstreamA.url) })
       const agent = new Agent({ keepAlive: true, maxSockets: 8 })
-      const TOTAL = 400
+      const RELOAD_AT = 100
+      /** Bound if the reload never lands (its wait fails the test after RELOAD_TIMEOUT_MS). */
+      const MAX_REQUESTS = 20_000
       const CONCURRENCY = 8
       const outcomes: { startedAt: number; upstream: string | null; error: string | null }[] = []
       let next = 0
       let reloadedAt = Number.POSITIVE_INFINITY
+      let reloadFailed = false
       let reload: Promise<LogLine> | null = null
+      const going = () =>
+        next < MAX_REQUESTS &&
+        !reloadFailed &&
+        (next <= RELOAD_AT || Date.now() < reloadedAt + 1000)
       const worker = async () => {
-        while (next < TOTAL) {
+        while (going()) {
           const i = next++
-          if (i === 100) {
-            reload = gateway.reload(serviceConfig(upstreamB.url)).then((line) => {
-              reloadedAt = Date.now()
-              return line
-            })
+          if (i === RELOAD_AT) {
+            reload = gateway.reload(serviceConfig(upstreamB.url)).then(
+              (line) => {
+                reloadedAt = Date.now()
+                return line
+              },
+              (error: unknown) => {
+                reloadFailed = true
+                throw error
+              },
+            )
           }
           const startedAt = Date.now()
           try {
@@ -111,12 +124,13 @@ describe.each(FRONTS)('lifecycle on the %s front', (front) => {
       expect(reload).not.toBeNull()
       expect((await reload!).msg).toBe('config reloaded')
 
-      expect(outcomes).toHaveLength(TOTAL)
+      expect(outcomes).toHaveLength(next)
       expect(outcomes.filter((o) => o.error !== null)).toEqual([])
-      expect(upstreamA.requests.length + upstreamB.requests.length).toBe(TOTAL)
+      expect(upstreamA.requests.length + upstreamB.requests.length).toBe(next)
       expect(upstreamB.requests.length).toBeGreaterThan(0)
       // The primary logs the reload before the workers apply it: allow them a moment.
       const late = outcomes.filter((o) => o.startedAt > reloadedAt + 500)
+      expect(late.length).toBeGreaterThan(0)
       expect(late.filter((o) => o.upstream !== 'b')).toEqual([])
       const after = await send(`${gateway.url}/svc/after`)
       expect(after.json<Echo>().upstream).toBe('b')
@@ -143,6 +157,23 @@ describe.each(FRONTS)('lifecycle on the %s front', (front) => {
       const res = await send(`${gateway.url}/svc/x`)
       expect(res.status).toBe(200)
       expect(res.json<Echo>().upstream).toBe('a')
+    })
+  })
+
+  // The primary forks, relays signals and configs: none of the engine is loaded in it, and a
+  // config is checked on a thread whose heap goes when it ends (config/checker.ts).
+  describe.runIf(process.platform === 'linux')('the primary process', () => {
+    const PRIMARY_ANON_LIMIT = 40 * 1024 * 1024
+
+    it('holds under 40 MiB of anonymous memory after start and after a reload', async () => {
+      const gateway = await startGateway({ front, config: serviceConfig(upstreamA.url) })
+      const primary = gateway.pids[0]!
+      expect(anonymousBytes(primary)).toBeLessThan(PRIMARY_ANON_LIMIT)
+      const threads = threadCount(primary)
+      expect((await gateway.reload(serviceConfig(upstreamB.url))).msg).toBe('config reloaded')
+      await waitUntil(() => threadCount(primary) <= threads, { what: 'the check thread to end' })
+      expect(anonymousBytes(primary)).toBeLessThan(PRIMARY_ANON_LIMIT)
+      expect((await send(`${gateway.url}/svc/x`)).json<Echo>().upstream).toBe('b')
     })
   })
 

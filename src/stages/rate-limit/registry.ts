@@ -14,12 +14,8 @@ import { CounterTable, type Loan, type SyncDelta, type TierRate } from './counte
 import { PolicyHeaders } from './headers.js'
 import type { HostOptions } from './host-shares.js'
 import { checkQuotaPolicy, QuotaTable, type QuotaLeaseSource } from './quota.js'
-import {
-  parseRate,
-  type AlgorithmName,
-  type RateLimitPolicyConfig,
-  type RateLimitsConfig,
-} from './schema.js'
+import { parseRate } from './rate.js'
+import type { AlgorithmName, RateLimitPolicyConfig, RateLimitsConfig } from './schema.js'
 
 export const ALGORITHM_BY_NAME: Readonly<Record<AlgorithmName, Algorithm>> = {
   token_bucket: tokenBucket,

@@ -1,7 +1,7 @@
 /**
  * Config schema of rate limiting: the top-level `rate_limits:` map of named policies, and a
  * route's `rate_limit:` (the names of the policies it applies). Rates are in the user's words
- * (`100/s`, `1000/min`); {@link parseRate} turns them into a count and a window.
+ * (`100/s`, `1000/min`); rate.ts turns them into a count and a window.
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { Name, NamedRecord, Pattern } from '../../config/fragments.js'
@@ -235,31 +235,3 @@ export type RateLimitsConfig = Static<typeof RateLimitsSchema>
 export type RouteRateLimitConfig = Static<typeof RouteRateLimitSchema>
 export type TierConfig = Static<typeof TierSchema>
 export type QuotaConfig = Static<typeof QuotaSchema>
-
-/** A rate in numbers: `count` requests per `windowMs`. */
-export interface Rate {
-  readonly count: number
-  readonly windowMs: number
-}
-
-const UNIT_MS: Readonly<Record<string, number>> = {
-  s: 1000,
-  sec: 1000,
-  second: 1000,
-  m: 60_000,
-  min: 60_000,
-  minute: 60_000,
-  h: 3_600_000,
-  hour: 3_600_000,
-  d: 86_400_000,
-  day: 86_400_000,
-}
-
-/** Parses a rate the schema accepted (`1000/min` → 1000 per 60 000 ms); null otherwise. */
-export function parseRate(text: string): Rate | null {
-  const match = /^([1-9][0-9]{0,9})\/([a-z]+)$/.exec(text)
-  if (match === null) return null
-  const windowMs = UNIT_MS[match[2]!]
-  if (windowMs === undefined) return null
-  return { count: Number(match[1]), windowMs }
-}

@@ -1,6 +1,7 @@
+import { availableParallelism } from 'node:os'
 import { describe, expect, it } from 'vitest'
 
-import { parseArgs } from '../../../src/cli/args.js'
+import { parseArgs, resolveVerifyThreads } from '../../../src/cli/args.js'
 import { PortcullisError } from '../../../src/errors.js'
 
 describe('parseArgs', () => {
@@ -118,5 +119,20 @@ describe('parseArgs', () => {
       expect(args.token.audiences).toEqual(['a', 'b'])
       expect(args.token.scopes).toEqual(['read', 'write', 'admin'])
     })
+  })
+})
+
+describe('resolveVerifyThreads', () => {
+  it('gives auto the cores the gateway workers leave idle, never fewer than 0', () => {
+    const cores = availableParallelism()
+    // --workers 0 serves from one process: it takes a core too.
+    expect(resolveVerifyThreads('auto', 0, 0)).toBe(Math.max(0, cores - 1))
+    expect(resolveVerifyThreads(null, 'auto', 1)).toBe(Math.max(0, cores - 1))
+    expect(resolveVerifyThreads('auto', 0, cores + 4)).toBe(0)
+  })
+
+  it('takes the flag over the config, and a number as it is', () => {
+    expect(resolveVerifyThreads(3, 'auto', 1)).toBe(3)
+    expect(resolveVerifyThreads(null, 2, 1)).toBe(2)
   })
 })

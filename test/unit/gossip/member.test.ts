@@ -10,7 +10,8 @@ import {
   type GossipMemberOptions,
 } from '../../../src/gossip/member.js'
 import { createValidator } from '../../../src/config/validate.js'
-import { compileGossip, GossipSchema, type GossipConfig } from '../../../src/gossip/schema.js'
+import { GossipSchema, type GossipConfig } from '../../../src/gossip/schema.js'
+import { compileGossip } from '../../../src/gossip/settings.js'
 import type { ConsumptionDelta, DeltaSink, DeltaSource } from '../../../src/gossip/types.js'
 import { consecutivePorts } from '../../helpers/ports.js'
 import { sleep, waitUntil } from '../../helpers/wait.js'

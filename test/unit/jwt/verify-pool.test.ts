@@ -1,6 +1,6 @@
 import { createSecretKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SignJWT } from 'jose'
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { parseToken, type ParsedToken } from '../../../src/jwt/compact.js'
 import type { JwsAlgorithm, VerificationKey } from '../../../src/jwt/types.js'
-import { defaultVerifyThreads, shouldOffload, VerifyPool } from '../../../src/jwt/verify-pool.js'
+import { shouldOffload, VerifyPool } from '../../../src/jwt/verify-pool.js'
 import { buildWorker } from '../../helpers/verify-worker.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -182,14 +182,6 @@ describe('VerifyPool', () => {
       }
     },
   )
-})
-
-describe('defaultVerifyThreads', () => {
-  it('gives the cores the gateway workers leave idle, never fewer than 0', () => {
-    expect(defaultVerifyThreads(0)).toBe(availableParallelism())
-    expect(defaultVerifyThreads(1)).toBe(Math.max(0, availableParallelism() - 1))
-    expect(defaultVerifyThreads(availableParallelism() + 4)).toBe(0)
-  })
 })
 
 describe('shouldOffload', () => {
