@@ -10,6 +10,7 @@ import { defaultVerifyThreads } from '../jwt/verify-pool.js'
 import { PortcullisError } from '../errors.js'
 import { startServing } from '../cluster/gateway-process.js'
 import { runPrimary } from '../cluster/primary.js'
+import { ReloadQueue } from '../cluster/reload-queue.js'
 import { logReloaded, restartRequired } from '../cluster/restart-required.js'
 import { loadNativeUws } from '../front/load-uws.js'
 import { assertListenersFree } from '../front/port-claim.js'
@@ -76,7 +77,35 @@ async function revoke(
   return 0
 }
 
+/** What the signals do once the process serves; until then a reload waits and a stop exits. */
+interface Control {
+  reload(): Promise<void>
+  stop(): void
+}
+
+/**
+ * Takes SIGHUP, SIGTERM and SIGINT before anything else of `start` runs: the default action of a
+ * signal kills the process, and a signal can arrive at any moment, even before the startup line
+ * is written (pino writes it from another thread while this one may still be descheduled).
+ */
+function takeSignals(): { serve(control: Control): void } {
+  let control: Control | null = null
+  const reloads = new ReloadQueue<null>(() => control!.reload())
+  process.on('SIGHUP', () => reloads.request(null))
+  // Before serving nothing is in flight: a stop ends the start.
+  const stop = () => (control === null ? process.exit(0) : control.stop())
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  return {
+    serve(next) {
+      control = next
+      reloads.start()
+    },
+  }
+}
+
 async function start(args: CliArgs): Promise<number> {
+  const signals = takeSignals()
   const file = args.config!
   const { workers: workersFlag, verifyThreads: verifyThreadsFlag, front } = args
   const { verifier, upstreamSockets } = args
@@ -106,7 +135,9 @@ async function start(args: CliArgs): Promise<number> {
   if (workersFlag !== null) overridden.add('cluster.workers')
   if (verifyThreadsFlag !== null) overridden.add('cluster.verify_threads')
   if (workers > 0) {
-    runPrimary({ configFile: file, config, workers, front, verifyThreads, logger, overridden })
+    signals.serve(
+      runPrimary({ configFile: file, config, workers, front, verifyThreads, logger, overridden }),
+    )
     return -1
   }
   const serving = await startServing(config, front, logger, {
@@ -129,34 +160,33 @@ async function start(args: CliArgs): Promise<number> {
     'portcullis started',
   )
   let current = config
-  process.on('SIGHUP', () => {
-    const refused = (error: unknown) => {
-      const problems = error instanceof PortcullisError ? error.problems : []
-      logger.error(
-        { problems, file },
-        `reload refused, still serving the previous config: ${(error as Error).message}`,
-      )
-    }
-    try {
-      const next = loadGatewayConfig(file, logger).config
-      serving.reload(next).then(() => {
+  let stopping = false
+  signals.serve({
+    reload: async () => {
+      try {
+        const next = loadGatewayConfig(file, logger).config
+        await serving.reload(next)
         current = next
         logger.level = next.log.level
         logReloaded(logger, { file }, restartRequired(config, next, { front, overridden }))
-      }, refused)
-    } catch (error) {
-      refused(error)
-    }
+      } catch (error) {
+        const problems = error instanceof PortcullisError ? error.problems : []
+        logger.error(
+          { problems, file },
+          `reload refused, still serving the previous config: ${(error as Error).message}`,
+        )
+      }
+    },
+    stop: () => {
+      if (stopping) return
+      stopping = true
+      void serving.drain(parseDuration(current.cluster.shutdown_grace)).then(() => {
+        logger.info('portcullis stopped')
+        logger.flush()
+        process.exit(0)
+      })
+    },
   })
-  const stop = () => {
-    void serving.drain(parseDuration(current.cluster.shutdown_grace)).then(() => {
-      logger.info('portcullis stopped')
-      logger.flush()
-      process.exit(0)
-    })
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
   return -1
 }
 

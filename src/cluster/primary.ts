@@ -1,7 +1,7 @@
 /**
  * The primary process: validates the config, forks one worker per core (node:cluster), respawns
  * a worker that dies with exponential backoff, reloads on SIGHUP (only a config that passes every
- * check replaces the running one) and drains on SIGTERM/SIGINT.
+ * check replaces the running one) and drains on SIGTERM/SIGINT; src/cli/main.ts takes the signals.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { fileURLToPath } from 'node:url'
@@ -38,7 +38,15 @@ export interface PrimaryOptions {
   readonly overridden: ReadonlySet<string>
 }
 
-export function runPrimary(options: PrimaryOptions): void {
+/** What the primary's signals do (src/cli/main.ts takes the signals before the primary runs). */
+export interface PrimaryControl {
+  /** Reloads the config file (SIGHUP); a refused file is logged. */
+  reload(): Promise<void>
+  /** Drains and stops (SIGTERM, SIGINT). */
+  stop(): void
+}
+
+export function runPrimary(options: PrimaryOptions): PrimaryControl {
   const { configFile, logger, workers, front, verifyThreads, overridden } = options
   /** What listeners, workers and gossip were set up from: a reload cannot change it. */
   const started = options.config
@@ -192,8 +200,12 @@ export function runPrimary(options: PrimaryOptions): void {
     }, graceMs + 5000).unref()
   }
 
-  process.on('SIGHUP', reload)
-  process.on('SIGTERM', () => shutdown(0))
-  process.on('SIGINT', () => shutdown(0))
   for (const slot of slots) fork(slot)
+  return {
+    reload: () => {
+      reload()
+      return Promise.resolve()
+    },
+    stop: () => shutdown(0),
+  }
 }
