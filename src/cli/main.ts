@@ -81,6 +81,14 @@ async function revoke(
 }
 
 async function start(args: CliArgs): Promise<number> {
+  // A SIGHUP before the reload handler exists would meet its default action and end the process
+  // (the startup line is written on pino's thread, so a reader can send one at once): it is held
+  // here and replayed once the gateway serves.
+  let hupBeforeServing = false
+  const holdHup = (): void => {
+    hupBeforeServing = true
+  }
+  process.on('SIGHUP', holdHup)
   const file = args.config!
   const { workers: workersFlag, verifyThreads: verifyThreadsFlag, front } = args
   const { verifier, upstreamSockets } = args
@@ -118,6 +126,8 @@ async function start(args: CliArgs): Promise<number> {
     const { runSingleProcess } = await import('../cluster/single-process.js')
     await runSingleProcess(options)
   }
+  process.off('SIGHUP', holdHup)
+  if (hupBeforeServing) process.emit('SIGHUP', 'SIGHUP')
   return -1
 }
 

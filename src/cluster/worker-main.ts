@@ -2,9 +2,24 @@
 import { createLogger } from '../observability/logger.js'
 import { startServing, type ServingProcess } from './gateway-process.js'
 import type { ToPrimary, ToWorker } from './messages.js'
+import { ReloadQueue } from './reload-queue.js'
 
 let serving: ServingProcess | null = null
 let logger = createLogger('info', { role: 'worker', pid: process.pid })
+
+type Reload = Extract<ToWorker, { type: 'reload' }>
+
+// A reload sent while the worker starts (its start message carried the config before it) is
+// applied once it serves; reloads run one at a time, the latest one winning.
+const reloads = new ReloadQueue<Reload>(async (message) => {
+  logger.level = message.config.log.level
+  try {
+    await serving!.reload(message.config)
+    send({ type: 'reloaded', generation: message.generation, error: null })
+  } catch (error) {
+    send({ type: 'reloaded', generation: message.generation, error: (error as Error).message })
+  }
+})
 
 function send(message: ToPrimary): void {
   process.send?.(message)
@@ -21,6 +36,7 @@ process.on('message', (message: ToWorker) => {
       }).then(
         (s) => {
           serving = s
+          reloads.start()
           send({
             type: 'listening',
             front: s.front,
@@ -37,13 +53,7 @@ process.on('message', (message: ToWorker) => {
       )
       return
     case 'reload':
-      if (serving === null) return
-      logger.level = message.config.log.level
-      serving.reload(message.config).then(
-        () => send({ type: 'reloaded', generation: message.generation, error: null }),
-        (error: Error) =>
-          send({ type: 'reloaded', generation: message.generation, error: error.message }),
-      )
+      reloads.request(message)
       return
     case 'shutdown':
       void (serving === null ? Promise.resolve() : serving.drain(message.graceMs)).then(() => {
@@ -54,7 +64,8 @@ process.on('message', (message: ToWorker) => {
   }
 })
 
-// The primary owns signals; a worker ignores the terminal's Ctrl-C and waits to be told.
+// The primary owns signals; a worker ignores the terminal's Ctrl-C and hangup and waits to be told.
+process.on('SIGHUP', () => undefined)
 process.on('SIGINT', () => undefined)
 process.on('SIGTERM', () => undefined)
 process.on('disconnect', () => process.exit(0))

@@ -102,6 +102,8 @@ export interface StartOptions {
    * the test's host, not there.
    */
   readonly netns?: string
+  /** Called once the gateway is spawned, before it started (a test signalling it early). */
+  readonly onSpawn?: (pid: number, configFile: string) => void
 }
 
 export interface Gateway {
@@ -286,6 +288,7 @@ async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
   })
   if (child.pid === undefined) throw new Error('spawning the gateway failed')
   const pid = child.pid
+  options.onSpawn?.(pid, configFile)
   let exitInfo: ExitInfo | null = null
   const entry = {
     pid,

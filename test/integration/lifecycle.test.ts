@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { Agent } from 'node:http'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -13,6 +13,7 @@ import {
   type LogLine,
 } from '../helpers/gateway.js'
 import { send, type HttpResult } from '../helpers/http.js'
+import { createSigner } from '../helpers/jwt.js'
 import { freePort } from '../helpers/ports.js'
 import { anonymousBytes, isAlive, threadCount } from '../helpers/proc.js'
 import { closeAllRaw } from '../helpers/raw.js'
@@ -328,6 +329,55 @@ describe.each(FRONTS)('lifecycle on the %s front', (front) => {
         expect(again['restart_required']).toEqual(['listeners.http.port', 'gossip.port'])
         const back = await gateway.reload(serviceConfig(upstreamA.url))
         expect(back.msg).toBe('config reloaded')
+      },
+    )
+  })
+
+  describe('when SIGHUP arrives while the gateway is still starting', () => {
+    it.each([1, 0])(
+      'keeps starting, then serves the file as it is now (--workers %i)',
+      async (workers) => {
+        // The gateway fetches its JWKS before it listens: the endpoint holds the answer until the
+        // test has rewritten the file and sent two SIGHUPs, so they land mid-start for sure.
+        const jwks = await startUpstream('jwks')
+        let spawned: { pid: number; file: string } | null = null
+        jwks.handle((_req, res) => {
+          const { pid, file } = spawned!
+          const written = JSON.parse(readFileSync(file, 'utf8')) as ConfigInput
+          writeFileSync(file, JSON.stringify({ ...written, ...serviceConfig(upstreamB.url) }))
+          process.kill(pid, 'SIGHUP')
+          process.kill(pid, 'SIGHUP')
+          // Both signals reach the process before the answer does.
+          setTimeout(() => {
+            res.setHeader('content-type', 'application/json')
+            res.end(JSON.stringify({ keys: [createSigner('ES256', 'k').publicJwk] }))
+          }, 200)
+        })
+        const gateway = await startGateway({
+          front,
+          workers,
+          config: {
+            ...serviceConfig(upstreamA.url),
+            issuers: [
+              {
+                name: 'idp',
+                issuer: 'https://idp.test',
+                jwks_uri: `${jwks.url}/jwks`,
+                audiences: ['api'],
+                algorithms: ['ES256'],
+              },
+            ],
+          },
+          onSpawn: (pid, file) => (spawned = { pid, file }),
+        })
+        expect(jwks.requests.length).toBeGreaterThan(0)
+        const reloaded = await gateway.waitForLog((l) => l.msg === 'config reloaded')
+        expect(reloaded.level).toBe('info')
+        await waitUntil(
+          async () => (await send(`${gateway.url}/svc/x`)).json<Echo>().upstream === 'b',
+          { timeoutMs: 5000, what: 'the upstream of the rewritten file to answer' },
+        )
+        expect(isAlive(gateway.pids[0]!)).toBe(true)
       },
     )
   })
