@@ -26,12 +26,18 @@ export interface Sample {
 
 const TICK_MS = 5
 const TIMEOUT_MS = 5000
+/**
+ * A kept-alive connection idle this long is closed by the client, before any front closes it
+ * (uWS after 10 s; the node front announces 5 s, which the Agent already honours). A server
+ * closing an idle connection as the client reuses it fails that request (RFC 9112 §9.5).
+ */
+const IDLE_MS = 4000
 /** An open loop still needs a bound: past it the client waits rather than piling up. */
 const MAX_IN_FLIGHT = 256
 
 export class PacedLoad {
   readonly samples: Sample[] = []
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: 32 })
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: 32, timeout: IDLE_MS })
   readonly #url: URL
   readonly #rate: number
   readonly #next: () => LoadRequest

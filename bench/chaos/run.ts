@@ -2,7 +2,7 @@
  * The chaos scenario (scenario.ts) with long phases, printing its figures as Markdown:
  *
  *   npm run build && node dist/bench/chaos/run.js [--phase-seconds 10] [--rate 400] [--limit 20]
- *                                                 [--front uws|node]
+ *                                                 [--front uws|node] [--native auto|off]
  *
  * Exits 1 when a request failed anywhere but on the killed worker's connections, or a 5xx came
  * back; bench/RESULTS.md ("Chaos") records a run.
@@ -53,9 +53,12 @@ function markdown(report: ChaosReport): string {
 async function main(): Promise<number> {
   const front = option('--front', 'uws')
   if (front !== 'uws' && front !== 'node') throw new Error('--front: uws or node')
+  const native = option('--native', 'auto')
+  if (native !== 'auto' && native !== 'off') throw new Error('--native: auto or off')
   const report = await runChaos({
     root: ROOT,
     front,
+    native,
     rate: Number(option('--rate', '400')),
     phaseMs: Number(option('--phase-seconds', '10')) * 1000,
     limitPerSecond: Number(option('--limit', '20')),

@@ -42,6 +42,8 @@ export type Phase = (typeof PHASES)[number]
 export interface ChaosOptions {
   readonly root: string
   readonly front: 'uws' | 'node'
+  /** `--native`: off runs every native module's fallback (CI's second integration run). */
+  readonly native: 'auto' | 'off'
   /** Requests per second, spread over the kinds of request. */
   readonly rate: number
   /** How long each phase lasts once its event has happened. */
@@ -57,7 +59,10 @@ export interface ChaosOptions {
 export interface PhaseFigures {
   readonly phase: Phase
   readonly ms: number
-  /** `kind → status (or error) → count`. */
+  /**
+   * `kind → status (or error) → count`, of the requests that ended in the phase: one in flight
+   * at the kill fails in 'worker killed', however long before it was sent.
+   */
   readonly outcomes: Record<string, Record<string, number>>
   /** Gateway log messages during the phase, by message, for the documented ones. */
   readonly logs: Record<string, number>
@@ -249,7 +254,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const gateway = new Child({
       name: 'gateway',
       command: process.execPath,
-      args: [cli, 'start', '--config', file, '--workers', '2', '--front', options.front],
+      args: [
+        cli,
+        'start',
+        '--config',
+        file,
+        '--workers',
+        '2',
+        '--front',
+        options.front,
+        '--native',
+        options.native,
+      ],
       cwd: options.root,
     })
     stops.unshift(() => gateway.stop(3000))
@@ -393,7 +409,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const phases = bounds.map(({ phase: p, from, to }): PhaseFigures => {
       const outcomes: Record<string, Record<string, number>> = {}
       for (const s of load.samples) {
-        if (s.sentAt < from || s.sentAt >= to) continue
+        const at = s.endAt ?? s.sentAt
+        if (at < from || at >= to) continue
         const key = s.error ?? String(s.status)
         const byKind = (outcomes[s.kind] ??= {})
         byKind[key] = (byKind[key] ?? 0) + 1

@@ -11,16 +11,32 @@
  * that round. Two workers borrowing the same key at once would hand their crumbs to each other
  * and both come short, so a worker that is itself borrowing lends only to a worker of a lower
  * index.
+ *
+ * A grant on its way is in no worker's share, so a round that read every share meanwhile could
+ * find the host spent while its budget is only moving. A worker therefore reports as left, on
+ * top of its spare, what it lent of the key to other workers than the asker within the last
+ * `timeoutMs` (to the asker itself, the grant arrived first: one socket's datagrams to another
+ * arrive in order on loopback), and the asker asks again rather than refusing.
  */
 import type { GossipMember } from '../gossip/member.js'
 import type { BudgetHandler } from '../gossip/types.js'
 import type { BudgetBroker } from '../stages/rate-limit/host-shares.js'
 import type { RateLimitRegistry } from '../stages/rate-limit/index.js'
 
+/** What the exchange sends through: the worker's gossip member. */
+export type BudgetSender = Pick<GossipMember, 'requestBudget'>
+
 export interface BudgetExchangeOptions {
   readonly workerIndex: number
   /** How long a round waits for the other workers' answers. */
   readonly timeoutMs: number
+}
+
+/** Budget of a key lent lately to one worker. */
+interface Lent {
+  amount: number
+  /** Date.now() of the last grant: datagrams travel in real time. */
+  at: number
 }
 
 interface Round {
@@ -38,16 +54,19 @@ interface Round {
 
 export class BudgetExchange implements BudgetBroker, BudgetHandler {
   readonly #registry: RateLimitRegistry
-  readonly #member: GossipMember
+  readonly #member: BudgetSender
   readonly #options: BudgetExchangeOptions
   /** Rounds in flight, by counter and by id. */
   readonly #byCounter = new Map<string, Round>()
   readonly #byId = new Map<number, Round>()
   #nextId = 0
+  /** Per key, per worker index: what this worker lent it lately. */
+  readonly #lent = new Map<string, (Lent | undefined)[]>()
+  #sweptAt = 0
   /** Rounds asked, rounds the wait ended, budget lent and borrowed: for tests and metrics. */
   readonly stats = { rounds: 0, timeouts: 0, lent: 0, borrowed: 0 }
 
-  constructor(registry: RateLimitRegistry, member: GossipMember, options: BudgetExchangeOptions) {
+  constructor(registry: RateLimitRegistry, member: BudgetSender, options: BudgetExchangeOptions) {
     this.#registry = registry
     this.#member = member
     this.#options = options
@@ -93,7 +112,10 @@ export class BudgetExchange implements BudgetBroker, BudgetHandler {
     const give = from < this.#options.workerIndex || !this.#byCounter.has(counter)
     const loan = this.#registry.lend(counter, need, give, nowMs)
     this.stats.lent += loan.granted
-    return loan
+    const now = Date.now()
+    const moving = this.#moving(counter, from, now)
+    if (loan.granted > 0) this.#lending(counter, from, loan.granted, now)
+    return moving > 0 ? { granted: loan.granted, left: loan.left + moving } : loan
   }
 
   granted(id: number, counter: string, amount: number, left: number, nowMs: number): void {
@@ -114,6 +136,41 @@ export class BudgetExchange implements BudgetBroker, BudgetHandler {
   /** Ends every round in flight (their requests are refused unless budget already came). */
   close(): void {
     for (const round of [...this.#byId.values()]) this.#end(round, Infinity)
+  }
+
+  /** What this worker lent of `counter` within the last `timeoutMs` to workers other than `asker`. */
+  #moving(counter: string, asker: number, now: number): number {
+    const lent = this.#lent.get(counter)
+    if (lent === undefined) return 0
+    let moving = 0
+    for (let to = 0; to < lent.length; to++) {
+      const grant = lent[to]
+      if (to !== asker && grant !== undefined && now - grant.at < this.#options.timeoutMs) {
+        moving += grant.amount
+      }
+    }
+    return moving
+  }
+
+  #lending(counter: string, to: number, amount: number, now: number): void {
+    const timeoutMs = this.#options.timeoutMs
+    if (now - this.#sweptAt >= timeoutMs) {
+      // At most once a wait: forgets keys lent to nobody lately.
+      this.#sweptAt = now
+      for (const [key, lent] of this.#lent) {
+        if (lent.every((grant) => grant === undefined || now - grant.at >= timeoutMs)) {
+          this.#lent.delete(key)
+        }
+      }
+    }
+    let lent = this.#lent.get(counter)
+    if (lent === undefined) this.#lent.set(counter, (lent = []))
+    const grant = lent[to]
+    if (grant === undefined || now - grant.at >= timeoutMs) lent[to] = { amount, at: now }
+    else {
+      grant.amount += amount
+      grant.at = now
+    }
   }
 
   #timeout(round: Round): void {

@@ -287,10 +287,13 @@ export class CounterTable implements DeltaSource {
   /**
    * Exact limits, after `consume` set `out.borrow`: asks this host's other workers for budget for
    * the key, and resolves once what they granted is credited or the bounded wait is over: true
-   * when this worker can now pay `cost` (the caller decides again), false when it cannot (the
-   * request is refused; asking again would only wait again). When every worker answered and the
-   * host cannot pay `cost`, the key is marked spent: nothing is asked before budget can have
-   * come back.
+   * when the caller should decide again, because this worker can now pay `cost`, or because
+   * every worker answered and the host can pay it though this worker cannot yet (the budget is
+   * with a worker that is itself borrowing and lends only to lower indexes, or on its way to
+   * one: the next round finds it, where refusing would strand it); false when the request is
+   * refused (the host cannot pay, or some worker did not answer in time: asking again would
+   * only wait again). When every worker answered and the host cannot pay `cost`, the key is
+   * marked spent: nothing is asked before budget can have come back.
    */
   async borrow(
     tier: number,
@@ -315,8 +318,10 @@ export class CounterTable implements DeltaSource {
     if (missing > SLACK) {
       const window = this.algorithm.windowOf(this.#state, after * this.algorithm.width)
       host.markSpent(after, tier, missing, window, nowMs)
+      return false
     }
-    return spare + SLACK >= cost
+    // left is Infinity when some worker did not answer in time (or the grants covered the need).
+    return spare + SLACK >= cost || left !== Infinity
   }
 
   /**

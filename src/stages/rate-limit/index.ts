@@ -66,7 +66,8 @@ export const RATE_LIMITED = createRejection(
 const COST = 1
 /**
  * Borrow rounds one request may wait for: a round's budget can go to another request of the same
- * worker first, and each policy of the route may need one.
+ * worker first, or be with a worker still borrowing (then the next round finds it), and each
+ * policy of the route may need one.
  */
 const BORROW_ROUNDS = 4
 
