@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { BudgetExchange, type BudgetSender } from '../../../src/cluster/budget-exchange.js'
 import type { ConfigProblem, Rejection } from '../../../src/errors.js'
-import type { RouteConfig } from '../../../src/router/schema.js'
+import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import {
   compileRateLimit,
   RateLimitRegistry,
@@ -101,7 +101,8 @@ class Host {
         },
         problems,
       )
-      const stage = compileRateLimit(route(), 'routes[0]', policies, registry.now, problems)
+      const site = { name: 'login', path: 'routes[0]', problems }
+      const stage = compileRateLimit(route(), site, false, policies, registry.now)
       expect(problems).toEqual([])
       registry.sweep()
       this.stages.push(stage!.postAuth!)
