@@ -3,14 +3,21 @@
  * authenticate stage, read by authorize, rate-limit and forward. One object per verified
  * credential, shared by every request that presents it while it stays cached.
  */
-export type AuthMethod = 'jwt'
+export type AuthMethod = 'jwt' | 'api_key'
 
 export interface Identity {
   readonly method: AuthMethod
-  /** Name of the issuer (or, later, the consumer) that vouched for the caller. */
+  /** Name of the issuer that vouched for the caller; `api_key` for a key. */
   readonly issuer: string
-  /** `sub`, or null when the token has none. */
+  /** `sub`, or null when the token has none; the consumer's name for a key. */
   readonly subject: string | null
+  /**
+   * The consumer (consumers/consumer.ts) the credential resolves to, by name: always for a key,
+   * by `issuers[].consumer_claim` for a JWT; null when none is known.
+   */
+  readonly consumer: string | null
+  /** The key's id for an API key; null for a JWT. */
+  readonly credentialId: string | null
   readonly scopes: ReadonlySet<string>
   /** The verified claims, for forwarding and keyed policies. Never modified. */
   readonly claims: Readonly<Record<string, unknown>>

@@ -258,6 +258,9 @@ function createIdentity(issuer: CompiledIssuer, claims: Record<string, unknown>)
     subject: typeof sub === 'string' ? sub : null,
     scopes: readScopes(claims[issuer.scopeClaim]),
     claims,
+    // issuers[].consumer_claim (issue 16) fills it; until then a token names no consumer.
+    consumer: null,
+    credentialId: null,
     forwarded: null,
   }
 }

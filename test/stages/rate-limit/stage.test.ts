@@ -83,6 +83,8 @@ function identity(claims: Record<string, unknown> = {}, subject = 'alice'): Iden
     subject,
     scopes: new Set(),
     claims: { sub: subject, ...claims },
+    consumer: null,
+    credentialId: null,
     forwarded: null,
   }
 }

@@ -1,0 +1,40 @@
+/**
+ * The records the credential store keeps in Redis (state/credential-layout.ts): the admin API
+ * writes them, workers read them. JSON, times as RFC 3339 strings. A key record never holds the
+ * key itself: only its hash and what is needed to recognise it on a screen.
+ */
+
+export interface StoredConsumer {
+  readonly name: string
+  readonly groups: readonly string[]
+  readonly tier: string | null
+  /** Free fields forwarded to upstreams by headers.consumer.metadata (tenant…). */
+  readonly metadata: Readonly<Record<string, string>>
+  readonly disabled: boolean
+  readonly created_at: string
+  readonly updated_at: string
+}
+
+export type StoredKeyState = 'active' | 'revoked'
+
+export interface StoredKey {
+  /** `key_` and 16 base62 characters: names the key in the admin API, logs and usage. */
+  readonly id: string
+  /** keys/hash.ts of the full key. */
+  readonly hash: string
+  readonly consumer: string
+  readonly prefix: string
+  readonly last4: string
+  readonly label: string | null
+  readonly scopes: readonly string[]
+  readonly not_before: string | null
+  readonly expires_at: string | null
+  /** CIDR blocks or addresses, IPv4 and IPv6; empty: any address. */
+  readonly allow_ips: readonly string[]
+  readonly state: StoredKeyState
+  readonly created_at: string
+  readonly revoked_at: string | null
+  /** Rotation: the key this one replaced, and the key that replaced this one. */
+  readonly rotated_from: string | null
+  readonly rotated_to: string | null
+}
