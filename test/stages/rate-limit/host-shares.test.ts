@@ -9,17 +9,10 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { ConfigProblem, Rejection } from '../../../src/errors.js'
 import type { RouteConfig } from '../../../src/gateway/route-schema.js'
-import {
-  evenShare,
-  lendable,
-  type BudgetBroker,
-} from '../../../src/stages/rate-limit/host-shares.js'
-import {
-  compileRateLimit,
-  RateLimitRegistry,
-  type RateLimitStage,
-} from '../../../src/stages/rate-limit/index.js'
-import type { AlgorithmName } from '../../../src/stages/rate-limit/schema.js'
+import { evenShare, lendable, type BudgetBroker } from '../../../src/rate-limit/host-shares.js'
+import { compileRateLimit, type RateLimitStage } from '../../../src/stages/rate-limit/index.js'
+import { RateLimitRegistry } from '../../../src/rate-limit/registry.js'
+import type { AlgorithmName } from '../../../src/rate-limit/schema.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 
 /** 2024-01-01T00:00:00Z: a minute boundary. */

@@ -10,12 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { BudgetExchange, type BudgetSender } from '../../../src/cluster/budget-exchange.js'
 import type { ConfigProblem, Rejection } from '../../../src/errors.js'
 import type { RouteConfig } from '../../../src/gateway/route-schema.js'
-import {
-  compileRateLimit,
-  RateLimitRegistry,
-  type RateLimitStage,
-} from '../../../src/stages/rate-limit/index.js'
-import type { AlgorithmName } from '../../../src/stages/rate-limit/schema.js'
+import { compileRateLimit, type RateLimitStage } from '../../../src/stages/rate-limit/index.js'
+import { RateLimitRegistry } from '../../../src/rate-limit/registry.js'
+import type { AlgorithmName } from '../../../src/rate-limit/schema.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 
 /** A minute boundary; the clock stands still, so nothing refills or slides during a burst. */

@@ -11,11 +11,8 @@ import { RateLimitSharing } from '../../../src/cluster/rate-limit-sharing.js'
 import type { ConfigProblem, Rejection } from '../../../src/errors.js'
 import { GossipCodec } from '../../../src/gossip/codec.js'
 import type { RouteConfig } from '../../../src/gateway/route-schema.js'
-import {
-  compileRateLimit,
-  RateLimitRegistry,
-  type RateLimitStage,
-} from '../../../src/stages/rate-limit/index.js'
+import { compileRateLimit, type RateLimitStage } from '../../../src/stages/rate-limit/index.js'
+import { RateLimitRegistry } from '../../../src/rate-limit/registry.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 import { consecutivePorts } from '../../helpers/ports.js'
 import { waitUntil } from '../../helpers/wait.js'
