@@ -8,9 +8,10 @@ import { bench, describe } from 'vitest'
 import type { Rejection } from '../../src/errors.js'
 import { Exchange } from '../../src/gateway/exchange.js'
 import type { Runtime } from '../../src/gateway/runtime.js'
-import { createDecision } from '../../src/stages/rate-limit/algorithms/algorithm.js'
-import { compileRateLimit, RateLimitRegistry } from '../../src/stages/rate-limit/index.js'
-import type { AlgorithmName, RateLimitPolicyConfig } from '../../src/stages/rate-limit/schema.js'
+import { createDecision } from '../../src/rate-limit/algorithms/algorithm.js'
+import { compileRateLimit } from '../../src/stages/rate-limit/index.js'
+import { RateLimitRegistry } from '../../src/rate-limit/registry.js'
+import type { AlgorithmName, RateLimitPolicyConfig } from '../../src/rate-limit/schema.js'
 
 /** Calls per iteration: tinybench times each iteration, so a single call would time the timer. */
 const BATCH = 1000

@@ -13,7 +13,7 @@ import { bench, describe } from 'vitest'
 
 import { newRequestId } from '../../src/front/request-id.js'
 import { loadNativeAddon } from '../../src/native/load.js'
-import { H1Request } from '../../src/proxy/h1/request.js'
+import { H1Request, HeadBuilder } from '../../src/proxy/h1/request.js'
 
 const check = loadNativeAddon<{
   checkFieldSection(head: string, lines: number, start: number, end: number): boolean | undefined
@@ -52,11 +52,14 @@ function consHead(list: readonly string[]): boolean {
 }
 
 const handler = {}
+/** One pool's builder, checking with src/native when it is built, as a pool on its sockets. */
+const heads = new HeadBuilder(check ?? null)
 
 function h1Head(list: string[]): string {
   return new H1Request(
     { method: 'GET', path: '/bench', headers: list },
     handler,
+    heads,
     '127.0.0.1:19090',
     1000,
     1000,

@@ -1,5 +1,5 @@
 /**
- * The budget exchange of limits held exactly on one host (src/stages/rate-limit/host-shares.ts):
+ * The budget exchange of limits held exactly on one host (src/rate-limit/host-shares.ts):
  * a worker whose share of a key is spent asks the host's other workers for some of theirs, over
  * the gossip sockets they already have (loopback, signed like every gossip datagram), and awaits
  * the answers for at most `gossip.borrow_timeout`. A round ends as soon as the grants cover what
@@ -20,8 +20,8 @@
  */
 import type { GossipMember } from '../gossip/member.js'
 import type { BudgetHandler } from '../gossip/types.js'
-import type { BudgetBroker } from '../stages/rate-limit/host-shares.js'
-import type { RateLimitRegistry } from '../stages/rate-limit/index.js'
+import type { BudgetBroker } from '../rate-limit/host-shares.js'
+import type { RateLimitRegistry } from '../rate-limit/registry.js'
 
 /** What the exchange sends through: the worker's gossip member. */
 export type BudgetSender = Pick<GossipMember, 'requestBudget'>

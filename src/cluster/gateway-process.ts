@@ -13,14 +13,14 @@ import { UwsFront } from '../front/uws.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
 import { RedisRevocationSync, RevocationList } from '../jwt/revocation.js'
 import { VerifyPool } from '../jwt/verify-pool.js'
-import { describeUpstreamSockets } from '../proxy/h1/socket-choice.js'
+import { createUpstreamSockets } from '../proxy/h1/socket-choice.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime, type WorkerState } from '../gateway/runtime.js'
 import { JwtContext } from '../stages/authenticate/jwt-context.js'
 import { QuotaLeaser } from '../state/quota-lease.js'
 import { RedisRateLimitSync } from '../state/rate-limit-sync.js'
 import { RateLimitSharing } from './rate-limit-sharing.js'
-import { RateLimitRegistry } from '../stages/rate-limit/index.js'
+import { RateLimitRegistry } from '../rate-limit/registry.js'
 import type { RedisConfig } from '../state/schema.js'
 import { BodyRateWatch } from '../gateway/body-rate.js'
 import { ClientSlots } from '../gateway/client-slots.js'
@@ -57,9 +57,11 @@ export async function startServing(
   const { verifyThreads } = options
   const revocations = new RevocationList()
   const pool = verifyThreads > 0 ? new VerifyPool(verifyThreads) : null
+  // Chosen once for the process's life (--upstream-sockets, inherited through the environment).
+  const sockets = createUpstreamSockets()
   const state: WorkerState = {
     logger,
-    pools: new PoolCache(),
+    pools: new PoolCache(sockets),
     issuers: new IssuerRegistry(logger),
     jwt: new JwtContext(pool, revocations),
     revocations,
@@ -100,10 +102,10 @@ export async function startServing(
   let front: Front
   if (frontKind === 'uws') {
     const { uws, description, file } = loadNativeUws()
-    const reader = bindUwsDirect(file, (why) =>
+    const direct = bindUwsDirect(file, (why) =>
       logger.warn({ reason: why }, 'requests are read through uWS.js calls from now on'),
     )
-    front = new UwsFront(uws, `${description}, requests read by ${reader}`, runtime)
+    front = new UwsFront(uws, description, runtime, direct)
   } else {
     front = new NodeFront(runtime)
   }
@@ -133,7 +135,7 @@ export async function startServing(
   return {
     front: front.description,
     verifier: describeVerifier(),
-    upstreamSockets: describeUpstreamSockets(),
+    upstreamSockets: sockets.description,
     listeners: bound,
     async reload(next: GatewayConfig): Promise<void> {
       const compiled = new Runtime(next, state)

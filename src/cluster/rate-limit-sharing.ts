@@ -10,14 +10,14 @@
  *
  * Small limits (at most `gossip.exact_up_to` per window) are held exactly among the workers of
  * this host instead: each worker holds a share of every key and borrows from the others through
- * a {@link BudgetExchange} on the same sockets (src/stages/rate-limit/host-shares.ts). Gossip
+ * a {@link BudgetExchange} on the same sockets (src/rate-limit/host-shares.ts). Gossip
  * still carries their consumption to other hosts.
  */
 import type { Logger } from 'pino'
 import { GossipMember } from '../gossip/member.js'
 import { BudgetExchange } from './budget-exchange.js'
 import type { GossipSettings } from '../gossip/schema.js'
-import type { RateLimitRegistry } from '../stages/rate-limit/registry.js'
+import type { RateLimitRegistry } from '../rate-limit/registry.js'
 
 /** How often membership is looked at to choose the share. */
 const SHARE_CHECK_MS = 250

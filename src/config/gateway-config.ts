@@ -13,10 +13,11 @@ import { createSecureContext } from 'node:tls'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
 import { RevocationList } from '../jwt/revocation.js'
+import { createUpstreamSockets } from '../proxy/h1/socket-choice.js'
 import { PoolCache } from '../proxy/upstream.js'
 import { Runtime } from '../gateway/runtime.js'
 import { JwtContext } from '../stages/authenticate/jwt-context.js'
-import { RateLimitRegistry } from '../stages/rate-limit/index.js'
+import { RateLimitRegistry } from '../rate-limit/registry.js'
 import { readConfigFile, validateConfig } from './load.js'
 import { interpolateEnv } from './interpolate.js'
 import { checkReferences } from './references.js'
@@ -41,7 +42,8 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
     throw invalidConfig([...error.problems, ...checkReferences(data)])
   }
   const problems = checkTlsFiles(config)
-  const pools = new PoolCache()
+  // No request goes through these pools: node's sockets, which load nothing and open none here.
+  const pools = new PoolCache(createUpstreamSockets('node'))
   const issuers = new IssuerRegistry(logger)
   const revocations = new RevocationList()
   let runtime: Runtime | null = null

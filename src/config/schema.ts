@@ -10,7 +10,7 @@ import { GossipSchema } from '../gossip/schema.js'
 import { LogSchema } from '../observability/schema.js'
 import { HeadersSchema, UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../gateway/route-schema.js'
-import { RateLimitsSchema } from '../stages/rate-limit/schema.js'
+import { RateLimitsSchema } from '../rate-limit/schema.js'
 import { RedisSchema } from '../state/schema.js'
 
 export const GatewayConfigSchema = Type.Object(

@@ -27,33 +27,55 @@ const VERIFIED_BINARIES: ReadonlyMap<string, string> = new Map([
   ['f158fb441f7e2e37b3ab9a56782fe37f4c0d33b5cd32e96ee5c0120ce7db7ced', 'uws_linux_x64_115.node'],
 ])
 
-/** The bound module, or null: uWS.js's own calls run. */
-export let uwsDirect: UwsDirectAddon | null = null
-let warn: (why: string) => void = () => undefined
-
 /**
- * Binds the module to the uWS binary at `binaryPath` (already loaded) and says which path reads
- * requests, for the startup line. `onDrop` hears of a later disagreement with uWS.js.
+ * The uws front's way of reading requests: the bound module, or uWS.js's own calls. One per front
+ * (bindUwsDirect), held by it and handed to the code that reads its requests; a drop lasts for
+ * the front's life.
  */
-export function bindUwsDirect(binaryPath: string, onDrop: (why: string) => void): string {
-  warn = onDrop
-  uwsDirect = null
-  if (nativeOff()) return `uWS.js calls (${NATIVE_OFF_REASON})`
-  const loaded = loadNativeAddon<UwsDirectAddon>('uws_direct')
-  if (loaded.addon === null) return `uWS.js calls (src/native uws_direct: ${loaded.failure})`
-  const digest = createHash('sha256').update(readFileSync(binaryPath)).digest('hex')
-  if (!VERIFIED_BINARIES.has(digest)) {
-    return `uWS.js calls (src/native uws_direct was not checked against this uWS binary, sha256 ${digest})`
+export class UwsDirect {
+  /** Which path reads requests, for the startup line. */
+  readonly description: string
+  /** The bound module, or null: uWS.js's own calls run. */
+  #addon: UwsDirectAddon | null
+  readonly #onDrop: (why: string) => void
+  /** The first head and the first address are read both ways (uws-request.ts, uws-peer.ts). */
+  headChecked = false
+  addressChecked = false
+
+  constructor(addon: UwsDirectAddon | null, description: string, onDrop: (why: string) => void) {
+    this.#addon = addon
+    this.description = description
+    this.#onDrop = onDrop
   }
-  const failure = loaded.addon.bind(binaryPath)
-  if (failure !== '') return `uWS.js calls (src/native uws_direct: ${failure})`
-  uwsDirect = loaded.addon
-  return 'native (src/native uws_direct)'
+
+  get addon(): UwsDirectAddon | null {
+    return this.#addon
+  }
+
+  /** uWS.js's calls from now on: `why` is what disagreed. */
+  drop(why: string): void {
+    if (this.#addon === null) return
+    this.#addon = null
+    this.#onDrop(why)
+  }
 }
 
-/** uWS.js's calls from now on: `why` is what disagreed. */
-export function dropUwsDirect(why: string): void {
-  if (uwsDirect === null) return
-  uwsDirect = null
-  warn(why)
+/**
+ * Binds the module to the uWS binary at `binaryPath` (already loaded); `description` says which
+ * path reads requests. `onDrop` hears of a later disagreement with uWS.js.
+ */
+export function bindUwsDirect(binaryPath: string, onDrop: (why: string) => void): UwsDirect {
+  const uwsCalls = (why: string) => new UwsDirect(null, `uWS.js calls (${why})`, onDrop)
+  if (nativeOff()) return uwsCalls(NATIVE_OFF_REASON)
+  const loaded = loadNativeAddon<UwsDirectAddon>('uws_direct')
+  if (loaded.addon === null) return uwsCalls(`src/native uws_direct: ${loaded.failure}`)
+  const digest = createHash('sha256').update(readFileSync(binaryPath)).digest('hex')
+  if (!VERIFIED_BINARIES.has(digest)) {
+    return uwsCalls(
+      `src/native uws_direct was not checked against this uWS binary, sha256 ${digest}`,
+    )
+  }
+  const failure = loaded.addon.bind(binaryPath)
+  if (failure !== '') return uwsCalls(`src/native uws_direct: ${failure}`)
+  return new UwsDirect(loaded.addon, 'native (src/native uws_direct)', onDrop)
 }

@@ -7,24 +7,24 @@
  * res.getRemoteAddress() makes a new ArrayBuffer per call.
  */
 import type { HttpResponse } from 'uWebSockets.js'
-import { dropUwsDirect, uwsDirect } from './uws-direct.js'
+import type { UwsDirect } from './uws-direct.js'
 
-let checked = false
-
-export function peerAddress(res: HttpResponse): string {
-  if (uwsDirect !== null) {
-    const value = uwsDirect.address(res)
+/** The client's address, through the front's `direct` module while it is bound. */
+export function peerAddress(res: HttpResponse, direct: UwsDirect): string {
+  const addon = direct.addon
+  if (addon !== null) {
+    const value = addon.address(res)
     const text = typeof value === 'string' ? value : value >= 0 ? ipv4Text(value) : ''
-    if (text !== '') return checked ? text : checkedAgainstUws(res, text)
+    if (text !== '') return direct.addressChecked ? text : checkedAgainstUws(res, text, direct)
   }
   return uwsPeerAddress(res)
 }
 
-function checkedAgainstUws(res: HttpResponse, text: string): string {
-  checked = true
+function checkedAgainstUws(res: HttpResponse, text: string, direct: UwsDirect): string {
+  direct.addressChecked = true
   const expected = uwsPeerAddress(res)
   if (text === expected) return text
-  dropUwsDirect(`src/native uws_direct read the client address ${text} where uWS reads ${expected}`)
+  direct.drop(`src/native uws_direct read the client address ${text} where uWS reads ${expected}`)
   return expected
 }
 

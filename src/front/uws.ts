@@ -22,9 +22,10 @@ import {
 } from '../gateway/exchange.js'
 import type { UwsModule } from './load-uws.js'
 import { statusLine, writeFields } from './uws-head.js'
-import { copyRequestHead } from './uws-request.js'
+import type { UwsDirect } from './uws-direct.js'
+import { UwsHeadReader } from './uws-request.js'
 import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
-import { webSocketBehavior } from './websocket-uws.js'
+import { TunnelDrainWatch, webSocketBehavior } from './websocket-uws.js'
 
 /** Bytes of request body held while no sink reads them yet, before the client is paused. */
 const QUEUE_PAUSE_BYTES = 64 * 1024
@@ -311,11 +312,15 @@ export class UwsFront implements Front {
   readonly description: string
   #runtime: Runtime
   readonly #sockets: us_listen_socket[] = []
+  readonly #heads: UwsHeadReader
+  readonly #tunnels = new TunnelDrainWatch()
 
-  constructor(uws: UwsModule, description: string, runtime: Runtime) {
+  /** `direct`: how this front reads requests (bindUwsDirect), for the front's life. */
+  constructor(uws: UwsModule, description: string, runtime: Runtime, direct: UwsDirect) {
     this.#uws = uws
-    this.description = description
+    this.description = `${description}, requests read by ${direct.description}`
     this.#runtime = runtime
+    this.#heads = new UwsHeadReader(direct)
   }
 
   setRuntime(runtime: Runtime): void {
@@ -337,7 +342,7 @@ export class UwsFront implements Front {
     app.any('/*', (res: HttpResponse, req: HttpRequest) => this.#onRequest(kind, res, req))
     // WebSocket handshakes (websocket-uws.ts); uWS tries this route first and yields the rest.
     const runtime = (): Runtime => this.#runtime
-    app.ws('/*', webSocketBehavior(this.#uws, kind, runtime))
+    app.ws('/*', webSocketBehavior(this.#uws, kind, runtime, this.#heads, this.#tunnels))
     return this.#bind(app, listener)
   }
 
@@ -376,7 +381,7 @@ export class UwsFront implements Front {
   #onRequest(kind: ListenerKind, res: HttpResponse, req: HttpRequest): void {
     const runtime = this.#runtime
     const exchange = new UwsExchange(runtime, kind, res)
-    copyRequestHead(exchange, res, req)
+    this.#heads.copyRequestHead(exchange, res, req)
     res.onAborted(exchange.onAborted)
     if (exchange.contentLength !== 0 && exchange.invalid === null) {
       res.onData((chunk, isLast) => exchange.handleData(chunk, isLast))

@@ -41,7 +41,7 @@ import type { Runtime } from '../gateway/runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from '../gateway/exchange.js'
 import type { UwsModule } from './load-uws.js'
 import { statusLine, writeFields } from './uws-head.js'
-import { copyRequestHead } from './uws-request.js'
+import type { UwsHeadReader } from './uws-request.js'
 
 /** Largest message either way: uWS maxPayloadLength, and the upstream decoder's limit. */
 const MAX_MESSAGE_BYTES = 1024 * 1024
@@ -66,11 +66,16 @@ interface TunnelData {
 
 const decoder = new TextDecoder()
 
-/** The `app.ws('/*', …)` behaviour of one listener; `runtime` gives the current generation. */
+/**
+ * The `app.ws('/*', …)` behaviour of one listener; `runtime` gives the current generation,
+ * `heads` reads requests as the front's HTTP handler does, `tunnels` watches the front's tunnels.
+ */
 export function webSocketBehavior(
   uws: UwsModule,
   kind: ListenerKind,
   runtime: () => Runtime,
+  heads: UwsHeadReader,
+  tunnels: TunnelDrainWatch,
 ): WebSocketBehavior<TunnelData> {
   return {
     compression: uws.DISABLED,
@@ -78,7 +83,7 @@ export function webSocketBehavior(
     maxBackpressure: MAX_BUFFERED_BYTES,
     idleTimeout: IDLE_TIMEOUT_SECONDS,
     sendPingsAutomatically: true,
-    upgrade: (res, req, context) => onUpgrade(runtime(), kind, res, req, context),
+    upgrade: (res, req, context) => onUpgrade(runtime(), kind, heads, tunnels, res, req, context),
     open: onOpen,
     message: onMessage,
     drain: onDrain,
@@ -94,6 +99,8 @@ export function webSocketBehavior(
 function onUpgrade(
   runtime: Runtime,
   kind: ListenerKind,
+  heads: UwsHeadReader,
+  tunnels: TunnelDrainWatch,
   res: HttpResponse,
   req: HttpRequest,
   context: us_socket_context_t,
@@ -103,8 +110,8 @@ function onUpgrade(
     return
   }
   // The request object lives only during this call: copy what the path and the upgrade need.
-  const exchange = new UwsUpgradeExchange(runtime, kind, res, context)
-  copyRequestHead(exchange, res, req)
+  const exchange = new UwsUpgradeExchange(runtime, kind, res, context, tunnels)
+  heads.copyRequestHead(exchange, res, req)
   // The upstream handshake is asynchronous: uWS must know when the client goes meanwhile.
   res.onAborted(exchange.onAborted)
   handleUpgrade(exchange)
@@ -130,6 +137,7 @@ class UwsUpgradeExchange extends Exchange implements TunnelClient {
   readonly splicesBytes = false
   readonly #res: HttpResponse
   readonly #context: us_socket_context_t
+  readonly #tunnels: TunnelDrainWatch
   // What the corked writes below need, set just before each cork.
   #rejection: Rejection | null = null
   #head: readonly string[] = []
@@ -142,10 +150,12 @@ class UwsUpgradeExchange extends Exchange implements TunnelClient {
     listener: ListenerKind,
     res: HttpResponse,
     context: us_socket_context_t,
+    tunnels: TunnelDrainWatch,
   ) {
     super(runtime, listener)
     this.#res = res
     this.#context = context
+    this.#tunnels = tunnels
   }
 
   readonly onAborted = (): void => {
@@ -231,7 +241,7 @@ class UwsUpgradeExchange extends Exchange implements TunnelClient {
     }
     this.#head = head
     this.#protocol = protocol
-    this.#tunnel = new UwsTunnel(this, socket as Socket)
+    this.#tunnel = new UwsTunnel(this, socket as Socket, this.#tunnels)
     // Outside the upgrade handler uWS needs the upgrade corked.
     this.#res.cork(this.#upgrade)
   }
@@ -256,9 +266,10 @@ class UwsUpgradeExchange extends Exchange implements TunnelClient {
  * codec) on the other. uWS calls the client side through the behaviour's named handlers; every
  * upstream listener is created once per tunnel.
  */
-class UwsTunnel implements FrameSink {
+class UwsTunnel implements FrameSink, DrainingTunnel {
   readonly #exchange: UwsUpgradeExchange
   readonly #upstream: Socket
+  readonly #tunnels: TunnelDrainWatch
   readonly #decoder: FrameDecoder
   #ws: WebSocket<TunnelData> | null = null
   #clientClosed = false
@@ -267,13 +278,14 @@ class UwsTunnel implements FrameSink {
   #paused = false
   #closeTimer: NodeJS.Timeout | null = null
 
-  constructor(exchange: UwsUpgradeExchange, upstream: Socket) {
+  constructor(exchange: UwsUpgradeExchange, upstream: Socket, tunnels: TunnelDrainWatch) {
     this.#exchange = exchange
     this.#upstream = upstream
+    this.#tunnels = tunnels
     this.#decoder = new FrameDecoder(this, MAX_MESSAGE_BYTES)
     upstream.on('error', this.#onUpstreamError)
     upstream.on('close', this.#onUpstreamClose)
-    watchDrain(this)
+    tunnels.add(this)
   }
 
   get draining(): boolean {
@@ -374,7 +386,7 @@ class UwsTunnel implements FrameSink {
 
   readonly #onUpstreamClose = (): void => {
     this.#upstreamClosed = true
-    unwatchDrain(this)
+    this.#tunnels.delete(this)
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer)
     // Closed without a close frame of its own (a crash, a reset): RFC 6455 §7.4.1 1011.
     this.#ws?.end(CloseCode.InternalError, 'upstream connection closed')
@@ -407,28 +419,40 @@ class UwsTunnel implements FrameSink {
   }
 }
 
-// The drain sets a flag (runtime.ts WorkerState.draining) and has no event: while tunnels are
-// open, one timer per worker looks at it so that they close with 1001 at once instead of being
-// cut when the grace is over.
-const tunnels = new Set<UwsTunnel>()
-let drainTimer: NodeJS.Timeout | null = null
-
-function watchDrain(tunnel: UwsTunnel): void {
-  tunnels.add(tunnel)
-  if (drainTimer === null) {
-    drainTimer = setInterval(checkDrain, DRAIN_POLL_MS)
-    drainTimer.unref()
-  }
+/** What the drain watch needs of a tunnel. */
+interface DrainingTunnel {
+  /** The worker is draining (runtime.ts WorkerState.draining). */
+  readonly draining: boolean
+  /** Closes both sides with 1001. */
+  goAway(): void
 }
 
-function unwatchDrain(tunnel: UwsTunnel): void {
-  tunnels.delete(tunnel)
-  if (tunnels.size === 0 && drainTimer !== null) {
-    clearInterval(drainTimer)
-    drainTimer = null
-  }
-}
+/**
+ * The open tunnels of one uws front. The drain sets a flag (runtime.ts WorkerState.draining) and
+ * has no event: while tunnels are open, one timer looks at it so that they close with 1001 at
+ * once instead of being cut when the grace is over.
+ */
+export class TunnelDrainWatch {
+  readonly #tunnels = new Set<DrainingTunnel>()
+  #timer: NodeJS.Timeout | null = null
 
-function checkDrain(): void {
-  for (const tunnel of tunnels) if (tunnel.draining) tunnel.goAway()
+  add(tunnel: DrainingTunnel): void {
+    this.#tunnels.add(tunnel)
+    if (this.#timer === null) {
+      this.#timer = setInterval(this.#check, DRAIN_POLL_MS)
+      this.#timer.unref()
+    }
+  }
+
+  delete(tunnel: DrainingTunnel): void {
+    this.#tunnels.delete(tunnel)
+    if (this.#tunnels.size === 0 && this.#timer !== null) {
+      clearInterval(this.#timer)
+      this.#timer = null
+    }
+  }
+
+  readonly #check = (): void => {
+    for (const tunnel of this.#tunnels) if (tunnel.draining) tunnel.goAway()
+  }
 }

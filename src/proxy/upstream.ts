@@ -11,6 +11,7 @@
 import { Pool } from 'undici'
 import { parseDuration } from '../config/units.js'
 import { H1Pool } from './h1/pool.js'
+import type { UpstreamSockets } from './h1/socket-choice.js'
 import { QueueBoundPool } from './queue-bound.js'
 import type { UpstreamConfig } from './schema.js'
 import type { Transport } from './transport.js'
@@ -50,11 +51,11 @@ export class TargetPools {
   readonly #config: UpstreamConfig
   #upgrade: Pool | null
 
-  constructor(origin: string, config: UpstreamConfig) {
+  constructor(origin: string, config: UpstreamConfig, sockets: UpstreamSockets) {
     this.#origin = origin
     this.#config = config
     if (config.transport === 'native' && origin.startsWith('http:')) {
-      this.pool = new H1Pool(origin, {
+      this.pool = new H1Pool(origin, sockets, {
         connections: config.connections,
         keepAliveTimeout: parseDuration(config.keepalive_timeout),
         connect: { timeout: parseDuration(config.connect_timeout) },
@@ -169,15 +170,21 @@ export class Upstream implements UpstreamTimings {
  * closed gracefully (undici lets their in-flight requests finish).
  */
 export class PoolCache {
+  /** The serving process's upstream sockets, which the native transport's pools open on. */
+  readonly #sockets: UpstreamSockets
   #pools = new Map<string, TargetPools>()
   #used = new Set<string>()
+
+  constructor(sockets: UpstreamSockets) {
+    this.#sockets = sockets
+  }
 
   get(origin: string, config: UpstreamConfig): TargetPools {
     const key = `${origin}|${config.transport}|${config.connections}|${config.connect_timeout}|${config.keepalive_timeout}|${config.queue_timeout}`
     this.#used.add(key)
     let pools = this.#pools.get(key)
     if (pools === undefined) {
-      pools = new TargetPools(origin, config)
+      pools = new TargetPools(origin, config, this.#sockets)
       this.#pools.set(key, pools)
     }
     return pools

@@ -1,6 +1,6 @@
 /**
  * Quota leasing (issue 5): the worker's one Redis client for `quota:` policies. The request path
- * consumes from a key's local lease (src/stages/rate-limit/quota.ts); this leaser fetches the
+ * consumes from a key's local lease (src/rate-limit/quota.ts); this leaser fetches the
  * next block in the background when a lease runs low, gives unused units back when a key goes
  * idle or the worker stops, and publishes what members admitted on their local share while Redis
  * was away. One script call per lease or release (./quota-lease.lua.ts), never on the request's
@@ -24,9 +24,9 @@
 import type { Redis } from 'ioredis'
 import { createBackgroundRedis, evalScript, luaScript } from './redis-client.js'
 import type { Logger } from 'pino'
-import type { RateLimitRegistry } from '../stages/rate-limit/registry.js'
-import { periodEnd } from '../stages/rate-limit/periods.js'
-import type { QuotaCounter, QuotaLeaseSource, QuotaTable } from '../stages/rate-limit/quota.js'
+import type { RateLimitRegistry } from '../rate-limit/registry.js'
+import { periodEnd } from '../rate-limit/periods.js'
+import type { QuotaCounter, QuotaLeaseSource, QuotaTable } from '../rate-limit/quota.js'
 import { QUOTA_LEASE_SCRIPT, QUOTA_RELEASE_SCRIPT } from './quota-lease.lua.js'
 import type { RedisConfig } from './schema.js'
 

@@ -14,13 +14,11 @@ import { Redis } from 'ioredis'
 import { pino, type Logger } from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { ConfigProblem, Rejection } from '../../src/errors.js'
-import { createDecision, type Decision } from '../../src/stages/rate-limit/algorithms/algorithm.js'
-import {
-  compileRateLimit,
-  RateLimitRegistry,
-  type QuotaTable,
-} from '../../src/stages/rate-limit/index.js'
-import type { QuotaConfig, RateLimitPolicyConfig } from '../../src/stages/rate-limit/schema.js'
+import { createDecision, type Decision } from '../../src/rate-limit/algorithms/algorithm.js'
+import { compileRateLimit } from '../../src/stages/rate-limit/index.js'
+import { type QuotaTable } from '../../src/rate-limit/quota.js'
+import { RateLimitRegistry } from '../../src/rate-limit/registry.js'
+import type { QuotaConfig, RateLimitPolicyConfig } from '../../src/rate-limit/schema.js'
 import { QuotaLeaser } from '../../src/state/quota-lease.js'
 import type { RedisConfig } from '../../src/state/schema.js'
 import { FakeExchange } from '../helpers/exchange.js'

@@ -11,7 +11,7 @@ import { errors } from 'undici'
 import { ResponseParser } from './parser.js'
 import { deliver, takesViews, type ResponseSink } from './reader.js'
 import type { H1Request, RequestSocket } from './request.js'
-import { openUpstreamSocket } from './socket-choice.js'
+import type { UpstreamSockets } from './socket-choice.js'
 import type { SocketOwner, UpstreamSocket } from './socket.js'
 import {
   PhaseClock,
@@ -41,6 +41,8 @@ export interface ConnectionPool {
   readonly port: number
   readonly connectTimeout: number
   readonly keepAliveTimeout: number
+  /** Where the connection's socket is opened. */
+  readonly sockets: UpstreamSockets
   /** The response ended and the connection can carry another request. */
   onReady(connection: H1Connection): void
   /** The connection is closed (its socket destroyed) and must be forgotten. */
@@ -73,7 +75,7 @@ export class H1Connection implements RequestSocket, BodyWriterOwner, ResponseSin
     this.#request = request
     request.socket = this
     this.#parser.reset(request.method === 'HEAD', takesViews(request.handler))
-    this.#socket = openUpstreamSocket(pool.host, pool.port, this)
+    this.#socket = pool.sockets.open(pool.host, pool.port, this)
   }
 
   /**

@@ -47,38 +47,57 @@ const HIGH_WATER_MARK = 16 * 1024
 const EVENT_FIELDS = 4
 /** Events listed before the list is delivered early; a loop turn rarely makes more sockets ready. */
 const EVENT_CAPACITY = 1024
-const events = new Int32Array(EVENT_FIELDS * EVENT_CAPACITY)
 
-const bySlot: (NativeSocket | undefined)[] = []
-let initialised: NativeSockets | null = null
-let readBuffer: Buffer = Buffer.alloc(0)
+/**
+ * The native sockets of one thread: the addon's event list, and the socket at each slot it
+ * reports. One per thread, as the addon takes one event list per thread (a second init throws):
+ * socket-choice.ts makes it with the serving process's UpstreamSockets, which every pool shares.
+ */
+export class NativeSocketTable {
+  readonly native: NativeSockets
+  /** Where reads land (socket.ts READ_BUFFER); events give offsets into it. */
+  readonly readBuffer: Buffer
+  readonly #events = new Int32Array(EVENT_FIELDS * EVENT_CAPACITY)
+  readonly #bySlot: (NativeSocket | undefined)[] = []
+  /** Initialised with the first socket: a process that opens none (a config check) leaves it be. */
+  #initialised = false
 
-export function openNativeSocket(
-  native: NativeSockets,
-  buffer: Buffer,
-  host: string,
-  port: number,
-  owner: SocketOwner,
-): UpstreamSocket {
-  if (initialised !== native) {
-    native.init(buffer, events, onEvents)
-    initialised = native
-    readBuffer = buffer
+  constructor(native: NativeSockets, readBuffer: Buffer) {
+    this.native = native
+    this.readBuffer = readBuffer
   }
-  return new NativeSocket(native, host, port, owner)
-}
 
-function onEvents(count: number): void {
-  const list = events
-  const end = count * EVENT_FIELDS
-  for (let at = 0; at < end; at += EVENT_FIELDS) {
-    // Read at its turn: an earlier event's handler may have closed this slot (then -1).
-    const slot = list[at]!
-    if (slot >= 0) bySlot[slot]?.onEvent(list[at + 1]!, list[at + 2]!, list[at + 3]!)
+  /** Opens a socket to host:port (a name is looked up first); events go to `owner`. */
+  open(host: string, port: number, owner: SocketOwner): UpstreamSocket {
+    if (!this.#initialised) {
+      this.native.init(this.readBuffer, this.#events, this.#onEvents)
+      this.#initialised = true
+    }
+    return new NativeSocket(this, host, port, owner)
+  }
+
+  attach(slot: number, socket: NativeSocket): void {
+    this.#bySlot[slot] = socket
+  }
+
+  detach(slot: number): void {
+    this.#bySlot[slot] = undefined
+  }
+
+  readonly #onEvents = (count: number): void => {
+    const list = this.#events
+    const bySlot = this.#bySlot
+    const end = count * EVENT_FIELDS
+    for (let at = 0; at < end; at += EVENT_FIELDS) {
+      // Read at its turn: an earlier event's handler may have closed this slot (then -1).
+      const slot = list[at]!
+      if (slot >= 0) bySlot[slot]?.onEvent(list[at + 1]!, list[at + 2]!, list[at + 3]!)
+    }
   }
 }
 
 class NativeSocket implements UpstreamSocket {
+  readonly #table: NativeSocketTable
   readonly #native: NativeSockets
   readonly #port: number
   readonly #owner: SocketOwner
@@ -93,8 +112,9 @@ class NativeSocket implements UpstreamSocket {
   /** The owner called destroy(): it hears nothing more. */
   #destroyed = false
 
-  constructor(native: NativeSockets, host: string, port: number, owner: SocketOwner) {
-    this.#native = native
+  constructor(table: NativeSocketTable, host: string, port: number, owner: SocketOwner) {
+    this.#table = table
+    this.#native = table.native
     this.#port = port
     this.#owner = owner
     if (isIP(host) !== 0) {
@@ -147,7 +167,7 @@ class NativeSocket implements UpstreamSocket {
   onEvent(event: number, value: number, offset: number): void {
     switch (event) {
       case EV_READ:
-        this.#owner.onRead(readBuffer, offset, offset + value)
+        this.#owner.onRead(this.#table.readBuffer, offset, offset + value)
         return
       case EV_CONNECT:
         this.#connecting = false
@@ -180,7 +200,7 @@ class NativeSocket implements UpstreamSocket {
       return
     }
     this.#slot = slot
-    bySlot[slot] = this
+    this.#table.attach(slot, this)
     if (this.#paused) this.#native.read(slot, false)
   }
 
@@ -230,7 +250,7 @@ class NativeSocket implements UpstreamSocket {
     const slot = this.#slot
     if (slot < 0) return
     this.#slot = -1
-    bySlot[slot] = undefined
+    this.#table.detach(slot)
     this.#native.close(slot)
   }
 }

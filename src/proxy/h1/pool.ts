@@ -16,7 +16,8 @@ import { performance } from 'node:perf_hooks'
 import { errors, type Dispatcher } from 'undici'
 import { H1Connection, type ConnectionPool } from './connection.js'
 import { QueueTimeoutError } from '../upstream-errors.js'
-import { H1Request } from './request.js'
+import { HeadBuilder, H1Request } from './request.js'
+import type { UpstreamSockets } from './socket-choice.js'
 
 export interface H1PoolOptions {
   /** Sockets per origin (default 128). */
@@ -46,6 +47,9 @@ export class H1Pool implements ConnectionPool {
   readonly hostHeader: string
   readonly connectTimeout: number
   readonly keepAliveTimeout: number
+  readonly sockets: UpstreamSockets
+  /** Builds this pool's request heads (dispatch is synchronous: one at a time). */
+  readonly #heads: HeadBuilder
   readonly #max: number
   readonly #headersTimeout: number
   readonly #bodyTimeout: number
@@ -64,7 +68,8 @@ export class H1Pool implements ConnectionPool {
   #onClosed: (() => void) | null = null
   #closing: Promise<void> | null = null
 
-  constructor(origin: string | URL, options: H1PoolOptions = {}) {
+  /** `sockets`: the serving process's (socket-choice.ts), on which connections are opened. */
+  constructor(origin: string | URL, sockets: UpstreamSockets, options: H1PoolOptions = {}) {
     const url = new URL(origin)
     if (url.protocol !== 'http:') {
       throw new errors.InvalidArgumentError('the native transport speaks plain http: only')
@@ -74,6 +79,8 @@ export class H1Pool implements ConnectionPool {
     this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
     this.port = url.port === '' ? 80 : Number(url.port)
     this.hostHeader = url.host
+    this.sockets = sockets
+    this.#heads = new HeadBuilder(sockets.checkFieldSection)
     this.#max = options.connections ?? 128
     this.keepAliveTimeout = options.keepAliveTimeout ?? 4000
     this.connectTimeout = options.connect?.timeout ?? 10_000
@@ -93,6 +100,7 @@ export class H1Pool implements ConnectionPool {
     const request = new H1Request(
       options,
       handler,
+      this.#heads,
       this.hostHeader,
       this.#headersTimeout,
       this.#bodyTimeout,

@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { errors, type Dispatcher } from 'undici'
 import { isFieldValue, isPath, isToken, parseDecimal } from './names.js'
-import { nativeFieldSectionCheck } from './socket-choice.js'
+import type { FieldSectionCheck } from './socket-choice.js'
 
 /** The part of a connection a request drives; implemented by H1Connection. */
 export interface RequestSocket {
@@ -51,6 +51,7 @@ export class H1Request implements Dispatcher.DispatchController {
   constructor(
     opts: Dispatcher.DispatchOptions,
     handler: Dispatcher.DispatchHandler,
+    b: HeadBuilder,
     hostHeader: string,
     headersTimeout: number,
     bodyTimeout: number,
@@ -80,7 +81,6 @@ export class H1Request implements Dispatcher.DispatchController {
     }
 
     // RFC 9112 §3: request-line = method SP request-target SP HTTP-version
-    const b = BUILD
     b.fields = ''
     b.lines = 0
     b.host = false
@@ -124,7 +124,7 @@ export class H1Request implements Dispatcher.DispatchController {
     }
     head += '\r\n'
     // The transport's own lines are checked with the caller's: a configured Host is a value too.
-    if (!isFieldSection(head, lines, requestLine.length, head.length - 2)) {
+    if (!isFieldSection(b, head, lines, requestLine.length, head.length - 2)) {
       throw invalidField(headers, hostHeader)
     }
     this.head = head
@@ -190,27 +190,33 @@ export class H1Request implements Dispatcher.DispatchController {
   }
 }
 
-/** Scratch state of the head being built (dispatch is synchronous: one at a time). */
-interface HeadBuilder {
-  /** The caller's field lines so far, each `name: value` CRLF, unchecked until the end. */
-  fields: string
-  lines: number
-  host: boolean
-  length: number
-  close: boolean
-}
-
-const BUILD: HeadBuilder = { fields: '', lines: 0, host: false, length: -1, close: false }
+/** How many field lines of the previous head a HeadBuilder keeps, by position. */
+const CACHED_LINES = 32
 
 /**
- * The field lines of the previous head, by position. Most repeat from one request to the next
- * (the gateway's own fields, a keep-alive client's), and a line reused is one flat string where a
- * line built is a few cons strings that the head's check must flatten, node by node, again.
+ * Builds the heads of one pool's requests, one at a time (dispatch is synchronous): the scratch
+ * state of the head being built, and the field lines of the previous head, by position. Most
+ * repeat from one request to the next (the gateway's own fields, a keep-alive client's), and a
+ * line reused is one flat string where a line built is a few cons strings that the head's check
+ * must flatten, node by node, again.
  */
-const CACHED_LINES = 32
-const cachedName: string[] = []
-const cachedValue: string[] = []
-const cachedLine: string[] = []
+export class HeadBuilder {
+  /** The caller's field lines so far, each `name: value` CRLF, unchecked until the end. */
+  fields = ''
+  lines = 0
+  host = false
+  length = -1
+  close = false
+  readonly cachedName: string[] = []
+  readonly cachedValue: string[] = []
+  readonly cachedLine: string[] = []
+  /** src/native's check, from the sockets' choice; null (node's sockets): the expression. */
+  readonly nativeCheck: FieldSectionCheck | null
+
+  constructor(nativeCheck: FieldSectionCheck | null) {
+    this.nativeCheck = nativeCheck
+  }
+}
 
 /**
  * Characters [start, end) of `head` are `lines` field lines, each `token ": " field-value CRLF`
@@ -223,9 +229,14 @@ const cachedLine: string[] = []
  */
 const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/
 
-function isFieldSection(head: string, lines: number, start: number, end: number): boolean {
-  // From the sockets' choice: `--upstream-sockets node` runs the expression.
-  const nativeCheck = nativeFieldSectionCheck()
+function isFieldSection(
+  b: HeadBuilder,
+  head: string,
+  lines: number,
+  start: number,
+  end: number,
+): boolean {
+  const nativeCheck = b.nativeCheck
   if (nativeCheck !== null) {
     const checked = nativeCheck(head, lines, start, end)
     if (checked !== undefined) return checked
@@ -321,14 +332,14 @@ function addHeader(b: HeadBuilder, name: string, value: string): void {
   }
   const at = b.lines++
   if (at < CACHED_LINES) {
-    if (cachedName[at] !== name || cachedValue[at] !== value) {
+    if (b.cachedName[at] !== name || b.cachedValue[at] !== value) {
       const line = `${name}: ${value}\r\n`
       line.charCodeAt(0) // V8 flattens a cons string it reads: the cached line is one copy
-      cachedName[at] = name
-      cachedValue[at] = value
-      cachedLine[at] = line
+      b.cachedName[at] = name
+      b.cachedValue[at] = value
+      b.cachedLine[at] = line
     }
-    b.fields += cachedLine[at]!
+    b.fields += b.cachedLine[at]!
   } else {
     b.fields += `${name}: ${value}\r\n`
   }

@@ -48,13 +48,10 @@ import type {
   Verdict,
 } from '../../pipeline/stage.js'
 import { AUTHENTICATION } from '../authenticate/index.js'
-import { createDecision, type Decision } from './algorithms/algorithm.js'
+import { createDecision, type Decision } from '../../rate-limit/algorithms/algorithm.js'
 import { reportDecision } from './headers.js'
-import { KeyKind, type CompiledPolicy } from './registry.js'
+import { KeyKind, type CompiledPolicy } from '../../rate-limit/registry.js'
 import { RouteRateLimitSchema } from './schema.js'
-
-export { RateLimitRegistry, type RateLimitRegistryOptions, CompiledPolicy } from './registry.js'
-export { QuotaTable, QuotaCounter, type QuotaLeaseSource } from './quota.js'
 
 export const RATE_LIMITED = createRejection(
   429,

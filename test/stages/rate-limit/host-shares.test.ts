@@ -7,20 +7,11 @@
  * host's gossip is ignored and other hosts' gossip is charged once.
  */
 import { beforeEach, describe, expect, it } from 'vitest'
-import type { ConfigProblem, Rejection } from '../../../src/errors.js'
-import type { RouteConfig } from '../../../src/gateway/route-schema.js'
-import {
-  evenShare,
-  lendable,
-  type BudgetBroker,
-} from '../../../src/stages/rate-limit/host-shares.js'
-import {
-  compileRateLimit,
-  RateLimitRegistry,
-  type RateLimitStage,
-} from '../../../src/stages/rate-limit/index.js'
-import type { AlgorithmName } from '../../../src/stages/rate-limit/schema.js'
-import { FakeExchange } from '../../helpers/exchange.js'
+import { evenShare, lendable, type BudgetBroker } from '../../../src/rate-limit/host-shares.js'
+import type { RateLimitStage } from '../../../src/stages/rate-limit/index.js'
+import { RateLimitRegistry } from '../../../src/rate-limit/registry.js'
+import type { AlgorithmName } from '../../../src/rate-limit/schema.js'
+import { compileLoginStage, sendLogin } from '../../helpers/rate-limit-host.js'
 
 /** 2024-01-01T00:00:00Z: a minute boundary. */
 const T0 = Date.UTC(2024, 0, 1)
@@ -38,42 +29,15 @@ class Host {
     for (let index = 0; index < workers; index++) {
       const registry = new RateLimitRegistry({ now: () => clock })
       registry.host = { workerIndex: index, workers, upTo, broker: this.#broker(index) }
-      const problems: ConfigProblem[] = []
-      const compiled = registry.compile(
-        {
-          login: {
-            key: 'ip',
-            algorithm,
-            rate,
-            headers: { ietf: true, x_ratelimit: true },
-            max_keys: 1000,
-          },
-        },
-        problems,
-      )
-      const stage = compileRateLimit(
-        route(),
-        { name: 'login', path: 'routes[0]', problems },
-        false,
-        compiled,
-        registry.now,
-      )?.postAuth
-      expect(problems).toEqual([])
-      registry.sweep()
+      this.stages.push(compileLoginStage(registry, { algorithm, rate, maxKeys: 1000 }))
       this.registries.push(registry)
-      this.stages.push(stage!)
       this.rounds.push(0)
     }
   }
 
   /** Sends one request to `worker`; resolves with its status. */
   async send(worker: number, ip = '192.0.2.1'): Promise<number> {
-    const ex = new FakeExchange()
-    ex.method = 'POST'
-    ex.clientAddress = ip
-    ex.headers = []
-    const verdict = (await this.stages[worker]!.onRequest(ex)) as Rejection | undefined
-    return verdict?.status ?? 200
+    return sendLogin(this.stages[worker]!, ip)
   }
 
   /** Admitted requests of `order` (worker indexes), sent one after the other. */
@@ -98,19 +62,6 @@ class Host {
         return Promise.resolve(left)
       },
     }
-  }
-}
-
-function route(): RouteConfig {
-  return {
-    name: 'login',
-    match: { paths: ['/login'] },
-    upstream: 'u',
-    auth: 'none',
-    rate_limit: 'login',
-    forward: { claims: {}, strip_credentials: true },
-    strip_path: false,
-    websocket: false,
   }
 }
 

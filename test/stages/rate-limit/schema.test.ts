@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { ConfigProblem } from '../../../src/errors.js'
 import { configProblems, loadTestConfig } from '../../helpers/config.js'
-import { parseRate } from '../../../src/stages/rate-limit/rate.js'
+import { parseRate } from '../../../src/rate-limit/rate.js'
 
 let dir: string
 let keyFile: string

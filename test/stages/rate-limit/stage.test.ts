@@ -10,11 +10,11 @@ import type { Identity } from '../../../src/identity.js'
 import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import {
   compileRateLimit,
-  RateLimitRegistry,
   type RateLimitStage,
   type RateLimitStages,
 } from '../../../src/stages/rate-limit/index.js'
-import type { RateLimitPolicyConfig } from '../../../src/stages/rate-limit/schema.js'
+import { RateLimitRegistry } from '../../../src/rate-limit/registry.js'
+import type { RateLimitPolicyConfig } from '../../../src/rate-limit/schema.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 
 /** 2024-01-01T00:00:00Z: a minute, hour and day boundary. */

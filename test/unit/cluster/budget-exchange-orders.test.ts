@@ -8,15 +8,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { BudgetExchange, type BudgetSender } from '../../../src/cluster/budget-exchange.js'
-import type { ConfigProblem, Rejection } from '../../../src/errors.js'
-import type { RouteConfig } from '../../../src/gateway/route-schema.js'
-import {
-  compileRateLimit,
-  RateLimitRegistry,
-  type RateLimitStage,
-} from '../../../src/stages/rate-limit/index.js'
-import type { AlgorithmName } from '../../../src/stages/rate-limit/schema.js'
-import { FakeExchange } from '../../helpers/exchange.js'
+import { RateLimitRegistry } from '../../../src/rate-limit/registry.js'
+import type { AlgorithmName } from '../../../src/rate-limit/schema.js'
+import type { RateLimitStage } from '../../../src/stages/rate-limit/index.js'
+import { compileLoginStage, sendLogin } from '../../helpers/rate-limit-host.js'
 
 /** A minute boundary; the clock stands still, so nothing refills or slides during a burst. */
 const T0 = Date.UTC(2024, 0, 1)
@@ -42,19 +37,6 @@ function random(seed: number): (n: number) => number {
   return (n) => {
     x = (x * 1103515245 + 12345) % 2 ** 31
     return (x >>> 8) % n
-  }
-}
-
-function route(): RouteConfig {
-  return {
-    name: 'login',
-    match: { paths: ['/login'] },
-    upstream: 'u',
-    auth: 'none',
-    rate_limit: 'login',
-    forward: { claims: {}, strip_credentials: true },
-    strip_path: false,
-    websocket: false,
   }
 }
 
@@ -88,24 +70,7 @@ class Host {
         timeoutMs: 60_000,
       })
       registry.host = { workerIndex: index, workers, upTo: 100, broker: exchange }
-      const problems: ConfigProblem[] = []
-      const policies = registry.compile(
-        {
-          login: {
-            key: 'ip',
-            algorithm,
-            rate,
-            headers: { ietf: true, x_ratelimit: true },
-            max_keys: 100,
-          },
-        },
-        problems,
-      )
-      const site = { name: 'login', path: 'routes[0]', problems }
-      const stage = compileRateLimit(route(), site, false, policies, registry.now)
-      expect(problems).toEqual([])
-      registry.sweep()
-      this.stages.push(stage!.postAuth!)
+      this.stages.push(compileLoginStage(registry, { algorithm, rate, maxKeys: 100 }))
       this.exchanges.push(exchange)
       exchanges.push(exchange)
     }
@@ -139,18 +104,6 @@ class Host {
   }
 }
 
-function request(stage: RateLimitStage): Promise<number> | number {
-  const ex = new FakeExchange()
-  ex.method = 'GET'
-  ex.clientAddress = '192.0.2.1'
-  ex.headers = []
-  const verdict = stage.onRequest(ex)
-  const status = (v: Rejection | undefined) => v?.status ?? 200
-  return verdict instanceof Promise
-    ? verdict.then((v) => status(v as Rejection | undefined))
-    : status(verdict as Rejection | undefined)
-}
-
 /** Settles what the last delivery set going (the stages' continuations are promise jobs). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve))
 
@@ -172,7 +125,7 @@ async function burst(
   while (sent < requests || host.inFlight.length > 0) {
     // Half the time a request arrives (while some are left), else a datagram gets through.
     if (sent < requests && (host.inFlight.length === 0 || draw(2) === 0)) {
-      statuses.push(request(host.stages[draw(workers)]!))
+      statuses.push(sendLogin(host.stages[draw(workers)]!))
       sent++
     } else {
       host.deliver(draw(host.inFlight.length))

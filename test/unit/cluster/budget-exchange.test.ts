@@ -8,16 +8,11 @@ import { createSocket } from 'node:dgram'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RateLimitSharing } from '../../../src/cluster/rate-limit-sharing.js'
-import type { ConfigProblem, Rejection } from '../../../src/errors.js'
 import { GossipCodec } from '../../../src/gossip/codec.js'
-import type { RouteConfig } from '../../../src/gateway/route-schema.js'
-import {
-  compileRateLimit,
-  RateLimitRegistry,
-  type RateLimitStage,
-} from '../../../src/stages/rate-limit/index.js'
-import { FakeExchange } from '../../helpers/exchange.js'
+import type { RateLimitStage } from '../../../src/stages/rate-limit/index.js'
+import { RateLimitRegistry } from '../../../src/rate-limit/registry.js'
 import { consecutivePorts } from '../../helpers/ports.js'
+import { compileLoginStage, sendLogin } from '../../helpers/rate-limit-host.js'
 import { waitUntil } from '../../helpers/wait.js'
 
 const SECRET = Buffer.from('a-gossip-secret-of-at-least-32-bytes!')
@@ -34,44 +29,14 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((sharing) => sharing.close()))
 })
 
-function route(): RouteConfig {
-  return {
-    name: 'login',
-    match: { paths: ['/login'] },
-    upstream: 'u',
-    auth: 'none',
-    rate_limit: 'login',
-    forward: { claims: {}, strip_credentials: true },
-    strip_path: false,
-    websocket: false,
-  }
-}
-
 /** Worker `index` of `workers` on gossip ports from `port`, serving a 2/min login limit. */
 function worker(port: number, index: number, workers: number, borrowTimeoutMs = 1000): Worker {
   const registry = new RateLimitRegistry()
-  const problems: ConfigProblem[] = []
-  const compiled = registry.compile(
-    {
-      login: {
-        key: 'ip',
-        algorithm: 'fixed_window',
-        rate: '2/h',
-        headers: { ietf: true, x_ratelimit: true },
-        max_keys: 100,
-      },
-    },
-    problems,
-  )
-  const stage = compileRateLimit(
-    route(),
-    { name: 'login', path: 'routes[0]', problems },
-    false,
-    compiled,
-    registry.now,
-  )!.postAuth!
-  registry.sweep()
-  expect(problems).toEqual([])
+  const stage = compileLoginStage(registry, {
+    algorithm: 'fixed_window',
+    rate: '2/h',
+    maxKeys: 100,
+  })
   const sharing = new RateLimitSharing(
     registry,
     {
@@ -93,12 +58,7 @@ function worker(port: number, index: number, workers: number, borrowTimeoutMs = 
 }
 
 async function send(w: Worker): Promise<number> {
-  const ex = new FakeExchange()
-  ex.method = 'POST'
-  ex.clientAddress = '192.0.2.7'
-  ex.headers = []
-  const verdict = (await w.stage.onRequest(ex)) as Rejection | undefined
-  return verdict?.status ?? 200
+  return sendLogin(w.stage, '192.0.2.7')
 }
 
 describe('budget exchange', () => {

@@ -3,8 +3,8 @@ import { connect } from 'node:net'
 import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadNativeUws } from '../../../src/front/load-uws.js'
-import { bindUwsDirect, dropUwsDirect, uwsDirect } from '../../../src/front/uws-direct.js'
-import { copyRequestHead } from '../../../src/front/uws-request.js'
+import { bindUwsDirect, UwsDirect } from '../../../src/front/uws-direct.js'
+import { UwsHeadReader } from '../../../src/front/uws-request.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 import { ipv6Text, peerAddress, uwsPeerAddress } from '../../../src/front/uws-peer.js'
 import { freePort } from '../../helpers/ports.js'
@@ -50,6 +50,10 @@ describe('src/native/uws_direct on the uws front', () => {
     return { method, rawPath, query, headers, host, hostHeader, contentLength, clientAddress }
   }
   const warnings: string[] = []
+  const direct = bindUwsDirect(file, (why) => warnings.push(why))
+  const reader = new UwsHeadReader(direct)
+  // The path without the build: uWS.js's calls.
+  const fallbackHeads = new UwsHeadReader(new UwsDirect(null, 'uWS.js calls', () => undefined))
   let sockets: us_listen_socket[] = []
   let port4 = 0
   let port6 = 0
@@ -57,21 +61,18 @@ describe('src/native/uws_direct on the uws front', () => {
   function answer(res: HttpResponse, req: HttpRequest): void {
     if (compareCopies) {
       // The same head copied natively, then through uWS.js's calls (the path without the build).
-      const direct = new FakeExchange()
-      copyRequestHead(direct, res, req)
-      bindUwsDirect(file, () => undefined)
-      dropUwsDirect('testing the fallback')
+      const copied = new FakeExchange()
+      reader.copyRequestHead(copied, res, req)
       const fallback = new FakeExchange()
-      copyRequestHead(fallback, res, req)
-      bindUwsDirect(file, (why) => warnings.push(why))
-      copies.push({ direct: copiedFields(direct), fallback: copiedFields(fallback) })
+      fallbackHeads.copyRequestHead(fallback, res, req)
+      copies.push({ direct: copiedFields(copied), fallback: copiedFields(fallback) })
     }
-    const native = uwsDirect?.head(req)
+    const native = direct.addon?.head(req)
     const expected: string[] = []
     req.forEach((name, value) => expected.push(name, value))
     expected.push(req.getCaseSensitiveMethod(), req.getUrl(), req.getQuery() ?? '')
     heads.push({ native, uws: expected })
-    seen.push({ native: peerAddress(res), uws: uwsPeerAddress(res) })
+    seen.push({ native: peerAddress(res, direct), uws: uwsPeerAddress(res) })
     res.end('ok')
   }
 
@@ -114,7 +115,7 @@ describe('src/native/uws_direct on the uws front', () => {
   }
 
   beforeAll(async () => {
-    expect(bindUwsDirect(file, (why) => warnings.push(why))).toBe('native (src/native uws_direct)')
+    expect(direct.description).toBe('native (src/native uws_direct)')
     port4 = await freePort()
     port6 = await freePort()
     await listen('127.0.0.1', port4)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { loadNativeAddon } from '../../../src/native/load.js'
-import { H1Request } from '../../../src/proxy/h1/request.js'
+import { H1Request, HeadBuilder } from '../../../src/proxy/h1/request.js'
 
 const native = loadNativeAddon<{
   checkFieldSection(head: string, lines: number, start: number, end: number): boolean | undefined
@@ -89,28 +89,37 @@ describe('the native field-section check (src/native/upstream_socket.c)', () => 
   })
 })
 
-describe('the request head (src/proxy/h1/request.ts), which reuses the lines of the previous one', () => {
-  const handler = {}
-  const head = (headers: string[]): string =>
-    new H1Request({ method: 'GET', path: '/p', headers }, handler, 'up:80', 1000, 1000).head
+describe.each([
+  ['src/native', native],
+  ['the expression', null],
+])(
+  'the request head (src/proxy/h1/request.ts) checked by %s, reusing the previous lines',
+  (_, by) => {
+    const handler = {}
+    // One pool's builder: each head reuses the lines of the previous one.
+    const builder = new HeadBuilder(by)
+    const head = (headers: string[]): string =>
+      new H1Request({ method: 'GET', path: '/p', headers }, handler, builder, 'up:80', 1000, 1000)
+        .head
 
-  it('writes each request its own values, whatever the previous request had at each position', () => {
-    expect(head(['x-a', '1', 'x-b', '2'])).toBe(
-      'GET /p HTTP/1.1\r\nx-a: 1\r\nx-b: 2\r\nhost: up:80\r\n\r\n',
-    )
-    expect(head(['x-a', '3', 'x-b', '2'])).toBe(
-      'GET /p HTTP/1.1\r\nx-a: 3\r\nx-b: 2\r\nhost: up:80\r\n\r\n',
-    )
-    expect(head(['x-b', '2'])).toBe('GET /p HTTP/1.1\r\nx-b: 2\r\nhost: up:80\r\n\r\n')
-    expect(head(['X-A', '3', 'x-b', ['2'].join('')])).toBe(
-      'GET /p HTTP/1.1\r\nX-A: 3\r\nx-b: 2\r\nhost: up:80\r\n\r\n',
-    )
-  })
+    it('writes each request its own values, whatever the previous request had at each position', () => {
+      expect(head(['x-a', '1', 'x-b', '2'])).toBe(
+        'GET /p HTTP/1.1\r\nx-a: 1\r\nx-b: 2\r\nhost: up:80\r\n\r\n',
+      )
+      expect(head(['x-a', '3', 'x-b', '2'])).toBe(
+        'GET /p HTTP/1.1\r\nx-a: 3\r\nx-b: 2\r\nhost: up:80\r\n\r\n',
+      )
+      expect(head(['x-b', '2'])).toBe('GET /p HTTP/1.1\r\nx-b: 2\r\nhost: up:80\r\n\r\n')
+      expect(head(['X-A', '3', 'x-b', ['2'].join('')])).toBe(
+        'GET /p HTTP/1.1\r\nX-A: 3\r\nx-b: 2\r\nhost: up:80\r\n\r\n',
+      )
+    })
 
-  it('still refuses a bad value where the previous request had a good one', () => {
-    expect(head(['x-a', 'ok'])).toContain('x-a: ok\r\n')
-    expect(() => head(['x-a', 'ok\r\nx-injected: 1'])).toThrow(/invalid x-a header/)
-    expect(() => head(['x-a', 'ok\u010a'])).toThrow(/invalid x-a header/)
-    expect(head(['x-a', 'ok'])).toContain('x-a: ok\r\n')
-  })
-})
+    it('still refuses a bad value where the previous request had a good one', () => {
+      expect(head(['x-a', 'ok'])).toContain('x-a: ok\r\n')
+      expect(() => head(['x-a', 'ok\r\nx-injected: 1'])).toThrow(/invalid x-a header/)
+      expect(() => head(['x-a', 'ok\u010a'])).toThrow(/invalid x-a header/)
+      expect(head(['x-a', 'ok'])).toContain('x-a: ok\r\n')
+    })
+  },
+)

@@ -2,8 +2,7 @@
 // src/native is not built.
 process.env['PORTCULLIS_UPSTREAM_SOCKETS'] = 'node'
 
-const { describeUpstreamSockets } = await import('../../../src/proxy/h1/socket-choice.js')
-if (!describeUpstreamSockets().startsWith('node:net')) {
-  throw new Error(`expected node:net, got ${describeUpstreamSockets()}`)
-}
+const { createUpstreamSockets } = await import('../../../src/proxy/h1/socket-choice.js')
+const { description } = createUpstreamSockets()
+if (!description.startsWith('node:net')) throw new Error(`expected node:net, got ${description}`)
 await import('./h1-pool.test.js')

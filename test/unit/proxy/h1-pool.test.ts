@@ -10,6 +10,7 @@ import { PassThrough, Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { H1Pool, type H1PoolOptions } from '../../../src/proxy/h1/pool.js'
+import { createUpstreamSockets } from '../../../src/proxy/h1/socket-choice.js'
 import type { ResponseFieldsHandler } from '../../../src/proxy/h1/reader.js'
 import { QUEUE_TIMEOUT } from '../../../src/proxy/upstream-errors.js'
 import { startBlackhole } from '../../helpers/blackhole.js'
@@ -154,8 +155,11 @@ function chunkedResponse(body: Buffer): Buffer {
   return Buffer.concat(parts)
 }
 
+/** This process's sockets, as the environment chose them (h1-pool-net.test.ts: node's). */
+const sockets = createUpstreamSockets()
+
 function pool(url: string, options: H1PoolOptions = {}): H1Pool {
-  const p = new H1Pool(url, { tickMs: 50, ...options })
+  const p = new H1Pool(url, sockets, { tickMs: 50, ...options })
   cleanups.push(() => p.destroy())
   return p
 }

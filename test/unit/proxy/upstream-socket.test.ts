@@ -5,16 +5,14 @@ import { randomBytes, createHash } from 'node:crypto'
 import { readdirSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  describeUpstreamSockets,
-  openUpstreamSocket,
-  UPSTREAM_SOCKETS_ENV,
-} from '../../../src/proxy/h1/socket-choice.js'
+import { createUpstreamSockets, UPSTREAM_SOCKETS_ENV } from '../../../src/proxy/h1/socket-choice.js'
 import type { SocketOwner, UpstreamSocket } from '../../../src/proxy/h1/socket.js'
 import { refusingPort } from '../../helpers/ports.js'
 import { sleep, waitUntil } from '../../helpers/wait.js'
 
 const expected = process.env[UPSTREAM_SOCKETS_ENV] === 'node' ? 'node:net' : 'native'
+/** This process's sockets, as a serving process makes them. */
+const sockets = createUpstreamSockets()
 
 /** Records every event; `on` may act on the socket from inside an event. */
 class Recorder implements SocketOwner {
@@ -69,7 +67,7 @@ async function server(onSocket: (socket: Socket) => void, host = '127.0.0.1'): P
 }
 
 function open(host: string, port: number, recorder = new Recorder()): Recorder {
-  const socket = openUpstreamSocket(host, port, recorder)
+  const socket = sockets.open(host, port, recorder)
   recorder.socket = socket
   opened.push(socket)
   return recorder
@@ -81,7 +79,7 @@ function openFds(): number {
 
 describe(`upstream sockets (${expected})`, () => {
   it('runs on the implementation the environment chose', () => {
-    expect(describeUpstreamSockets()).toMatch(new RegExp(`^${expected}`))
+    expect(sockets.description).toMatch(new RegExp(`^${expected}`))
   })
 
   it('connects, writes strings as latin1 and bytes as they are, reads, and reports the end', async () => {

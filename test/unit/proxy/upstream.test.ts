@@ -2,6 +2,7 @@ import { Value } from '@sinclair/typebox/value'
 import { Pool } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { H1Pool } from '../../../src/proxy/h1/pool.js'
+import { createUpstreamSockets } from '../../../src/proxy/h1/socket-choice.js'
 import { UpstreamSchema, type UpstreamConfig } from '../../../src/proxy/schema.js'
 import { QueueBoundPool } from '../../../src/proxy/queue-bound.js'
 import { PoolCache, Upstream } from '../../../src/proxy/upstream.js'
@@ -11,7 +12,7 @@ function config(overrides: Partial<UpstreamConfig>): UpstreamConfig {
 }
 
 describe('upstream transports', () => {
-  const pools = new PoolCache()
+  const pools = new PoolCache(createUpstreamSockets())
   afterEach(() => pools.closeAll())
 
   it('defaults to the native transport for http:// targets', () => {

@@ -21,7 +21,7 @@
  * since the last reconciliation, refused requests included; {@link CounterTable.applyGlobal} merges
  * what Redis answered without ever adding it to what gossip brought.
  */
-import type { ConsumptionDelta, DeltaSource } from '../../gossip/types.js'
+import type { ConsumptionDelta, DeltaSource } from '../gossip/types.js'
 import {
   ceilSeconds,
   createLimits,

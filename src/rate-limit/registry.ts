@@ -4,14 +4,14 @@
  * nor forgets anyone's consumption. It is also the worker's one {@link DeltaSource} and
  * {@link DeltaSink} for the gossip layer: it gathers and dispatches the deltas of every table.
  */
-import type { ConfigProblem } from '../../errors.js'
-import type { ConsumptionDelta, DeltaSink, DeltaSource } from '../../gossip/types.js'
+import type { ConfigProblem } from '../errors.js'
+import type { ConsumptionDelta, DeltaSink, DeltaSource } from '../gossip/types.js'
 import type { Algorithm, Decision } from './algorithms/algorithm.js'
 import { fixedWindow } from './algorithms/fixed-window.js'
 import { slidingWindow } from './algorithms/sliding-window.js'
 import { tokenBucket } from './algorithms/token-bucket.js'
 import { CounterTable, type Loan, type SyncDelta, type TierRate } from './counters.js'
-import { PolicyHeaders } from './headers.js'
+import { PolicyHeaders } from './policy-headers.js'
 import type { HostOptions } from './host-shares.js'
 import { checkQuotaPolicy, QuotaTable, type QuotaLeaseSource } from './quota.js'
 import { parseRate } from './rate.js'

@@ -19,7 +19,7 @@
  * with local_share each member admits up to limit / members in the period (its leased consumption
  * included), and the units it admitted without a lease are published with its next lease.
  */
-import type { ConfigProblem } from '../../errors.js'
+import type { ConfigProblem } from '../errors.js'
 import type { Decision } from './algorithms/algorithm.js'
 import { FALLBACK_PREFIX } from './counters.js'
 import { periodEnd, periodStart } from './periods.js'
