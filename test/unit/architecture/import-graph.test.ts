@@ -102,6 +102,8 @@ describe('the import graph', () => {
       expect(importsBetween('src/http/', above)).toEqual([])
       expect(importsBetween('src/gossip/', above)).toEqual([])
       expect(importsBetween('src/rate-limit/', above)).toEqual([])
+      expect(importsBetween('src/keys/', above)).toEqual([])
+      expect(importsBetween('src/consumers/', above)).toEqual([])
       expect(importsBetween('src/state/', above)).toEqual([])
     })
   })
