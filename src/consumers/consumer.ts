@@ -15,3 +15,26 @@ export interface Consumer {
   /** The config owns its consumers: the admin API refuses to change them. */
   readonly source: ConsumerSource
 }
+
+/** The fields a consumer is compiled from: a store record or a config entry. */
+export interface ConsumerFields {
+  readonly name: string
+  readonly groups: readonly string[]
+  readonly tier?: string | null | undefined
+  readonly metadata: Readonly<Record<string, string>>
+  readonly disabled: boolean
+}
+
+/** A new, frozen consumer: never the object of an earlier version, so memos by reference hold. */
+export function createConsumer(fields: ConsumerFields, source: ConsumerSource): Consumer {
+  const groups = Object.freeze([...fields.groups])
+  return Object.freeze({
+    name: fields.name,
+    groups,
+    groupSet: new Set(groups),
+    tier: fields.tier ?? null,
+    metadata: Object.freeze({ ...fields.metadata }),
+    disabled: fields.disabled,
+    source,
+  })
+}

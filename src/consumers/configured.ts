@@ -1,0 +1,98 @@
+/**
+ * The config's consumers and keys, checked and compiled: what the schema cannot say (unique
+ * names and hashes, valid dates in order, addresses) as problems with their path, and the
+ * compiled maps the credential directory takes once the whole config compiled.
+ */
+import { parseDuration } from '../config/units.js'
+import type { ConfigProblem } from '../errors.js'
+import { parseRfc3339, RFC3339_REASON } from '../keys/time.js'
+import { parseAddressList } from './address-list.js'
+import { createConsumer, type Consumer } from './consumer.js'
+import { KeyEntryCompiler, type KeyEntry } from './key-entry.js'
+import type { ApiKeysConfig, ConsumersConfig } from './schema.js'
+
+/** Redis takes one pipeline per flush; more often would be write load for little freshness. */
+const MIN_USAGE_FLUSH_MS = 1000
+
+export interface ConfiguredCredentials {
+  readonly consumers: ReadonlyMap<string, Consumer>
+  /** By hash. */
+  readonly keys: ReadonlyMap<string, KeyEntry>
+}
+
+/** Checks and compiles `consumers:` (at path `consumers`); appends what is wrong to `problems`. */
+export function compileConfigured(
+  consumers: ConsumersConfig,
+  problems: ConfigProblem[],
+): ConfiguredCredentials {
+  const compiler = new KeyEntryCompiler()
+  const byName = new Map<string, Consumer>()
+  const namePaths = new Map<string, string>()
+  const keys = new Map<string, KeyEntry>()
+  const hashPaths = new Map<string, string>()
+  consumers.forEach((consumer, i) => {
+    const at = `consumers[${i}]`
+    const earlier = namePaths.get(consumer.name)
+    if (earlier !== undefined) {
+      problems.push({
+        path: `${at}.name`,
+        reason: `"${consumer.name}" is already the name of ${earlier}: names must be unique`,
+      })
+      return
+    }
+    namePaths.set(consumer.name, at)
+    byName.set(consumer.name, createConsumer(consumer, 'config'))
+    consumer.keys.forEach((key, k) => {
+      const keyAt = `${at}.keys[${k}]`
+      const before = problems.length
+      const sameHash = hashPaths.get(key.hash)
+      if (sameHash !== undefined) {
+        problems.push({
+          path: `${keyAt}.hash`,
+          reason: `the same key as ${sameHash}: a key belongs to one consumer, declared once`,
+        })
+      }
+      hashPaths.set(key.hash, keyAt)
+      checkKeyTimes(key.not_before, key.expires_at, keyAt, problems)
+      problems.push(...parseAddressList(key.allow_ips, `${keyAt}.allow_ips`).problems)
+      if (problems.length === before) keys.set(key.hash, compiler.fromConfig(consumer.name, key))
+    })
+  })
+  return { consumers: byName, keys }
+}
+
+/** `api_keys:` rules beyond the schema. */
+export function checkApiKeys(config: ApiKeysConfig, problems: ConfigProblem[]): void {
+  if (parseDuration(config.usage_flush) < MIN_USAGE_FLUSH_MS) {
+    problems.push({
+      path: 'api_keys.usage_flush',
+      reason: `must be at least 1s (got "${config.usage_flush}")`,
+    })
+  }
+}
+
+function checkKeyTimes(
+  notBefore: string | undefined,
+  expiresAt: string | undefined,
+  at: string,
+  problems: ConfigProblem[],
+): void {
+  const notBeforeMs = timeAt(notBefore, `${at}.not_before`, problems)
+  const expiresAtMs = timeAt(expiresAt, `${at}.expires_at`, problems)
+  if (notBeforeMs !== null && expiresAtMs !== null && expiresAtMs <= notBeforeMs) {
+    problems.push({
+      path: `${at}.expires_at`,
+      reason: `must be later than not_before (${notBefore}), or the key is never valid (got "${expiresAt}")`,
+    })
+  }
+}
+
+/** The time of `text` in ms, null when absent or invalid (a problem then). */
+function timeAt(text: string | undefined, path: string, problems: ConfigProblem[]): number | null {
+  if (text === undefined) return null
+  const ms = parseRfc3339(text)
+  if (!Number.isNaN(ms)) return ms
+  // The schema checks the shape; this is a date that does not exist, such as 2026-02-30.
+  problems.push({ path, reason: `${RFC3339_REASON}, on a date that exists (got "${text}")` })
+  return null
+}

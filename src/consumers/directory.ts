@@ -1,0 +1,112 @@
+/**
+ * Every consumer and API key a worker knows, in memory (one directory per worker, in
+ * WorkerState): the config's, set on each load and reload, and the credential store's, read in
+ * full at start and after a gap, then changed one record at a time as the store publishes them.
+ * Requests look up a key by its hash and a consumer by its name; neither waits on Redis.
+ *
+ * The config wins over the store on a clash (a consumer's name, a key's hash): it is the
+ * declared state, and the admin API refuses to change what the config owns.
+ */
+import type { ConfigProblem } from '../errors.js'
+import type { StoredConsumer, StoredKey } from '../keys/records.js'
+import { compileConfigured, type ConfiguredCredentials } from './configured.js'
+import { createConsumer, type Consumer } from './consumer.js'
+import { KeyEntryCompiler, type KeyEntry } from './key-entry.js'
+import type { ConsumersConfig } from './schema.js'
+
+const NO_CONSUMERS: ReadonlyMap<string, Consumer> = new Map()
+const NO_KEYS: ReadonlyMap<string, KeyEntry> = new Map()
+
+export class CredentialDirectory {
+  #configConsumers = NO_CONSUMERS
+  /** Config keys by hash. */
+  #configKeys = NO_KEYS
+  #storedConsumers = new Map<string, Consumer>()
+  /** Store keys by hash: the request path's lookup. */
+  #storedKeys = new Map<string, KeyEntry>()
+  /** Store key id → hash, to apply a change or a deletion that names only the id. */
+  #storedHashes = new Map<string, string>()
+  /** Interns what store keys share; replaced on each full read, dropping what no key uses. */
+  #compiler = new KeyEntryCompiler()
+
+  consumer(name: string): Consumer | undefined {
+    return this.#configConsumers.get(name) ?? this.#storedConsumers.get(name)
+  }
+
+  /**
+   * The key with this hash, whatever its state: the caller checks revocation, dates, address
+   * and its consumer (a key whose consumer is unknown is held, and refused by the stage).
+   */
+  keyByHash(hash: string): KeyEntry | undefined {
+    const configKeys = this.#configKeys
+    if (configKeys.size !== 0) {
+      const entry = configKeys.get(hash)
+      if (entry !== undefined) return entry
+    }
+    return this.#storedKeys.get(hash)
+  }
+
+  /**
+   * Checks and takes the config's consumers and keys. Leaves the directory as it was when it
+   * finds problems (appended to `problems`).
+   */
+  setConfigured(consumers: ConsumersConfig, problems: ConfigProblem[]): void {
+    const before = problems.length
+    const configured = compileConfigured(consumers, problems)
+    if (problems.length === before) this.useConfigured(configured)
+  }
+
+  /** Takes config credentials compiled (and checked) by configured.ts compileConfigured. */
+  useConfigured(configured: ConfiguredCredentials): void {
+    this.#configConsumers = configured.consumers
+    this.#configKeys = configured.keys
+  }
+
+  /** Replaces the store's part with a full read. */
+  replaceStored(consumers: Iterable<StoredConsumer>, keys: Iterable<StoredKey>): void {
+    const compiler = new KeyEntryCompiler()
+    const byName = new Map<string, Consumer>()
+    for (const record of consumers) byName.set(record.name, createConsumer(record, 'store'))
+    const byHash = new Map<string, KeyEntry>()
+    const hashes = new Map<string, string>()
+    for (const record of keys) {
+      const previous = hashes.get(record.id)
+      if (previous !== undefined) byHash.delete(previous)
+      byHash.set(record.hash, compiler.fromStored(record))
+      hashes.set(record.id, record.hash)
+    }
+    this.#compiler = compiler
+    this.#storedConsumers = byName
+    this.#storedKeys = byHash
+    this.#storedHashes = hashes
+  }
+
+  /** One consumer created, changed (`record`) or deleted (null) in the store. */
+  applyConsumer(name: string, record: StoredConsumer | null): void {
+    if (record === null) this.#storedConsumers.delete(name)
+    else this.#storedConsumers.set(name, createConsumer(record, 'store'))
+  }
+
+  /** One key created, changed (`record`) or deleted (null) in the store. */
+  applyKey(id: string, record: StoredKey | null): void {
+    const previous = this.#storedHashes.get(id)
+    if (previous !== undefined && previous !== record?.hash) {
+      this.#storedKeys.delete(previous)
+      this.#storedHashes.delete(id)
+    }
+    if (record === null) return
+    this.#storedKeys.set(record.hash, this.#compiler.fromStored(record))
+    this.#storedHashes.set(id, record.hash)
+  }
+
+  /** Distinct consumers and keys this worker would answer for (the config's shadowing the store's). */
+  get sizes(): { consumers: number; keys: number } {
+    let consumers = this.#storedConsumers.size
+    for (const name of this.#configConsumers.keys()) {
+      if (!this.#storedConsumers.has(name)) consumers++
+    }
+    let keys = this.#storedKeys.size
+    for (const hash of this.#configKeys.keys()) if (!this.#storedKeys.has(hash)) keys++
+    return { consumers, keys }
+  }
+}

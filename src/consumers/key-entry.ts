@@ -1,0 +1,107 @@
+/**
+ * The worker-side form of an API key: only what the request path checks, with everything many
+ * keys have in common shared (consumer names, scope sets, allow-lists), because a worker holds
+ * every key in memory. Display fields (label, last4, dates as text) stay in the store.
+ */
+import type { Identity } from '../identity.js'
+import type { StoredKey } from '../keys/records.js'
+import { parseRfc3339 } from '../keys/time.js'
+import { AddressListPool, parseAddressList, type AddressAllowList } from './address-list.js'
+import type { ConsumerKeyConfig } from './schema.js'
+
+export interface KeyEntry {
+  /** The key's id (`key_…` from the store, `cfg_…` from the config): usage, logs, identity. */
+  readonly id: string
+  readonly consumer: string
+  readonly scopes: ReadonlySet<string>
+  /** Milliseconds since the epoch before which the key is refused; 0: none. */
+  readonly notBeforeMs: number
+  /** Milliseconds since the epoch from which the key is refused; Infinity: none. */
+  readonly expiresAtMs: number
+  /** null: any client address. */
+  readonly allow: AddressAllowList | null
+  /** Revoked, or a record the worker cannot read: refused. */
+  readonly revoked: boolean
+  /** Built on first use by the authenticate stage, reused while this entry lives. */
+  identity: Identity | null
+}
+
+/** The id a config key goes by: stable while its hash is, and never a store id (`key_…`). */
+export function configKeyId(hash: string): string {
+  return `cfg_${hash.slice(0, 16)}`
+}
+
+/**
+ * Compiles key records into entries, interning what they share. One compiler per generation of
+ * records (a full read, a config): dropping it drops the interned values no entry uses any more.
+ */
+export class KeyEntryCompiler {
+  readonly #names = new Map<string, string>()
+  readonly #scopeSets = new Map<string, ReadonlySet<string>>()
+  readonly #addresses = new AddressListPool()
+
+  /**
+   * A stored record as an entry. A record that does not parse (a bad time or address, which the
+   * admin API never writes) becomes a refused entry rather than one with a looser rule.
+   */
+  fromStored(record: StoredKey): KeyEntry {
+    const notBeforeMs = record.not_before === null ? 0 : parseRfc3339(record.not_before)
+    const expiresAtMs = record.expires_at === null ? Infinity : parseRfc3339(record.expires_at)
+    const { blocks, problems } = parseAddressList(record.allow_ips, 'allow_ips')
+    const unreadable = Number.isNaN(notBeforeMs) || Number.isNaN(expiresAtMs) || problems.length > 0
+    return createKeyEntry(
+      record.id,
+      this.name(record.consumer),
+      this.scopes(record.scopes),
+      unreadable ? 0 : notBeforeMs,
+      unreadable ? Infinity : expiresAtMs,
+      this.#addresses.intern(blocks),
+      unreadable || record.state !== 'active',
+    )
+  }
+
+  /** A config key of `consumer`; its times and addresses were checked (configured.ts). */
+  fromConfig(consumer: string, key: ConsumerKeyConfig): KeyEntry {
+    return createKeyEntry(
+      configKeyId(key.hash),
+      this.name(consumer),
+      this.scopes(key.scopes),
+      key.not_before === undefined ? 0 : parseRfc3339(key.not_before),
+      key.expires_at === undefined ? Infinity : parseRfc3339(key.expires_at),
+      this.#addresses.intern(parseAddressList(key.allow_ips, 'allow_ips').blocks),
+      false,
+    )
+  }
+
+  /** One string per consumer name, however many records spell it. */
+  name(name: string): string {
+    const interned = this.#names.get(name)
+    if (interned !== undefined) return interned
+    this.#names.set(name, name)
+    return name
+  }
+
+  /** One set per distinct list of scopes, in any order. */
+  scopes(scopes: readonly string[]): ReadonlySet<string> {
+    const id = scopes.length <= 1 ? (scopes[0] ?? '') : [...scopes].sort().join(' ')
+    let set = this.#scopeSets.get(id)
+    if (set === undefined) {
+      set = new Set(scopes)
+      this.#scopeSets.set(id, set)
+    }
+    return set
+  }
+}
+
+// One literal shape for every entry, so they share one hidden class.
+function createKeyEntry(
+  id: string,
+  consumer: string,
+  scopes: ReadonlySet<string>,
+  notBeforeMs: number,
+  expiresAtMs: number,
+  allow: AddressAllowList | null,
+  revoked: boolean,
+): KeyEntry {
+  return { id, consumer, scopes, notBeforeMs, expiresAtMs, allow, revoked, identity: null }
+}

@@ -1,0 +1,121 @@
+/**
+ * Config schema of consumers (`consumers:`) and API keys (`api_keys:`). Consumers declared here
+ * are owned by the config: they win over the credential store on a name clash and the admin API
+ * refuses to change them. Their keys are declared by hash, so no Redis is needed to use them.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { Duration, Name, NamedRecord, Pattern } from '../config/fragments.js'
+import { API_KEY_PREFIX_PATTERN, API_KEY_PREFIX_REASON } from '../keys/format.js'
+import { KEY_HASH_PATTERN, KEY_HASH_REASON } from '../keys/hash.js'
+import { RFC3339_PATTERN, RFC3339_REASON } from '../keys/time.js'
+
+/** Scopes as routes name them (authorize/schema.ts): one RFC 6749 §3.3 scope-token each. */
+const SCOPE_PATTERN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'
+const SCOPE_REASON = 'must be a scope: printable ASCII characters without spaces, " or \\'
+
+/** Metadata is forwarded in request headers: printable ASCII and spaces only, no line breaks. */
+const METADATA_VALUE_PATTERN = '^[\\x20-\\x7e]{0,1024}$'
+const METADATA_VALUE_REASON =
+  'must be at most 1024 printable ASCII characters or spaces (it is sent as a header value)'
+
+function DateTime(description: string) {
+  return Type.Optional(Pattern(RFC3339_PATTERN, RFC3339_REASON, { description }))
+}
+
+export const ConsumerKeySchema = Type.Object(
+  {
+    hash: Pattern(KEY_HASH_PATTERN, KEY_HASH_REASON, {
+      description:
+        'The key’s hash, as `portcullis keys hash` prints it (with the same api_keys.pepper). ' +
+        'The key itself never appears in the config.',
+    }),
+    label: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description: 'A note for people: what uses it.',
+      }),
+    ),
+    scopes: Type.Array(Pattern(SCOPE_PATTERN, SCOPE_REASON), {
+      description: 'Scopes the key grants, checked by a route’s `scopes:` as a token’s are.',
+      default: [],
+    }),
+    not_before: DateTime('RFC 3339 date-time before which the key is refused; none: at once.'),
+    expires_at: DateTime('RFC 3339 date-time from which the key is refused; none: never.'),
+    allow_ips: Type.Array(Type.String({ minLength: 1 }), {
+      description:
+        'Addresses and CIDR blocks (IPv4, IPv6) the key may be used from; an IPv4-mapped IPv6 ' +
+        'client is its IPv4 address. Empty: any address.',
+      default: [],
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const ConsumerSchema = Type.Object(
+  {
+    name: Name({
+      description: 'Unique name: the identity’s subject, X-Consumer-Id, rate-limit key.',
+    }),
+    groups: Type.Array(Name(), {
+      uniqueItems: true,
+      description: 'Groups for routes’ allow_groups / deny_groups, sent in X-Consumer-Groups.',
+      default: [],
+    }),
+    tier: Type.Optional(
+      Name({ description: 'Tier for rate limits with `tier_from: consumer`; none: the default.' }),
+    ),
+    metadata: NamedRecord(Pattern(METADATA_VALUE_PATTERN, METADATA_VALUE_REASON), {
+      description: 'Free fields (tenant…) forwarded by `headers.consumer.metadata`.',
+      default: {},
+    }),
+    disabled: Type.Boolean({
+      description: 'A disabled consumer’s keys are refused; it stays listed.',
+      default: false,
+    }),
+    keys: Type.Array(ConsumerKeySchema, {
+      description: 'API keys declared by hash: usable without Redis, reloaded with the config.',
+      default: [],
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const ConsumersSchema = Type.Array(ConsumerSchema, {
+  description:
+    'Consumers owned by the config; they win over consumers of the same name in the store.',
+  default: [],
+})
+
+export const ApiKeysSchema = Type.Object(
+  {
+    prefixes: Type.Array(Pattern(API_KEY_PREFIX_PATTERN, API_KEY_PREFIX_REASON), {
+      minItems: 1,
+      uniqueItems: true,
+      description:
+        'Prefixes of the keys the gateway accepts; new keys get the first. A key under any ' +
+        'other prefix is refused without a lookup.',
+      default: ['pc_live'],
+    }),
+    pepper: Type.Optional(
+      Type.String({
+        minLength: 32,
+        description:
+          'Secret mixed into every key hash (HMAC-SHA-256), at least 32 bytes; give it by ' +
+          '${ENV}, never in the file. Changing it invalidates every key. None: SHA-256.',
+      }),
+    ),
+    usage_flush: Duration({
+      description:
+        'How often each worker writes its keys’ usage counts to Redis (at least 1s); the ' +
+        'request path never waits on it.',
+      default: '1s',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+)
+
+export type ConsumerKeyConfig = Static<typeof ConsumerKeySchema>
+export type ConsumerConfig = Static<typeof ConsumerSchema>
+export type ConsumersConfig = Static<typeof ConsumersSchema>
+export type ApiKeysConfig = Static<typeof ApiKeysSchema>
