@@ -31,6 +31,7 @@ const stores: CredentialStore[] = []
 beforeAll(async () => {
   redis = await startRedis()
   admin = new Redis(redis.url)
+  admin.on('error', () => {}) // the outage test kills Redis under it
 })
 
 afterAll(async () => {
@@ -313,6 +314,40 @@ describe('credential store', () => {
         await flush2.close()
       }
       expect(await store.keyUsage('key_0000000000000000')).toBeNull()
+    })
+  })
+
+  describe('when redis goes down between flushes', () => {
+    it('keeps the usage counted meanwhile and writes it once redis is back', async () => {
+      const at = config()
+      const usage = new KeyUsage(() => Date.UTC(2030, 0, 1))
+      const flush = new KeyUsageFlush(usage, at, 1000, silent)
+      flush.start()
+      try {
+        await waitUntil(async () => (await flush.flush(), admin.status === 'ready'))
+        await redis.kill()
+        usage.record('key_DownDownDownDown', true, '10.0.0.9')
+        usage.record('key_DownDownDownDown', false, '10.0.0.9')
+        await flush.flush()
+        expect(usage.size).toBe(0) // drained, held by the flush
+        await redis.restart()
+        const hash = `${credentialKeys(at.key_prefix).usagePrefix}key_DownDownDownDown`
+        await waitUntil(
+          async () => {
+            await flush.flush()
+            return (await admin.hget(hash, 'admitted').catch(() => null)) === '1'
+          },
+          { what: 'the held counts to be written' },
+        )
+        expect(await admin.hgetall(hash)).toEqual({
+          admitted: '1',
+          refused: '1',
+          last_used_at: String(Date.UTC(2030, 0, 1)),
+          last_address: '10.0.0.9',
+        })
+      } finally {
+        await flush.close()
+      }
     })
   })
 
