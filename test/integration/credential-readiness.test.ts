@@ -51,7 +51,10 @@ describe('credential sync in a gateway', () => {
 
   it('stays ready while redis is down, logs the outage once per worker, and recovers', async () => {
     await redis.kill()
-    const down = { status: 'ready', redis: { revocations: 'redis_down', credentials: 'redis_down' } }
+    const down = {
+      status: 'ready',
+      redis: { revocations: 'redis_down', credentials: 'redis_down' },
+    }
     for (let i = 0; i < 2; i++) {
       await waitUntil(async () => isDeepStrictEqual((await readyz()).body, down), {
         what: '/readyz to report redis down',
