@@ -11,12 +11,10 @@
  *   <prefix>revocations      channel: "<exp> <jti>", pushed so workers apply it at once
  */
 import type { Redis } from 'ioredis'
-import { createBackgroundRedis, createRedis } from '../state/redis-client.js'
 import type { Logger } from 'pino'
+import { createRedis } from '../state/redis-client.js'
 import type { RedisConfig } from '../state/schema.js'
-
-/** Workers learn of a revocation within a second even when the pub/sub message was lost. */
-const POLL_MS = 1000
+import { VersionedSync, type SyncedSet, type SyncStatus } from '../state/versioned-sync.js'
 
 export class RevocationList {
   #fromConfig: ReadonlySet<string> = new Set()
@@ -61,60 +59,44 @@ export function revocationKeys(prefix: string) {
   }
 }
 
-/** Keeps a worker's {@link RevocationList} in step with Redis: pub/sub for speed, a poll for safety. */
-export class RedisRevocationSync {
+/**
+ * Keeps a worker's {@link RevocationList} in step with Redis (state/versioned-sync.ts): a message
+ * adds one jti at once; a new version rereads the whole set, which also drops expired entries.
+ */
+export class RedisRevocationSync implements SyncedSet {
   readonly #list: RevocationList
-  readonly #logger: Logger
   readonly #keys: ReturnType<typeof revocationKeys>
-  readonly #commands: Redis
-  readonly #subscriber: Redis
-  #version: string | null = null
-  #timer: NodeJS.Timeout | null = null
-  #failing = false
+  readonly #sync: VersionedSync
 
   /** The settings it runs with, so a reload can tell whether to keep it. */
   readonly config: RedisConfig
 
   constructor(list: RevocationList, config: RedisConfig, logger: Logger) {
     this.#list = list
-    this.#logger = logger
     this.config = config
     this.#keys = revocationKeys(config.key_prefix)
-    // The subscriber queues its SUBSCRIBE until connected; commands fail at once while Redis is
-    // down and the poll tries again.
-    this.#commands = createBackgroundRedis(config.url)
-    this.#subscriber = createBackgroundRedis(config.url, { offlineQueue: true })
-    for (const client of [this.#commands, this.#subscriber]) {
-      client.on('error', (error: Error) => this.#fail(error))
-    }
-    this.#subscriber.on('message', (_channel: string, message: string) => this.#onMessage(message))
-    this.#subscriber.on('ready', () => {
-      // Anything revoked while the subscription was down is read by the next poll.
-      this.#version = null
+    this.#sync = new VersionedSync(this, config, logger, {
+      name: 'revocation sync',
+      whileDown: 'keeping the last known list',
+      versionKey: this.#keys.version,
+      channel: this.#keys.channel,
+      ordered: false,
     })
   }
 
+  get status(): SyncStatus {
+    return this.#sync.status
+  }
+
   start(): void {
-    void this.#subscriber.connect().then(
-      () => this.#subscriber.subscribe(this.#keys.channel),
-      (error: Error) => this.#fail(error),
-    )
-    void this.#commands.connect().then(
-      () => this.#poll(),
-      (error: Error) => this.#fail(error),
-    )
-    this.#timer = setInterval(() => void this.#poll(), POLL_MS)
-    this.#timer.unref()
+    this.#sync.start()
   }
 
   close(): void {
-    if (this.#timer !== null) clearInterval(this.#timer)
-    this.#timer = null
-    this.#commands.disconnect()
-    this.#subscriber.disconnect()
+    this.#sync.close()
   }
 
-  #onMessage(message: string): void {
+  receive(message: string): void {
     const space = message.indexOf(' ')
     const exp = Number(message.slice(0, space))
     const jti = message.slice(space + 1)
@@ -122,34 +104,13 @@ export class RedisRevocationSync {
     this.#list.add(jti, exp)
   }
 
-  async #poll(): Promise<void> {
-    if (this.#commands.status !== 'ready') return
-    try {
-      const version = await this.#commands.get(this.#keys.version)
-      if (version === this.#version) return
-      const nowS = Math.floor(Date.now() / 1000)
-      const flat = await this.#commands.zrangebyscore(this.#keys.set, nowS, '+inf', 'WITHSCORES')
-      const entries = new Map<string, number>()
-      for (let i = 0; i + 1 < flat.length; i += 2) entries.set(flat[i]!, Number(flat[i + 1]))
-      this.#list.replace(entries)
-      this.#version = version
-      if (this.#failing) {
-        this.#failing = false
-        this.#logger.info({ revoked: entries.size }, 'revocation sync recovered')
-      }
-    } catch (error) {
-      this.#fail(error as Error)
-    }
-  }
-
-  #fail(error: Error): void {
-    // One warning per outage, not one per retry.
-    if (this.#failing) return
-    this.#failing = true
-    this.#logger.warn(
-      { err: error.message },
-      'revocation sync: redis unavailable; keeping the last known list',
-    )
+  async readAll(redis: Redis): Promise<Record<string, number>> {
+    const nowS = Math.floor(Date.now() / 1000)
+    const flat = await redis.zrangebyscore(this.#keys.set, nowS, '+inf', 'WITHSCORES')
+    const entries = new Map<string, number>()
+    for (let i = 0; i + 1 < flat.length; i += 2) entries.set(flat[i]!, Number(flat[i + 1]))
+    this.#list.replace(entries)
+    return { revoked: entries.size }
   }
 }
 
