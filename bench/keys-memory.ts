@@ -5,17 +5,29 @@
  * a fresh process started with --expose-gc, as a worker's full read does. Prints one JSON object:
  * heap and RSS growth after a full GC, and the load time.
  *
- * `node dist/bench/keys-memory.js [--keys 1000000] [--consumers 50000]`
+ * `node dist/bench/keys-memory.js [--keys 1000000] [--consumers 50000] [--redis]`
+ *
+ * With `--redis`, the records are first written to a redis-server of the bench's own (loopback,
+ * no persistence) and loaded as a worker's credential sync does its full read: HSCAN in chunks,
+ * parse, compile. `load_ms` then is that whole read.
  *
  * `load_ms` counts making each record's JSON text, parsing it and compiling it; `records_ms` the
  * first two alone (one more pass), so `load_ms - records_ms` is the directory's own share.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { CredentialDirectory } from '../src/consumers/directory.js'
 import type { StoredConsumer, StoredKey } from '../src/keys/records.js'
+import type { Redis } from 'ioredis'
+import { pino } from 'pino'
+import { credentialKeys } from '../src/state/credential-layout.js'
+import { RedisCredentialSync } from '../src/state/credential-sync.js'
+import { createRedis } from '../src/state/redis-client.js'
+
+const PREFIX = 'bench:'
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 const MIB = 1024 * 1024
@@ -25,6 +37,8 @@ const CREATED = '2026-03-01T12:00:00Z'
 interface Sizes {
   readonly keys: number
   readonly consumers: number
+  /** Load through Redis as a worker's full read does. */
+  readonly redis: boolean
 }
 
 function parseSizes(argv: string[]): Sizes {
@@ -34,9 +48,10 @@ function parseSizes(argv: string[]): Sizes {
       keys: { type: 'string', default: '1000000' },
       consumers: { type: 'string', default: '50000' },
       child: { type: 'boolean', default: false },
+      redis: { type: 'boolean', default: false },
     },
   })
-  return { keys: Number(values.keys), consumers: Number(values.consumers) }
+  return { keys: Number(values.keys), consumers: Number(values.consumers), redis: values.redis }
 }
 
 /** A few dozen scope lists, as a deployment's roles would give: read/write per area. */
@@ -140,6 +155,106 @@ function settledMemory(gc: () => void): { heap: number; rss: number } {
   return { heap: usage.heapUsed, rss: usage.rss }
 }
 
+/** A redis-server of the bench's own on a free loopback port, holding nothing on disk. */
+async function startRedis(): Promise<{ url: string; stop(): void }> {
+  const port = await freePort()
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  )
+  const url = `redis://127.0.0.1:${port}`
+  const probe = createRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0 })
+  probe.on('error', () => {})
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await probe.connect()
+      break
+    } catch (error) {
+      if (attempt > 100) throw error
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  probe.disconnect()
+  return { url, stop: () => server.kill('SIGKILL') }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Writes the records as the store keeps them, a pipeline per thousand. */
+async function fill(redis: Redis, sizes: Sizes): Promise<void> {
+  const keys = credentialKeys(PREFIX)
+  const write = async (hash: string, texts: Iterable<string>, field: (text: string) => string) => {
+    let pipeline = redis.pipeline()
+    let queued = 0
+    for (const text of texts) {
+      pipeline.hset(hash, field(text), text)
+      if (++queued === 1000) {
+        await pipeline.exec()
+        pipeline = redis.pipeline()
+        queued = 0
+      }
+    }
+    await pipeline.exec()
+  }
+  await write(
+    keys.consumers,
+    consumerRecords(sizes),
+    (text) => (JSON.parse(text) as StoredConsumer).name,
+  )
+  await write(keys.keys, keyRecords(sizes), (text) => (JSON.parse(text) as StoredKey).id)
+}
+
+async function measureFromRedis(sizes: Sizes): Promise<Record<string, number>> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error('run with --expose-gc')
+  const server = await startRedis()
+  const redis = createRedis(server.url, { lazyConnect: true })
+  try {
+    await redis.connect()
+    await fill(redis, sizes)
+    const before = settledMemory(gc)
+    const directory = new CredentialDirectory()
+    const sync = new RedisCredentialSync(
+      directory,
+      {
+        url: server.url,
+        key_prefix: PREFIX,
+        rate_limit_sync: { interval: '1s', batch: 256, max_backlog: 0 },
+      },
+      pino({ level: 'silent' }),
+    )
+    const started = performance.now()
+    await sync.readAll(redis)
+    const loadMs = performance.now() - started
+    const after = settledMemory(gc)
+    const { keys, consumers } = directory.sizes
+    if (keys !== sizes.keys) throw new Error(`loaded ${keys} of ${sizes.keys} keys`)
+    return {
+      keys,
+      consumers,
+      heap_growth_mib: round((after.heap - before.heap) / MIB),
+      rss_growth_mib: round((after.rss - before.rss) / MIB),
+      heap_after_mib: round(after.heap / MIB),
+      rss_after_mib: round(after.rss / MIB),
+      bytes_per_key: Math.round((after.heap - before.heap) / keys),
+      load_ms: Math.round(loadMs),
+    }
+  } finally {
+    redis.disconnect()
+    server.stop()
+  }
+}
+
 function measure(sizes: Sizes): Record<string, number> {
   const gc = (globalThis as { gc?: () => void }).gc
   if (gc === undefined) throw new Error('run with --expose-gc')
@@ -179,7 +294,9 @@ function round(value: number): number {
 
 const argv = process.argv.slice(2)
 if (argv.includes('--child')) {
-  process.stdout.write(`${JSON.stringify(measure(parseSizes(argv)))}\n`)
+  const sizes = parseSizes(argv)
+  const result = sizes.redis ? await measureFromRedis(sizes) : measure(sizes)
+  process.stdout.write(`${JSON.stringify(result)}\n`)
 } else {
   parseSizes(argv)
   // A fresh process, so nothing of this one's start-up sits in the measured heap.

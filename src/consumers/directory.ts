@@ -64,20 +64,26 @@ export class CredentialDirectory {
 
   /** Replaces the store's part with a full read. */
   replaceStored(consumers: Iterable<StoredConsumer>, keys: Iterable<StoredKey>): void {
-    const compiler = new KeyEntryCompiler()
-    const byName = new Map<string, Consumer>()
-    for (const record of consumers) byName.set(record.name, createConsumer(record, 'store'))
-    const byHash = new Map<string, KeyEntry>()
-    const hashes = new Map<string, string>()
-    for (const record of keys) {
-      // A scan may hand a record over twice (Redis HSCAN does): the same id and hash again.
-      byHash.set(record.hash, compiler.fromStored(record))
-      hashes.set(record.id, record.hash)
-    }
-    this.#compiler = compiler
-    this.#storedConsumers = byName
-    this.#storedKeys = byHash
-    this.#storedHashes = hashes
+    const read = this.beginStoredRead()
+    for (const record of consumers) read.addConsumer(record)
+    for (const record of keys) read.addKey(record)
+    read.commit()
+  }
+
+  /**
+   * A full read taken record by record (a scan hands them over chunk by chunk, so no chunk's
+   * text outlives its parse); the directory keeps serving its current set until `commit`.
+   */
+  beginStoredRead(): StoredRead {
+    return new StoredRead(this)
+  }
+
+  /** Called by {@link StoredRead.commit}. */
+  takeStored(read: StoredReadResult): void {
+    this.#compiler = read.compiler
+    this.#storedConsumers = read.consumers
+    this.#storedKeys = read.keys
+    this.#storedHashes = read.hashes
   }
 
   /** One consumer created, changed (`record`) or deleted (null) in the store. */
@@ -107,5 +113,39 @@ export class CredentialDirectory {
     let keys = this.#storedKeys.size
     for (const hash of this.#configKeys.keys()) if (!this.#storedKeys.has(hash)) keys++
     return { consumers, keys }
+  }
+}
+
+interface StoredReadResult {
+  readonly compiler: KeyEntryCompiler
+  readonly consumers: Map<string, Consumer>
+  readonly keys: Map<string, KeyEntry>
+  readonly hashes: Map<string, string>
+}
+
+/** The store's consumers and keys as a full read finds them, taken by the directory at commit. */
+export class StoredRead implements StoredReadResult {
+  readonly compiler = new KeyEntryCompiler()
+  readonly consumers = new Map<string, Consumer>()
+  readonly keys = new Map<string, KeyEntry>()
+  readonly hashes = new Map<string, string>()
+  readonly #directory: CredentialDirectory
+
+  constructor(directory: CredentialDirectory) {
+    this.#directory = directory
+  }
+
+  addConsumer(record: StoredConsumer): void {
+    this.consumers.set(record.name, createConsumer(record, 'store'))
+  }
+
+  addKey(record: StoredKey): void {
+    // A scan may hand a record over twice (Redis HSCAN does): the same id and hash again.
+    this.keys.set(record.hash, this.compiler.fromStored(record))
+    this.hashes.set(record.id, record.hash)
+  }
+
+  commit(): void {
+    this.#directory.takeStored(this)
   }
 }

@@ -29,7 +29,12 @@ const MAX_PENDING = 100_000
 
 /** What the sync writes to: consumers/directory.ts's CredentialDirectory. */
 export interface StoredCredentials {
-  replaceStored(consumers: Iterable<StoredConsumer>, keys: Iterable<StoredKey>): void
+  /** A full read, record by record; the current set serves until it commits. */
+  beginStoredRead(): {
+    addConsumer(record: StoredConsumer): void
+    addKey(record: StoredKey): void
+    commit(): void
+  }
   applyConsumer(name: string, record: StoredConsumer | null): void
   applyKey(id: string, record: StoredKey | null): void
 }
@@ -93,10 +98,15 @@ export class RedisCredentialSync implements SyncedSet {
   }
 
   async readAll(redis: Redis): Promise<Record<string, number>> {
-    const consumers = await scanValues(redis, this.#keys.consumers)
-    const keys = await scanValues(redis, this.#keys.keys)
-    this.#directory.replaceStored(parsed<StoredConsumer>(consumers), parsed<StoredKey>(keys))
-    return { consumers: consumers.length, keys: keys.length }
+    const read = this.#directory.beginStoredRead()
+    const consumers = await scanValues(redis, this.#keys.consumers, (text) =>
+      read.addConsumer(JSON.parse(text) as StoredConsumer),
+    )
+    const keys = await scanValues(redis, this.#keys.keys, (text) =>
+      read.addKey(JSON.parse(text) as StoredKey),
+    )
+    read.commit()
+    return { consumers, keys }
   }
 
   caughtUp(version: number): void {
@@ -130,23 +140,22 @@ export class RedisCredentialSync implements SyncedSet {
   }
 }
 
-/** Every value of a hash, HSCAN round by round; a value HSCAN repeats is applied twice, harmlessly. */
-async function scanValues(redis: Redis, key: string): Promise<string[]> {
-  const values: string[] = []
+/**
+ * Hands every value of a hash to `take`, HSCAN round by round, so no round's text outlives its
+ * parse; a value HSCAN repeats is taken twice, harmlessly. Returns how many values it handed.
+ */
+async function scanValues(
+  redis: Redis,
+  key: string,
+  take: (text: string) => void,
+): Promise<number> {
+  let count = 0
   let cursor = '0'
   do {
     const [next, flat] = await redis.hscan(key, cursor, 'COUNT', SCAN_COUNT)
-    for (let i = 1; i < flat.length; i += 2) values.push(flat[i]!)
+    for (let i = 1; i < flat.length; i += 2) take(flat[i]!)
+    count += flat.length >> 1
     cursor = next
   } while (cursor !== '0')
-  return values
-}
-
-/** Parses as the directory reads, dropping each text once parsed so a large set is not held twice. */
-function* parsed<T>(texts: string[]): Generator<T> {
-  for (let i = 0; i < texts.length; i++) {
-    const text = texts[i]!
-    texts[i] = ''
-    yield JSON.parse(text) as T
-  }
+  return count
 }
