@@ -2,6 +2,8 @@
  * One serving process: a front, its listeners, and the current runtime. Runs inside each cluster
  * worker, or alone in the primary with --workers 0.
  */
+import { CredentialDirectory } from '../consumers/directory.js'
+import { KeyUsage } from '../keys/usage.js'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 import type { BoundListener, Front, FrontListener } from '../front/front.js'
@@ -63,6 +65,8 @@ export async function startServing(
     issuers: new IssuerRegistry(logger),
     jwt: new JwtContext(pool, revocations),
     revocations,
+    credentials: new CredentialDirectory(),
+    keyUsage: new KeyUsage(),
     rateLimits: new RateLimitRegistry(),
     bodyRates: new BodyRateWatch(),
     clientSlots: new ClientSlots(),

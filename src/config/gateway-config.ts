@@ -8,6 +8,8 @@
  * tier after another. The rules that need a valid config (an issuer's keys, a policy's tiers)
  * follow once the schema passes.
  */
+import { CredentialDirectory } from '../consumers/directory.js'
+import { KeyUsage } from '../keys/usage.js'
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
@@ -52,6 +54,8 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       issuers,
       jwt: new JwtContext(null, revocations),
       revocations,
+      credentials: new CredentialDirectory(),
+      keyUsage: new KeyUsage(),
       rateLimits: new RateLimitRegistry(),
       bodyRates: new BodyRateWatch(),
       clientSlots: new ClientSlots(),

@@ -5,6 +5,11 @@
  */
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
+import { checkApiKeys, compileConfigured } from '../consumers/configured.js'
+import type { CredentialDirectory } from '../consumers/directory.js'
+import { KeyHasher } from '../keys/hash.js'
+import type { KeyUsage } from '../keys/usage.js'
+import { compileConsumerHeaders } from '../stages/forward/consumer-headers.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from '../errors.js'
 import type { BodyRateWatch } from './body-rate.js'
@@ -42,6 +47,10 @@ export interface WorkerState {
   /** Token caches, verify pool, verifications in flight: shared by every JWT route. */
   readonly jwt: JwtContext
   readonly revocations: RevocationList
+  /** Consumers and API keys: the config's (set by each runtime) and the credential store's. */
+  readonly credentials: CredentialDirectory
+  /** Per-key usage counts, drained to Redis in the background. */
+  readonly keyUsage: KeyUsage
   /** Rate-limit counters, carried over reloads while their policy is unchanged; the gossip seam. */
   readonly rateLimits: RateLimitRegistry
   /** Bodies being received under limits.min_body_rate. */
@@ -77,6 +86,10 @@ export class Runtime implements ExchangeRuntime {
    * defaults and prefixes), headers.drop, hop-by-hop and the gateway's own fields.
    */
   readonly headerRules: RequestHeaderRules
+  /** api_keys.pepper: the hash keys are looked up by. */
+  readonly keyHasher: KeyHasher
+  /** api_keys.prefixes: a key under another prefix is refused unread. */
+  readonly apiKeyPrefixes: readonly string[]
   /** `gossip:` compiled; used once per process (a change needs a restart). */
   readonly gossip: GossipSettings
   /** Reused by the synchronous matcher; never held across a tick. */
@@ -107,6 +120,10 @@ export class Runtime implements ExchangeRuntime {
     // Names, references and overlaps first: the stages below skip what these found missing.
     const problems: ConfigProblem[] = checkReferences(config)
     const issuers = state.issuers.compile(config.issuers, problems)
+    checkApiKeys(config.api_keys, problems)
+    const configured = compileConfigured(config.consumers, problems)
+    this.keyHasher = new KeyHasher(config.api_keys.pepper ?? null)
+    this.apiKeyPrefixes = config.api_keys.prefixes
     const services: StageServices = {
       issuers,
       jwt: state.jwt,
@@ -115,7 +132,13 @@ export class Runtime implements ExchangeRuntime {
       rateLimitPolicies: state.rateLimits.compile(config.rate_limits, problems),
       now: state.rateLimits.now,
       identityHeaders: new Set<string>(DEFAULT_IDENTITY_HEADERS),
+      consumerHeaders: compileConsumerHeaders(config.headers.consumer, problems),
+      credentials: state.credentials,
+      keyHasher: this.keyHasher,
+      keyUsage: state.keyUsage,
+      apiKeyPrefixes: this.apiKeyPrefixes,
     }
+    for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     checkQuotasNeedRedis(config, problems)
     const entries = compileRoutes(
       config,
@@ -134,6 +157,7 @@ export class Runtime implements ExchangeRuntime {
     state.issuers.sweep()
     state.jwt.resize(config.issuers.reduce((sum, issuer) => sum + issuer.cache_size, 0))
     state.revocations.setConfigured(config.revocation.jtis)
+    state.credentials.useConfigured(configured)
     this.gossip = gossip!
     state.rateLimits.sweep()
     this.headerRules = new RequestHeaderRules(
