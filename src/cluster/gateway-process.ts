@@ -2,8 +2,6 @@
  * One serving process: a front, its listeners, and the current runtime. Runs inside each cluster
  * worker, or alone in the primary with --workers 0.
  */
-import { CredentialDirectory } from '../consumers/directory.js'
-import { KeyUsage } from '../keys/usage.js'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 import type { BoundListener, Front, FrontListener } from '../front/front.js'
@@ -25,6 +23,8 @@ import { RateLimitSharing } from './rate-limit-sharing.js'
 import { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import type { RedisConfig } from '../state/schema.js'
 import { BodyRateWatch } from '../gateway/body-rate.js'
+import { CredentialDirectory } from '../consumers/directory.js'
+import { KeyUsage } from '../keys/usage.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 
 export type FrontKind = 'uws' | 'node'

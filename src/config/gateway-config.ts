@@ -8,8 +8,6 @@
  * tier after another. The rules that need a valid config (an issuer's keys, a policy's tiers)
  * follow once the schema passes.
  */
-import { CredentialDirectory } from '../consumers/directory.js'
-import { KeyUsage } from '../keys/usage.js'
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
@@ -25,6 +23,8 @@ import { checkReferences } from './references.js'
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js'
 import type { Logger } from 'pino'
 import { BodyRateWatch } from '../gateway/body-rate.js'
+import { CredentialDirectory } from '../consumers/directory.js'
+import { KeyUsage } from '../keys/usage.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 
 export interface CheckedConfig {

@@ -5,9 +5,6 @@
  */
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
-import { checkApiKeys, compileConfigured } from '../consumers/configured.js'
-import type { CredentialDirectory } from '../consumers/directory.js'
-import { KeyHasher } from '../keys/hash.js'
 import type { KeyUsage } from '../keys/usage.js'
 import { compileConsumerHeaders } from '../stages/forward/consumer-headers.js'
 import { parseDuration, parseSize } from '../config/units.js'
@@ -37,6 +34,9 @@ import type { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import { checkQuotasNeedRedis } from '../stages/rate-limit/quota.js'
 import { RequestHeaderRules } from '../proxy/request-header-rules.js'
 import { checkReferences } from '../config/references.js'
+import { checkApiKeys, compileConfigured } from '../consumers/configured.js'
+import type { CredentialDirectory } from '../consumers/directory.js'
+import { KeyHasher } from '../keys/hash.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
@@ -86,9 +86,9 @@ export class Runtime implements ExchangeRuntime {
    * defaults and prefixes), headers.drop, hop-by-hop and the gateway's own fields.
    */
   readonly headerRules: RequestHeaderRules
-  /** api_keys.pepper: the hash keys are looked up by. */
+  /** Hashes presented API keys with api_keys.pepper, as the store and the config hold them. */
   readonly keyHasher: KeyHasher
-  /** api_keys.prefixes: a key under another prefix is refused unread. */
+  /** api_keys.prefixes: a key under any other prefix is refused unread. */
   readonly apiKeyPrefixes: readonly string[]
   /** `gossip:` compiled; used once per process (a change needs a restart). */
   readonly gossip: GossipSettings
@@ -109,6 +109,8 @@ export class Runtime implements ExchangeRuntime {
     this.minBodyRateWindowMs = parseDuration(config.limits.min_body_rate_window)
     this.maxConcurrentPerClient = config.limits.max_concurrent_per_client
     this.accessLog = config.log.access
+    this.keyHasher = new KeyHasher(config.api_keys.pepper ?? null)
+    this.apiKeyPrefixes = config.api_keys.prefixes
 
     state.pools.beginGeneration()
     const upstreams = new Map<string, Upstream>()
@@ -120,10 +122,6 @@ export class Runtime implements ExchangeRuntime {
     // Names, references and overlaps first: the stages below skip what these found missing.
     const problems: ConfigProblem[] = checkReferences(config)
     const issuers = state.issuers.compile(config.issuers, problems)
-    checkApiKeys(config.api_keys, problems)
-    const configured = compileConfigured(config.consumers, problems)
-    this.keyHasher = new KeyHasher(config.api_keys.pepper ?? null)
-    this.apiKeyPrefixes = config.api_keys.prefixes
     const services: StageServices = {
       issuers,
       jwt: state.jwt,
@@ -149,6 +147,8 @@ export class Runtime implements ExchangeRuntime {
       problems,
     )
     const gossip = compileGossip(config.gossip, problems)
+    checkApiKeys(config.api_keys, problems)
+    const credentials = compileConfigured(config.consumers, problems)
     if (problems.length > 0) {
       throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
     }
@@ -157,7 +157,7 @@ export class Runtime implements ExchangeRuntime {
     state.issuers.sweep()
     state.jwt.resize(config.issuers.reduce((sum, issuer) => sum + issuer.cache_size, 0))
     state.revocations.setConfigured(config.revocation.jtis)
-    state.credentials.useConfigured(configured)
+    state.credentials.useConfigured(credentials)
     this.gossip = gossip!
     state.rateLimits.sweep()
     this.headerRules = new RequestHeaderRules(
