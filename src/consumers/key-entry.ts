@@ -26,6 +26,8 @@ export interface KeyEntry {
   identity: Identity | null
 }
 
+const NO_ADDRESSES = Object.freeze({ blocks: [], problems: [] })
+
 /** The id a config key goes by: stable while its hash is, and never a store id (`key_…`). */
 export function configKeyId(hash: string): string {
   return `cfg_${hash.slice(0, 16)}`
@@ -48,7 +50,9 @@ export class KeyEntryCompiler {
   fromStored(record: StoredKey): KeyEntry {
     const notBeforeMs = record.not_before === null ? 0 : parseRfc3339(record.not_before)
     const expiresAtMs = record.expires_at === null ? Infinity : parseRfc3339(record.expires_at)
-    const { blocks, problems } = parseAddressList(record.allow_ips, 'allow_ips')
+    // Most keys have no allow-list: skip the parser's allocations for them on a full read.
+    const { blocks, problems } =
+      record.allow_ips.length === 0 ? NO_ADDRESSES : parseAddressList(record.allow_ips, 'allow_ips')
     const unreadable = Number.isNaN(notBeforeMs) || Number.isNaN(expiresAtMs) || problems.length > 0
     return new CompiledKey(
       record.id,
