@@ -9,6 +9,7 @@ import { generateApiKey } from '../../src/keys/format.js'
 import { KeyHasher } from '../../src/keys/hash.js'
 import { FRONTS, startGateway, stopAllGateways, type Gateway } from '../helpers/gateway.js'
 import { send, type ErrorBody, type HttpResult } from '../helpers/http.js'
+import { hmacToken, nowSeconds } from '../helpers/jwt.js'
 import { freePort } from '../helpers/ports.js'
 import {
   closeAllUpstreams,
@@ -18,6 +19,8 @@ import {
 } from '../helpers/upstream.js'
 
 const PEPPER = 'a-pepper-of-at-least-thirty-two-bytes!!'
+const SECRET = 'an-hmac-secret-of-at-least-32-bytes!'
+const ISS = 'https://keys.issuer.test'
 const HOUR = 3_600_000
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z')
 
@@ -74,8 +77,18 @@ describe.each(FRONTS)('API keys on the %s front', (front) => {
           { name: 'walk-in', keys: [{ hash: outsider.hash, scopes: ['orders:read'] }] },
         ],
         headers: { consumer: { metadata: { tenant: 'X-Tenant' } } },
+        issuers: [
+          { name: 'idp', issuer: ISS, secret: SECRET, audiences: ['api'], algorithms: ['HS256'] },
+        ],
         upstreams: { echo: { targets: [upstream.url] } },
         routes: [
+          {
+            name: 'mixed',
+            match: { paths: ['/mixed/*'] },
+            upstream: 'echo',
+            auth: { any: ['jwt', 'api_key'] },
+            jwt: { issuers: ['idp'] },
+          },
           {
             name: 'orders',
             match: { paths: ['/orders/*'] },
@@ -223,5 +236,42 @@ describe.each(FRONTS)('API keys on the %s front', (front) => {
     const result = await get(`/orders/1?api_key=${reader.key}`, ['X-API-Key', reader.key])
     expect(result.status).toBe(400)
     expect(result.json<ErrorBody>().error).toBe('invalid_request')
+  })
+
+  describe('on a route with auth: { any: [jwt, api_key] }', () => {
+    const token = () =>
+      hmacToken(
+        { alg: 'HS256' },
+        { iss: ISS, aud: 'api', sub: 'svc', exp: nowSeconds() + 600 },
+        SECRET,
+      )
+
+    it('admits a key alone and a token alone', async () => {
+      expect((await get('/mixed/1', ['X-API-Key', reader.key])).status).toBe(200)
+      expect((await get('/mixed/1', ['Authorization', `Bearer ${token()}`])).status).toBe(200)
+    })
+
+    it('refuses a key beside a token with 400 invalid_request, both valid', async () => {
+      const result = await get('/mixed/1', [
+        'X-API-Key',
+        reader.key,
+        'Authorization',
+        `Bearer ${token()}`,
+      ])
+      expect(result.status).toBe(400)
+      expect(result.json<ErrorBody>().error).toBe('invalid_request')
+      expect(upstream.requests.some((r) => r.url === '/mixed/1' && r.headers['x-api-key'])).toBe(
+        false,
+      )
+    })
+
+    it('challenges with both schemes when neither credential is there', async () => {
+      const result = await get('/mixed/1')
+      expect(result.status).toBe(401)
+      const challenges = result.rawHeaders.filter(
+        (_, i) => i % 2 === 1 && result.rawHeaders[i - 1]!.toLowerCase() === 'www-authenticate',
+      )
+      expect(challenges).toEqual(['Bearer realm="portcullis"', 'ApiKey realm="portcullis"'])
+    })
   })
 })
