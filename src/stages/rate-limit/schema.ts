@@ -123,7 +123,7 @@ export const RateLimitPolicySchema = Type.Object(
         description:
           'What is counted separately: consumer (the consumer the credential names, so its keys ' +
           'and tokens share a counter; else the verified identity: issuer and subject), ' +
-          'credential (the token: issuer and jti), ip (the client address), route (one counter ' +
+          'credential (the token: issuer and jti; an API key: its id), ip (the client address), route (one counter ' +
           'for the whole route), claim:<name> (a claim of the identity, e.g. claim:tid), ' +
           'header:<name> (a request header, e.g. header:x-api-client). A request without the ' +
           'claim or header is counted by its client address instead.',
