@@ -9,6 +9,8 @@ import { startDemoIdp } from './demo-idp.js'
 import { startDemoUpstream } from './demo-upstream.js'
 
 const CONFIG = process.env['PORTCULLIS_CONFIG'] ?? 'config/gateway.yaml'
+/** The key config/gateway.yaml declares by hash for the consumer demo-partner: the demo's only. */
+const DEMO_KEY = 'pc_live_aMxQ9VjTBPwKD9CkgBK8Ae8Bi40UKZ_0rSWyA'
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
 
 const upstream = await startDemoUpstream({ host: '127.0.0.1', port: 3000 })
@@ -36,6 +38,10 @@ createInterface({ input: gateway.stdout! }).on('line', (line) => {
         `  curl -i http://127.0.0.1:8080/me -H 'Authorization: Bearer ${reader}'\n` +
         '  curl -i http://127.0.0.1:8080/me                       # 401, WWW-Authenticate\n' +
         `  curl -i http://127.0.0.1:8080/me -H 'Authorization: Bearer ${stranger}'   # 403\n\n` +
+        'A route that needs an API key (the demo consumer demo-partner holds this one; the\n' +
+        'upstream echo shows X-Consumer-Id and no X-API-Key):\n\n' +
+        `  curl -i http://127.0.0.1:8080/orders/42 -H 'X-API-Key: ${DEMO_KEY}'\n` +
+        `  curl -i http://127.0.0.1:8080/orders/42 -H 'X-API-Key: ${DEMO_KEY.slice(0, -1)}x'   # 401\n\n` +
         'Ctrl-C stops the gateway and the demo upstream.\n\n',
     )
   }

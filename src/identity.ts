@@ -21,6 +21,13 @@ export interface Identity {
   readonly scopes: ReadonlySet<string>
   /** The verified claims, for forwarding and keyed policies. Never modified. */
   readonly claims: Readonly<Record<string, unknown>>
-  /** Header list last built for a forward policy: memo for the warm path (forward stage). */
-  forwarded: { readonly policy: object; readonly headers: readonly string[] | null } | null
+  /**
+   * Header list last built for a forward policy and consumer object (a changed consumer is a new
+   * object): memo for the warm path (forward stage).
+   */
+  forwarded: {
+    readonly policy: object
+    readonly consumer: object | null
+    readonly headers: readonly string[] | null
+  } | null
 }

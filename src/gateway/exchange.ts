@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino'
 import { REJECT, type Rejection } from '../errors.js'
+import type { Consumer } from '../consumers/consumer.js'
 import type { Identity } from '../identity.js'
 import type { BodyRateWatch } from './body-rate.js'
 import type { ClientSlots } from './client-slots.js'
@@ -119,6 +120,7 @@ export abstract class Exchange implements PipelineExchange {
   upstreamPath = ''
   /** Set by the authenticate stage; null on public routes and before authentication. */
   identity: Identity | null = null
+  consumer: Consumer | null = null
   /** Identity headers for the upstream, flat like `headers`; set by the forward stage. */
   forwardHeaders: readonly string[] | null = null
   /** Extra response headers from stages (rate-limit headers…), flat like `headers`. */

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
+import { compileConsumerHeaders } from '../stages/forward/consumer-headers.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from '../errors.js'
 import type { BodyRateWatch } from './body-rate.js'
@@ -46,7 +47,7 @@ export interface WorkerState {
   /** Token caches, verify pool, verifications in flight: shared by every JWT route. */
   readonly jwt: JwtContext
   readonly revocations: RevocationList
-  /** Consumers and API keys, the config's and the credential store's. */
+  /** Consumers and API keys: the config's (set by each runtime) and the credential store's. */
   readonly credentials: CredentialDirectory
   /** Per-key usage counts, drained to Redis in the background. */
   readonly keyUsage: KeyUsage
@@ -129,7 +130,13 @@ export class Runtime implements ExchangeRuntime {
       rateLimitPolicies: state.rateLimits.compile(config.rate_limits, problems),
       now: state.rateLimits.now,
       identityHeaders: new Set<string>(DEFAULT_IDENTITY_HEADERS),
+      consumerHeaders: compileConsumerHeaders(config.headers.consumer, problems),
+      credentials: state.credentials,
+      keyHasher: this.keyHasher,
+      keyUsage: state.keyUsage,
+      apiKeyPrefixes: this.apiKeyPrefixes,
     }
+    for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     checkQuotasNeedRedis(config, problems)
     const entries = compileRoutes(
       config,

@@ -22,6 +22,8 @@ export class CompiledIssuer {
   /** Required `typ`, or null. */
   readonly typ: string | null
   readonly scopeClaim: string
+  /** issuers[].consumer_claim, or null. */
+  readonly consumerClaim: string | null
   readonly maxTokenBytes: number
   readonly cacheSize: number
   readonly keys: KeySource
@@ -41,6 +43,7 @@ export class CompiledIssuer {
     }
     this.typ = config.typ ?? null
     this.scopeClaim = config.scope_claim
+    this.consumerClaim = config.consumer_claim ?? null
     this.maxTokenBytes = parseSize(config.max_token_size)
     this.cacheSize = config.cache_size
     this.keys = keys

@@ -94,6 +94,16 @@ export const IssuerSchema = Type.Object(
       description: 'Claim holding the scopes: a space-delimited string (scope) or an array (scp).',
       default: 'scope',
     }),
+    consumer_claim: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Claim naming the consumer (consumers:) a verified token belongs to, e.g. sub or azp. ' +
+          'A known consumer gives the request its groups, tier and metadata; a disabled one is ' +
+          'refused (401); a name no consumer has leaves the token its issuer+subject identity. ' +
+          'Unset: tokens of this issuer name no consumer.',
+      }),
+    ),
     max_token_size: Size({
       description:
         'Longer tokens naming this issuer are refused before any key work. A token longer than ' +

@@ -98,6 +98,7 @@ export const JWT_FAILURES = {
   wrong_type: 'The token type (typ) is not accepted.',
   revoked: 'The token has been revoked.',
   unforwardable_claim: 'A claim of the token cannot be forwarded as a header.',
+  consumer_disabled: 'The consumer the token names is disabled.',
 } as const
 
 export type JwtFailure = keyof typeof JWT_FAILURES

@@ -7,6 +7,7 @@
  * {@link StageDefinition} that gateway/stage-registry.ts lists and compiles into pipelines.
  */
 import type { Static, TObject, TProperties } from '@sinclair/typebox'
+import type { Consumer } from '../consumers/consumer.js'
 import type { ConfigProblem, Rejection } from '../errors.js'
 import type { Identity } from '../identity.js'
 import type { StageName } from './order.js'
@@ -32,6 +33,11 @@ export interface StageExchange {
   upstreamPath: string
   /** Set by the authenticate stage; null on public routes and before authentication. */
   identity: Identity | null
+  /**
+   * The consumer the identity resolves to, looked up by the authenticate stage for this request
+   * (so every stage of the request sees the same one); null when the identity names none.
+   */
+  consumer: Consumer | null
   /** Identity headers for the upstream, flat like `headers`; set by the forward stage. */
   forwardHeaders: readonly string[] | null
   /** Extra response headers from stages (rate-limit headers…), flat like `headers`. */

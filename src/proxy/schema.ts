@@ -1,6 +1,13 @@
 /** Config schema of upstreams (targets, timeouts, retries, passive health) and of `headers:`. */
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration, HEADER_NAME_PATTERN, HEADER_NAME_REASON, NamedRecord, Pattern } from '../config/fragments.js'
+import { ConsumerHeadersSchema } from '../consumers/headers-schema.js'
+import {
+  Duration,
+  HEADER_NAME_PATTERN,
+  HEADER_NAME_REASON,
+  NamedRecord,
+  Pattern,
+} from '../config/fragments.js'
 
 export const UpstreamSchema = Type.Object(
   {
@@ -100,6 +107,7 @@ export const METHOD_OVERRIDE_HEADERS = [
 
 export const HeadersSchema = Type.Object(
   {
+    consumer: ConsumerHeadersSchema,
     drop: Type.Array(Pattern(HEADER_NAME_PATTERN, HEADER_NAME_REASON), {
       uniqueItems: true,
       description:

@@ -67,8 +67,10 @@ export class CompiledPolicy<Table extends Limiter = Limiter> {
   readonly keyKind: KeyKind
   /** The claim name, or the lowercase header name; '' for the other kinds. */
   readonly keyName: string
-  /** The claim the tier is read from, or null when the policy has no tiers. */
+  /** The claim the tier is read from, or null when the policy has no tiers or reads the consumer's. */
   readonly tierClaim: string | null
+  /** tier_from: consumer: the tier of the request's consumer. */
+  readonly tierFromConsumer: boolean
   /** Tier index of requests without a (known) tier. */
   readonly defaultTier: number
   readonly table: Table
@@ -83,7 +85,11 @@ export class CompiledPolicy<Table extends Limiter = Limiter> {
     this.keyKind = keyKindOf(key)
     this.keyName = colon < 0 ? '' : key.slice(colon + 1)
     if (this.keyKind === KeyKind.Header) this.keyName = this.keyName.toLowerCase()
-    this.tierClaim = config.tier_from === undefined ? null : config.tier_from.slice('claim:'.length)
+    this.tierFromConsumer = config.tier_from === 'consumer'
+    this.tierClaim =
+      config.tier_from === undefined || this.tierFromConsumer
+        ? null
+        : config.tier_from.slice('claim:'.length)
     this.defaultTier = config.default_tier === undefined ? 0 : table.tierIndex(config.default_tier)
     this.table = table
     this.headers = new PolicyHeaders(name, config.headers)
@@ -392,8 +398,8 @@ function checkPhase(
     problems.push({
       path: `${path}.tier_from`,
       reason:
-        'a pre_auth policy counts before authentication, when there is no claim to read a tier ' +
-        'from; give it a rate, or make it post_auth',
+        'a pre_auth policy counts before authentication, when there is no claim or consumer to ' +
+        'read a tier from; give it a rate, or make it post_auth',
     })
   }
   return problems.length === before
@@ -430,7 +436,7 @@ function checkPolicy(
   if (config.tiers !== undefined && config.tier_from === undefined) {
     problems.push({
       path: `${path}.tier_from`,
-      reason: 'tiers need tier_from: where a request’s tier is read (claim:<name>)',
+      reason: 'tiers need tier_from: where a request’s tier is read (claim:<name> or consumer)',
     })
   }
   if (config.tiers === undefined && config.tier_from !== undefined) {

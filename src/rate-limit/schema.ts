@@ -120,8 +120,10 @@ export const RateLimitPolicySchema = Type.Object(
         'spaces) or header:<name> (a header name)',
       {
         description:
-          'What is counted separately: consumer (the verified identity: issuer and subject), ' +
-          'credential (the token: issuer and jti), ip (the client address), route (one counter ' +
+          'What is counted separately: consumer (the consumer the credential names, so its keys ' +
+          'and tokens share a counter; else the verified identity: issuer and subject), ' +
+          'credential (the token: issuer and jti; an API key: its id), ip (the client address), ' +
+          'route (one counter ' +
           'for the whole route), claim:<name> (a claim of the identity, e.g. claim:tid), ' +
           'header:<name> (a request header, e.g. header:x-api-client). A request without the ' +
           'claim or header is counted by its client address instead.',
@@ -155,12 +157,13 @@ export const RateLimitPolicySchema = Type.Object(
     ),
     tier_from: Type.Optional(
       Pattern(
-        `^claim:${CLAIM_NAME}$`,
-        'must be claim:<name> (a claim name without dots or spaces)',
+        `^(claim:${CLAIM_NAME}|consumer)$`,
+        'must be claim:<name> (a claim name without dots or spaces) or consumer',
         {
           description:
-            'Where the tier of a request is read: claim:<name>. A request without it (or with a ' +
-            'tier not listed) gets default_tier, or the policy rate when there is no default_tier.',
+            'Where the tier of a request is read: claim:<name>, or consumer (the tier of the ' +
+            'consumer the credential names). A request without it (or with a tier not listed) ' +
+            'gets default_tier, or the policy rate when there is no default_tier.',
         },
       ),
     ),

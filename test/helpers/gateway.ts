@@ -63,7 +63,7 @@ export interface RouteInput {
     readonly [key: string]: unknown
   }
   readonly upstream: string
-  readonly auth?: string
+  readonly auth?: string | { readonly any: readonly string[] }
   readonly [key: string]: unknown
 }
 

@@ -1,10 +1,14 @@
 /**
- * The answers of a bearer-token route that refuses a request (RFC 6750 §3): built once per realm
- * at compile time, frozen, returned as they are on the hot path.
+ * The answers of an authenticated route that refuses a request (RFC 6750 §3 for bearer tokens,
+ * the same shape for API keys): built once per realm pair at compile time, frozen, returned as
+ * they are on the hot path. A route that takes both methods challenges with both schemes
+ * (RFC 9110 §11.6.1: one WWW-Authenticate field per challenge).
  *
- * - no token at all: 401 with a bare challenge, no error code (§3.1: "SHOULD NOT include an error
- *   code or other error information");
+ * - no credential at all: 401 with a bare challenge, no error code (§3.1: "SHOULD NOT include an
+ *   error code or other error information");
  * - a bad token: 401 `error="invalid_token"` with a description naming the rule it broke;
+ * - a bad API key, whatever is wrong with it: 401 `invalid_token`, one body for every reason, so
+ *   a caller cannot probe which keys exist (the reason goes to the audit line);
  * - several credentials, or a malformed Authorization field: 400 `error="invalid_request"`
  *   (§3.1: "uses more than one method for including an access token, or is otherwise malformed");
  * - missing scope: 403 `error="insufficient_scope"` with the `scope` the route needs.
@@ -18,56 +22,68 @@ export interface Challenges {
   readonly malformed: Rejection
   /** The keys of the issuer could not be loaded: the gateway's fault, not the token's. */
   readonly unavailable: Rejection
+  /** Any refusal of a present API key. */
+  readonly invalidKey: Rejection
   invalid(failure: JwtFailure): Rejection
   insufficientScope(required: readonly string[]): Rejection
 }
 
 const cache = new Map<string, Challenges>()
 
-export function challengesFor(realm: string): Challenges {
-  let challenges = cache.get(realm)
+/** `bearerRealm`, `apiKeyRealm`: the realm of each scheme the route takes, null when it takes none. */
+export function challengesFor(bearerRealm: string | null, apiKeyRealm: string | null): Challenges {
+  const id = JSON.stringify([bearerRealm, apiKeyRealm])
+  let challenges = cache.get(id)
   if (challenges === undefined) {
-    challenges = createChallenges(realm)
-    cache.set(realm, challenges)
+    challenges = createChallenges(bearerRealm, apiKeyRealm)
+    cache.set(id, challenges)
   }
   return challenges
 }
 
-function createChallenges(realm: string): Challenges {
-  const bearer = `Bearer realm="${realm}"`
+function createChallenges(bearerRealm: string | null, apiKeyRealm: string | null): Challenges {
+  const bearer = bearerRealm === null ? null : `Bearer realm="${bearerRealm}"`
+  const apiKey = apiKeyRealm === null ? null : `ApiKey realm="${apiKeyRealm}"`
+  /** One www-authenticate field per scheme the route takes; `params` follow each challenge. */
+  const fields = (params: string): string[] => {
+    const out: string[] = []
+    if (bearer !== null) out.push('www-authenticate', `${bearer}${params}`)
+    if (apiKey !== null) out.push('www-authenticate', `${apiKey}${params}`)
+    return out
+  }
+  // A JWT refusal answers the bearer scheme; a route without one (only forward's compile asks)
+  // answers with its own scheme.
+  const tokenChallenge = bearer ?? apiKey!
   const invalid = new Map<JwtFailure, Rejection>()
   for (const [failure, description] of Object.entries(JWT_FAILURES) as [JwtFailure, string][]) {
     invalid.set(
       failure,
       createRejection(401, 'invalid_token', description, [
         'www-authenticate',
-        `${bearer}, error="invalid_token", error_description="${description}"`,
+        `${tokenChallenge}, error="invalid_token", error_description="${description}"`,
       ]),
     )
   }
   const scopes = new Map<string, Rejection>()
+  const wanted =
+    bearer === null
+      ? 'an API key'
+      : apiKey === null
+        ? 'a bearer token'
+        : 'a bearer token or an API key'
   return {
-    missing: createRejection(401, 'unauthorized', 'This route requires a bearer token.', [
-      'www-authenticate',
-      bearer,
-    ]),
+    missing: createRejection(401, 'unauthorized', `This route requires ${wanted}.`, fields('')),
     multiple: createRejection(
       400,
       'invalid_request',
       'The request presents more than one credential.',
-      [
-        'www-authenticate',
-        `${bearer}, error="invalid_request", error_description="more than one credential"`,
-      ],
+      fields(', error="invalid_request", error_description="more than one credential"'),
     ),
     malformed: createRejection(
       400,
       'invalid_request',
-      'The Authorization header is malformed: one "Bearer <token>" is expected.',
-      [
-        'www-authenticate',
-        `${bearer}, error="invalid_request", error_description="malformed Authorization header"`,
-      ],
+      `The Authorization header is malformed: one "${bearer === null ? 'ApiKey <key>' : 'Bearer <token>'}" is expected.`,
+      fields(', error="invalid_request", error_description="malformed Authorization header"'),
     ),
     unavailable: createRejection(
       503,
@@ -75,6 +91,10 @@ function createChallenges(realm: string): Challenges {
       'The keys needed to verify the token are not available; try again later.',
       ['retry-after', '5'],
     ),
+    invalidKey: createRejection(401, 'invalid_token', 'The API key is not valid.', [
+      'www-authenticate',
+      apiKey ?? tokenChallenge,
+    ]),
     invalid: (failure) => invalid.get(failure)!,
     insufficientScope(required) {
       const scope = required.join(' ')
@@ -84,10 +104,9 @@ function createChallenges(realm: string): Challenges {
           403,
           'insufficient_scope',
           `This request requires the scope: ${scope}.`,
-          [
-            'www-authenticate',
-            `${bearer}, error="insufficient_scope", error_description="insufficient scope", scope="${scope}"`,
-          ],
+          fields(
+            `, error="insufficient_scope", error_description="insufficient scope", scope="${scope}"`,
+          ),
         )
         scopes.set(scope, rejection)
       }

@@ -1,6 +1,7 @@
 /**
- * Finds the bearer token of a request in the places a route allows: the Authorization header
- * (RFC 6750 §2.1), a cookie, a query parameter (§2.3). A request whose credentials are ambiguous
+ * Finds the credential of a request: the bearer token in the places a route allows: the Authorization header
+ * (RFC 6750 §2.1), a cookie, a query parameter (§2.3); the API key in its header,
+ * `Authorization: ApiKey`, a query parameter. A request whose credentials are ambiguous
  * is refused, since which one would count is a guess and an upstream might read the other
  * (RFC 6750 §2: "MUST NOT use more than one method"): two tokens in one place or across places,
  * two Authorization fields of any schemes, one Authorization field holding two credentials, and
@@ -78,32 +79,85 @@ export function findToken(
  * check (401 invalid_token): a JWT is validated character by character there anyway.
  */
 export function bearerToken(value: string): string | null | CredentialProblem {
+  return schemeToken(value, 'bearer')
+}
+
+/** The key of an `ApiKey <key>` credential, by the rules of {@link bearerToken}. */
+export function apiKeyToken(value: string): string | null | CredentialProblem {
+  return schemeToken(value, 'apikey')
+}
+
+/** `scheme`: lower-case letters only. */
+function schemeToken(value: string, scheme: string): string | null | CredentialProblem {
+  const n = scheme.length
   // Compared by char code, folding ASCII case with | 0x20: no lowercased copy per request.
-  if (
-    value.length < 6 ||
-    (value.charCodeAt(0) | 0x20) !== 0x62 /* b */ ||
-    (value.charCodeAt(1) | 0x20) !== 0x65 /* e */ ||
-    (value.charCodeAt(2) | 0x20) !== 0x61 /* a */ ||
-    (value.charCodeAt(3) | 0x20) !== 0x72 /* r */ ||
-    (value.charCodeAt(4) | 0x20) !== 0x65 /* e */ ||
-    (value.charCodeAt(5) | 0x20) !== 0x72 /* r */ ||
-    (value.length > 6 && isTokenChar(value.charCodeAt(6)))
-  ) {
-    return hasSecondCredential(value, 0) ? CredentialProblem.Multiple : null
+  let same = value.length >= n && !(value.length > n && isTokenChar(value.charCodeAt(n)))
+  for (let i = 0; same && i < n; i++) {
+    same = (value.charCodeAt(i) | 0x20) === scheme.charCodeAt(i)
   }
-  let start = 6
+  if (!same) return hasSecondCredential(value, 0) ? CredentialProblem.Multiple : null
+  let start = n
   let end = value.length
   while (start < end && isBlank(value.charCodeAt(start))) start++
   while (end > start && isBlank(value.charCodeAt(end - 1))) end--
   if (start === end) return CredentialProblem.Malformed
-  // "Bearer" 1*SP b64token (RFC 6750 §2.1): a token68 has no comma, space or tab.
+  // scheme 1*SP token68 (RFC 9110 §11.4, RFC 6750 §2.1): a token68 has no comma, space or tab.
   if (value.indexOf(',', start) >= 0) {
     return hasSecondCredential(value, start)
       ? CredentialProblem.Multiple
       : CredentialProblem.Malformed
   }
-  if (start === 6 || hasBlank(value, start, end)) return CredentialProblem.Malformed
+  if (start === n || hasBlank(value, start, end)) return CredentialProblem.Malformed
   return value.slice(start, end)
+}
+
+/** Where a route reads an API key: a header, Authorization: ApiKey, a query parameter. */
+export interface KeySources {
+  /** Lower-case header name. */
+  readonly header: string
+  readonly authorization: boolean
+  readonly query: string | null
+}
+
+/**
+ * The API key of a request, or why there is none to use: one pass over the headers. Two keys,
+ * in one place or across places (two header fields, one field listing two, a header and a query
+ * parameter…), are Multiple: which one would count is a guess.
+ */
+export function findApiKey(
+  exchange: StageExchange,
+  sources: KeySources,
+): string | CredentialProblem {
+  const headers = exchange.headers
+  let found: string | null = null
+  let authorization = false
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!
+    if (name === sources.header) {
+      const value = headers[i + 1]!
+      // A key has no comma: a comma lists two (RFC 9110 §5.3 combines fields that way).
+      if (found !== null || value.indexOf(',') >= 0) return CredentialProblem.Multiple
+      found = value
+    } else if (name === 'authorization' && sources.authorization) {
+      if (authorization) return CredentialProblem.Multiple
+      authorization = true
+      const key = apiKeyToken(headers[i + 1]!)
+      if (typeof key === 'number') return key
+      if (key !== null) {
+        if (found !== null) return CredentialProblem.Multiple
+        found = key
+      }
+    }
+  }
+  if (sources.query !== null && exchange.query !== '') {
+    const value = findPair(exchange.query, '&', sources.query, true)
+    if (value === MULTIPLE) return CredentialProblem.Multiple
+    if (value !== null) {
+      if (found !== null) return CredentialProblem.Multiple
+      found = value
+    }
+  }
+  return found ?? CredentialProblem.Missing
 }
 
 function isBlank(c: number): boolean {

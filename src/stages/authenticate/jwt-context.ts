@@ -15,7 +15,13 @@ const FAILURE_CACHE_ENTRIES = 4096
 
 /** The outcome for one token; cached and shared, so never modified after it is built. */
 export interface TokenVerdict {
+  /** Its consumer is the consumer_claim's value, when the issuer has one and the token says it. */
   readonly identity: Identity | null
+  /**
+   * The same identity without a consumer, for requests when no consumer has that name (the
+   * directory is read per request); null when identity names no consumer.
+   */
+  readonly unmapped: Identity | null
   readonly failure: JwtFailure | null
   readonly issuer: CompiledIssuer | null
   /** The issuer's key generation the verdict was reached with: a rotation invalidates it. */

@@ -177,8 +177,11 @@ export class JwtAuthenticator {
     }
     const payload = parsed.payload
     const jti = typeof payload['jti'] === 'string' ? payload['jti'] : null
+    const identity = createIdentity(issuer, payload)
     const verdict: TokenVerdict = {
-      identity: createIdentity(issuer, payload),
+      identity,
+      unmapped:
+        identity.consumer === null ? null : { ...identity, consumer: null, forwarded: null },
       failure: null,
       issuer,
       generation,
@@ -226,6 +229,7 @@ function failed(
 ): TokenVerdict {
   return {
     identity: null,
+    unmapped: null,
     failure,
     issuer,
     generation: issuer === null ? 0 : issuer.keys.generation,
@@ -252,14 +256,15 @@ function validUntil(issuer: CompiledIssuer, payload: Record<string, unknown>, no
 
 function createIdentity(issuer: CompiledIssuer, claims: Record<string, unknown>): Identity {
   const sub = claims['sub']
+  const named = issuer.consumerClaim === null ? undefined : claims[issuer.consumerClaim]
   return {
     method: 'jwt',
     issuer: issuer.name,
     subject: typeof sub === 'string' ? sub : null,
     scopes: readScopes(claims[issuer.scopeClaim]),
     claims,
-    // issuers[].consumer_claim (issue 16) fills it; until then a token names no consumer.
-    consumer: null,
+    // Only a name: the authenticate stage looks the consumer up on every request.
+    consumer: typeof named === 'string' && named !== '' ? named : null,
     credentialId: null,
     forwarded: null,
   }

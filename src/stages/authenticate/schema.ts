@@ -1,9 +1,12 @@
-/** Config schema of a route's authentication: `auth:` (which methods) and `jwt:` (which issuers, where the token is). */
+/**
+ * Config schema of a route's authentication: `auth:` (which methods), `jwt:` (which issuers, where
+ * the token is) and `api_key:` (where the key is).
+ */
 import { Type, type Static } from '@sinclair/typebox'
-import { Name, Pattern } from '../../config/fragments.js'
+import { HEADER_NAME_PATTERN, HEADER_NAME_REASON, Name, Pattern } from '../../config/fragments.js'
 
-/** Methods a route may name in `auth`; api_key, mtls, introspection and hmac join as they land. */
-export const AUTH_METHODS = ['jwt'] as const
+/** Methods a route may name in `auth`; mtls, introspection and hmac join as they land. */
+export const AUTH_METHODS = ['jwt', 'api_key'] as const
 export type AuthMethodName = (typeof AUTH_METHODS)[number]
 
 const Method = Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)))
@@ -26,13 +29,23 @@ export const AuthSchema = Type.Union(
   {
     description:
       'Who may call this route. Required: a zero-trust gateway has no implicit public routes. ' +
-      '"none" makes the route public; "jwt" or { any: [jwt, …] } require a credential.',
+      '"none" makes the route public; "jwt", "api_key" or { any: [jwt, api_key] } require a ' +
+      'credential. With any, the method whose credential the request carries decides; a request ' +
+      'carrying the credentials of two methods is refused (400).',
   },
 )
 
 /** RFC 6265 cookie-name and RFC 3986 query parameter names, kept to a safe token. */
 const PARAMETER_NAME = "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
 const PARAMETER_NAME_REASON = "must be 1 to 64 letters, digits or ! # $ % & ' * + . ^ _ ` | ~ -"
+
+function Realm(description: string) {
+  return Pattern(
+    '^[\\x20\\x21\\x23-\\x5B\\x5D-\\x7E]{1,64}$',
+    'must be 1 to 64 printable ASCII characters (spaces allowed) without " or \\',
+    { description, default: 'portcullis' },
+  )
+}
 
 export const RouteJwtSchema = Type.Object(
   {
@@ -57,17 +70,40 @@ export const RouteJwtSchema = Type.Object(
           'end up in logs and browser history.',
       }),
     ),
-    realm: Pattern(
-      '^[\\x20\\x21\\x23-\\x5B\\x5D-\\x7E]{1,64}$',
-      'must be 1 to 64 printable ASCII characters (spaces allowed) without " or \\',
-      {
-        description: 'realm of the WWW-Authenticate challenge (RFC 6750 §3).',
-        default: 'portcullis',
-      },
-    ),
+    realm: Realm('realm of the WWW-Authenticate challenge (RFC 6750 §3).'),
   },
   { additionalProperties: false },
 )
 
+export const RouteApiKeySchema = Type.Object(
+  {
+    header: Pattern(HEADER_NAME_PATTERN, HEADER_NAME_REASON, {
+      description: 'The request header that carries the key.',
+      // The name most clients and gateways (Kong, AWS API Gateway) already send.
+      default: 'x-api-key',
+    }),
+    authorization: Type.Boolean({
+      description: 'Also read the key from Authorization: ApiKey <key>.',
+      // Off: an Authorization field is usually meant for the upstream or a bearer route.
+      default: false,
+    }),
+    query: Type.Optional(
+      Pattern(PARAMETER_NAME, PARAMETER_NAME_REASON, {
+        description:
+          'Also read the key from this query parameter. Off by default: URLs end up in logs and ' +
+          'browser history.',
+      }),
+    ),
+    realm: Realm('realm of the WWW-Authenticate: ApiKey challenge.'),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Where a route with auth api_key reads the key; the defaults apply when absent. The key is ' +
+      'removed before forwarding, wherever it was read.',
+  },
+)
+
 export type AuthConfig = Static<typeof AuthSchema>
 export type RouteJwtConfig = Static<typeof RouteJwtSchema>
+export type RouteApiKeyConfig = Static<typeof RouteApiKeySchema>

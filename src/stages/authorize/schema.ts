@@ -1,6 +1,9 @@
-/** Config schema of a route's `scopes:`: what the identity must be granted. */
+/**
+ * Config schema of a route's `scopes:` (what the identity must be granted) and
+ * `allow_groups:`/`deny_groups:` (which consumers may call it).
+ */
 import { Type, type Static, type TOptional } from '@sinclair/typebox'
-import { Pattern } from '../../config/fragments.js'
+import { Name, Pattern } from '../../config/fragments.js'
 import { METHODS } from '../../router/methods.js'
 
 /** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` and `\`. */
@@ -37,3 +40,16 @@ export const ScopesSchema = Type.Union(
 )
 
 export type ScopesConfig = Static<typeof ScopesSchema>
+
+const GroupList = (description: string) =>
+  Type.Array(Name(), { minItems: 1, uniqueItems: true, description })
+
+export const AllowGroupsSchema = GroupList(
+  'Only consumers (consumers:, the credential store) in at least one of these groups may call ' +
+    'this route; a caller without a consumer is refused (403 forbidden). Unset: any group.',
+)
+
+export const DenyGroupsSchema = GroupList(
+  'Consumers in any of these groups are refused (403 forbidden), even when allow_groups admits ' +
+    'them. The answer names no group.',
+)

@@ -12,7 +12,8 @@
  * deltas, Redis reconciliation; quota policies lease blocks from Redis, quota.ts). Deciding for a known key creates no object or array; the header values (and
  * the key text of a non-string claim) are the only strings a request builds.
  *
- * Keys: consumer (issuer + subject of the identity), credential (issuer + the token's jti, or
+ * Keys: consumer (the consumer's name when the identity names one, so a consumer's keys and
+ * tokens share one counter; else issuer + subject of the identity), credential (issuer + the token's jti, or
  * its sub, iat and exp without one), ip (client address), route, claim:<name>, header:<name>. A
  * request without the claim or header is counted by its client address, in counters apart from
  * those of claim or header values. Keys read from the identity are refused at config time on a
@@ -186,7 +187,7 @@ export class RateLimitStage implements Stage {
     for (let i = 0; i < policies.length; i++) {
       const policy = policies[i]!
       const key = this.#keyOf(policy, exchange)
-      const tier = tierOf(policy, exchange.identity)
+      const tier = tierOf(policy, exchange)
       out.borrow = false
       const slot = policy.table.consume(tier, this.#fallback, key, now, COST, out)
       if (!out.admitted) {
@@ -257,10 +258,15 @@ export class RateLimitStage implements Stage {
   }
 }
 
-function tierOf(policy: CompiledPolicy, identity: Identity | null): number {
-  const claim = policy.tierClaim
-  if (claim === null || identity === null) return policy.defaultTier
-  const value = identity.claims[claim]
+function tierOf(policy: CompiledPolicy, exchange: StageExchange): number {
+  let value: unknown
+  if (policy.tierFromConsumer) value = exchange.consumer?.tier
+  else {
+    const claim = policy.tierClaim
+    const identity = exchange.identity
+    if (claim === null || identity === null) return policy.defaultTier
+    value = identity.claims[claim]
+  }
   if (typeof value !== 'string') return policy.defaultTier
   const tier = policy.table.tierIndex(value)
   // Index 0 is the policy's own rate, which no tier name selects.
@@ -281,6 +287,9 @@ const CONSUMER_KEYS = new WeakMap<Identity, string>()
 const CREDENTIAL_KEYS = new WeakMap<Identity, string>()
 
 function consumerKey(identity: Identity): string {
+  // A known consumer (authenticate swaps in an identity without one when the name is unknown):
+  // consumer names have no '|', so they never meet an issuer|subject key.
+  if (identity.consumer !== null) return identity.consumer
   let key = CONSUMER_KEYS.get(identity)
   if (key === undefined) {
     key = `${identity.issuer}|${identity.subject ?? ''}`
@@ -294,9 +303,11 @@ function credentialKey(identity: Identity): string {
   if (key === undefined) {
     const { jti, sub, iat, exp } = identity.claims
     key =
-      typeof jti === 'string'
-        ? `${identity.issuer}|jti:${jti}`
-        : `${identity.issuer}|${String(sub)}|${String(iat)}|${String(exp)}`
+      identity.credentialId !== null
+        ? `${identity.issuer}|key:${identity.credentialId}`
+        : typeof jti === 'string'
+          ? `${identity.issuer}|jti:${jti}`
+          : `${identity.issuer}|${String(sub)}|${String(iat)}|${String(exp)}`
     CREDENTIAL_KEYS.set(identity, key)
   }
   return key

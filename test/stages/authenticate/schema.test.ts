@@ -186,3 +186,66 @@ describe('jwt config', () => {
     })
   })
 })
+
+describe('api_key config', () => {
+  const keyRoute = (extra: Record<string, unknown> = {}) =>
+    route({ auth: 'api_key', jwt: undefined, ...extra })
+
+  it('accepts auth: api_key with or without api_key:, and any: [jwt, api_key]', () => {
+    const { runtime } = load({
+      issuers: [issuer()],
+      routes: [
+        keyRoute(),
+        keyRoute({
+          name: 'b',
+          match: { paths: ['/b/*'] },
+          api_key: { header: 'X-Partner-Key', authorization: true, query: 'key', realm: 'b' },
+        }),
+        route({
+          name: 'c',
+          match: { paths: ['/c/*'] },
+          auth: { any: ['jwt', 'api_key'] },
+          allow_groups: ['partners'],
+          deny_groups: ['suspended'],
+        }),
+      ],
+    })
+    expect(runtime.table.routeCount).toBe(3)
+  })
+
+  describe('refuses, naming the path', () => {
+    const pathsOf = (routes: Record<string, unknown>[]) =>
+      problems({ issuers: [issuer()], routes }).map((p) => p.path)
+
+    it('api_key on a public route, or on a route whose auth does not name it', () => {
+      expect(pathsOf([keyRoute({ auth: 'none', api_key: {} })])).toContain('routes[0].api_key')
+      expect(pathsOf([route({ api_key: {} })])).toContain('routes[0].api_key')
+    })
+
+    it('a key header the gateway owns or reads for another purpose', () => {
+      for (const header of ['Authorization', 'Cookie', 'X-Forwarded-For', 'Host']) {
+        expect(pathsOf([keyRoute({ api_key: { header } })])).toContain('routes[0].api_key.header')
+      }
+    })
+
+    it('one query parameter for both methods of an any: route', () => {
+      const mixed = route({
+        auth: { any: ['jwt', 'api_key'] },
+        jwt: { issuers: ['idp'], query: 'token' },
+        api_key: { query: 'token' },
+      })
+      expect(pathsOf([mixed])).toContain('routes[0].api_key.query')
+    })
+
+    it('an unknown key under api_key', () => {
+      expect(pathsOf([keyRoute({ api_key: { cookie: 'k' } })])[0]).toMatch(/^routes\[0\]\.api_key/)
+    })
+
+    it('groups or a consumer_claim of the wrong shape', () => {
+      expect(pathsOf([keyRoute({ allow_groups: [] })])[0]).toMatch(/^routes\[0\]\.allow_groups/)
+      expect(problems({ issuers: [issuer({ consumer_claim: '' })], routes: [] })[0]!.path).toMatch(
+        /^issuers\[0\]\.consumer_claim/,
+      )
+    })
+  })
+})

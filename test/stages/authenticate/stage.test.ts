@@ -23,6 +23,7 @@ import {
 import { JwtContext } from '../../../src/stages/authenticate/jwt-context.js'
 import { compileAuthorize } from '../../../src/stages/authorize/index.js'
 import { compileForward, type ForwardStage } from '../../../src/stages/forward/index.js'
+import { keyServices } from '../../helpers/credentials.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 import {
   createSigner,
@@ -101,7 +102,7 @@ async function compileRoutes(
     compileAuthenticate(
       route,
       { name: route.name, path: `routes[${i}]`, problems },
-      { issuers: compiled, jwt: context, logger, audit: false },
+      { issuers: compiled, jwt: context, logger, audit: false, ...keyServices() },
     )!,
   )
   expect(problems).toEqual([])
@@ -147,7 +148,13 @@ beforeAll(() => {
     websocket: false,
   }
   const site = { name: route.name, path: 'routes[0]', problems }
-  authenticate = compileAuthenticate(route, site, { issuers, jwt: context, logger, audit: false })!
+  authenticate = compileAuthenticate(route, site, {
+    issuers,
+    jwt: context,
+    logger,
+    audit: false,
+    ...keyServices(),
+  })!
   forward = compileForward(route, site, authenticate)!
   expect(problems).toEqual([])
 })
