@@ -1,3 +1,4 @@
+import { apiKey } from './api-key.js'
 import { jwtEddsa, jwtEs256, jwtRs256 } from './jwt.js'
 import { passthrough } from './passthrough.js'
 import { ratelimit } from './ratelimit.js'
@@ -6,7 +7,7 @@ import type { Scenario } from './types.js'
 /** Every scenario `--scenario` accepts, in the order `--peers` runs them. A new scenario is one
  * file plus one line here. */
 export const scenarios: ReadonlyMap<string, Scenario> = new Map(
-  [passthrough, jwtRs256, jwtEs256, jwtEddsa, ratelimit].map((scenario) => [
+  [passthrough, jwtRs256, jwtEs256, jwtEddsa, ratelimit, apiKey].map((scenario) => [
     scenario.name,
     scenario,
   ]),
