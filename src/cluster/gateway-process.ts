@@ -23,6 +23,7 @@ import { RateLimitSharing } from './rate-limit-sharing.js'
 import { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import type { RedisConfig } from '../state/schema.js'
 import { BodyRateWatch } from '../gateway/body-rate.js'
+import { CredentialDirectory } from '../consumers/directory.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 
 export type FrontKind = 'uws' | 'node'
@@ -63,6 +64,7 @@ export async function startServing(
     issuers: new IssuerRegistry(logger),
     jwt: new JwtContext(pool, revocations),
     revocations,
+    credentials: new CredentialDirectory(),
     rateLimits: new RateLimitRegistry(),
     bodyRates: new BodyRateWatch(),
     clientSlots: new ClientSlots(),

@@ -23,6 +23,7 @@ import { checkReferences } from './references.js'
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js'
 import type { Logger } from 'pino'
 import { BodyRateWatch } from '../gateway/body-rate.js'
+import { CredentialDirectory } from '../consumers/directory.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 
 export interface CheckedConfig {
@@ -52,6 +53,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       issuers,
       jwt: new JwtContext(null, revocations),
       revocations,
+      credentials: new CredentialDirectory(),
       rateLimits: new RateLimitRegistry(),
       bodyRates: new BodyRateWatch(),
       clientSlots: new ClientSlots(),

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { ClusterSchema } from '../cluster/schema.js'
+import { ApiKeysSchema, ConsumersSchema } from '../consumers/schema.js'
 import { LimitsSchema, ListenersSchema } from '../front/schema.js'
 import { IssuersSchema, RevocationSchema } from '../jwt/schema.js'
 import { GossipSchema } from '../gossip/schema.js'
@@ -26,6 +27,8 @@ export const GatewayConfigSchema = Type.Object(
     upstreams: UpstreamsSchema,
     headers: HeadersSchema,
     rate_limits: RateLimitsSchema,
+    api_keys: ApiKeysSchema,
+    consumers: ConsumersSchema,
     routes: Type.Array(RouteSchema, { description: 'Routes; the most specific match wins.' }),
   },
   { additionalProperties: false },

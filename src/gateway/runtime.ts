@@ -32,6 +32,9 @@ import type { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import { checkQuotasNeedRedis } from '../stages/rate-limit/quota.js'
 import { RequestHeaderRules } from '../proxy/request-header-rules.js'
 import { checkReferences } from '../config/references.js'
+import { checkApiKeys, compileConfigured } from '../consumers/configured.js'
+import type { CredentialDirectory } from '../consumers/directory.js'
+import { KeyHasher } from '../keys/hash.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
@@ -42,6 +45,8 @@ export interface WorkerState {
   /** Token caches, verify pool, verifications in flight: shared by every JWT route. */
   readonly jwt: JwtContext
   readonly revocations: RevocationList
+  /** Consumers and API keys, the config's and the credential store's. */
+  readonly credentials: CredentialDirectory
   /** Rate-limit counters, carried over reloads while their policy is unchanged; the gossip seam. */
   readonly rateLimits: RateLimitRegistry
   /** Bodies being received under limits.min_body_rate. */
@@ -77,6 +82,10 @@ export class Runtime implements ExchangeRuntime {
    * defaults and prefixes), headers.drop, hop-by-hop and the gateway's own fields.
    */
   readonly headerRules: RequestHeaderRules
+  /** Hashes presented API keys with api_keys.pepper, as the store and the config hold them. */
+  readonly keyHasher: KeyHasher
+  /** api_keys.prefixes: a key under any other prefix is refused unread. */
+  readonly apiKeyPrefixes: readonly string[]
   /** `gossip:` compiled; used once per process (a change needs a restart). */
   readonly gossip: GossipSettings
   /** Reused by the synchronous matcher; never held across a tick. */
@@ -96,6 +105,8 @@ export class Runtime implements ExchangeRuntime {
     this.minBodyRateWindowMs = parseDuration(config.limits.min_body_rate_window)
     this.maxConcurrentPerClient = config.limits.max_concurrent_per_client
     this.accessLog = config.log.access
+    this.keyHasher = new KeyHasher(config.api_keys.pepper ?? null)
+    this.apiKeyPrefixes = config.api_keys.prefixes
 
     state.pools.beginGeneration()
     const upstreams = new Map<string, Upstream>()
@@ -126,6 +137,8 @@ export class Runtime implements ExchangeRuntime {
       problems,
     )
     const gossip = compileGossip(config.gossip, problems)
+    checkApiKeys(config.api_keys, problems)
+    const credentials = compileConfigured(config.consumers, problems)
     if (problems.length > 0) {
       throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
     }
@@ -134,6 +147,7 @@ export class Runtime implements ExchangeRuntime {
     state.issuers.sweep()
     state.jwt.resize(config.issuers.reduce((sum, issuer) => sum + issuer.cache_size, 0))
     state.revocations.setConfigured(config.revocation.jtis)
+    state.credentials.useConfigured(credentials)
     this.gossip = gossip!
     state.rateLimits.sweep()
     this.headerRules = new RequestHeaderRules(
