@@ -1,0 +1,399 @@
+/**
+ * The admin side of consumers and API keys in Redis (credential-layout.ts), used only by the admin
+ * API. Every change is one script (credentials.lua.ts) that writes, INCRs the version and
+ * publishes, so workers (credential-sync.ts) see it within a second. An update reads the record,
+ * changes it and writes it only if nobody changed it meanwhile, trying again a few times.
+ *
+ * Inputs are validated by the caller (the admin API's schemas); the store checks what only it can:
+ * existence, conflicts and key state. A key for a consumer the config declares is allowed (keys
+ * always live here), so the store does not require the consumer to be in Redis.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { generateApiKey, keyDisplay } from '../keys/format.js'
+import type { KeyHasher } from '../keys/hash.js'
+import type { StoredConsumer, StoredKey } from '../keys/records.js'
+import {
+  consumerKeySet,
+  credentialKeys,
+  keyUsageHash,
+  USAGE_FIELDS,
+  type CredentialKeys,
+} from './credential-layout.js'
+import { DELETE_CONSUMER_SCRIPT, PUT_RECORDS_SCRIPT } from './credentials.lua.js'
+import { createRedis, evalScript, luaScript } from './redis-client.js'
+import type { RedisConfig } from './schema.js'
+
+const PUT = luaScript(PUT_RECORDS_SCRIPT)
+const DELETE_CONSUMER = luaScript(DELETE_CONSUMER_SCRIPT)
+
+/** How long a call waits for a connection before answering 503: an admin waits, a script retries. */
+const CONNECT_WAIT_MS = 2000
+/** A Redis that accepts the connection but does not answer fails the call after this long. */
+const COMMAND_TIMEOUT_MS = 5000
+/** Read-change-write rounds before a record changed by others every time is reported a conflict. */
+const MAX_ATTEMPTS = 5
+/** Error replies that mean Redis cannot serve now, not that the command was wrong. */
+const OUTAGE_REPLY = /^(LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b/
+const KEY_ID_LENGTH = 16
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+const UNBIASED_LIMIT = 256 - (256 % 62)
+
+/** Redis is down or not configured: the admin API answers 503 `store_unavailable`. */
+export class StoreUnavailableError extends Error {}
+/** The name exists already, or the key is not active: the admin API answers 409 `conflict`. */
+export class StoreConflictError extends Error {}
+
+export interface Page<T> {
+  items: T[]
+  /** Pass it back for the next page; null: this was the last. */
+  next_cursor: string | null
+}
+export interface NewConsumer {
+  name: string
+  groups?: string[]
+  tier?: string | null
+  metadata?: Record<string, string>
+  disabled?: boolean
+}
+export interface ConsumerChange {
+  groups?: string[]
+  tier?: string | null
+  metadata?: Record<string, string>
+  disabled?: boolean
+}
+export interface NewKey {
+  consumer: string
+  prefix: string
+  label?: string | null
+  scopes?: string[]
+  not_before?: string | null
+  expires_at?: string | null
+  allow_ips?: string[]
+}
+export interface KeyUsageRecord {
+  admitted: number
+  refused: number
+  last_used_at: string | null
+  last_address: string | null
+}
+
+export class CredentialStore {
+  readonly #redis: Redis
+  readonly #keys: CredentialKeys
+  readonly #hasher: KeyHasher
+
+  constructor(redis: RedisConfig, hasher: KeyHasher) {
+    this.#keys = credentialKeys(redis.key_prefix)
+    this.#hasher = hasher
+    this.#redis = createRedis(redis.url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      retryStrategy: (times: number) => Math.min(100 * 2 ** times, 2000),
+    })
+    // Errors reach the caller as StoreUnavailableError; the client keeps reconnecting.
+    this.#redis.on('error', () => {})
+    this.#redis.connect().catch(() => {})
+  }
+
+  async close(): Promise<void> {
+    this.#redis.disconnect()
+  }
+
+  async createConsumer(c: NewConsumer): Promise<StoredConsumer> {
+    const now = new Date().toISOString()
+    const record: StoredConsumer = {
+      name: c.name,
+      groups: c.groups ?? [],
+      tier: c.tier ?? null,
+      metadata: c.metadata ?? {},
+      disabled: c.disabled ?? false,
+      created_at: now,
+      updated_at: now,
+    }
+    const result = await this.#putConsumer(record, '')
+    if (result === 0) throw new StoreConflictError(`consumer "${c.name}" exists already`)
+    return record
+  }
+
+  async getConsumer(name: string): Promise<StoredConsumer | null> {
+    const json = await this.#call((r) => r.hget(this.#keys.consumers, name))
+    return json === null ? null : (JSON.parse(json) as StoredConsumer)
+  }
+
+  async listConsumers(cursor: string | null, limit: number): Promise<Page<StoredConsumer>> {
+    return this.#page(this.#keys.consumerIndex, this.#keys.consumers, cursor, limit)
+  }
+
+  async updateConsumer(name: string, change: ConsumerChange): Promise<StoredConsumer | null> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.#call((r) => r.hget(this.#keys.consumers, name))
+      if (current === null) return null
+      const old = JSON.parse(current) as StoredConsumer
+      const record: StoredConsumer = {
+        ...old,
+        ...(change.groups === undefined ? {} : { groups: change.groups }),
+        ...(change.tier === undefined ? {} : { tier: change.tier }),
+        ...(change.metadata === undefined ? {} : { metadata: change.metadata }),
+        ...(change.disabled === undefined ? {} : { disabled: change.disabled }),
+        updated_at: new Date().toISOString(),
+      }
+      if ((await this.#putConsumer(record, current)) > 0) return record
+    }
+    throw new StoreConflictError(`consumer "${name}" kept changing; try again`)
+  }
+
+  async deleteConsumer(name: string): Promise<boolean> {
+    const k = this.#keys
+    const result = await this.#call((r) =>
+      evalScript(
+        r,
+        DELETE_CONSUMER,
+        [k.consumers, k.consumerIndex, k.keys, k.keyIndex, consumerKeySet(k, name), k.version, k.channel],
+        [name, k.usagePrefix, messageTail('consumer', name, 'null')],
+      ),
+    )
+    return Number(result) > 0
+  }
+
+  async createKey(k: NewKey): Promise<{ key: string; record: StoredKey }> {
+    const now = new Date().toISOString()
+    for (;;) {
+      const key = generateApiKey(k.prefix)
+      const { last4 } = keyDisplay(key)
+      const record: StoredKey = {
+        id: newKeyId(),
+        hash: this.#hasher.hash(key),
+        consumer: k.consumer,
+        prefix: k.prefix,
+        last4,
+        label: k.label ?? null,
+        scopes: k.scopes ?? [],
+        not_before: k.not_before ?? null,
+        expires_at: k.expires_at ?? null,
+        allow_ips: k.allow_ips ?? [],
+        state: 'active',
+        created_at: now,
+        revoked_at: null,
+        rotated_from: null,
+        rotated_to: null,
+      }
+      // 0: the id exists (one chance in 62^16); draw another.
+      if ((await this.#putKeys(k.consumer, [[record, '']])) > 0) return { key, record }
+    }
+  }
+
+  async getKey(id: string): Promise<StoredKey | null> {
+    const json = await this.#call((r) => r.hget(this.#keys.keys, id))
+    return json === null ? null : (JSON.parse(json) as StoredKey)
+  }
+
+  async listKeys(
+    consumer: string | null,
+    cursor: string | null,
+    limit: number,
+  ): Promise<Page<StoredKey>> {
+    if (consumer === null) return this.#page(this.#keys.keyIndex, this.#keys.keys, cursor, limit)
+    // A consumer holds few keys: its set is read whole and paged in id order, like the index.
+    const after = cursor === null ? null : decodeCursor(cursor)
+    const ids = (await this.#call((r) => r.smembers(consumerKeySet(this.#keys, consumer)))).sort()
+    const start = after === null ? 0 : ids.findIndex((id) => id > after)
+    const slice = start < 0 ? [] : ids.slice(start, start + limit)
+    const items = await this.#records<StoredKey>(this.#keys.keys, slice)
+    const more = start >= 0 && start + limit < ids.length
+    return { items, next_cursor: more ? encodeCursor(slice[slice.length - 1]!) : null }
+  }
+
+  async revokeKey(id: string): Promise<StoredKey | null> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.#call((r) => r.hget(this.#keys.keys, id))
+      if (current === null) return null
+      const old = JSON.parse(current) as StoredKey
+      if (old.state !== 'active') throw new StoreConflictError(`key ${id} is revoked already`)
+      const record: StoredKey = { ...old, state: 'revoked', revoked_at: new Date().toISOString() }
+      if ((await this.#putKeys(old.consumer, [[record, current]])) > 0) return record
+    }
+    throw new StoreConflictError(`key ${id} kept changing; try again`)
+  }
+
+  /**
+   * A new key with the old one's consumer, prefix, label, scopes, expiry and allow-list; the old
+   * key stays valid until min(its expiry, now + grace). Refused (conflict) for a key that is
+   * revoked, expired, or rotated already.
+   */
+  async rotateKey(
+    id: string,
+    graceMs: number,
+  ): Promise<{ key: string; record: StoredKey; previous: StoredKey } | null> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.#call((r) => r.hget(this.#keys.keys, id))
+      if (current === null) return null
+      const old = JSON.parse(current) as StoredKey
+      const nowMs = Date.now()
+      if (old.state !== 'active') throw new StoreConflictError(`key ${id} is revoked`)
+      if (old.rotated_to !== null) {
+        throw new StoreConflictError(`key ${id} was rotated already, to ${old.rotated_to}`)
+      }
+      const oldExpiresMs = old.expires_at === null ? Infinity : Date.parse(old.expires_at)
+      if (oldExpiresMs <= nowMs) throw new StoreConflictError(`key ${id} has expired`)
+      const now = new Date(nowMs).toISOString()
+      const key = generateApiKey(old.prefix)
+      const record: StoredKey = {
+        ...old,
+        id: newKeyId(),
+        hash: this.#hasher.hash(key),
+        last4: keyDisplay(key).last4,
+        not_before: null,
+        created_at: now,
+        revoked_at: null,
+        rotated_from: old.id,
+        rotated_to: null,
+      }
+      const graceEndMs = nowMs + Math.max(0, graceMs)
+      const previous: StoredKey = {
+        ...old,
+        expires_at: graceEndMs < oldExpiresMs ? new Date(graceEndMs).toISOString() : old.expires_at,
+        rotated_to: record.id,
+      }
+      const result = await this.#putKeys(old.consumer, [
+        [record, ''],
+        [previous, current],
+      ])
+      if (result > 0) return { key, record, previous }
+      // -1: the old key changed meanwhile; 0: the new id exists. Either way, again.
+    }
+    throw new StoreConflictError(`key ${id} kept changing; try again`)
+  }
+
+  async keyUsage(id: string): Promise<KeyUsageRecord | null> {
+    const [exists, usage] = await this.#call((r) =>
+      Promise.all([r.hexists(this.#keys.keys, id), r.hgetall(keyUsageHash(this.#keys, id))]),
+    )
+    if (exists === 0) return null
+    const lastMs = Number(usage[USAGE_FIELDS.lastUsedAt] ?? 0)
+    return {
+      admitted: Number(usage[USAGE_FIELDS.admitted] ?? 0),
+      refused: Number(usage[USAGE_FIELDS.refused] ?? 0),
+      last_used_at: lastMs > 0 ? new Date(lastMs).toISOString() : null,
+      last_address: usage[USAGE_FIELDS.lastAddress] ?? null,
+    }
+  }
+
+  #putConsumer(record: StoredConsumer, expected: string): Promise<number> {
+    const k = this.#keys
+    const json = JSON.stringify(record)
+    return this.#call(async (r) =>
+      Number(
+        await evalScript(
+          r,
+          PUT,
+          [k.consumers, k.consumerIndex, k.version, k.channel],
+          [record.name, expected, json, messageTail('consumer', record.name, json)],
+        ),
+      ),
+    )
+  }
+
+  /** Writes keys of one consumer, each `[record, expected JSON or '' for new]`, in one script. */
+  #putKeys(consumer: string, records: readonly (readonly [StoredKey, string])[]): Promise<number> {
+    const k = this.#keys
+    const args: string[] = []
+    for (const [record, expected] of records) {
+      const json = JSON.stringify(record)
+      args.push(record.id, expected, json, messageTail('key', record.id, json))
+    }
+    return this.#call(async (r) =>
+      Number(
+        await evalScript(
+          r,
+          PUT,
+          [k.keys, k.keyIndex, k.version, k.channel, consumerKeySet(k, consumer)],
+          args,
+        ),
+      ),
+    )
+  }
+
+  /** One page of `hash`'s records in `index` order (names or ids), after the cursor's member. */
+  async #page<T>(
+    index: string,
+    hash: string,
+    cursor: string | null,
+    limit: number,
+  ): Promise<Page<T>> {
+    const from = cursor === null ? '-' : `(${decodeCursor(cursor)}`
+    // One more than asked tells whether another page follows.
+    const ids = await this.#call((r) => r.zrangebylex(index, from, '+', 'LIMIT', 0, limit + 1))
+    const more = ids.length > limit
+    const slice = more ? ids.slice(0, limit) : ids
+    const items = await this.#records<T>(hash, slice)
+    return { items, next_cursor: more ? encodeCursor(slice[slice.length - 1]!) : null }
+  }
+
+  async #records<T>(hash: string, ids: readonly string[]): Promise<T[]> {
+    if (ids.length === 0) return []
+    const values = await this.#call((r) => r.hmget(hash, ...ids))
+    const items: T[] = []
+    // A record deleted between the two reads is left out.
+    for (const value of values) if (value !== null) items.push(JSON.parse(value) as T)
+    return items
+  }
+
+  /** Runs `work` once connected; a connection or transport failure becomes StoreUnavailableError. */
+  async #call<T>(work: (redis: Redis) => Promise<T>): Promise<T> {
+    await this.#connected()
+    try {
+      return await work(this.#redis)
+    } catch (error) {
+      // Redis answered with an error: an outage when it is loading or read-only, else a bug of
+      // ours, passed on as it is.
+      const { name, message } = error as Error
+      if (name === 'ReplyError' && !OUTAGE_REPLY.test(message)) throw error
+      throw new StoreUnavailableError(`credential store: ${(error as Error).message}`)
+    }
+  }
+
+  #connected(): Promise<void> {
+    const redis = this.#redis
+    if (redis.status === 'ready') return Promise.resolve()
+    if (redis.status === 'wait' || redis.status === 'end') redis.connect().catch(() => {})
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        redis.off('ready', onReady)
+        reject(new StoreUnavailableError('credential store: redis unavailable'))
+      }, CONNECT_WAIT_MS)
+      const onReady = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      redis.once('ready', onReady)
+    })
+  }
+}
+
+/** The message after `{"v":<version>`, built here so the script never parses JSON. */
+function messageTail(kind: 'consumer' | 'key', id: string, json: string): string {
+  return `,"kind":"${kind}","id":${JSON.stringify(id)},"record":${json}}`
+}
+
+/** `key_` and 16 base62 characters from the CSPRNG, without modulo bias. */
+function newKeyId(): string {
+  let id = 'key_'
+  while (id.length < 4 + KEY_ID_LENGTH) {
+    for (const byte of randomBytes(KEY_ID_LENGTH + 4)) {
+      if (byte < UNBIASED_LIMIT && id.length < 4 + KEY_ID_LENGTH) id += BASE62[byte % 62]
+    }
+  }
+  return id
+}
+
+/** Cursors are opaque to callers: the last member of the page, base64url. */
+function encodeCursor(member: string): string {
+  return Buffer.from(member, 'utf8').toString('base64url')
+}
+
+function decodeCursor(cursor: string): string {
+  return Buffer.from(cursor, 'base64url').toString('utf8')
+}

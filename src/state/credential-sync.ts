@@ -1,0 +1,152 @@
+/**
+ * Keeps a worker's credential directory in step with the store (credential-layout.ts) on the
+ * revocation list's mechanism (versioned-sync.ts). Each message carries the version its change
+ * produced: the worker applies message v only when it holds v − 1, so changes land in the order
+ * they were made. A gap (a lost message), a new subscription or a poll that finds the version
+ * moved without its message reads everything again, HSCAN in chunks, while messages that arrive
+ * meanwhile wait and are applied after it in order. While Redis is down the last known set keeps
+ * serving.
+ */
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { StoredConsumer, StoredKey } from '../keys/records.js'
+import {
+  credentialKeys,
+  parseCredentialMessage,
+  type CredentialKeys,
+  type CredentialMessage,
+} from './credential-layout.js'
+import type { RedisConfig } from './schema.js'
+import { VersionedSync, type SyncedSet, type SyncStatus } from './versioned-sync.js'
+
+/** Fields per HSCAN round: small enough that Redis serves other clients between rounds. */
+const SCAN_COUNT = 1000
+/**
+ * Messages kept while a full read runs; past it they are dropped and another read follows, which
+ * holds them anyway.
+ */
+const MAX_PENDING = 100_000
+
+/** What the sync writes to: consumers/directory.ts's CredentialDirectory. */
+export interface StoredCredentials {
+  replaceStored(consumers: Iterable<StoredConsumer>, keys: Iterable<StoredKey>): void
+  applyConsumer(name: string, record: StoredConsumer | null): void
+  applyKey(id: string, record: StoredKey | null): void
+}
+
+export class RedisCredentialSync implements SyncedSet {
+  readonly #directory: StoredCredentials
+  readonly #keys: CredentialKeys
+  readonly #sync: VersionedSync
+  #pending: CredentialMessage[] = []
+
+  /** The settings it runs with, so a reload can tell whether to keep it. */
+  readonly config: RedisConfig
+
+  constructor(directory: StoredCredentials, config: RedisConfig, logger: Logger) {
+    this.#directory = directory
+    this.config = config
+    this.#keys = credentialKeys(config.key_prefix)
+    this.#sync = new VersionedSync(this, config, logger, {
+      name: 'credential sync',
+      whileDown: 'keeping the last known consumers and keys',
+      versionKey: this.#keys.version,
+      channel: this.#keys.channel,
+      ordered: true,
+    })
+  }
+
+  get status(): SyncStatus {
+    return this.#sync.status
+  }
+
+  /** Version of the store the directory holds; null before the first read. */
+  get version(): number | null {
+    return this.#sync.version
+  }
+
+  start(): void {
+    this.#sync.start()
+  }
+
+  close(): void {
+    this.#sync.close()
+  }
+
+  receive(text: string): void {
+    const message = parseCredentialMessage(text)
+    if (message === null) return
+    const held = this.#sync.version
+    if (held === null || this.#sync.reading) {
+      this.#hold(message)
+      return
+    }
+    if (message.v <= held) return
+    if (message.v === held + 1) {
+      this.#apply(message)
+      this.#sync.advance(message.v)
+      return
+    }
+    // A message went missing: read everything, and this one after it if it is still newer.
+    this.#hold(message)
+    this.#sync.resync()
+  }
+
+  async readAll(redis: Redis): Promise<Record<string, number>> {
+    const consumers = await scanValues(redis, this.#keys.consumers)
+    const keys = await scanValues(redis, this.#keys.keys)
+    this.#directory.replaceStored(parsed<StoredConsumer>(consumers), parsed<StoredKey>(keys))
+    return { consumers: consumers.length, keys: keys.length }
+  }
+
+  caughtUp(version: number): void {
+    const pending = this.#pending.sort((a, b) => a.v - b.v)
+    this.#pending = []
+    let held = version
+    for (const message of pending) {
+      if (message.v <= held) continue
+      if (message.v !== held + 1) {
+        this.#sync.resync()
+        return
+      }
+      this.#apply(message)
+      held = message.v
+    }
+    this.#sync.advance(held)
+  }
+
+  #hold(message: CredentialMessage): void {
+    if (this.#pending.length < MAX_PENDING) {
+      this.#pending.push(message)
+      return
+    }
+    this.#pending = []
+    this.#sync.resync()
+  }
+
+  #apply(message: CredentialMessage): void {
+    if (message.kind === 'consumer') this.#directory.applyConsumer(message.id, message.record)
+    else this.#directory.applyKey(message.id, message.record)
+  }
+}
+
+/** Every value of a hash, HSCAN round by round; a value HSCAN repeats is applied twice, harmlessly. */
+async function scanValues(redis: Redis, key: string): Promise<string[]> {
+  const values: string[] = []
+  let cursor = '0'
+  do {
+    const [next, flat] = await redis.hscan(key, cursor, 'COUNT', SCAN_COUNT)
+    for (let i = 1; i < flat.length; i += 2) values.push(flat[i]!)
+    cursor = next
+  } while (cursor !== '0')
+  return values
+}
+
+/** Parses as the directory reads, dropping each text once parsed so a large set is not held twice. */
+function* parsed<T>(texts: string[]): Generator<T> {
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i]!
+    texts[i] = ''
+    yield JSON.parse(text) as T
+  }
+}
