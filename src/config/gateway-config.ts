@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
+import { checkAdminConfig } from '../admin/config-rules.js'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
 import { RevocationList } from '../jwt/revocation.js'
@@ -41,7 +42,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
     if (!isInvalidConfig(error)) throw error
     throw invalidConfig([...error.problems, ...checkReferences(data)])
   }
-  const problems = checkTlsFiles(config)
+  const problems = [...checkTlsFiles(config), ...checkAdminConfig(config)]
   const pools = new PoolCache()
   const issuers = new IssuerRegistry(logger)
   const revocations = new RevocationList()
