@@ -8,8 +8,7 @@ import { Duration, Name, Pattern } from '../config/fragments.js'
 import { RFC3339_PATTERN, RFC3339_REASON } from '../keys/time.js'
 
 /** RFC 3339 §5.6 date-time, as the config's keys take it; key-routes.ts checks the calendar. */
-const DateTime = (description: string) =>
-  Pattern(RFC3339_PATTERN, RFC3339_REASON, { description })
+const DateTime = (description: string) => Pattern(RFC3339_PATTERN, RFC3339_REASON, { description })
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 
 const Groups = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
