@@ -25,16 +25,27 @@ export interface ConsumerFields {
   readonly disabled: boolean
 }
 
+const NO_GROUPS: readonly string[] = Object.freeze([])
+const NO_GROUP_SET: ReadonlySet<string> = new Set()
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({})
+
 /** A new, frozen consumer: never the object of an earlier version, so memos by reference hold. */
 export function createConsumer(fields: ConsumerFields, source: ConsumerSource): Consumer {
-  const groups = Object.freeze([...fields.groups])
+  // Most consumers have no groups or metadata: those share one empty value.
+  const groups = fields.groups.length === 0 ? NO_GROUPS : Object.freeze([...fields.groups])
+  const metadata = fields.metadata
   return Object.freeze({
     name: fields.name,
     groups,
-    groupSet: new Set(groups),
+    groupSet: groups.length === 0 ? NO_GROUP_SET : new Set(groups),
     tier: fields.tier ?? null,
-    metadata: Object.freeze({ ...fields.metadata }),
+    metadata: isEmpty(metadata) ? NO_METADATA : Object.freeze({ ...metadata }),
     disabled: fields.disabled,
     source,
   })
+}
+
+function isEmpty(record: Readonly<Record<string, string>>): boolean {
+  for (const _ in record) return false
+  return true
 }

@@ -70,8 +70,7 @@ export class CredentialDirectory {
     const byHash = new Map<string, KeyEntry>()
     const hashes = new Map<string, string>()
     for (const record of keys) {
-      const previous = hashes.get(record.id)
-      if (previous !== undefined) byHash.delete(previous)
+      // A scan may hand a record over twice (Redis HSCAN does): the same id and hash again.
       byHash.set(record.hash, compiler.fromStored(record))
       hashes.set(record.id, record.hash)
     }

@@ -26,6 +26,8 @@ export interface KeyEntry {
   identity: Identity | null
 }
 
+const NO_ADDRESSES = Object.freeze({ blocks: [], problems: [] })
+
 /** The id a config key goes by: stable while its hash is, and never a store id (`key_…`). */
 export function configKeyId(hash: string): string {
   return `cfg_${hash.slice(0, 16)}`
@@ -39,6 +41,7 @@ export class KeyEntryCompiler {
   readonly #names = new Map<string, string>()
   readonly #scopeSets = new Map<string, ReadonlySet<string>>()
   readonly #addresses = new AddressListPool()
+  readonly #windows = new Map<string, KeyWindow>()
 
   /**
    * A stored record as an entry. A record that does not parse (a bad time or address, which the
@@ -47,14 +50,15 @@ export class KeyEntryCompiler {
   fromStored(record: StoredKey): KeyEntry {
     const notBeforeMs = record.not_before === null ? 0 : parseRfc3339(record.not_before)
     const expiresAtMs = record.expires_at === null ? Infinity : parseRfc3339(record.expires_at)
-    const { blocks, problems } = parseAddressList(record.allow_ips, 'allow_ips')
+    // Most keys have no allow-list: skip the parser's allocations for them on a full read.
+    const { blocks, problems } =
+      record.allow_ips.length === 0 ? NO_ADDRESSES : parseAddressList(record.allow_ips, 'allow_ips')
     const unreadable = Number.isNaN(notBeforeMs) || Number.isNaN(expiresAtMs) || problems.length > 0
-    return createKeyEntry(
+    return new CompiledKey(
       record.id,
       this.name(record.consumer),
       this.scopes(record.scopes),
-      unreadable ? 0 : notBeforeMs,
-      unreadable ? Infinity : expiresAtMs,
+      unreadable ? ALWAYS : this.#window(notBeforeMs, expiresAtMs),
       this.#addresses.intern(blocks),
       unreadable || record.state !== 'active',
     )
@@ -62,12 +66,14 @@ export class KeyEntryCompiler {
 
   /** A config key of `consumer`; its times and addresses were checked (configured.ts). */
   fromConfig(consumer: string, key: ConsumerKeyConfig): KeyEntry {
-    return createKeyEntry(
+    return new CompiledKey(
       configKeyId(key.hash),
       this.name(consumer),
       this.scopes(key.scopes),
-      key.not_before === undefined ? 0 : parseRfc3339(key.not_before),
-      key.expires_at === undefined ? Infinity : parseRfc3339(key.expires_at),
+      this.#window(
+        key.not_before === undefined ? 0 : parseRfc3339(key.not_before),
+        key.expires_at === undefined ? Infinity : parseRfc3339(key.expires_at),
+      ),
       this.#addresses.intern(parseAddressList(key.allow_ips, 'allow_ips').blocks),
       false,
     )
@@ -81,9 +87,22 @@ export class KeyEntryCompiler {
     return name
   }
 
+  /** One window per distinct pair of times: keys created together often share their dates. */
+  #window(notBeforeMs: number, expiresAtMs: number): KeyWindow {
+    if (notBeforeMs === 0 && expiresAtMs === Infinity) return ALWAYS
+    const id = `${notBeforeMs}/${expiresAtMs}`
+    let window = this.#windows.get(id)
+    if (window === undefined) {
+      window = Object.freeze({ notBeforeMs, expiresAtMs })
+      this.#windows.set(id, window)
+    }
+    return window
+  }
+
   /** One set per distinct list of scopes, in any order. */
   scopes(scopes: readonly string[]): ReadonlySet<string> {
-    const id = scopes.length <= 1 ? (scopes[0] ?? '') : [...scopes].sort().join(' ')
+    // Scope tokens hold no space (RFC 6749 §3.3), so the joined list names the set.
+    const id = scopes.length <= 1 ? (scopes[0] ?? '') : sortedScopes(scopes).join(' ')
     let set = this.#scopeSets.get(id)
     if (set === undefined) {
       set = new Set(scopes)
@@ -93,15 +112,53 @@ export class KeyEntryCompiler {
   }
 }
 
-// One literal shape for every entry, so they share one hidden class.
-function createKeyEntry(
-  id: string,
-  consumer: string,
-  scopes: ReadonlySet<string>,
-  notBeforeMs: number,
-  expiresAtMs: number,
-  allow: AddressAllowList | null,
-  revoked: boolean,
-): KeyEntry {
-  return { id, consumer, scopes, notBeforeMs, expiresAtMs, allow, revoked, identity: null }
+function sortedScopes(scopes: readonly string[]): readonly string[] {
+  for (let i = 1; i < scopes.length; i++) if (scopes[i - 1]! > scopes[i]!) return [...scopes].sort()
+  return scopes
+}
+
+/** When a key may be used; keys without dates share {@link ALWAYS}. */
+interface KeyWindow {
+  readonly notBeforeMs: number
+  readonly expiresAtMs: number
+}
+
+const ALWAYS: KeyWindow = Object.freeze({ notBeforeMs: 0, expiresAtMs: Infinity })
+
+/**
+ * An entry whose two times live in a shared window object: V8 keeps a number field that is not
+ * a small integer in a box of its own per object, which most keys, having no dates, need not pay.
+ */
+class CompiledKey implements KeyEntry {
+  readonly id: string
+  readonly consumer: string
+  readonly scopes: ReadonlySet<string>
+  readonly allow: AddressAllowList | null
+  readonly revoked: boolean
+  identity: Identity | null = null
+  readonly #window: KeyWindow
+
+  constructor(
+    id: string,
+    consumer: string,
+    scopes: ReadonlySet<string>,
+    window: KeyWindow,
+    allow: AddressAllowList | null,
+    revoked: boolean,
+  ) {
+    this.id = id
+    this.consumer = consumer
+    this.scopes = scopes
+    this.allow = allow
+    this.revoked = revoked
+    this.#window = window
+  }
+
+  get notBeforeMs(): number {
+    return this.#window.notBeforeMs
+  }
+
+  get expiresAtMs(): number {
+    return this.#window.expiresAtMs
+  }
 }
