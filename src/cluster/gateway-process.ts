@@ -20,10 +20,12 @@ import { JwtContext } from '../stages/authenticate/jwt-context.js'
 import { QuotaLeaser } from '../state/quota-lease.js'
 import { RedisRateLimitSync } from '../state/rate-limit-sync.js'
 import { RateLimitSharing } from './rate-limit-sharing.js'
+import { flushKeyUsage, redisReadiness, syncCredentials } from './credential-syncing.js'
 import { RateLimitRegistry } from '../stages/rate-limit/index.js'
 import type { RedisConfig } from '../state/schema.js'
 import { BodyRateWatch } from '../gateway/body-rate.js'
 import { CredentialDirectory } from '../consumers/directory.js'
+import { KeyUsage } from '../keys/usage.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 import { AdminHost, type WorkerSlotView } from './admin-host.js'
 
@@ -71,6 +73,7 @@ export async function startServing(
     jwt: new JwtContext(pool, revocations),
     revocations,
     credentials: new CredentialDirectory(),
+    keyUsage: new KeyUsage(),
     rateLimits: new RateLimitRegistry(),
     bodyRates: new BodyRateWatch(),
     clientSlots: new ClientSlots(),
@@ -80,6 +83,8 @@ export async function startServing(
   }
   let runtime = new Runtime(config, state)
   let revocationSync = syncRevocations(null, config.redis, revocations, logger)
+  let credentialSync = syncCredentials(null, config.redis, state.credentials, logger)
+  let usageFlush = flushKeyUsage(null, config, state.keyUsage, logger)
   let rateLimitSync = syncRateLimits(null, config, state.rateLimits, logger)
   // Gossip binds its UDP port before the worker listens, so a port clash fails the start.
   const sharing = new RateLimitSharing(
@@ -120,7 +125,14 @@ export async function startServing(
   const { http, https, status } = config.listeners
   const listen = async (scheme: string, listener: FrontListener, probe = false) => {
     const at: BoundListener = probe
-      ? await front.listenStatus(listener, (path) => statusProbe(path, state))
+      ? await front.listenStatus(listener, (path) =>
+          statusProbe(path, state, () =>
+            redisReadiness({
+              revocations: revocationSync?.status ?? null,
+              credentials: credentialSync?.status ?? null,
+            }),
+          ),
+        )
       : await front.listen(listener)
     bound.push(`${scheme}://${at.host}:${at.port}`)
   }
@@ -171,6 +183,8 @@ export async function startServing(
       runtime = compiled
       front.setRuntime(runtime)
       revocationSync = syncRevocations(revocationSync, next.redis, revocations, logger)
+      credentialSync = syncCredentials(credentialSync, next.redis, state.credentials, logger)
+      usageFlush = flushKeyUsage(usageFlush, next, state.keyUsage, logger)
       rateLimitSync = syncRateLimits(rateLimitSync, next, state.rateLimits, logger)
       quotaLeaser = leaseQuotas(quotaLeaser, next, state.rateLimits, logger, members)
       admin?.reload(next, generation)
@@ -181,8 +195,9 @@ export async function startServing(
       void admin?.close()
       void sharing.close()
       rateLimitSync?.close()
-      // Unused quota goes back to the other members; bounded by the grace below.
-      const released = quotaLeaser?.close() ?? Promise.resolve()
+      // Unused quota goes back to the other members, and key usage counted so far is written;
+      // bounded by the grace below.
+      const released = Promise.all([quotaLeaser?.close(), usageFlush?.close()])
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
           logger.warn(
@@ -263,12 +278,17 @@ function syncRevocations(
   return sync
 }
 
-function statusProbe(path: string, state: WorkerState): { status: number; body: string } {
+function statusProbe(
+  path: string,
+  state: WorkerState,
+  redisDetail: () => string,
+): { status: number; body: string } {
   if (path === '/healthz') return { status: 200, body: '{"status":"ok"}' }
   if (path === '/readyz') {
+    // Ready while Redis is down (the last known sets serve); the detail says how each stands.
     return state.draining
-      ? { status: 503, body: '{"status":"draining"}' }
-      : { status: 200, body: '{"status":"ready"}' }
+      ? { status: 503, body: `{"status":"draining"${redisDetail()}}` }
+      : { status: 200, body: `{"status":"ready"${redisDetail()}}` }
   }
   return { status: 404, body: '{"error":"not_found","message":"Probes are /healthz and /readyz."}' }
 }

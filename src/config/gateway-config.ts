@@ -25,6 +25,7 @@ import { GatewayConfigSchema, type GatewayConfig } from './schema.js'
 import type { Logger } from 'pino'
 import { BodyRateWatch } from '../gateway/body-rate.js'
 import { CredentialDirectory } from '../consumers/directory.js'
+import { KeyUsage } from '../keys/usage.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 
 export interface CheckedConfig {
@@ -55,6 +56,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       jwt: new JwtContext(null, revocations),
       revocations,
       credentials: new CredentialDirectory(),
+      keyUsage: new KeyUsage(),
       rateLimits: new RateLimitRegistry(),
       bodyRates: new BodyRateWatch(),
       clientSlots: new ClientSlots(),

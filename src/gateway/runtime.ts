@@ -35,6 +35,7 @@ import { checkReferences } from '../config/references.js'
 import { checkApiKeys, compileConfigured } from '../consumers/configured.js'
 import type { CredentialDirectory } from '../consumers/directory.js'
 import { KeyHasher } from '../keys/hash.js'
+import type { KeyUsage } from '../keys/usage.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
@@ -47,6 +48,8 @@ export interface WorkerState {
   readonly revocations: RevocationList
   /** Consumers and API keys, the config's and the credential store's. */
   readonly credentials: CredentialDirectory
+  /** Per-key usage counts, drained to Redis in the background. */
+  readonly keyUsage: KeyUsage
   /** Rate-limit counters, carried over reloads while their policy is unchanged; the gossip seam. */
   readonly rateLimits: RateLimitRegistry
   /** Bodies being received under limits.min_body_rate. */

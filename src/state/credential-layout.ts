@@ -59,8 +59,18 @@ export const USAGE_FIELDS = {
 
 /** One change, as published on the channel; `record` null: deleted. */
 export type CredentialMessage =
-  | { readonly v: number; readonly kind: 'consumer'; readonly id: string; readonly record: StoredConsumer | null }
-  | { readonly v: number; readonly kind: 'key'; readonly id: string; readonly record: StoredKey | null }
+  | {
+      readonly v: number
+      readonly kind: 'consumer'
+      readonly id: string
+      readonly record: StoredConsumer | null
+    }
+  | {
+      readonly v: number
+      readonly kind: 'key'
+      readonly id: string
+      readonly record: StoredKey | null
+    }
 
 /** Parses a channel message; null for anything malformed (ignored: the poll catches up). */
 export function parseCredentialMessage(text: string): CredentialMessage | null {

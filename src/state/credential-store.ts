@@ -151,7 +151,15 @@ export class CredentialStore {
       evalScript(
         r,
         DELETE_CONSUMER,
-        [k.consumers, k.consumerIndex, k.keys, k.keyIndex, consumerKeySet(k, name), k.version, k.channel],
+        [
+          k.consumers,
+          k.consumerIndex,
+          k.keys,
+          k.keyIndex,
+          consumerKeySet(k, name),
+          k.version,
+          k.channel,
+        ],
         [name, k.usagePrefix, messageTail('consumer', name, 'null')],
       ),
     )

@@ -31,6 +31,7 @@ const stores: CredentialStore[] = []
 beforeAll(async () => {
   redis = await startRedis()
   admin = new Redis(redis.url)
+  admin.on('error', () => {}) // the outage test kills Redis under it
 })
 
 afterAll(async () => {
@@ -67,7 +68,11 @@ describe('credential store', () => {
     it('creates a consumer, publishes it with the new version, and refuses the same name', async () => {
       const { store, at } = openStore()
       const feed = await listen(at)
-      const created = await store.createConsumer({ name: 'acme', groups: ['partners'], tier: 'pro' })
+      const created = await store.createConsumer({
+        name: 'acme',
+        groups: ['partners'],
+        tier: 'pro',
+      })
       expect(created).toMatchObject({
         name: 'acme',
         groups: ['partners'],
@@ -76,7 +81,9 @@ describe('credential store', () => {
         disabled: false,
       })
       expect(await store.getConsumer('acme')).toEqual(created)
-      await expect(store.createConsumer({ name: 'acme' })).rejects.toBeInstanceOf(StoreConflictError)
+      await expect(store.createConsumer({ name: 'acme' })).rejects.toBeInstanceOf(
+        StoreConflictError,
+      )
       await waitUntil(() => feed.messages.length === 1, { what: 'the message' })
       expect(feed.messages[0]).toEqual({ v: 1, kind: 'consumer', id: 'acme', record: created })
       expect(await admin.get(credentialKeys(at.key_prefix).version)).toBe('1')
@@ -268,7 +275,11 @@ describe('credential store', () => {
         StoreConflictError,
       )
       const past = new Date(Date.now() - 1000).toISOString()
-      const expired = await store.createKey({ consumer: 'acme', prefix: 'pc_live', expires_at: past })
+      const expired = await store.createKey({
+        consumer: 'acme',
+        prefix: 'pc_live',
+        expires_at: past,
+      })
       await expect(store.rotateKey(expired.record.id, 1000)).rejects.toBeInstanceOf(
         StoreConflictError,
       )
@@ -300,7 +311,9 @@ describe('credential store', () => {
         worker2.record(record.id, true, '2001:db8::1')
         worker2.record(record.id, true, '2001:db8::1')
         // Worker 2 flushes its newer use first; worker 1's older one must not replace it.
-        await waitUntil(async () => (await flush2.flush(), (await store.keyUsage(record.id))!.admitted === 2))
+        await waitUntil(
+          async () => (await flush2.flush(), (await store.keyUsage(record.id))!.admitted === 2),
+        )
         await flush1.flush()
         expect(await store.keyUsage(record.id)).toEqual({
           admitted: 3,
@@ -316,12 +329,43 @@ describe('credential store', () => {
     })
   })
 
+  describe('when redis goes down between flushes', () => {
+    it('keeps the usage counted meanwhile and writes it once redis is back', async () => {
+      const at = config()
+      const usage = new KeyUsage(() => Date.UTC(2030, 0, 1))
+      const flush = new KeyUsageFlush(usage, at, 1000, silent)
+      flush.start()
+      try {
+        await waitUntil(async () => (await flush.flush(), admin.status === 'ready'))
+        await redis.kill()
+        usage.record('key_DownDownDownDown', true, '10.0.0.9')
+        usage.record('key_DownDownDownDown', false, '10.0.0.9')
+        await flush.flush()
+        expect(usage.size).toBe(0) // drained, held by the flush
+        await redis.restart()
+        const hash = `${credentialKeys(at.key_prefix).usagePrefix}key_DownDownDownDown`
+        await waitUntil(
+          async () => {
+            await flush.flush()
+            return (await admin.hget(hash, 'admitted').catch(() => null)) === '1'
+          },
+          { what: 'the held counts to be written' },
+        )
+        expect(await admin.hgetall(hash)).toEqual({
+          admitted: '1',
+          refused: '1',
+          last_used_at: String(Date.UTC(2030, 0, 1)),
+          last_address: '10.0.0.9',
+        })
+      } finally {
+        await flush.close()
+      }
+    })
+  })
+
   describe('when redis is unreachable', () => {
     it('fails each call with StoreUnavailableError', async () => {
-      const store = new CredentialStore(
-        { ...config(), url: 'redis://127.0.0.1:1' },
-        hasher,
-      )
+      const store = new CredentialStore({ ...config(), url: 'redis://127.0.0.1:1' }, hasher)
       stores.push(store)
       await expect(store.getConsumer('acme')).rejects.toBeInstanceOf(StoreUnavailableError)
       await expect(store.createKey({ consumer: 'a', prefix: 'pc_live' })).rejects.toBeInstanceOf(

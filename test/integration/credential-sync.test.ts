@@ -44,7 +44,9 @@ function config(): RedisConfig {
 }
 
 /** A worker's directory and its sync, started and caught up with the store. */
-async function worker(at: RedisConfig): Promise<{ directory: CredentialDirectory; sync: RedisCredentialSync }> {
+async function worker(
+  at: RedisConfig,
+): Promise<{ directory: CredentialDirectory; sync: RedisCredentialSync }> {
   const directory = new CredentialDirectory()
   const sync = new RedisCredentialSync(directory, at, silent)
   sync.start()
