@@ -163,7 +163,7 @@ export async function startServing(
     credentialSizes: () => state.credentials.sizes,
     syncs: () => ({
       revocations: revocationSync?.status ?? null,
-      credentials: null,
+      credentials: credentialSync?.status ?? null,
       rateLimits: rateLimitSync === null ? null : rateLimitSync.healthy ? 'ok' : 'redis_down',
     }),
     gossip: () => ({ enabled: sharing.member !== null, expectedMembers: sharing.expected }),

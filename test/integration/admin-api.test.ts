@@ -382,7 +382,7 @@ describe('admin API', () => {
       const status = await call<{
         worker: { index: number; count: number; pid: number }
         workers: { index: number; pid: number; listening: boolean }[]
-        redis: { configured: boolean; revocations: string }
+        redis: { configured: boolean; revocations: string; credentials: string }
         credentials: { consumers: number; keys: number }
       }>('GET', '/status')
       expect(status.status).toBe(200)
@@ -390,7 +390,11 @@ describe('admin API', () => {
       expect(gateway.workerPids).toContain(status.json.worker.pid)
       expect(status.json.workers.map((w) => w.pid).sort()).toEqual([...gateway.workerPids].sort())
       expect(status.json.workers.every((w) => w.listening)).toBe(true)
-      expect(status.json.redis).toMatchObject({ configured: true, revocations: 'ok' })
+      expect(status.json.redis).toMatchObject({
+        configured: true,
+        revocations: 'ok',
+        credentials: 'ok',
+      })
       expect(status.json.credentials.consumers).toBeGreaterThanOrEqual(1)
     })
   })
