@@ -4,6 +4,8 @@
  * consumers, revocations, status, the OpenAPI document against what the server answers, and
  * 503 store_unavailable without a store.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ADMIN_DIGEST,
@@ -13,6 +15,7 @@ import {
   type AdminErrorBody,
 } from '../helpers/admin.js'
 import {
+  REPO_ROOT,
   startGateway,
   stopAllGateways,
   type ConfigInput,
@@ -401,6 +404,28 @@ describe('admin API', () => {
 
   describe('the OpenAPI document', () => {
     const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']
+    const API_PATHS = [
+      '/consumers',
+      '/consumers/{name}',
+      '/consumers/{name}/keys',
+      '/keys',
+      '/keys/{id}',
+      '/keys/{id}/revoke',
+      '/keys/{id}/rotate',
+      '/keys/{id}/usage',
+      '/revocations',
+      '/status',
+      '/openapi.json',
+    ]
+    const NEIGHBOURS = ['/', '/consumer', '/consumers/{name}/usage', '/keys/{id}/extra', '/usage']
+
+    it('is served as kept in the repo (docs/admin-openapi.json)', async () => {
+      const served = await call('GET', '/openapi.json')
+      const kept: unknown = JSON.parse(
+        readFileSync(join(REPO_ROOT, 'docs/admin-openapi.json'), 'utf8'),
+      )
+      expect(served.json).toEqual(kept)
+    })
 
     it('names exactly the routes the server answers', async () => {
       const doc = await call<{ openapi: string; paths: Record<string, Record<string, unknown>> }>(
@@ -414,16 +439,11 @@ describe('admin API', () => {
         for (const method of Object.keys(operations))
           documented.add(`${method.toUpperCase()} ${path}`)
       }
-      // Every method on every documented path, and on paths next to them: the server answers
-      // (anything but a routing 404 or a 405) exactly what the document names.
+      // Every method on every documented path, on every path of the API as the issue lists it
+      // (so a route the document misses is probed too), and on paths next to them: the server
+      // answers (anything but a routing 404 or a 405) exactly what the document names.
       const probes = new Set<string>()
-      for (const path of [
-        ...Object.keys(doc.json.paths),
-        '/',
-        '/consumer',
-        '/keys/{id}/extra',
-        '/usage',
-      ]) {
+      for (const path of [...Object.keys(doc.json.paths), ...API_PATHS, ...NEIGHBOURS]) {
         for (const method of METHODS) probes.add(`${method} ${path}`)
       }
       const answered = new Set<string>()
@@ -444,14 +464,16 @@ describe('admin API', () => {
   })
 })
 
-describe('admin API without redis', () => {
+describe('admin API without redis, on the node front', () => {
   let admin: string
+  let gateway: Gateway
 
   beforeAll(async () => {
     const upstream = await startUpstream('echo')
     const ports = await adminListeners()
     admin = ports.adminUrl
-    await startGateway({
+    gateway = await startGateway({
+      front: 'node',
       config: {
         listeners: ports.listeners,
         admin: { tokens: [ADMIN_DIGEST] },
@@ -479,6 +501,17 @@ describe('admin API without redis', () => {
       expect(answer.status, `${method} ${path}`).toBe(503)
       expect(answer.json.error).toBe('store_unavailable')
     }
+  })
+
+  it('is not reachable on the traffic listener of the node front either', async () => {
+    for (const path of ['/consumers', '/status', '/openapi.json']) {
+      const answer = await send(`${gateway.url}${path}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      })
+      expect(answer.status, path).toBe(404)
+      expect(JSON.parse(answer.text).message, path).toBe('No route matches this request.')
+    }
+    expect((await adminCall(admin, 'GET', '/status')).status).toBe(200)
   })
 
   it("still reads the config's consumers", async () => {
