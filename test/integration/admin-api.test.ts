@@ -357,6 +357,30 @@ describe('admin API', () => {
       expect((await call('GET', '/keys/key_doesnotexist0000/usage')).status).toBe(404)
     })
 
+    it('writes an audit line per change: who by digest prefix, never a key or a token', async () => {
+      const from = gateway.logs.length
+      const { key, record } = (await call<NewKeyBody>('POST', '/consumers/keyed/keys', {})).json
+      await call('POST', `/keys/${record.id}/revoke`)
+      await call('PATCH', '/consumers/acme', { tier: 'x' })
+      await call('POST', '/consumers', { name: 'audited' }, OTHER_TOKEN)
+      const lines = [
+        await gateway.waitForLog((l) => l['action'] === 'key.create', 5000, from),
+        await gateway.waitForLog((l) => l['action'] === 'key.revoke', 5000, from),
+        await gateway.waitForLog((l) => l['action'] === 'consumer.update', 5000, from),
+        await gateway.waitForLog((l) => l['audit'] === 'admin' && l['who'] === null, 5000, from),
+      ]
+      const who = `sha256:${ADMIN_DIGEST.slice(0, 12)}`
+      expect(lines[0]).toMatchObject({ audit: 'admin', who, target: record.id, status: 201 })
+      expect(lines[0]!['time']).toMatch(/^\d{4}-/)
+      expect(lines[1]).toMatchObject({ who, target: record.id, status: 200 })
+      expect(lines[2]).toMatchObject({ who, status: 409, error: 'config_owned' })
+      expect(lines[3]).toMatchObject({ action: 'POST /consumers', status: 401 })
+      const written = JSON.stringify(gateway.logs.slice(from))
+      for (const secret of [key, ADMIN_TOKEN, OTHER_TOKEN, ADMIN_DIGEST]) {
+        expect(written).not.toContain(secret)
+      }
+    })
+
     it('deleting a consumer deletes its keys', async () => {
       await call('POST', '/consumers', { name: 'short-lived' })
       const { record } = (await call<NewKeyBody>('POST', '/consumers/short-lived/keys', {})).json
