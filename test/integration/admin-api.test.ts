@@ -486,6 +486,33 @@ describe('admin API', () => {
       expect([...answered].sort()).toEqual([...documented].sort())
     })
   })
+
+  describe('while Redis is down', () => {
+    it('answers 503 store_unavailable, still reads config consumers, and recovers', async () => {
+      await redis.kill()
+      try {
+        for (const [method, path, body] of [
+          ['POST', '/consumers', { name: 'during-outage' }],
+          ['GET', '/keys', undefined],
+          ['POST', '/revocations', { jti: 'during-outage', ttl: '1h' }],
+        ] as const) {
+          const answer = await call(method, path, body)
+          expect(answer.status, `${method} ${path}`).toBe(503)
+          expect(answer.json.error).toBe('store_unavailable')
+          expect(answer.headers['retry-after']).toBe('5')
+        }
+        expect((await call('GET', '/consumers/acme')).status).toBe(200)
+      } finally {
+        await redis.restart()
+      }
+      let created = 0
+      for (let i = 0; i < 20 && created !== 201; i++) {
+        created = (await call('POST', '/consumers', { name: 'after-outage' })).status
+        if (created !== 201) await new Promise((r) => setTimeout(r, 250))
+      }
+      expect(created).toBe(201)
+    })
+  })
 })
 
 describe('admin API without redis, on the node front', () => {
