@@ -7,7 +7,7 @@ import { isIP } from 'node:net'
 import { parseDuration } from '../config/units.js'
 import type { ConfigProblem } from '../errors.js'
 import { parseRfc3339 } from '../keys/time.js'
-import { AdminError, notFound } from './admin-error.js'
+import { AdminError, invalidRequest, notFound } from './admin-error.js'
 import {
   KeyView,
   NewKeyBody,
@@ -77,7 +77,9 @@ export const KEY_ROUTES: readonly AdminRoute[] = [
     async handle({ query, services }) {
       const limit = readLimit(query)
       const cursor = readCursor(query, { phase: 'store', position: '' })
-      if (cursor.phase !== 'store') throw new AdminError(400, 'invalid_request', 'Bad cursor.')
+      if (cursor.phase !== 'store') {
+        throw invalidRequest('cursor', 'is a cursor of /consumers, not of /keys')
+      }
       const consumer = query.get('consumer') || null
       const page = await requireStore(services).listKeys(consumer, cursor.position || null, limit)
       return {

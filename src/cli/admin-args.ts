@@ -106,6 +106,12 @@ export function parseAdminArgs(argv: readonly string[], env = process.env): Admi
     const eq = arg.indexOf('=')
     const flag = eq === -1 ? arg : arg.slice(0, eq)
     const kind = kinds[flag]
+    if (command === 'revoke' && flag === '--config') {
+      // It took the config's Redis before the admin API existed.
+      usage(
+        'revoke goes through the admin API now: give --admin-url and --admin-token, not --config',
+      )
+    }
     if (kind === undefined) usage(`${[command, verb].join(' ').trim()} takes no ${flag}`)
     let value = ''
     if (kind !== 'switch') {

@@ -36,6 +36,7 @@ describe('admin command lines', () => {
     [['keys', 'rotate', 'k', '--grace'], '--grace needs a value'],
     [['keys', 'rotate', 'k', '--grace', '1h', '--grace', '2h'], 'given twice'],
     [['revoke', '--jti', 'j'], 'one of --exp or --ttl'],
+    [['revoke', '--config', 'g.yaml', '--jti', 'j', '--ttl', '1h'], 'not --config'],
     [['revoke', '--jti', 'j', '--exp', '1', '--ttl', '1h'], 'one of --exp or --ttl'],
   ])('refuses %j with a usage error', (argv, message) => {
     expect(() => parseAdminArgs(argv, ENV)).toThrow(
