@@ -515,7 +515,7 @@ describe('admin API', () => {
   })
 })
 
-describe('admin API without redis, on the node front', () => {
+describe('admin API without redis, on the node front, in a single process', () => {
   let admin: string
   let gateway: Gateway
 
@@ -525,6 +525,7 @@ describe('admin API without redis, on the node front', () => {
     admin = ports.adminUrl
     gateway = await startGateway({
       front: 'node',
+      workers: 0,
       config: {
         listeners: ports.listeners,
         admin: { tokens: [ADMIN_DIGEST] },
@@ -563,6 +564,19 @@ describe('admin API without redis, on the node front', () => {
       expect(JSON.parse(answer.text).message, path).toBe('No route matches this request.')
     }
     expect((await adminCall(admin, 'GET', '/status')).status).toBe(200)
+  })
+
+  it('reports one worker and no primary in /status', async () => {
+    const status = await adminCall<{ worker: { count: number }; workers: null; redis: object }>(
+      admin,
+      'GET',
+      '/status',
+    )
+    expect(status.json).toMatchObject({
+      worker: { count: 1 },
+      workers: null,
+      redis: { configured: false, revocations: null, credentials: null },
+    })
   })
 
   it("still reads the config's consumers", async () => {
