@@ -121,10 +121,11 @@ export class AdminHost {
     const context = this.#context
     const syncs = context.syncs()
     const gossip = context.gossip()
+    const workers = await context.askPrimary()
     return {
       generation,
       worker: { index: context.workerIndex, count: context.workerCount, pid: process.pid },
-      workers: (await context.askPrimary()) as StatusViewOf['workers'],
+      workers: workers === null ? null : workers.map((slot) => ({ ...slot })),
       redis: {
         configured: config.redis !== undefined,
         revocations: syncs.revocations,
