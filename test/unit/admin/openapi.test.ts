@@ -12,9 +12,7 @@ describe('the admin OpenAPI document', () => {
   // repo's format, so `npm run format` leaves it alone.
   it('is the one kept in docs/admin-openapi.json', async () => {
     const text = await format(JSON.stringify(doc), { parser: 'json', printWidth: 100 })
-    await expect(text).toMatchFileSnapshot(
-      '../../../docs/admin-openapi.json',
-    )
+    await expect(text).toMatchFileSnapshot('../../../docs/admin-openapi.json')
   })
 
   it('has one operation per route, each with a unique operationId and a 401', () => {
