@@ -18,6 +18,7 @@ export type PortcullisErrorCode =
   | 'PCL_ERR_VERIFIER_UNAVAILABLE'
   | 'PCL_ERR_UPSTREAM_SOCKETS_UNAVAILABLE'
   | 'PCL_ERR_LISTEN'
+  | 'PCL_ERR_ADMIN'
 
 /** One problem found in a config file: where (`routes[2].match.paths[0]`) and why. */
 export interface ConfigProblem {
@@ -66,6 +67,10 @@ export type WireErrorCode =
   | 'rate_limited'
   | 'upstream_busy'
   | 'too_many_concurrent_requests'
+  | 'admin_unauthorized'
+  | 'config_owned'
+  | 'conflict'
+  | 'store_unavailable'
 
 /**
  * A verdict that stops a request: built once (at module load or route compile), frozen, and

@@ -1,4 +1,7 @@
-/** Command-line parsing of `portcullis start|check|revoke|token …` (see USAGE). */
+/**
+ * Command-line parsing of `portcullis start|check|token …` (see USAGE); the admin API's commands
+ * are parsed by admin-args.ts.
+ */
 import { availableParallelism } from 'node:os'
 import { PortcullisError } from '../errors.js'
 import type { VerifierChoice } from '../jwt/native-verify.js'
@@ -9,24 +12,40 @@ export const USAGE = `portcullis — zero-trust API gateway
 Usage:
   portcullis start --config FILE [--workers N|auto] [--verify-threads N|auto] [--front uws|node]
                    [--verifier native|node] [--upstream-sockets native|node] [--native auto|off]
-  portcullis revoke --config FILE --jti ID (--exp UNIX_SECONDS | --ttl DURATION)
   portcullis check --config FILE
   portcullis token --key FILE --issuer ISS --audience AUD [--subject SUB] [--scope SCOPE]…
                    [--ttl DURATION] [--alg ALG] [--kid KID] [--typ TYP] [--claim NAME=VALUE]…
+  portcullis consumers add NAME [--group G]… [--tier T] [--metadata K=V]… [--disabled]
+  portcullis consumers list [--limit N] [--cursor C] [--all] | show NAME | rm NAME
+  portcullis keys create CONSUMER [--label L] [--scope S]… [--expires-at T] [--not-before T]
+                   [--allow-ip CIDR]… [--prefix P]
+  portcullis keys list [--consumer C] [--limit N] [--cursor C] [--all]
+  portcullis keys show|revoke|usage ID | keys rotate ID [--grace 24h]
+  portcullis keys hash [KEY] [--config FILE]
+  portcullis revoke --jti ID (--exp UNIX_SECONDS | --ttl DURATION)
   portcullis --help | --version
 
 Commands:
   start   Serve with the config FILE. SIGHUP reloads it (an invalid file is refused and the
           running config kept), SIGTERM drains in-flight requests and exits 0.
   check   Validate FILE and print the compiled route table; exit 1 if it is invalid.
-  revoke  Revoke a token by its jti until its exp, through the config's redis: every worker of
-          every gateway sharing that Redis refuses it within a second.
+  consumers, keys  Manage consumers and API keys through the admin API (listeners.admin):
+          human tables, or --json for scripts. keys create and rotate print the key once.
+  keys hash  Print the hash of a key (argument or stdin) for consumers[].keys[].hash, with
+          the pepper of --config's api_keys.pepper, else $PORTCULLIS_KEY_PEPPER. Local.
+  revoke  Revoke a token by its jti until its exp, through the admin API: every worker of
+          every gateway sharing its Redis refuses it within a second.
   token   Sign a test token with a private key (or HMAC secret) file and print it, to try a
           route of your config. Never a substitute for an identity provider.
 
 Options:
-  --config FILE     YAML (or JSON) config; required by start, check and revoke (or set
+  --config FILE     YAML (or JSON) config; required by start and check (or set
                     $PORTCULLIS_CONFIG).
+  --admin-url URL   (consumers, keys, revoke) the admin listener, e.g. http://127.0.0.1:8082
+                    (or $PORTCULLIS_ADMIN_URL).
+  --admin-token T   (consumers, keys, revoke) a token whose SHA-256 is in admin.tokens (or
+                    $PORTCULLIS_ADMIN_TOKEN).
+  --json            (consumers, keys, revoke) print the admin API's JSON.
   --workers N       Worker processes; auto = one per core (default: cluster.workers of the
                     config). 0 serves from a single process without node:cluster.
   --verify-threads N  Signature-verification threads per worker (default: cluster.verify_threads
@@ -78,8 +97,8 @@ export interface TokenArgs {
 }
 
 export interface CliArgs {
-  readonly command: 'start' | 'check' | 'revoke' | 'token' | 'help' | 'version'
-  /** Set for start, check and revoke (parseArgs refuses them without it); else null. */
+  readonly command: 'start' | 'check' | 'token' | 'help' | 'version'
+  /** Set for start and check (parseArgs refuses them without it); else null. */
   readonly config: string | null
   readonly workers: number | 'auto' | null
   readonly verifyThreads: number | 'auto' | null
@@ -88,14 +107,12 @@ export interface CliArgs {
   readonly upstreamSockets: UpstreamSocketChoice | null
   /** off: every native module's fallback (src/native/load.ts). */
   readonly native: 'auto' | 'off'
-  readonly jti: string | null
-  readonly exp: number | null
   readonly ttl: string | null
   readonly token: TokenArgs
 }
 
 /** Commands that read a config file: without --config they would guess one, so they refuse. */
-const CONFIG_COMMANDS: ReadonlySet<CliArgs['command']> = new Set(['start', 'check', 'revoke'])
+const CONFIG_COMMANDS: ReadonlySet<CliArgs['command']> = new Set(['start', 'check'])
 
 export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   let command: CliArgs['command'] | null = null
@@ -108,8 +125,6 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
   let verifier: CliArgs['verifier'] = null
   let upstreamSockets: CliArgs['upstreamSockets'] = null
   let native: CliArgs['native'] = 'auto'
-  let jti: string | null = null
-  let exp: number | null = null
   let ttl: string | null = null
   const token = {
     key: null as string | null,
@@ -136,7 +151,6 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
     switch (flag) {
       case 'start':
       case 'check':
-      case 'revoke':
       case 'token':
         if (command !== null) usage(`unexpected "${arg}"`)
         command = flag
@@ -168,15 +182,6 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
         if (v === 'auto') verifyThreads = 'auto'
         else if (/^[0-9]{1,2}$/.test(v)) verifyThreads = Number(v)
         else usage(`--verify-threads takes a whole number or auto (got "${v}")`)
-        break
-      }
-      case '--jti':
-        jti = value()
-        break
-      case '--exp': {
-        const v = value()
-        if (!/^[0-9]{1,12}$/.test(v)) usage(`--exp takes unix seconds (got "${v}")`)
-        exp = Number(v)
         break
       }
       case '--ttl':
@@ -241,16 +246,14 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
         usage(`unknown argument "${arg}"`)
     }
   }
-  if (command === null) usage('a command is required: start, check, revoke or token')
+  if (command === null)
+    usage('a command is required: start, check, token, consumers, keys or revoke')
   if (CONFIG_COMMANDS.has(command) && config === null) {
     usage(`${command} needs --config FILE: the gateway config to ${CONFIG_VERBS[command]}`)
   }
   if (native === 'off' && (verifier === 'native' || upstreamSockets === 'native')) {
     const flag = verifier === 'native' ? '--verifier native' : '--upstream-sockets native'
     usage(`--native off runs no native module: it cannot go with ${flag}`)
-  }
-  if (command === 'revoke' && (jti === null || (exp === null) === (ttl === null))) {
-    usage('revoke needs --jti and one of --exp or --ttl')
   }
   if (command === 'token') {
     const missing = [
@@ -269,8 +272,6 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
     verifier,
     upstreamSockets,
     native,
-    jti,
-    exp,
     ttl,
     token,
   }
@@ -279,7 +280,6 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs {
 const CONFIG_VERBS: Readonly<Record<string, string>> = {
   start: 'serve',
   check: 'check',
-  revoke: 'take the redis connection from',
 }
 
 export function resolveWorkers(flag: number | 'auto' | null, configured: number | 'auto'): number {

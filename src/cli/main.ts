@@ -9,7 +9,6 @@ import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { runPrimary } from '../cluster/primary.js'
 import { checkConfigInThread } from '../config/checker.js'
-import { DURATION_PATTERN, parseDuration } from '../config/units.js'
 import { PortcullisError } from '../errors.js'
 import { loadNativeUws } from '../front/load-uws.js'
 import { assertListenersFree } from '../front/port-claim.js'
@@ -17,9 +16,14 @@ import { VERIFIER_ENV, requireVerifier } from '../jwt/native-verify.js'
 import { NATIVE_ENV } from '../native/load.js'
 import { UPSTREAM_SOCKETS_ENV, requireUpstreamSockets } from '../proxy/h1/socket-choice.js'
 import { createLogger } from '../observability/logger.js'
+import { ADMIN_COMMANDS, parseAdminArgs } from './admin-args.js'
 import { parseArgs, resolveVerifyThreads, resolveWorkers, USAGE, type CliArgs } from './args.js'
 
 async function main(argv: readonly string[]): Promise<number> {
+  if (ADMIN_COMMANDS.has(argv[0] ?? '')) {
+    const { runAdminCommand } = await import('./admin-commands.js')
+    return runAdminCommand(parseAdminArgs(argv))
+  }
   const args = parseArgs(argv)
   switch (args.command) {
     case 'help':
@@ -44,40 +48,12 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case 'start':
       return start(args)
-    case 'revoke':
-      return revoke(args.config!, args.jti!, args.exp, args.ttl)
     case 'token': {
       const { runToken } = await import('./token.js')
       process.stdout.write(`${await runToken(args.token, args.ttl)}\n`)
       return 0
     }
   }
-}
-
-async function revoke(
-  file: string,
-  jti: string,
-  exp: number | null,
-  ttl: string | null,
-): Promise<number> {
-  const { loadGatewayConfig } = await import('../config/gateway-config.js')
-  const { revokeInRedis } = await import('../jwt/revocation.js')
-  const { config } = loadGatewayConfig(file, createLogger('silent', {}))
-  if (config.redis === undefined) {
-    throw new PortcullisError(
-      'PCL_ERR_CLI_USAGE',
-      `${file} has no redis: without Redis, add the jti to revocation.jtis and reload (SIGHUP)`,
-    )
-  }
-  if (ttl !== null && !new RegExp(DURATION_PATTERN).test(ttl)) {
-    throw new PortcullisError('PCL_ERR_CLI_USAGE', `--ttl takes a duration like 1h (got "${ttl}")`)
-  }
-  const expS = exp ?? Math.ceil((Date.now() + parseDuration(ttl!)) / 1000)
-  await revokeInRedis(config.redis, jti, expS)
-  process.stdout.write(
-    `revoked jti ${JSON.stringify(jti)} until ${new Date(expS * 1000).toISOString()}\n`,
-  )
-  return 0
 }
 
 async function start(args: CliArgs): Promise<number> {

@@ -27,6 +27,7 @@ import { BodyRateWatch } from '../gateway/body-rate.js'
 import { CredentialDirectory } from '../consumers/directory.js'
 import { KeyUsage } from '../keys/usage.js'
 import { ClientSlots } from '../gateway/client-slots.js'
+import { AdminHost, type WorkerSlotView } from './admin-host.js'
 
 export type FrontKind = 'uws' | 'node'
 
@@ -37,8 +38,11 @@ export interface ServingProcess {
   /** What carries upstream requests (proxy/h1/socket.ts), for the startup line. */
   readonly upstreamSockets: string
   readonly listeners: readonly string[]
-  /** Compiles (throws on an invalid config), loads new issuers' keys, then switches. */
-  reload(config: GatewayConfig): Promise<void>
+  /**
+   * Compiles (throws on an invalid config), loads new issuers' keys, then switches; `generation`
+   * counts the reloads (the admin API's /status reports it).
+   */
+  reload(config: GatewayConfig, generation: number): Promise<void>
   /** Stops accepting, lets in-flight requests finish within `graceMs`, then resolves. */
   drain(graceMs: number): Promise<void>
 }
@@ -49,6 +53,8 @@ export interface ServingOptions {
   /** 0…workerCount-1; the single process of --workers 0 is worker 0 of 1. */
   readonly workerIndex: number
   readonly workerCount: number
+  /** Asks the primary for every worker slot (admin /status); null when there is no primary. */
+  readonly askPrimary: (() => Promise<readonly WorkerSlotView[] | null>) | null
 }
 
 export async function startServing(
@@ -145,13 +151,34 @@ export async function startServing(
   if (status !== undefined) {
     await listen('status', { kind: 'http', host: status.host, port: status.port, tls: null }, true)
   }
+  // Off the traffic front: its own node:http server on its own port (admin/server.ts).
+  const admin = await AdminHost.start(config, {
+    logger,
+    workerIndex: options.workerIndex,
+    workerCount: options.workerCount,
+    consumer: (name) => state.credentials.consumer(name),
+    configConsumers: (current) =>
+      current.consumers.flatMap((c) => {
+        const consumer = state.credentials.consumer(c.name)
+        return consumer?.source === 'config' ? [consumer] : []
+      }),
+    credentialSizes: () => state.credentials.sizes,
+    syncs: () => ({
+      revocations: revocationSync?.status ?? null,
+      credentials: credentialSync?.status ?? null,
+      rateLimits: rateLimitSync === null ? null : rateLimitSync.healthy ? 'ok' : 'redis_down',
+    }),
+    gossip: () => ({ enabled: sharing.member !== null, expectedMembers: sharing.expected }),
+    askPrimary: options.askPrimary ?? (() => Promise.resolve(null)),
+  })
+  if (admin !== null) bound.push(admin.listener)
 
   return {
     front: front.description,
     verifier: describeVerifier(),
     upstreamSockets: sockets.description,
     listeners: bound,
-    async reload(next: GatewayConfig): Promise<void> {
+    async reload(next: GatewayConfig, generation: number): Promise<void> {
       const compiled = new Runtime(next, state)
       await state.issuers.startAll()
       await shareLimits(next)
@@ -162,10 +189,12 @@ export async function startServing(
       usageFlush = flushKeyUsage(usageFlush, next, state.keyUsage, logger)
       rateLimitSync = syncRateLimits(rateLimitSync, next, state.rateLimits, logger)
       quotaLeaser = leaseQuotas(quotaLeaser, next, state.rateLimits, logger, members)
+      admin?.reload(next, generation)
     },
     drain(graceMs: number): Promise<void> {
       state.draining = true
       front.closeListeners()
+      void admin?.close()
       void sharing.close()
       rateLimitSync?.close()
       // Unused quota goes back to the other members, and key usage counted so far is written;

@@ -1,5 +1,6 @@
 /** The typed IPC boundary between the primary and its workers. */
 import type { GatewayConfig } from '../config/schema.js'
+import type { WorkerSlotView } from './admin-host.js'
 import type { FrontKind } from './gateway-process.js'
 
 export type ToWorker =
@@ -14,6 +15,8 @@ export type ToWorker =
     }
   | { readonly type: 'reload'; readonly config: GatewayConfig; readonly generation: number }
   | { readonly type: 'shutdown'; readonly graceMs: number }
+  /** The answer to a `status-request`: every worker slot (admin API GET /status). */
+  | { readonly type: 'status'; readonly id: number; readonly workers: readonly WorkerSlotView[] }
 
 export type ToPrimary =
   | { readonly type: 'ready' }
@@ -26,3 +29,4 @@ export type ToPrimary =
     }
   | { readonly type: 'start-failed'; readonly error: string }
   | { readonly type: 'reloaded'; readonly generation: number; readonly error: string | null }
+  | { readonly type: 'status-request'; readonly id: number }

@@ -115,6 +115,19 @@ export function runPrimary(options: PrimaryOptions): void {
         logger.fatal({ error: message.error }, 'a worker could not start; stopping')
         shutdown(1)
         return
+      case 'status-request':
+        if (slot.worker !== null) {
+          send(slot.worker, {
+            type: 'status',
+            id: message.id,
+            workers: slots.map((s, index) => ({
+              index,
+              pid: s.worker?.process.pid ?? null,
+              listening: listening.has(s),
+            })),
+          })
+        }
+        return
       case 'reloaded':
         if (message.error !== null) {
           logger.error(

@@ -16,8 +16,10 @@ export async function runSingleProcess(options: Omit<PrimaryOptions, 'workers'>)
     verifyThreads,
     workerIndex: 0,
     workerCount: 1,
+    askPrimary: null,
   })
   let current = config
+  let generation = 0
   process.on('SIGHUP', () => {
     const refused = (error: unknown) => {
       const problems = error instanceof PortcullisError ? error.problems : []
@@ -28,8 +30,9 @@ export async function runSingleProcess(options: Omit<PrimaryOptions, 'workers'>)
     }
     try {
       const next = loadGatewayConfig(file, logger).config
-      serving.reload(next).then(() => {
+      serving.reload(next, generation + 1).then(() => {
         current = next
+        generation++
         logger.level = next.log.level
         logReloaded(logger, { file }, restartRequired(config, next, { front, overridden }))
       }, refused)

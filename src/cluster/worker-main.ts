@@ -1,5 +1,6 @@
 /** Entry point of a cluster worker: waits for its config from the primary, then serves. */
 import { createLogger } from '../observability/logger.js'
+import type { WorkerSlotView } from './admin-host.js'
 import { startServing, type ServingProcess } from './gateway-process.js'
 import type { ToPrimary, ToWorker } from './messages.js'
 import { ReloadQueue } from './reload-queue.js'
@@ -14,7 +15,7 @@ type Reload = Extract<ToWorker, { type: 'reload' }>
 const reloads = new ReloadQueue<Reload>(async (message) => {
   logger.level = message.config.log.level
   try {
-    await serving!.reload(message.config)
+    await serving!.reload(message.config, message.generation)
     send({ type: 'reloaded', generation: message.generation, error: null })
   } catch (error) {
     send({ type: 'reloaded', generation: message.generation, error: (error as Error).message })
@@ -25,6 +26,27 @@ function send(message: ToPrimary): void {
   process.send?.(message)
 }
 
+/** A status request to the primary unanswered this long is given up: the primary is busy or gone. */
+const STATUS_TIMEOUT_MS = 1000
+const statusRequests = new Map<number, (workers: readonly WorkerSlotView[] | null) => void>()
+let nextStatusId = 0
+
+function askPrimary(): Promise<readonly WorkerSlotView[] | null> {
+  const id = nextStatusId++
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      statusRequests.delete(id)
+      resolve(null)
+    }, STATUS_TIMEOUT_MS)
+    statusRequests.set(id, (workers) => {
+      clearTimeout(timer)
+      statusRequests.delete(id)
+      resolve(workers)
+    })
+    send({ type: 'status-request', id })
+  })
+}
+
 process.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'start':
@@ -33,6 +55,7 @@ process.on('message', (message: ToWorker) => {
         verifyThreads: message.verifyThreads,
         workerIndex: message.workerIndex,
         workerCount: message.workerCount,
+        askPrimary,
       }).then(
         (s) => {
           serving = s
@@ -54,6 +77,9 @@ process.on('message', (message: ToWorker) => {
       return
     case 'reload':
       reloads.request(message)
+      return
+    case 'status':
+      statusRequests.get(message.id)?.(message.workers)
       return
     case 'shutdown':
       void (serving === null ? Promise.resolve() : serving.drain(message.graceMs)).then(() => {

@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
+import { checkAdminConfig } from '../admin/config-rules.js'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
 import { RevocationList } from '../jwt/revocation.js'
@@ -43,7 +44,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
     if (!isInvalidConfig(error)) throw error
     throw invalidConfig([...error.problems, ...checkReferences(data)])
   }
-  const problems = checkTlsFiles(config)
+  const problems = [...checkTlsFiles(config), ...checkAdminConfig(config)]
   // No request goes through these pools: node's sockets, which load nothing and open none here.
   const pools = new PoolCache(createUpstreamSockets('node'))
   const issuers = new IssuerRegistry(logger)

@@ -3,6 +3,7 @@
  * code they configure. The TypeScript type is derived from it, so it is written once.
  */
 import { Type, type Static } from '@sinclair/typebox'
+import { AdminSchema } from '../admin/schema.js'
 import { ClusterSchema } from '../cluster/schema.js'
 import { ApiKeysSchema, ConsumersSchema } from '../consumers/schema.js'
 import { LimitsSchema, ListenersSchema } from '../front/schema.js'
@@ -17,6 +18,7 @@ import { RedisSchema } from '../state/schema.js'
 export const GatewayConfigSchema = Type.Object(
   {
     listeners: ListenersSchema,
+    admin: AdminSchema,
     cluster: ClusterSchema,
     limits: LimitsSchema,
     log: LogSchema,

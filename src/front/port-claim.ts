@@ -25,11 +25,12 @@ const REASONS: Readonly<Record<string, string>> = {
 
 /** Throws PCL_ERR_LISTEN naming the first listener whose address cannot be bound now. */
 export async function assertListenersFree(listeners: ListenersConfig): Promise<void> {
-  const { http, https, status } = listeners
+  const { http, https, status, admin } = listeners
   const addresses: NamedAddress[] = []
   if (http !== undefined) addresses.push({ name: 'listeners.http', ...http })
   if (https !== undefined) addresses.push({ name: 'listeners.https', ...https })
   if (status !== undefined) addresses.push({ name: 'listeners.status', ...status })
+  if (admin !== undefined) addresses.push({ name: 'listeners.admin', ...admin })
   // Port 0 asks for a new port: nothing holds it.
   for (const address of addresses) if (address.port !== 0) await claimOnce(address)
 }

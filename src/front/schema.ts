@@ -35,11 +35,33 @@ export const StatusListenerSchema = Type.Object(
   { additionalProperties: false, description: 'Liveness and readiness probes.' },
 )
 
+export const AdminListenerSchema = Type.Object(
+  {
+    host: Host(
+      'Address to bind; loopback by default: the admin API manages credentials and is for ' +
+        'operators on the host (or behind a tunnel), never for traffic.',
+      '127.0.0.1',
+    ),
+    port: Port({
+      description:
+        'TCP port of the admin API; never one of a traffic or status listener (a config error).',
+      default: 8082,
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'The admin API (consumers, keys, revocations, status), served by node:http in each ' +
+      'worker. Off unless set; every call needs a token of admin.tokens.',
+  },
+)
+
 export const ListenersSchema = Type.Object(
   {
     http: Type.Optional(HttpListenerSchema),
     https: Type.Optional(TlsListenerSchema),
     status: Type.Optional(StatusListenerSchema),
+    admin: Type.Optional(AdminListenerSchema),
   },
   {
     additionalProperties: false,

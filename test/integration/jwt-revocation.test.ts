@@ -1,6 +1,6 @@
 /**
- * Revocation through Redis: `portcullis revoke` writes the jti once, and every worker of every
- * gateway sharing that Redis refuses the token within a second, without a Redis round trip per
+ * Revocation through Redis: `portcullis revoke` writes the jti once through the admin API, and
+ * every worker of every gateway sharing that Redis refuses the token within a second, without a Redis round trip per
  * request; a Redis outage keeps the last known list, and a reload to another key prefix follows
  * the list under it.
  */
@@ -15,6 +15,7 @@ import {
   type ConfigInput,
   type Gateway,
 } from '../helpers/gateway.js'
+import { ADMIN_DIGEST, ADMIN_TOKEN, adminListeners } from '../helpers/admin.js'
 import { send } from '../helpers/http.js'
 import { createSigner, nowSeconds, sign, type Signer } from '../helpers/jwt.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
@@ -27,8 +28,21 @@ describe('revocation through redis', () => {
   let redis: RedisServer
   let gateway: Gateway
   let signer: Signer
-  let configFile: string
   let config: (keyPrefix?: string) => ConfigInput
+  let adminUrl: string
+  /** `portcullis revoke` through the gateway's admin listener. */
+  const revoke = (jti: string, url = adminUrl) =>
+    runCli([
+      'revoke',
+      '--admin-url',
+      url,
+      '--admin-token',
+      ADMIN_TOKEN,
+      '--jti',
+      jti,
+      '--ttl',
+      '10m',
+    ])
 
   beforeAll(async () => {
     redis = await startRedis()
@@ -37,7 +51,11 @@ describe('revocation through redis', () => {
     const keyFile = join(dir, 'key.pem')
     writeFileSync(keyFile, signer.publicPem)
     const upstream = await startUpstream('echo')
+    const ports = await adminListeners()
+    adminUrl = ports.adminUrl
     config = (keyPrefix) => ({
+      listeners: ports.listeners,
+      admin: { tokens: [ADMIN_DIGEST] },
       redis: { url: redis.url, ...(keyPrefix === undefined ? {} : { key_prefix: keyPrefix }) },
       upstreams: { echo: { targets: [upstream.url] } },
       issuers: [
@@ -54,7 +72,6 @@ describe('revocation through redis', () => {
       ],
     })
     gateway = await startGateway({ workers: 2, config: config() })
-    configFile = gateway.configFile
   })
 
   afterAll(async () => {
@@ -78,15 +95,7 @@ describe('revocation through redis', () => {
   it('refuses a token on every worker within a second of `portcullis revoke`', async () => {
     const t = await token('jti-1')
     expect(await statuses(t)).toEqual(Array(8).fill(200)) // now cached as valid on both workers
-    const revoked = await runCli([
-      'revoke',
-      '--config',
-      configFile,
-      '--jti',
-      'jti-1',
-      '--ttl',
-      '10m',
-    ])
+    const revoked = await revoke('jti-1')
     expect(revoked.code, revoked.stderr).toBe(0)
     await new Promise((r) => setTimeout(r, 1100))
     expect(await statuses(t)).toEqual(Array(8).fill(401))
@@ -96,7 +105,7 @@ describe('revocation through redis', () => {
 
   it('keeps refusing revoked tokens and admitting others while Redis is down, and recovers', async () => {
     const t = await token('jti-3')
-    await runCli(['revoke', '--config', configFile, '--jti', 'jti-3', '--ttl', '10m'])
+    await revoke('jti-3')
     await new Promise((r) => setTimeout(r, 1100))
     await redis.kill()
     expect(await statuses(t, 4)).toEqual(Array(4).fill(401))
@@ -106,7 +115,7 @@ describe('revocation through redis', () => {
     const t5 = await token('jti-5')
     let revoked = { code: 1 as number | null, stderr: '' }
     for (let i = 0; i < 20 && revoked.code !== 0; i++) {
-      revoked = await runCli(['revoke', '--config', configFile, '--jti', 'jti-5', '--ttl', '10m'])
+      revoked = await revoke('jti-5')
     }
     expect(revoked.code, revoked.stderr).toBe(0)
     const started = Date.now()
@@ -132,13 +141,11 @@ describe('revocation through redis', () => {
   }
 
   it('follows a reload that changes the key prefix: the deny-list under the new one holds', async () => {
-    const revoke = (jti: string) =>
-      runCli(['revoke', '--config', configFile, '--jti', jti, '--ttl', '10m'])
     const before = await token('jti-before-rename')
     expect((await revoke('jti-before-rename')).code).toBe(0)
     expect(await settleTo(before, 401)).toEqual(Array(4).fill(401))
     expect((await gateway.reload(config('renamed:'))).msg).toBe('config reloaded')
-    // The CLI reads the reloaded config: it revokes under the new prefix.
+    // The admin API takes the reloaded config: it revokes under the new prefix.
     const after = await token('jti-after-rename')
     expect(await statuses(after, 4)).toEqual(Array(4).fill(200))
     expect((await revoke('jti-after-rename')).code).toBe(0)
@@ -148,14 +155,19 @@ describe('revocation through redis', () => {
   })
 
   it('says how to revoke without redis', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pcl-revoke-'))
-    const file = join(dir, 'gateway.json')
-    writeFileSync(
-      file,
-      JSON.stringify({ upstreams: { u: { targets: ['http://127.0.0.1:1'] } }, routes: [] }),
-    )
-    const result = await runCli(['revoke', '--config', file, '--jti', 'x', '--ttl', '1h'])
-    expect(result.code).not.toBe(0)
+    const upstream = await startUpstream('echo')
+    const ports = await adminListeners()
+    await startGateway({
+      config: {
+        listeners: ports.listeners,
+        admin: { tokens: [ADMIN_DIGEST] },
+        upstreams: { echo: { targets: [upstream.url] } },
+        routes: [],
+      },
+    })
+    const result = await revoke('x', ports.adminUrl)
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('503 store_unavailable')
     expect(result.stderr).toContain('revocation.jtis')
   })
 })

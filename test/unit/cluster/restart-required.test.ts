@@ -36,6 +36,13 @@ describe('restartRequired', () => {
     ])
   })
 
+  it("names the admin listener's address, and applies its tokens", () => {
+    const tokens = (digit: string) => ({ tokens: [digit.repeat(64)] })
+    const started = config({ listeners: { admin: { port: 8082 } }, admin: tokens('a') })
+    const next = config({ listeners: { admin: { port: 9092 } }, admin: tokens('b') })
+    expect(keys(started, next)).toEqual(['listeners.admin.port'])
+  })
+
   it('names the worker count, verify threads and every gossip key', () => {
     const next = config({
       cluster: { workers: 4, verify_threads: 2 },

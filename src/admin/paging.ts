@@ -1,0 +1,46 @@
+/**
+ * Cursor pagination of the admin API. A cursor is opaque to callers: base64url of the phase and
+ * the position within it, so the store's own cursor (an HSCAN position) can change shape freely.
+ */
+import { invalidRequest } from './admin-error.js'
+
+/** Items of a page unless ?limit says otherwise: a screenful. */
+export const DEFAULT_LIMIT = 50
+/** Largest page: a few hundred records keep one answer small and one store read short. */
+export const MAX_LIMIT = 500
+
+export interface Cursor {
+  /** config: consumers of the config file, from `position`; store: the store's cursor. */
+  readonly phase: 'config' | 'store'
+  readonly position: string
+}
+
+export function readLimit(query: URLSearchParams): number {
+  const text = query.get('limit')
+  if (text === null) return DEFAULT_LIMIT
+  const limit = /^[0-9]{1,6}$/.test(text) ? Number(text) : NaN
+  if (!(limit >= 1 && limit <= MAX_LIMIT)) {
+    throw invalidRequest('limit', `must be a whole number from 1 to ${MAX_LIMIT} (got "${text}")`)
+  }
+  return limit
+}
+
+export function readCursor(query: URLSearchParams, first: Cursor): Cursor {
+  const text = query.get('cursor')
+  if (text === null || text === '') return first
+  const decoded = /^[A-Za-z0-9_-]{1,1024}$/.test(text)
+    ? Buffer.from(text, 'base64url').toString('utf8')
+    : ''
+  const phase = decoded.slice(0, 2)
+  if (phase === 'c:' && /^c:[0-9]{1,9}$/.test(decoded)) {
+    return { phase: 'config', position: decoded.slice(2) }
+  }
+  if (phase === 's:') return { phase: 'store', position: decoded.slice(2) }
+  throw invalidRequest('cursor', 'is not a cursor this API returned (pass next_cursor as is)')
+}
+
+export function writeCursor(cursor: Cursor): string {
+  return Buffer.from(`${cursor.phase === 'config' ? 'c' : 's'}:${cursor.position}`).toString(
+    'base64url',
+  )
+}

@@ -1,0 +1,49 @@
+/** Records as the admin API shows them: a key never with its hash, a consumer with its owner. */
+import type { Consumer } from '../consumers/consumer.js'
+import type { StoredConsumer, StoredKey } from '../keys/records.js'
+import type { ConsumerViewOf, KeyViewOf } from './api-schemas.js'
+
+export function configConsumerView(consumer: Consumer): ConsumerViewOf {
+  return {
+    name: consumer.name,
+    groups: [...consumer.groups],
+    tier: consumer.tier,
+    metadata: { ...consumer.metadata },
+    disabled: consumer.disabled,
+    source: 'config',
+    created_at: null,
+    updated_at: null,
+  }
+}
+
+export function storedConsumerView(consumer: StoredConsumer): ConsumerViewOf {
+  return {
+    name: consumer.name,
+    groups: [...consumer.groups],
+    tier: consumer.tier,
+    metadata: { ...consumer.metadata },
+    disabled: consumer.disabled,
+    source: 'store',
+    created_at: consumer.created_at,
+    updated_at: consumer.updated_at,
+  }
+}
+
+export function keyView(key: StoredKey): KeyViewOf {
+  return {
+    id: key.id,
+    consumer: key.consumer,
+    prefix: key.prefix,
+    last4: key.last4,
+    label: key.label,
+    scopes: [...key.scopes],
+    not_before: key.not_before,
+    expires_at: key.expires_at,
+    allow_ips: [...key.allow_ips],
+    state: key.state,
+    created_at: key.created_at,
+    revoked_at: key.revoked_at,
+    rotated_from: key.rotated_from,
+    rotated_to: key.rotated_to,
+  }
+}
