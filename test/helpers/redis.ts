@@ -1,9 +1,12 @@
 /**
  * A real redis-server for the suites that need one, on a free loopback port, with no disk
- * persistence. CI installs the Debian package (.ci/run); a missing binary is an error, never a skip.
+ * persistence unless asked. CI installs the Debian package (.ci/run); a missing binary is an error, never a skip.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
 import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { freePort } from './ports.js'
 
 export interface RedisServer {
@@ -31,9 +34,23 @@ export function redisServerPath(): string {
   return path
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * A redis-server on a free loopback port. `persist`: its data survives kill and restart (an
+ * append-only file in a temp dir, synced on every write), as a production Redis's would.
+ */
+export async function startRedis(options: { persist?: boolean } = {}): Promise<RedisServer> {
   const binary = redisServerPath()
   const port = await freePort()
+  const storage = options.persist
+    ? [
+        '--dir',
+        mkdtempSync(join(tmpdir(), 'pcl-redis-')),
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+      ]
+    : ['--appendonly', 'no']
   let child: ChildProcess | null = null
   const launch = async () => {
     child = spawn(
@@ -45,8 +62,7 @@ export async function startRedis(): Promise<RedisServer> {
         '127.0.0.1',
         '--save',
         '',
-        '--appendonly',
-        'no',
+        ...storage,
         '--protected-mode',
         'yes',
       ],
