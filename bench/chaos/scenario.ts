@@ -11,8 +11,10 @@
  * Used by test/integration/chaos.test.ts (short phases) and bench/chaos/run.ts (long ones).
  */
 import {
+  createHash,
   createPrivateKey,
   generateKeyPairSync,
+  randomBytes,
   randomUUID,
   sign,
   type KeyObject,
@@ -208,11 +210,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   ]
   try {
     const port = await options.freePort()
+    const adminPort = await options.freePort()
+    // Revocations go through the admin API, as operators make them.
+    const adminToken = randomBytes(24).toString('base64url')
     const config = {
       listeners: {
         http: { host: '127.0.0.1', port },
         status: { host: '127.0.0.1', port: await options.freePort() },
+        admin: { host: '127.0.0.1', port: adminPort },
       },
+      admin: { tokens: [createHash('sha256').update(adminToken).digest('hex')] },
       cluster: { shutdown_grace: '2s', respawn_backoff_max: '1s' },
       log: { level: 'info', access: false, audit: false },
       gossip: { port: await options.freeUdpBase(2) },
@@ -288,10 +295,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       `gateway ${gateway.pid}, workers ${workers.join(' ')}, redis ${redis.url}, jwks ${jwks.url}`,
     )
 
-    // A jti revoked through Redis: refused on every worker within a second, and while Redis is down.
+    // A jti revoked through the admin API into Redis: refused on every worker within a second, and while Redis is down.
     execFileSync(
       process.execPath,
-      [cli, 'revoke', '--config', file, '--jti', REVOKED_JTI, '--ttl', '1h'],
+      [
+        cli,
+        'revoke',
+        '--admin-url',
+        `http://127.0.0.1:${adminPort}`,
+        '--admin-token',
+        adminToken,
+        '--jti',
+        REVOKED_JTI,
+        '--ttl',
+        '1h',
+      ],
       { cwd: options.root },
     )
     const revoked = es256Token(privateKey, kid, REVOKED_JTI)
