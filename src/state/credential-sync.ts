@@ -142,7 +142,8 @@ export class RedisCredentialSync implements SyncedSet {
 
 /**
  * Hands every value of a hash to `take`, HSCAN round by round, so no round's text outlives its
- * parse; a value HSCAN repeats is taken twice, harmlessly. Returns how many values it handed.
+ * parse; a value HSCAN repeats is taken twice, harmlessly. The next round is asked for before
+ * this one is parsed, so Redis answers while the worker parses. Returns how many values it handed.
  */
 async function scanValues(
   redis: Redis,
@@ -150,12 +151,12 @@ async function scanValues(
   take: (text: string) => void,
 ): Promise<number> {
   let count = 0
-  let cursor = '0'
-  do {
-    const [next, flat] = await redis.hscan(key, cursor, 'COUNT', SCAN_COUNT)
+  let round = redis.hscan(key, '0', 'COUNT', SCAN_COUNT)
+  for (;;) {
+    const [next, flat] = await round
+    if (next !== '0') round = redis.hscan(key, next, 'COUNT', SCAN_COUNT)
     for (let i = 1; i < flat.length; i += 2) take(flat[i]!)
     count += flat.length >> 1
-    cursor = next
-  } while (cursor !== '0')
-  return count
+    if (next === '0') return count
+  }
 }
