@@ -101,7 +101,7 @@ export const ApiKeysSchema = Type.Object(
       Type.String({
         minLength: 32,
         description:
-          'Secret mixed into every key hash (HMAC-SHA-256), at least 32 bytes; give it by ' +
+          'Secret prefixed to every key before it is hashed (SHA-256), at least 32 bytes; give it by ' +
           '${ENV}, never in the file. Changing it invalidates every key. None: SHA-256.',
       }),
     ),
