@@ -104,6 +104,7 @@ describe('the import graph', () => {
       expect(importsBetween('src/rate-limit/', above)).toEqual([])
       expect(importsBetween('src/keys/', above)).toEqual([])
       expect(importsBetween('src/consumers/', above)).toEqual([])
+      expect(importsBetween('src/net/', above)).toEqual([])
       expect(importsBetween('src/state/', above)).toEqual([])
     })
   })
