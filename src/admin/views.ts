@@ -4,28 +4,28 @@ import type { StoredConsumer, StoredKey } from '../keys/records.js'
 import type { ConsumerViewOf, KeyViewOf } from './api-schemas.js'
 
 export function configConsumerView(consumer: Consumer): ConsumerViewOf {
-  return {
-    name: consumer.name,
-    groups: [...consumer.groups],
-    tier: consumer.tier,
-    metadata: { ...consumer.metadata },
-    disabled: consumer.disabled,
-    source: 'config',
-    created_at: null,
-    updated_at: null,
-  }
+  return consumerView(consumer, 'config', null, null)
 }
 
 export function storedConsumerView(consumer: StoredConsumer): ConsumerViewOf {
+  return consumerView(consumer, 'store', consumer.created_at, consumer.updated_at)
+}
+
+function consumerView(
+  consumer: Consumer | StoredConsumer,
+  source: ConsumerViewOf['source'],
+  createdAt: string | null,
+  updatedAt: string | null,
+): ConsumerViewOf {
   return {
     name: consumer.name,
     groups: [...consumer.groups],
     tier: consumer.tier,
     metadata: { ...consumer.metadata },
     disabled: consumer.disabled,
-    source: 'store',
-    created_at: consumer.created_at,
-    updated_at: consumer.updated_at,
+    source,
+    created_at: createdAt,
+    updated_at: updatedAt,
   }
 }
 
