@@ -284,7 +284,12 @@ describe.each(FRONTS)('lifecycle on the %s front', (front) => {
         { timeoutMs: 5000, what: '/readyz to answer 503' },
       )
       expect(readiness.body.toString()).toContain('draining')
-      expect(await refuses(gateway.port)).toBe(true)
+      // The node front's listening socket is shared through the primary, which closes it when
+      // the worker tells it to: a message later than the worker's own readiness flag.
+      await waitUntil(() => refuses(gateway.port), {
+        timeoutMs: 2000,
+        what: 'the traffic port to refuse new connections',
+      })
       // Still alive while it drains.
       expect((await send(`${gateway.statusUrl}/healthz`)).status).toBe(200)
       expect((await send(`${gateway.statusUrl}/readyz`)).status).toBe(503)
