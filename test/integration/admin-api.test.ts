@@ -364,10 +364,27 @@ describe('admin API', () => {
       await call('PATCH', '/consumers/acme', { tier: 'x' })
       await call('POST', '/consumers', { name: 'audited' }, OTHER_TOKEN)
       const lines = [
-        await gateway.waitForLog((l) => l['action'] === 'key.create', 5000, from),
-        await gateway.waitForLog((l) => l['action'] === 'key.revoke', 5000, from),
-        await gateway.waitForLog((l) => l['action'] === 'consumer.update', 5000, from),
-        await gateway.waitForLog((l) => l['audit'] === 'admin' && l['who'] === null, 5000, from),
+        // A line of an earlier test may still arrive after `from`: match this key.
+        await gateway.waitForLog(
+          (l) => l['action'] === 'key.create' && l['target'] === record.id,
+          5000,
+          from,
+        ),
+        await gateway.waitForLog(
+          (l) => l['action'] === 'key.revoke' && l['target'] === record.id,
+          5000,
+          from,
+        ),
+        await gateway.waitForLog(
+          (l) => l['action'] === 'consumer.update' && l['error'] === 'config_owned',
+          5000,
+          from,
+        ),
+        await gateway.waitForLog(
+          (l) => l['audit'] === 'admin' && l['who'] === null && l['action'] === 'POST /consumers',
+          5000,
+          from,
+        ),
       ]
       const who = `sha256:${ADMIN_DIGEST.slice(0, 12)}`
       expect(lines[0]).toMatchObject({ audit: 'admin', who, target: record.id, status: 201 })
