@@ -1,8 +1,8 @@
 /**
  * The answers of an authenticated route that refuses a request (RFC 6750 §3 for bearer tokens,
- * the same shape for API keys): built once per realm pair at compile time, frozen, returned as
- * they are on the hot path. A route that takes both methods challenges with both schemes
- * (RFC 9110 §11.6.1: one WWW-Authenticate field per challenge).
+ * the same shape for API keys): built once per list of schemes at compile time, frozen, returned as
+ * they are on the hot path. A route that takes several methods challenges with each of their
+ * schemes (RFC 9110 §11.6.1: one WWW-Authenticate field per challenge).
  *
  * - no credential at all: 401 with a bare challenge, no error code (§3.1: "SHOULD NOT include an
  *   error code or other error information");
@@ -24,53 +24,70 @@ export interface Challenges {
   readonly unavailable: Rejection
   /** Any refusal of a present API key. */
   readonly invalidKey: Rejection
+  /** `all:` methods that named different consumers. */
+  readonly consumerMismatch: Rejection
   invalid(failure: JwtFailure): Rejection
   insufficientScope(required: readonly string[]): Rejection
 }
 
+/** One scheme a route challenges with (RFC 9110 §11.6.1), and what it asks the caller for. */
+export interface AuthScheme {
+  /** The challenge without parameters (`Bearer realm="api"`); null for a method without one. */
+  readonly challenge: string | null
+  /** What the 401 body says the route wants: "a bearer token". */
+  readonly wants: string
+}
+
+export function bearerScheme(realm: string): AuthScheme {
+  return { challenge: `Bearer realm="${realm}"`, wants: 'a bearer token' }
+}
+
+export function apiKeyScheme(realm: string): AuthScheme {
+  return { challenge: `ApiKey realm="${realm}"`, wants: 'an API key' }
+}
+
 const cache = new Map<string, Challenges>()
 
-/** `bearerRealm`, `apiKeyRealm`: the realm of each scheme the route takes, null when it takes none. */
-export function challengesFor(bearerRealm: string | null, apiKeyRealm: string | null): Challenges {
-  const id = JSON.stringify([bearerRealm, apiKeyRealm])
+/** The answers of a route that takes `schemes`, in the order its `auth` names them. */
+export function challengesFor(schemes: readonly AuthScheme[]): Challenges {
+  const id = JSON.stringify(schemes)
   let challenges = cache.get(id)
   if (challenges === undefined) {
-    challenges = createChallenges(bearerRealm, apiKeyRealm)
+    challenges = createChallenges(schemes)
     cache.set(id, challenges)
   }
   return challenges
 }
 
-function createChallenges(bearerRealm: string | null, apiKeyRealm: string | null): Challenges {
-  const bearer = bearerRealm === null ? null : `Bearer realm="${bearerRealm}"`
-  const apiKey = apiKeyRealm === null ? null : `ApiKey realm="${apiKeyRealm}"`
+function createChallenges(schemes: readonly AuthScheme[]): Challenges {
+  // Two methods may share a scheme (a JWT and an introspected token are both Bearer).
+  const named = [...new Set(schemes.flatMap((s) => (s.challenge === null ? [] : [s.challenge])))]
+  const bearer = named.find((c) => c.startsWith('Bearer ')) ?? null
+  const apiKey = named.find((c) => c.startsWith('ApiKey ')) ?? null
   /** One www-authenticate field per scheme the route takes; `params` follow each challenge. */
-  const fields = (params: string): string[] => {
-    const out: string[] = []
-    if (bearer !== null) out.push('www-authenticate', `${bearer}${params}`)
-    if (apiKey !== null) out.push('www-authenticate', `${apiKey}${params}`)
-    return out
-  }
+  const fields = (params: string): string[] =>
+    named.flatMap((challenge) => ['www-authenticate', `${challenge}${params}`])
   // A JWT refusal answers the bearer scheme; a route without one (only forward's compile asks)
   // answers with its own scheme.
-  const tokenChallenge = bearer ?? apiKey!
+  const tokenChallenge = bearer ?? named[0] ?? null
+  const challenged = (challenge: string | null, params: string): string[] =>
+    challenge === null ? [] : ['www-authenticate', `${challenge}${params}`]
   const invalid = new Map<JwtFailure, Rejection>()
   for (const [failure, description] of Object.entries(JWT_FAILURES) as [JwtFailure, string][]) {
     invalid.set(
       failure,
-      createRejection(401, 'invalid_token', description, [
-        'www-authenticate',
-        `${tokenChallenge}, error="invalid_token", error_description="${description}"`,
-      ]),
+      createRejection(
+        401,
+        'invalid_token',
+        description,
+        challenged(tokenChallenge, `, error="invalid_token", error_description="${description}"`),
+      ),
     )
   }
   const scopes = new Map<string, Rejection>()
+  const wants = [...new Set(schemes.map((s) => s.wants))]
   const wanted =
-    bearer === null
-      ? 'an API key'
-      : apiKey === null
-        ? 'a bearer token'
-        : 'a bearer token or an API key'
+    wants.length === 1 ? wants[0]! : `${wants.slice(0, -1).join(', ')} or ${wants.at(-1)!}`
   return {
     missing: createRejection(401, 'unauthorized', `This route requires ${wanted}.`, fields('')),
     multiple: createRejection(
@@ -91,10 +108,18 @@ function createChallenges(bearerRealm: string | null, apiKeyRealm: string | null
       'The keys needed to verify the token are not available; try again later.',
       ['retry-after', '5'],
     ),
-    invalidKey: createRejection(401, 'invalid_token', 'The API key is not valid.', [
-      'www-authenticate',
-      apiKey ?? tokenChallenge,
-    ]),
+    invalidKey: createRejection(
+      401,
+      'invalid_token',
+      'The API key is not valid.',
+      challenged(apiKey ?? tokenChallenge, ''),
+    ),
+    consumerMismatch: createRejection(
+      401,
+      'invalid_token',
+      'The credentials of the request name different consumers.',
+      fields(', error="invalid_token", error_description="credentials of different consumers"'),
+    ),
     invalid: (failure) => invalid.get(failure)!,
     insufficientScope(required) {
       const scope = required.join(' ')

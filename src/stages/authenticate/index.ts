@@ -2,13 +2,13 @@
  * authenticate — who is calling. Finds the route's credential — a bearer JWT (Authorization
  * header, or a configured cookie or query parameter), an API key (its header, optionally
  * `Authorization: ApiKey`, a named query parameter) — checks it, and fills `exchange.identity`
- * and, where the credential names a known consumer, `exchange.consumer`. On an `any:` route the
+ * and, where the credential names a known consumer, `exchange.consumer`. Each method is a
+ * {@link CredentialMethod} (method.ts; jwt-method.ts, api-key-method.ts). On an `any:` route the
  * method whose credential the request carries decides; a request carrying two is refused, never
- * guessed. Synchronous for a key and for a cached or inline-verified token; a promise only when a
- * signature goes to the verify pool or an unknown kid waits for a JWKS refresh.
- *
- * The consumer is looked up by name on every request (a map probe), never frozen into a cached
- * token's decision: a consumer disabled or changed after a token was cached is seen at once.
+ * guessed. On an `all:` route every method must admit its credential, and those that name a
+ * consumer must name the same one. Synchronous for a key and for a cached or inline-verified
+ * token; a promise only when a signature goes to the verify pool or an unknown kid waits for a
+ * JWKS refresh.
  *
  * Reads: headers, query, clientAddress. Writes: identity, consumer. Answers: 400 invalid_request
  * (several credentials, a malformed Authorization field), 401 + WWW-Authenticate (no credential,
@@ -18,7 +18,6 @@
  * @see https://www.rfc-editor.org/rfc/rfc6750 Bearer tokens
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
  */
-import { performance } from 'node:perf_hooks'
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
 import type { Consumer } from '../../consumers/consumer.js'
@@ -26,7 +25,6 @@ import type { CredentialDirectory } from '../../consumers/directory.js'
 import type { Rejection } from '../../errors.js'
 import { isGatewayOwned } from '../../http/field-names.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
-import type { JwtFailure } from '../../jwt/types.js'
 import {
   routeProduct,
   type RouteSite,
@@ -35,18 +33,15 @@ import {
   type StageExchange,
   type Verdict,
 } from '../../pipeline/stage.js'
-import { ApiKeyAuthenticator, keyIdentity, type KeyRefusal, type KeyServices } from './api-key.js'
-import { challengesFor, type Challenges } from './challenge.js'
-import {
-  CredentialProblem,
-  findApiKey,
-  findToken,
-  type KeySources,
-  type TokenSources,
-} from './credentials.js'
+import { ApiKeyAuthenticator, type KeyServices } from './api-key.js'
+import { ApiKeyMethod } from './api-key-method.js'
+import { apiKeyScheme, bearerScheme, challengesFor, type Challenges } from './challenge.js'
+import { CredentialProblem, type KeySources, type TokenSources } from './credentials.js'
 import { JwtAuthenticator } from './jwt.js'
-import type { JwtContext, TokenVerdict } from './jwt-context.js'
-import { AuthSchema, RouteApiKeySchema, RouteJwtSchema } from './schema.js'
+import type { JwtContext } from './jwt-context.js'
+import { JwtMethod } from './jwt-method.js'
+import type { AuthMode, CredentialMethod } from './method.js'
+import { AuthSchema, RouteApiKeySchema, RouteJwtSchema, type AuthMethodName } from './schema.js'
 
 /** The route keys this stage owns. */
 const ROUTE_KEYS = {
@@ -93,6 +88,9 @@ export const authenticate: StageDefinition<typeof ROUTE_KEYS, AuthenticateDeps> 
 const DEFAULT_KEY_SOURCES: KeySources = { header: 'x-api-key', authorization: false, query: null }
 const DEFAULT_REALM = 'portcullis'
 
+/** The route keys that configure one method each: present only when `auth` names the method. */
+const METHOD_KEYS = ['jwt', 'api_key'] as const
+
 /** Compiles the authenticate stage of a route, or null for a public route. */
 export function compileAuthenticate(
   route: AuthenticateConfig,
@@ -102,7 +100,7 @@ export function compileAuthenticate(
   const { path, problems } = site
   const auth = route.auth
   if (auth === 'none') {
-    for (const key of ['jwt', 'api_key'] as const) {
+    for (const key of METHOD_KEYS) {
       if (route[key] !== undefined) {
         problems.push({
           path: `${path}.${key}`,
@@ -112,62 +110,72 @@ export function compileAuthenticate(
     }
     return null
   }
-  const methods: readonly string[] = typeof auth === 'string' ? [auth] : auth.any
+  const [mode, names]: [AuthMode, readonly AuthMethodName[]] =
+    typeof auth === 'string'
+      ? ['one', [auth]]
+      : 'any' in auth
+        ? ['any', auth.any]
+        : ['all', auth.all]
   const before = problems.length
-  if (methods.includes('jwt') && route.jwt === undefined) {
+  if (names.includes('jwt') && route.jwt === undefined) {
     problems.push({
       path: `${path}.jwt`,
       reason: 'auth names jwt: say which issuers this route trusts (jwt: { issuers: [...] })',
     })
   }
-  for (const key of ['jwt', 'api_key'] as const) {
-    if (!methods.includes(key) && route[key] !== undefined) {
+  for (const key of METHOD_KEYS) {
+    if (!names.includes(key) && route[key] !== undefined) {
       problems.push({
         path: `${path}.${key}`,
         reason: `auth does not name ${key}, so ${key} would not apply; add it to auth or remove it`,
       })
     }
   }
-  const keySources = methods.includes('api_key') ? keySourcesOf(route, path, problems) : null
+  const keySources = names.includes('api_key') ? keySourcesOf(route, path, problems) : null
   if (problems.length > before) return null
-  let authenticator: JwtAuthenticator | null = null
-  let sources: TokenSources | null = null
   const jwt = route.jwt
-  if (jwt !== undefined) {
-    const issuers: CompiledIssuer[] = []
-    for (const name of jwt.issuers) {
-      // Missing: an unknown name (config/references.ts reports it) or an invalid issuer (reported
-      // under issuers[]).
-      const issuer = deps.issuers.get(name)
-      if (issuer !== undefined) issuers.push(issuer)
-    }
-    if (issuers.length !== jwt.issuers.length) return null
-    authenticator = new JwtAuthenticator(issuers, deps.jwt)
-    sources = { header: jwt.header, cookie: jwt.cookie ?? null, query: jwt.query ?? null }
-    if (keySources !== null && sources.query !== null && sources.query === keySources.query) {
-      problems.push({
-        path: `${path}.api_key.query`,
-        reason: `jwt.query reads the same parameter (${sources.query}); give each method its own`,
-      })
-      return null
+  if (jwt?.query !== undefined && keySources !== null && jwt.query === keySources.query) {
+    problems.push({
+      path: `${path}.api_key.query`,
+      reason: `jwt.query reads the same parameter (${jwt.query}); give each method its own`,
+    })
+    return null
+  }
+  const schemes = names.map((name) =>
+    name === 'jwt' ? bearerScheme(jwt!.realm) : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
+  )
+  const challenges = challengesFor(schemes)
+  // Audit lines are info lines: below that level they would be built only to be dropped.
+  const audit = deps.audit && deps.logger.isLevelEnabled('info') ? deps.logger : null
+  const methods: CredentialMethod[] = []
+  let namesConsumers = false
+  for (const name of names) {
+    if (name === 'jwt') {
+      const issuers: CompiledIssuer[] = []
+      for (const issuerName of jwt!.issuers) {
+        // Missing: an unknown name (config/references.ts reports it) or an invalid issuer
+        // (reported under issuers[]).
+        const issuer = deps.issuers.get(issuerName)
+        if (issuer !== undefined) issuers.push(issuer)
+      }
+      if (issuers.length !== jwt!.issuers.length) return null
+      const sources = {
+        header: jwt!.header,
+        cookie: jwt!.cookie ?? null,
+        query: jwt!.query ?? null,
+      }
+      const authenticator = new JwtAuthenticator(issuers, deps.jwt)
+      methods.push(
+        new JwtMethod(site.name, sources, authenticator, deps.credentials, challenges, audit),
+      )
+      namesConsumers ||= issuers.some((issuer) => issuer.consumerClaim !== null)
+    } else {
+      const keys = new ApiKeyAuthenticator(deps)
+      methods.push(new ApiKeyMethod(site.name, keySources!, keys, challenges, audit))
+      namesConsumers = true
     }
   }
-  return new AuthenticateStage(
-    site.name,
-    sources,
-    authenticator,
-    keySources !== null ||
-      (jwt !== undefined && jwt.issuers.some((n) => deps.issuers.get(n)!.consumerClaim !== null)),
-    keySources,
-    keySources === null ? null : new ApiKeyAuthenticator(deps),
-    challengesFor(
-      jwt === undefined ? null : jwt.realm,
-      keySources === null ? null : (route.api_key?.realm ?? DEFAULT_REALM),
-    ),
-    deps.credentials,
-    // Audit lines are info lines: below that level they would be built only to be dropped.
-    deps.audit && deps.logger.isLevelEnabled('info') ? deps.logger : null,
-  )
+  return new AuthenticateStage(site.name, methods, mode, namesConsumers, challenges, audit)
 }
 
 function keySourcesOf(
@@ -205,59 +213,151 @@ export class AuthenticateStage implements Stage {
   readonly namesConsumers: boolean
   readonly challenges: Challenges
   readonly #route: string
-  readonly #jwt: JwtAuthenticator | null
-  readonly #keys: ApiKeyAuthenticator | null
-  readonly #credentials: CredentialDirectory
+  readonly #methods: readonly CredentialMethod[]
+  readonly #mode: AuthMode
   readonly #audit: Logger | null
 
   constructor(
     route: string,
-    sources: TokenSources | null,
-    jwt: JwtAuthenticator | null,
+    methods: readonly CredentialMethod[],
+    mode: AuthMode,
     namesConsumers: boolean,
-    keySources: KeySources | null,
-    keys: ApiKeyAuthenticator | null,
     challenges: Challenges,
-    credentials: CredentialDirectory,
     audit: Logger | null,
   ) {
     this.#route = route
-    this.sources = sources
-    this.#jwt = jwt
+    this.#methods = methods
+    this.#mode = mode
     this.namesConsumers = namesConsumers
-    this.keySources = keySources
-    this.#keys = keys
     this.challenges = challenges
-    this.#credentials = credentials
     this.#audit = audit
+    let sources: TokenSources | null = null
+    let keySources: KeySources | null = null
+    for (const method of methods) {
+      if (method instanceof JwtMethod) sources = method.sources
+      else if (method instanceof ApiKeyMethod) keySources = method.sources
+    }
+    this.sources = sources
+    this.keySources = keySources
   }
 
   onRequest(exchange: StageExchange): Verdict | Promise<Verdict> {
-    const keySources = this.keySources
-    if (keySources === null) return this.#onToken(exchange, findToken(exchange, this.sources!))
-    const key = findApiKey(exchange, keySources)
-    if (this.sources === null) {
-      return typeof key === 'string'
-        ? this.#onKey(exchange, key)
-        : this.#refuse(exchange, key, 'api_key')
+    if (this.#mode === 'one') {
+      const method = this.#methods[0]!
+      const credential = method.find(exchange)
+      return typeof credential === 'string'
+        ? method.check(exchange, credential)
+        : this.#refuse(exchange, credential, method.name)
     }
-    // auth: { any: [...] }: the method whose credential the request carries decides.
-    const token = findToken(exchange, this.sources)
-    if (key === CredentialProblem.Missing) return this.#onToken(exchange, token)
-    if (typeof key !== 'string') return this.#refuse(exchange, key, 'api_key')
-    if (token === CredentialProblem.Missing) return this.#onKey(exchange, key)
-    // A key and a token (or a broken Authorization field): which one counts would be a guess.
-    return this.#refuse(exchange, CredentialProblem.Multiple, 'any')
+    return this.#mode === 'any' ? this.#checkAny(exchange) : this.#checkAll(exchange)
   }
 
-  #onToken(exchange: StageExchange, token: string | CredentialProblem): Verdict | Promise<Verdict> {
-    if (typeof token !== 'string') return this.#refuse(exchange, token, 'jwt')
-    const started = this.#audit === null ? 0 : performance.now()
-    const verdict = this.#jwt!.verify(token)
-    if (verdict instanceof Promise) {
-      return verdict.then((v) => this.#decide(exchange, v, token, started))
+  /**
+   * The method whose credential the request carries decides. A request carrying two (or one and
+   * a broken Authorization field) is refused: which one would count is a guess. A connection's
+   * credential (ambient) decides only when the request carries none.
+   */
+  #checkAny(exchange: StageExchange): Verdict | Promise<Verdict> {
+    let chosen: CredentialMethod | null = null
+    let found: string | CredentialProblem = CredentialProblem.Missing
+    let ambient: CredentialMethod | null = null
+    let ambientFound = ''
+    for (const method of this.#methods) {
+      const credential = method.find(exchange)
+      if (credential === CredentialProblem.Missing) continue
+      if (method.ambient) {
+        if (typeof credential === 'string' && ambient === null) {
+          ambient = method
+          ambientFound = credential
+        }
+        continue
+      }
+      if (chosen !== null) return this.#refuse(exchange, CredentialProblem.Multiple, 'any')
+      chosen = method
+      found = credential
     }
-    return this.#decide(exchange, verdict, token, started)
+    if (chosen === null) {
+      return ambient === null
+        ? this.#refuse(exchange, CredentialProblem.Missing, 'any')
+        : ambient.check(exchange, ambientFound)
+    }
+    return typeof found === 'string'
+      ? chosen.check(exchange, found)
+      : this.#refuse(exchange, found, chosen.name)
+  }
+
+  /** Every method must find and admit its credential, in the order `all` names them. */
+  #checkAll(exchange: StageExchange): Verdict | Promise<Verdict> {
+    const methods = this.#methods
+    const credentials: string[] = []
+    for (const method of methods) {
+      const credential = method.find(exchange)
+      if (typeof credential !== 'string') return this.#refuse(exchange, credential, method.name)
+      credentials.push(credential)
+    }
+    return this.#continueAll(exchange, credentials, 0, null)
+  }
+
+  /**
+   * Checks methods `from` on; `agreed` is the consumer the methods before named. Methods that
+   * name consumers must name the same one; the last method's identity stands.
+   */
+  #continueAll(
+    exchange: StageExchange,
+    credentials: readonly string[],
+    from: number,
+    agreed: Consumer | null,
+  ): Verdict | Promise<Verdict> {
+    const methods = this.#methods
+    for (let i = from; i < methods.length; i++) {
+      const verdict = methods[i]!.check(exchange, credentials[i]!)
+      if (verdict instanceof Promise) {
+        return verdict.then((v) =>
+          v !== undefined ? v : this.#agree(exchange, credentials, i, agreed),
+        )
+      }
+      if (verdict !== undefined) return verdict
+      const consumer = exchange.consumer
+      if (agreed !== null && consumer !== null && consumer.name !== agreed.name) {
+        return this.#conflict(exchange)
+      }
+      if (consumer === null) exchange.consumer = agreed
+      agreed = exchange.consumer
+    }
+    return undefined
+  }
+
+  #agree(
+    exchange: StageExchange,
+    credentials: readonly string[],
+    at: number,
+    agreed: Consumer | null,
+  ): Verdict | Promise<Verdict> {
+    const consumer = exchange.consumer
+    if (agreed !== null && consumer !== null && consumer.name !== agreed.name) {
+      return this.#conflict(exchange)
+    }
+    if (consumer === null) exchange.consumer = agreed
+    return this.#continueAll(exchange, credentials, at + 1, exchange.consumer)
+  }
+
+  #conflict(exchange: StageExchange): Rejection {
+    exchange.identity = null
+    exchange.consumer = null
+    if (this.#audit !== null) {
+      this.#audit.info(
+        {
+          audit: 'authenticate',
+          route: this.#route,
+          request_id: exchange.requestId,
+          method: 'all',
+          outcome: 'deny',
+          reason: 'consumer_mismatch',
+        },
+        'auth decision',
+      )
+    }
+    return this.challenges.consumerMismatch
   }
 
   #refuse(exchange: StageExchange, problem: CredentialProblem, method: string): Rejection {
@@ -269,96 +369,6 @@ export class AuthenticateStage implements Stage {
           : this.challenges.malformed
     if (this.#audit !== null) this.#auditNoCredential(exchange, rejection, method)
     return rejection
-  }
-
-  #onKey(exchange: StageExchange, key: string): Verdict {
-    const keys = this.#keys!
-    const refusal = keys.check(key, exchange.clientAddress, Date.now())
-    if (this.#audit !== null) this.#auditKey(exchange, keys, refusal, key)
-    if (refusal !== null) return this.challenges.invalidKey
-    exchange.identity = keyIdentity(keys.entry!)
-    exchange.consumer = keys.consumer
-    return undefined
-  }
-
-  #decide(exchange: StageExchange, verdict: TokenVerdict, token: string, started: number): Verdict {
-    let identity = verdict.identity
-    let failure: JwtFailure | null = verdict.failure
-    let consumer: Consumer | null = null
-    // issuers[].consumer_claim: the consumer of the moment, whatever it was when the token was
-    // cached. Unknown: the token keeps its issuer+subject identity; disabled: refused.
-    if (identity !== null && identity.consumer !== null) {
-      const found = this.#credentials.consumer(identity.consumer)
-      if (found === undefined) identity = verdict.unmapped
-      else if (found.disabled) {
-        identity = null
-        failure = 'consumer_disabled'
-      } else consumer = found
-    }
-    if (this.#audit !== null) {
-      this.#auditVerdict(exchange, verdict, identity, failure, token, started)
-    }
-    if (identity !== null) {
-      exchange.identity = identity
-      exchange.consumer = consumer
-      return undefined
-    }
-    if (failure === 'keys_unavailable') return this.challenges.unavailable
-    return this.challenges.invalid(failure!)
-  }
-
-  #auditVerdict(
-    exchange: StageExchange,
-    verdict: TokenVerdict,
-    identity: TokenVerdict['identity'],
-    failure: JwtFailure | null,
-    token: string,
-    started: number,
-  ): void {
-    this.#audit!.info(
-      {
-        audit: 'authenticate',
-        route: this.#route,
-        request_id: exchange.requestId,
-        method: 'jwt',
-        issuer: verdict.issuer?.name ?? null,
-        sub: verdict.identity?.subject ?? null,
-        consumer: identity?.consumer ?? null,
-        kid: verdict.kid,
-        outcome: identity !== null ? 'allow' : 'deny',
-        reason: failure,
-        // This decision's cost: a hash and a probe for a cached token, the signature otherwise.
-        verify_us: Math.round((performance.now() - started) * 1000),
-        // Never the token: its first 8 characters at most (docs/architecture.md).
-        token: token.slice(0, 8),
-      },
-      'auth decision',
-    )
-  }
-
-  #auditKey(
-    exchange: StageExchange,
-    keys: ApiKeyAuthenticator,
-    refusal: KeyRefusal | null,
-    key: string,
-  ): void {
-    const entry = keys.entry
-    this.#audit!.info(
-      {
-        audit: 'authenticate',
-        route: this.#route,
-        request_id: exchange.requestId,
-        method: 'api_key',
-        key_id: entry?.id ?? null,
-        consumer: entry?.consumer ?? null,
-        client: exchange.clientAddress,
-        outcome: refusal === null ? 'allow' : 'deny',
-        reason: refusal,
-        // Never the key: its first 8 characters at most, the prefix of a well-formed one.
-        key: key.slice(0, 8),
-      },
-      'auth decision',
-    )
   }
 
   #auditNoCredential(exchange: StageExchange, rejection: Rejection, method: string): void {

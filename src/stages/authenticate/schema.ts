@@ -25,13 +25,26 @@ export const AuthSchema = Type.Union(
       },
       { additionalProperties: false },
     ),
+    Type.Object(
+      {
+        all: Type.Array(Method, {
+          minItems: 2,
+          uniqueItems: true,
+          description:
+            'Every method must admit its credential; methods that name a consumer must name ' +
+            'the same one (else 401). The identity of the last method stands.',
+        }),
+      },
+      { additionalProperties: false },
+    ),
   ],
   {
     description:
       'Who may call this route. Required: a zero-trust gateway has no implicit public routes. ' +
-      '"none" makes the route public; "jwt", "api_key" or { any: [jwt, api_key] } require a ' +
-      'credential. With any, the method whose credential the request carries decides; a request ' +
-      'carrying the credentials of two methods is refused (400).',
+      '"none" makes the route public; a method name, { any: [...] } or { all: [...] } require ' +
+      'credentials. With any, the method whose credential the request carries decides; a ' +
+      'request carrying the credentials of two methods is refused (400). With all, every ' +
+      'method is required.',
   },
 )
 

@@ -52,6 +52,7 @@ const CONSUMERS: ConsumerInput[] = [
     ],
   },
   { name: 'retired', disabled: true, keys: [{ hash: ofDisabled.hash }] },
+  { name: 'globex', keys: [] },
 ]
 
 let services: KeyServicesForTest
@@ -348,6 +349,55 @@ describe('authenticate with auth: { any: [jwt, api_key] }', () => {
       'www-authenticate',
       'ApiKey realm="portcullis"',
     ])
+  })
+})
+
+describe('authenticate with auth: { all: [api_key, jwt] }', () => {
+  const allRoute = () =>
+    route({
+      auth: { all: ['api_key', 'jwt'] },
+      jwt: { issuers: ['idp'], header: true, realm: 'portcullis' },
+    })
+
+  it("admits a request carrying both, with the last method's identity and the agreed consumer", () => {
+    const exchange = request(['x-api-key', valid.key, 'authorization', `Bearer ${bearer()}`])
+    expect(compile(allRoute()).onRequest(exchange)).toBeUndefined()
+    expect(exchange.identity).toMatchObject({ method: 'jwt', subject: 'alice' })
+    expect(exchange.consumer?.name).toBe('acme')
+  })
+
+  it('refuses a request carrying only one of them with the 401 challenge of both', () => {
+    for (const headers of [
+      ['x-api-key', valid.key],
+      ['authorization', `Bearer ${bearer()}`],
+    ]) {
+      const verdict = compile(allRoute()).onRequest(request(headers)) as Rejection
+      expect(verdict).toMatchObject({ status: 401, code: 'unauthorized' })
+      expect(verdict.headers.filter((_, i) => i % 2 === 0)).toEqual([
+        'www-authenticate',
+        'www-authenticate',
+      ])
+    }
+  })
+
+  it('refuses credentials that name different consumers with 401', () => {
+    const exchange = request([
+      'x-api-key',
+      valid.key,
+      'authorization',
+      `Bearer ${bearer({ azp: 'globex' })}`,
+    ])
+    const verdict = compile(allRoute()).onRequest(exchange)
+    expect(verdict).toMatchObject({ status: 401, code: 'invalid_token' })
+    expect(exchange.identity).toBeNull()
+    expect(audit.at(-1)).toMatchObject({ method: 'all', reason: 'consumer_mismatch' })
+  })
+
+  it('refuses when one method refuses its credential, whatever the other says', () => {
+    const verdict = compile(allRoute()).onRequest(
+      request(['x-api-key', revoked.key, 'authorization', `Bearer ${bearer({ azp: 'acme' })}`]),
+    )
+    expect(verdict).toMatchObject({ status: 401, code: 'invalid_token' })
   })
 })
 

@@ -7,7 +7,7 @@ import { createConsumer, type Consumer } from '../../../src/consumers/consumer.j
 import type { ConfigProblem } from '../../../src/errors.js'
 import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import type { Identity } from '../../../src/identity.js'
-import { challengesFor } from '../../../src/stages/authenticate/challenge.js'
+import { apiKeyScheme, challengesFor } from '../../../src/stages/authenticate/challenge.js'
 import { compileAuthorize, type AuthorizeStage } from '../../../src/stages/authorize/index.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 
@@ -35,7 +35,7 @@ function compile(
   const stage = compileAuthorize(
     route(fields),
     { name: 'partners', path: 'routes[0]', problems },
-    isPublic ? null : challengesFor(null, 'portcullis'),
+    isPublic ? null : challengesFor([apiKeyScheme('portcullis')]),
     null,
   )
   return { stage, problems }

@@ -7,7 +7,7 @@ import { createConsumer, type Consumer } from '../../../src/consumers/consumer.j
 import type { ConfigProblem } from '../../../src/errors.js'
 import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import type { Identity } from '../../../src/identity.js'
-import { challengesFor } from '../../../src/stages/authenticate/challenge.js'
+import { apiKeyScheme, challengesFor } from '../../../src/stages/authenticate/challenge.js'
 import type { KeySources } from '../../../src/stages/authenticate/credentials.js'
 import { compileConsumerHeaders } from '../../../src/stages/forward/consumer-headers.js'
 import { compileForward, type ForwardStage } from '../../../src/stages/forward/index.js'
@@ -41,7 +41,7 @@ function compile(
       sources: null,
       keySources,
       namesConsumers: true,
-      challenges: challengesFor(null, 'portcullis'),
+      challenges: challengesFor([apiKeyScheme('portcullis')]),
     },
     headers,
   )
