@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import { REJECT, type Rejection } from '../errors.js'
 import type { Consumer } from '../consumers/consumer.js'
 import type { Identity } from '../identity.js'
+import type { ClientCertificate } from '../tls/client-certificate.js'
 import type { BodyRateWatch } from './body-rate.js'
 import type { ClientSlots } from './client-slots.js'
 import type { PipelineExchange } from '../pipeline/run.js'
@@ -97,6 +98,8 @@ export abstract class Exchange implements PipelineExchange {
   /** Host name the client asked for, lowercased, without port. */
   host = ''
   clientAddress = ''
+  /** The verified client certificate of an mTLS connection; null on every other listener. */
+  clientCertificate: ClientCertificate | null = null
   requestId = ''
   /** Declared body length: -1 when the body is chunked, 0 when there is none. */
   contentLength = 0

@@ -10,6 +10,7 @@ import type { Static, TObject, TProperties } from '@sinclair/typebox'
 import type { Consumer } from '../consumers/consumer.js'
 import type { ConfigProblem, Rejection } from '../errors.js'
 import type { Identity } from '../identity.js'
+import type { ClientCertificate } from '../tls/client-certificate.js'
 import type { StageName } from './order.js'
 
 /** `undefined`: go on to the next stage. A {@link Rejection}: answer with it and stop. */
@@ -28,6 +29,8 @@ export interface StageExchange {
   /** Host name the client asked for, lowercased, without port. */
   readonly host: string
   readonly clientAddress: string
+  /** The verified client certificate of an mTLS connection; null on every other listener. */
+  readonly clientCertificate: ClientCertificate | null
   readonly requestId: string
   /** Path and query the upstream receives. */
   upstreamPath: string
