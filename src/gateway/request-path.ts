@@ -10,6 +10,7 @@ import type { Exchange } from './exchange.js'
 import { normalizePath } from './normalize-path.js'
 import { BodyCollector, BodyPrefix } from './request-body.js'
 import { runPipeline } from '../pipeline/run.js'
+import type { Verdict } from '../pipeline/stage.js'
 import { ProxyCall } from '../proxy/forward.js'
 import { checkHandshake, UpstreamHandshake, type UpgradeExchange } from '../proxy/websocket.js'
 import { matchRoute, MatchKind } from '../router/match.js'
@@ -109,6 +110,7 @@ function proceed(exchange: Exchange, rejection: Rejection | undefined): void {
   if (rejection !== undefined) return exchange.reject(rejection)
   const route = exchange.route!
   const length = exchange.contentLength
+  if (route.bodyStages.length > 0) return readWholeBody(exchange, length)
   if (length === 0) {
     new ProxyCall(exchange, route.upstream, exchange.upstreamPath, null, route.timeoutMs).dispatch()
   } else if (length > 0 && length <= route.bufferBodyBytes) {
@@ -118,6 +120,40 @@ function proceed(exchange: Exchange, rejection: Rejection | undefined): void {
       new BodyPrefix(exchange, route.maxBodyBytes, route.bufferBodyBytes, forwardBody),
     )
   }
+}
+
+const EMPTY_BODY = Buffer.alloc(0)
+
+/**
+ * A route whose stages read the body (Stage.onBody) receives it whole, up to max_body, under
+ * limits.min_body_rate when it is larger than buffer_body; an empty body is checked too (a
+ * signature may cover its absence, a schema may require one).
+ */
+function readWholeBody(exchange: Exchange, length: number): void {
+  const route = exchange.route!
+  if (length === 0) return checkBody(exchange, EMPTY_BODY)
+  if (length > 0 && length <= route.bufferBodyBytes) {
+    return exchange.readBody(new BodyCollector(exchange, length, checkBody))
+  }
+  // A prefix limit past max_body: the body ends (or is refused with 413) before it would stream.
+  exchange.readBody(new BodyPrefix(exchange, route.maxBodyBytes, route.maxBodyBytes + 1, checkBody))
+}
+
+function checkBody(exchange: Exchange, body: Buffer | Readable): void {
+  const stages = exchange.route!.bodyStages
+  const whole = body as Buffer
+  for (let i = 0; i < stages.length; i++) {
+    const stage = stages[i]!
+    let verdict: Verdict
+    try {
+      verdict = stage.onBody!(exchange, whole)
+    } catch (error) {
+      exchange.stageFailed(stage.name, error)
+      return
+    }
+    if (verdict !== undefined) return exchange.reject(verdict)
+  }
+  forwardBody(exchange, whole)
 }
 
 /**

@@ -222,6 +222,7 @@ function compileRoutes(
       stages,
       responseStages: stages.filter((stage) => stage.onResponse !== null),
       finishStages: stages.filter((stage) => stage.onFinish !== null),
+      bodyStages: stages.filter((stage) => typeof stage.onBody === 'function'),
       methods: compileMethods(route.match.methods),
       stripPrefix: route.strip_path,
       maxBodyBytes,

@@ -71,6 +71,13 @@ export interface Stage {
   readonly onResponse: ((exchange: StageExchange) => void) | null
   /** Runs once the exchange is over, whatever the outcome (Kong `log`). */
   readonly onFinish: ((exchange: StageExchange) => void) | null
+  /**
+   * Checks the whole request body (an HMAC's Content-Digest, a JSON Schema). A route with such a
+   * stage receives every body whole, up to its max_body, before the upstream request starts;
+   * these run after every onRequest, in stage order, and forward the bytes unchanged. Absent
+   * (or null) on stages that do not read the body.
+   */
+  readonly onBody?: ((exchange: StageExchange, body: Buffer) => Verdict) | null
 }
 
 /**

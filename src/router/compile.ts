@@ -14,6 +14,8 @@ export interface CompiledRoute {
   readonly stages: readonly Stage[]
   readonly responseStages: readonly Stage[]
   readonly finishStages: readonly Stage[]
+  /** The stages that read the whole body (Stage.onBody); empty on most routes. */
+  readonly bodyStages: readonly Stage[]
   /** Methods this route answers (HEAD included when GET is), or null for every method. */
   readonly methods: ReadonlySet<string> | null
   /** Length of the prefix to strip from the path before forwarding; 0 when strip_path is off. */

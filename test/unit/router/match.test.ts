@@ -28,6 +28,7 @@ function compiled(name: string, methods: readonly Method[] | undefined): Compile
     stages: [],
     responseStages: [],
     finishStages: [],
+    bodyStages: [],
     methods: compileMethods(methods),
     stripPrefix: false,
     maxBodyBytes: 1024,
