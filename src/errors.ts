@@ -92,6 +92,15 @@ export function createRejection(
   return Object.freeze({ status, code, message, headers: Object.freeze([...headers]) })
 }
 
+/**
+ * An answer without content that stops a request the way a rejection does: a CORS preflight's
+ * 204. The fronts write its status and headers and no body (RFC 9110 §15.3.5); it carries no
+ * error code.
+ */
+export function createEmptyAnswer(headers: readonly string[]): Rejection {
+  return Object.freeze({ status: 204, code: '', message: '', headers: Object.freeze([...headers]) })
+}
+
 /** The rejections the core itself returns; stages define theirs beside their code. */
 export const REJECT = Object.freeze({
   badRequest: createRejection(400, 'bad_request', 'The request is malformed.'),

@@ -14,6 +14,7 @@ import { HeadersSchema, UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../gateway/route-schema.js'
 import { RateLimitsSchema } from '../rate-limit/schema.js'
 import { RedisSchema } from '../state/schema.js'
+import { CorsSchema } from '../stages/cors/schema.js'
 
 export const GatewayConfigSchema = Type.Object(
   {
@@ -31,6 +32,7 @@ export const GatewayConfigSchema = Type.Object(
     rate_limits: RateLimitsSchema,
     api_keys: ApiKeysSchema,
     consumers: ConsumersSchema,
+    cors: Type.Optional(CorsSchema),
     routes: Type.Array(RouteSchema, { description: 'Routes; the most specific match wins.' }),
   },
   { additionalProperties: false },

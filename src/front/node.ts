@@ -48,18 +48,15 @@ class NodeExchange extends Exchange {
     const res = this.#res
     const headers: string[] = [...rejection.headers]
     if (this.responseHeaders !== null) headers.push(...this.responseHeaders)
-    const body = rejectionBody(rejection, this.requestId)
-    const length = Buffer.byteLength(body)
-    headers.push(
-      'content-type',
-      'application/json',
-      'x-request-id',
-      this.requestId,
-      'content-length',
-      String(length),
-    )
-    // node:http sends no content in answer to HEAD (RFC 9110 §9.3.2), only its length.
-    if (this.method !== 'HEAD') this.responseBytes = length
+    headers.push('x-request-id', this.requestId)
+    // A 204 (a preflight's answer, errors.ts createEmptyAnswer) has no content.
+    const body = rejection.status === 204 ? '' : rejectionBody(rejection, this.requestId)
+    if (body !== '') {
+      const length = Buffer.byteLength(body)
+      headers.push('content-type', 'application/json', 'content-length', String(length))
+      // node:http sends no content in answer to HEAD (RFC 9110 §9.3.2), only its length.
+      if (this.method !== 'HEAD') this.responseBytes = length
+    }
     // A body we will not read must not be parsed as the next request: close instead.
     if (close || (this.contentLength !== 0 && !this.#req.complete) || this.runtime.state.draining) {
       headers.push('connection', 'close')
@@ -68,7 +65,8 @@ class NodeExchange extends Exchange {
       CLOSING.add(this.#req.socket)
     }
     res.writeHead(rejection.status, headers)
-    res.end(body)
+    if (body === '') res.end()
+    else res.end(body)
   }
 
   writeHead(status: number, headers: readonly string[], contentLength: number): void {

@@ -124,9 +124,17 @@ class UwsExchange extends Exchange {
       writeFields(res, rejection.headers)
       const extra = this.responseHeaders
       if (extra !== null) writeFields(res, extra)
-      res.writeHeader('content-type', 'application/json')
       res.writeHeader('x-request-id', this.requestId)
       const body = this.#taskBody
+      if (body === '') {
+        // A 204 (a preflight's answer, errors.ts createEmptyAnswer): no content and no length
+        // (RFC 9110 §8.6), except when the connection must close: uWS 20.30 closes only after a
+        // length it writes itself (see below), and 0 is the one that frames nothing.
+        if (this.#taskClose) res.endWithoutBody(0, true)
+        else res.endWithoutBody()
+        return
+      }
+      res.writeHeader('content-type', 'application/json')
       if (this.method !== 'HEAD') res.end(body, this.#taskClose)
       else if (this.#taskClose) {
         // uWS 20.30 closes after a bodyless answer only with a length it writes itself, and
@@ -209,7 +217,7 @@ class UwsExchange extends Exchange {
     this.#clearBodyTimer()
     this.#task = TASK_REJECT
     this.#taskRejection = rejection
-    const body = rejectionBody(rejection, this.requestId)
+    const body = rejection.status === 204 ? '' : rejectionBody(rejection, this.requestId)
     this.#taskBody = body
     if (this.method !== 'HEAD') this.responseBytes = Buffer.byteLength(body)
     // A body we will not read must not be parsed as the next request: close instead.

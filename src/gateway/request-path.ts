@@ -13,7 +13,8 @@ import { runPipeline } from '../pipeline/run.js'
 import type { Verdict } from '../pipeline/stage.js'
 import { ProxyCall } from '../proxy/forward.js'
 import { checkHandshake, UpstreamHandshake, type UpgradeExchange } from '../proxy/websocket.js'
-import { matchRoute, MatchKind } from '../router/match.js'
+import { matchRoute, MatchKind, type MatchResult } from '../router/match.js'
+import { preflightMethod } from '../stages/cors/preflight.js'
 
 export function handleRequest(exchange: Exchange): void {
   const runtime = exchange.runtime
@@ -73,7 +74,10 @@ function admit(exchange: Exchange): boolean {
   }
   exchange.path = path
 
-  const match = matchRoute(runtime.table, exchange.host, path, exchange.method, runtime.matchResult)
+  const match =
+    exchange.method === 'OPTIONS'
+      ? matchOptions(exchange, path)
+      : matchRoute(runtime.table, exchange.host, path, exchange.method, runtime.matchResult)
   if (match.kind === MatchKind.NotFound) {
     exchange.reject(REJECT.notFound)
     return false
@@ -104,6 +108,22 @@ function admit(exchange: Exchange): boolean {
   }
   exchange.upstreamPath = exchange.query === '' ? upstreamPath : `${upstreamPath}?${exchange.query}`
   return true
+}
+
+/**
+ * An OPTIONS request is matched like any other, unless it is a CORS preflight for a route that
+ * owns CORS: then it is matched by the method it asks about, so that the route which will take
+ * the actual request answers it (its cors stage), even when that route does not list OPTIONS.
+ * Any other OPTIONS request, preflights for routes without cors included, goes its usual way.
+ */
+function matchOptions(exchange: Exchange, path: string): MatchResult {
+  const runtime = exchange.runtime
+  const asked = preflightMethod(exchange)
+  if (asked !== undefined) {
+    const match = matchRoute(runtime.table, exchange.host, path, asked, runtime.matchResult)
+    if (match.kind === MatchKind.Found && match.route!.ownsCors) return match
+  }
+  return matchRoute(runtime.table, exchange.host, path, 'OPTIONS', runtime.matchResult)
 }
 
 function proceed(exchange: Exchange, rejection: Rejection | undefined): void {

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 import { compileConsumerHeaders } from '../stages/forward/consumer-headers.js'
+import { compileCorsPolicy } from '../stages/cors/policy.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from '../errors.js'
 import type { BodyRateWatch } from './body-rate.js'
@@ -135,6 +136,8 @@ export class Runtime implements ExchangeRuntime {
       keyHasher: this.keyHasher,
       keyUsage: state.keyUsage,
       apiKeyPrefixes: this.apiKeyPrefixes,
+      corsDefault:
+        config.cors === undefined ? null : compileCorsPolicy(config.cors, 'cors', problems),
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     checkQuotasNeedRedis(config, problems)
@@ -230,6 +233,7 @@ function compileRoutes(
       timeoutMs:
         route.timeout === undefined ? upstream.headersTimeoutMs : parseDuration(route.timeout),
       websocket: route.websocket,
+      ownsCors: stages.some((stage) => stage.name === 'cors'),
     }
     entries.push({ route: compiled, match: route.match, index })
   })

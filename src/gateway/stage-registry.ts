@@ -10,15 +10,17 @@ import { stageRank } from '../pipeline/order.js'
 import type { RouteBuild, RouteProduct, Stage } from '../pipeline/stage.js'
 import { authenticate } from '../stages/authenticate/index.js'
 import { authorize } from '../stages/authorize/index.js'
+import { cors } from '../stages/cors/index.js'
 import { forward } from '../stages/forward/index.js'
 import { ipRestriction } from '../stages/ip-restriction/index.js'
 import { rateLimit } from '../stages/rate-limit/index.js'
 
 /**
  * Every stage folder's definition. Compiled in this order, so a definition that reads another's
- * product (authenticate's challenges) comes after it; the pipeline's order is order.ts's.
+ * product (authenticate's challenges, rate-limit's fields for cors) comes after it; the
+ * pipeline's order is order.ts's.
  */
-export const STAGES = [ipRestriction, authenticate, authorize, rateLimit, forward] as const
+export const STAGES = [ipRestriction, authenticate, authorize, rateLimit, cors, forward] as const
 
 type Definition = (typeof STAGES)[number]
 

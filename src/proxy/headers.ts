@@ -18,6 +18,9 @@ import type { Target, UpstreamTimings } from './upstream.js'
  */
 const VIA = '1.1 portcullis'
 
+/** The CORS response fields (Fetch standard), all under this prefix. */
+const ACCESS_CONTROL = 'access-control-'
+
 /**
  * Builds the upstream request headers as a flat [name, value…] list (undici's fastest form).
  * `upgrade` is the Upgrade value to keep ('' to drop it).
@@ -64,10 +67,12 @@ export function buildUpstreamHeaders(
 /**
  * Filters upstream response headers into a flat list for the client. Content-Length and
  * Transfer-Encoding are framing the front writes itself; Date is written by the front too.
+ * `dropCors`: the route's CORS fields are the gateway's, so the upstream's are dropped.
  */
 export function buildResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
   requestId: string,
+  dropCors = false,
 ): string[] {
   const connection = headers['connection']
   // Repeated Connection lines arrive as an array; each names fields to drop (RFC 9110 §7.6.1).
@@ -76,7 +81,7 @@ export function buildResponseHeaders(
   )
   const out: string[] = []
   for (const name in headers) {
-    if (!passesToClient(name, listed)) continue
+    if (!passesToClient(name, listed, dropCors)) continue
     const value = headers[name]
     if (value === undefined) continue
     if (typeof value === 'string') out.push(name, value)
@@ -88,10 +93,12 @@ export function buildResponseHeaders(
 
 /**
  * Whether an upstream response field reaches the client: not hop-by-hop, not named in the
- * upstream's Connection (`listed`), and not Content-Length or Date, which the front writes.
+ * upstream's Connection (`listed`), not Content-Length or Date, which the front writes, and not
+ * an Access-Control-* field on a route whose CORS fields are the gateway's (`dropCors`).
  */
-function passesToClient(name: string, listed: Set<string> | null): boolean {
+function passesToClient(name: string, listed: Set<string> | null, dropCors: boolean): boolean {
   if (HOP_BY_HOP.has(name) || name === 'content-length' || name === 'date') return false
+  if (dropCors && name.startsWith(ACCESS_CONTROL)) return false
   return listed === null || !listed.has(name)
 }
 
@@ -114,19 +121,30 @@ export function clientResponseHeaders(
   exchange: Exchange,
   upstreamHeaders: Record<string, string | string[] | undefined>,
 ): string[] {
-  return withStageHeaders(exchange, buildResponseHeaders(upstreamHeaders, exchange.requestId))
+  const route = exchange.route!
+  return withStageHeaders(
+    exchange,
+    buildResponseHeaders(upstreamHeaders, exchange.requestId, route.ownsCors),
+  )
 }
 
 /** {@link clientResponseHeaders} for a field list, [name, value, …] with lowercase names. */
 export function clientResponseFields(exchange: Exchange, fields: readonly string[]): string[] {
-  return withStageHeaders(exchange, buildResponseFields(fields, exchange.requestId))
+  return withStageHeaders(
+    exchange,
+    buildResponseFields(fields, exchange.requestId, exchange.route!.ownsCors),
+  )
 }
 
 /**
  * {@link buildResponseHeaders} for a field list: the same fields dropped, repeated ones kept as
  * separate lines in their order, and every Connection line's names honoured.
  */
-export function buildResponseFields(fields: readonly string[], requestId: string): string[] {
+export function buildResponseFields(
+  fields: readonly string[],
+  requestId: string,
+  dropCors = false,
+): string[] {
   let connection = ''
   for (let i = 0; i < fields.length; i += 2) {
     if (fields[i] === 'connection') {
@@ -138,7 +156,7 @@ export function buildResponseFields(fields: readonly string[], requestId: string
   let hasRequestId = false
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!
-    if (!passesToClient(name, listed)) continue
+    if (!passesToClient(name, listed, dropCors)) continue
     if (name === 'x-request-id') hasRequestId = true
     out.push(name, fields[i + 1]!)
   }

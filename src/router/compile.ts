@@ -25,6 +25,11 @@ export interface CompiledRoute {
   readonly bufferBodyBytes: number
   readonly timeoutMs: number
   readonly websocket: boolean
+  /**
+   * The route has a cors stage: it answers preflights for its methods (request-path.ts) and its
+   * answers carry the gateway's CORS fields, never the upstream's.
+   */
+  readonly ownsCors: boolean
 }
 
 export interface RouteEntry {

@@ -4,7 +4,15 @@
  */
 import type { StageExchange } from '../../pipeline/stage.js'
 import type { Decision } from '../../rate-limit/algorithms/algorithm.js'
-import type { PolicyHeaders } from '../../rate-limit/policy-headers.js'
+import {
+  RATELIMIT,
+  RATELIMIT_POLICY,
+  X_LIMIT,
+  X_REMAINING,
+  X_RESET,
+  type PolicyHeaders,
+} from '../../rate-limit/policy-headers.js'
+import type { CompiledPolicy } from '../../rate-limit/registry.js'
 
 const RETRY_AFTER = 'retry-after'
 
@@ -37,4 +45,14 @@ export function reportDecision(
     exchange.addResponseHeader(RETRY_AFTER, String(decision.retryAfterSeconds))
   }
   exchange.rateLimitFieldsEnd = exchange.responseHeaders?.length ?? 0
+}
+
+/** The names of every field `policies` may write on a response, Retry-After included. */
+export function reportedFields(policies: readonly CompiledPolicy[]): string[] {
+  const names = new Set<string>()
+  for (const policy of policies) {
+    if (policy.headers.ietf) names.add(RATELIMIT).add(RATELIMIT_POLICY)
+    if (policy.headers.x) names.add(X_LIMIT).add(X_REMAINING).add(X_RESET)
+  }
+  return [...names.add(RETRY_AFTER)]
 }

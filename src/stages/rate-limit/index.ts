@@ -41,16 +41,17 @@
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import { createRejection } from '../../errors.js'
 import type { Identity } from '../../identity.js'
-import type {
-  RouteSite,
-  Stage,
-  StageDefinition,
-  StageExchange,
-  Verdict,
+import {
+  routeProduct,
+  type RouteSite,
+  type Stage,
+  type StageDefinition,
+  type StageExchange,
+  type Verdict,
 } from '../../pipeline/stage.js'
 import { AUTHENTICATION } from '../authenticate/index.js'
 import { createDecision, type Decision } from '../../rate-limit/algorithms/algorithm.js'
-import { reportDecision } from './headers.js'
+import { reportDecision, reportedFields } from './headers.js'
 import { KeyKind, type CompiledPolicy } from '../../rate-limit/registry.js'
 import { RouteRateLimitSchema } from './schema.js'
 
@@ -87,6 +88,12 @@ export interface RateLimitDeps {
   readonly now: () => number
 }
 
+/**
+ * The response fields a route's policies may write (lower case), for the stages that name them to
+ * clients: cors exposes them to cross-origin pages.
+ */
+export const RATE_LIMIT_FIELDS = routeProduct<readonly string[]>('rate-limit-fields')
+
 /** Both phases' stages: `rate-limit-pre-auth` and `rate-limit` (order.ts places each). */
 export const rateLimit: StageDefinition<typeof ROUTE_KEYS, RateLimitDeps> = {
   name: 'rate-limit',
@@ -95,7 +102,9 @@ export const rateLimit: StageDefinition<typeof ROUTE_KEYS, RateLimitDeps> = {
     const isPublic = route.product(AUTHENTICATION)?.isPublic ?? true
     const stages = compileRateLimit(config, route, isPublic, deps.rateLimitPolicies, deps.now)
     if (stages === null) return null
-    return [stages.preAuth, stages.postAuth].filter((stage) => stage !== null)
+    const list = [stages.preAuth, stages.postAuth].filter((stage) => stage !== null)
+    route.provide(RATE_LIMIT_FIELDS, reportedFields(list.flatMap((stage) => stage.policies)))
+    return list
   },
 }
 

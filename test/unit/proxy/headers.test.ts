@@ -113,6 +113,58 @@ describe('clientResponseFields (the native transport’s field list)', () => {
   })
 })
 
+describe('on a route that owns CORS', () => {
+  function corsExchange(): FakeExchange {
+    const exchange = exchangeWithResponseStage((x) =>
+      x.addResponseHeader('access-control-allow-origin', 'https://app.test'),
+    )
+    Object.assign(exchange.route!, { ownsCors: true })
+    return exchange
+  }
+
+  it("replaces the upstream's Access-Control-* fields with the stage's", () => {
+    const out = clientResponseHeaders(corsExchange(), {
+      'access-control-allow-origin': '*',
+      'access-control-allow-credentials': 'true',
+      'access-control-expose-headers': 'x-up',
+      'x-kept': 'yes',
+    })
+    expect(out).toEqual([
+      'x-kept',
+      'yes',
+      'x-request-id',
+      'req-1',
+      'access-control-allow-origin',
+      'https://app.test',
+    ])
+  })
+
+  it('replaces them in the native transport’s field list too', () => {
+    const out = clientResponseFields(corsExchange(), [
+      'access-control-allow-origin',
+      '*',
+      'x-kept',
+      'yes',
+      'access-control-max-age',
+      '600',
+    ])
+    expect(out).toEqual([
+      'x-kept',
+      'yes',
+      'x-request-id',
+      'req-1',
+      'access-control-allow-origin',
+      'https://app.test',
+    ])
+  })
+
+  it("passes the upstream's on to the client on a route that does not", () => {
+    const exchange = exchangeWithResponseStage(() => undefined)
+    const out = clientResponseFields(exchange, ['access-control-allow-origin', '*'])
+    expect(out).toEqual(['access-control-allow-origin', '*', 'x-request-id', 'req-1'])
+  })
+})
+
 describe('buildUpstreamHeaders', () => {
   function exchangeWith(headers: string[], listener: 'http' | 'https' = 'http'): FakeExchange {
     const exchange = new FakeExchange()

@@ -35,6 +35,7 @@ function compiled(name: string, methods: readonly Method[] | undefined): Compile
     bufferBodyBytes: 1024,
     timeoutMs: 1000,
     websocket: false,
+    ownsCors: false,
   }
 }
 
