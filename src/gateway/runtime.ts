@@ -37,6 +37,7 @@ import { checkApiKeys, compileConfigured } from '../consumers/configured.js'
 import type { CredentialDirectory } from '../consumers/directory.js'
 import { KeyHasher } from '../keys/hash.js'
 import type { KeyUsage } from '../keys/usage.js'
+import type { SignatureMemory } from '../hmac/replay.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
@@ -51,6 +52,8 @@ export interface WorkerState {
   readonly credentials: CredentialDirectory
   /** Per-key usage counts, drained to Redis in the background. */
   readonly keyUsage: KeyUsage
+  /** Signatures accepted (auth hmac), kept over reloads so a reload opens no replay window. */
+  readonly signatures: SignatureMemory
   /** Rate-limit counters, carried over reloads while their policy is unchanged; the gossip seam. */
   readonly rateLimits: RateLimitRegistry
   /** Bodies being received under limits.min_body_rate. */
@@ -135,6 +138,7 @@ export class Runtime implements ExchangeRuntime {
       keyHasher: this.keyHasher,
       keyUsage: state.keyUsage,
       apiKeyPrefixes: this.apiKeyPrefixes,
+      signatures: state.signatures,
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     checkQuotasNeedRedis(config, problems)
