@@ -49,6 +49,8 @@ export interface SignaturePolicy {
   /** A request with a body must cover content-digest, and the body must match the field. */
   readonly contentDigest: boolean
   readonly maxAgeSeconds: number
+  /** Remember accepted signatures and refuse them again. */
+  readonly replay: boolean
   readonly clockSkewSeconds: number
 }
 
@@ -118,11 +120,13 @@ export class SignatureVerifier {
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
       return 'bad_signature'
     }
-    const created = params.get('created') as number
-    // Remembered until `created` leaves the window: from then on the window refuses it anyway.
-    const forgetAt = created + this.#policy.maxAgeSeconds + 1
-    const seen = this.#memory.remember(presented.toString('base64'), forgetAt, now)
-    if (seen !== 'new') return seen === 'replay' ? 'replay' : 'replay_memory_full'
+    if (this.#policy.replay) {
+      const created = params.get('created') as number
+      // Remembered until `created` leaves the window: from then on the window refuses it anyway.
+      const forgetAt = created + this.#policy.maxAgeSeconds + 1
+      const seen = this.#memory.remember(presented.toString('base64'), forgetAt, now)
+      if (seen !== 'new') return seen === 'replay' ? 'replay' : 'replay_memory_full'
+    }
     this.consumer = consumer
     return null
   }

@@ -244,6 +244,7 @@ const DEFAULT_HMAC: RouteHmacConfig = {
   components: ['@method', '@target-uri'],
   content_digest: true,
   max_age: '300s',
+  replay: true,
   clock_skew: '5s',
   realm: DEFAULT_REALM,
 }
@@ -273,6 +274,7 @@ function hmacPolicyOf(
     components: config.components,
     contentDigest: config.content_digest,
     maxAgeSeconds,
+    replay: config.replay,
     clockSkewSeconds: Math.floor(parseDuration(config.clock_skew) / 1000),
   }
   return { policy, realm: config.realm }

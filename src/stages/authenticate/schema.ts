@@ -158,6 +158,13 @@ export const RouteHmacSchema = Type.Object(
         'How old `created` may be; signatures accepted are remembered this long to refuse replays.',
       default: '300s',
     }),
+    replay: Type.Boolean({
+      description:
+        'Refuse a signature this worker already accepted within max_age. Off only for routes ' +
+        'where a repeated request is harmless (a client that retries resends the same signature).',
+      // On: a captured request must not be playable again.
+      default: true,
+    }),
     clock_skew: Duration({
       description: 'How far in the future `created` may be, and past `expires` a signature holds.',
       // Clients' clocks drift a little; more would stretch every signature's life.

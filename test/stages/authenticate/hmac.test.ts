@@ -229,6 +229,13 @@ describe('authenticate: hmac', () => {
       expectRefused(stage.onRequest(exchange('GET', URL_, headers)), 'replay')
     })
 
+    it('admits it again on a route with replay: false', async () => {
+      const stage = compile(route({ hmac: hmacConfig({ replay: false }) }))
+      const headers = await sign()
+      expect(stage.onRequest(exchange('GET', URL_, headers))).toBeUndefined()
+      expect(stage.onRequest(exchange('GET', URL_, headers))).toBeUndefined()
+    })
+
     it('refuses it on another route of the worker too, and after a reload', async () => {
       const headers = await sign()
       expect(compile().onRequest(exchange('GET', URL_, headers))).toBeUndefined()
@@ -351,6 +358,7 @@ function hmacConfig(fields: Partial<NonNullable<RouteConfig['hmac']>>): RouteCon
     components: ['@method', '@target-uri'],
     content_digest: true,
     max_age: '300s',
+    replay: true,
     clock_skew: '5s',
     realm: 'portcullis',
     ...fields,
