@@ -11,6 +11,9 @@
  *   a caller cannot probe which keys exist (the reason goes to the audit line);
  * - several credentials, or a malformed Authorization field: 400 `error="invalid_request"`
  *   (§3.1: "uses more than one method for including an access token, or is otherwise malformed");
+ * - a refused RFC 9421 signature or signed body, whatever the reason: 401 `invalid_signature`,
+ *   one body, the `Signature` challenge and Accept-Signature (RFC 9421 §5.1) naming the
+ *   components the route requires;
  * - missing scope: 403 `error="insufficient_scope"` with the `scope` the route needs.
  */
 import { createRejection, type Rejection } from '../../errors.js'

@@ -15,8 +15,9 @@
  *
  * Reads: headers, query, clientAddress. Writes: identity, consumer. Answers: 400 invalid_request
  * (several credentials, a malformed Authorization field), 401 + WWW-Authenticate (no credential,
- * invalid token, any refused API key with one body for every reason), 503 when the issuer's keys
- * cannot be had. One audit line per decision when `log.audit` is on, with the reason.
+ * invalid token, any refused API key with one body for every reason; 401 invalid_signature +
+ * Accept-Signature for any refused signed request or body), 503 when the issuer's keys cannot
+ * be had or the worker's replay memory is full. One audit line per decision when `log.audit` is on, with the reason.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750 Bearer tokens
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
