@@ -61,6 +61,7 @@ export type WireErrorCode =
   | 'invalid_request'
   | 'unauthorized'
   | 'invalid_token'
+  | 'invalid_signature'
   | 'insufficient_scope'
   | 'forbidden'
   | 'auth_unavailable'

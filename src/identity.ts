@@ -3,7 +3,7 @@
  * authenticate stage, read by authorize, rate-limit and forward. One object per verified
  * credential, shared by every request that presents it while it stays cached.
  */
-export type AuthMethod = 'jwt' | 'api_key'
+export type AuthMethod = 'jwt' | 'api_key' | 'hmac'
 
 export interface Identity {
   readonly method: AuthMethod
@@ -16,7 +16,7 @@ export interface Identity {
    * by `issuers[].consumer_claim` for a JWT; null when none is known.
    */
   readonly consumer: string | null
-  /** The key's id for an API key; null for a JWT. */
+  /** The key's id for an API key or an HMAC credential; null for a JWT. */
   readonly credentialId: string | null
   readonly scopes: ReadonlySet<string>
   /** The verified claims, for forwarding and keyed policies. Never modified. */

@@ -26,6 +26,7 @@ import type { RedisConfig } from '../state/schema.js'
 import { BodyRateWatch } from '../gateway/body-rate.js'
 import { CredentialDirectory } from '../consumers/directory.js'
 import { KeyUsage } from '../keys/usage.js'
+import { SignatureMemory } from '../hmac/replay.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 import { AdminHost, type WorkerSlotView } from './admin-host.js'
 
@@ -76,6 +77,7 @@ export async function startServing(
     revocations,
     credentials: new CredentialDirectory(),
     keyUsage: new KeyUsage(),
+    signatures: new SignatureMemory(),
     rateLimits: new RateLimitRegistry(),
     bodyRates: new BodyRateWatch(),
     clientSlots: new ClientSlots(),

@@ -27,6 +27,7 @@ import type { Logger } from 'pino'
 import { BodyRateWatch } from '../gateway/body-rate.js'
 import { CredentialDirectory } from '../consumers/directory.js'
 import { KeyUsage } from '../keys/usage.js'
+import { SignatureMemory } from '../hmac/replay.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 
 export interface CheckedConfig {
@@ -59,6 +60,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       revocations,
       credentials: new CredentialDirectory(),
       keyUsage: new KeyUsage(),
+      signatures: new SignatureMemory(),
       rateLimits: new RateLimitRegistry(),
       bodyRates: new BodyRateWatch(),
       clientSlots: new ClientSlots(),

@@ -5,6 +5,7 @@
  */
 import { parseDuration } from '../config/units.js'
 import type { ConfigProblem } from '../errors.js'
+import { createHmacKey, decodeSecret, MIN_SECRET_BYTES, type HmacKey } from '../hmac/keys.js'
 import { parseRfc3339, RFC3339_REASON } from '../keys/time.js'
 import { parseAddressList } from './address-list.js'
 import { createConsumer, type Consumer } from './consumer.js'
@@ -18,6 +19,8 @@ export interface ConfiguredCredentials {
   readonly consumers: ReadonlyMap<string, Consumer>
   /** By hash. */
   readonly keys: ReadonlyMap<string, KeyEntry>
+  /** HMAC credentials by key id. */
+  readonly hmacKeys: ReadonlyMap<string, HmacKey>
 }
 
 /** Checks and compiles `consumers:` (at path `consumers`); appends what is wrong to `problems`. */
@@ -30,6 +33,8 @@ export function compileConfigured(
   const namePaths = new Map<string, string>()
   const keys = new Map<string, KeyEntry>()
   const hashPaths = new Map<string, string>()
+  const hmacKeys = new Map<string, HmacKey>()
+  const keyIdPaths = new Map<string, string>()
   consumers.forEach((consumer, i) => {
     const at = `consumers[${i}]`
     const earlier = namePaths.get(consumer.name)
@@ -57,8 +62,32 @@ export function compileConfigured(
       problems.push(...parseAddressList(key.allow_ips, `${keyAt}.allow_ips`).problems)
       if (problems.length === before) keys.set(key.hash, compiler.fromConfig(consumer.name, key))
     })
+    consumer.hmac_credentials.forEach((credential, k) => {
+      const keyAt = `${at}.hmac_credentials[${k}]`
+      const sameId = keyIdPaths.get(credential.key_id)
+      if (sameId !== undefined) {
+        problems.push({
+          path: `${keyAt}.key_id`,
+          reason: `"${credential.key_id}" is already the key id of ${sameId}: key ids must be unique`,
+        })
+        return
+      }
+      keyIdPaths.set(credential.key_id, keyAt)
+      const secret = decodeSecret(credential.secret, credential.secret_encoding)
+      if (secret === null || secret.length < MIN_SECRET_BYTES) {
+        problems.push({
+          path: `${keyAt}.secret`,
+          reason:
+            secret === null
+              ? `is not valid ${credential.secret_encoding} (secret_encoding)`
+              : `must be at least ${MIN_SECRET_BYTES} bytes once decoded, the HMAC's output length (got ${secret.length})`,
+        })
+        return
+      }
+      hmacKeys.set(credential.key_id, createHmacKey(consumer.name, credential, secret))
+    })
   })
-  return { consumers: byName, keys }
+  return { consumers: byName, keys, hmacKeys }
 }
 
 /** `api_keys:` rules beyond the schema. */

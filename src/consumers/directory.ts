@@ -8,6 +8,7 @@
  * declared state, and the admin API refuses to change what the config owns.
  */
 import type { ConfigProblem } from '../errors.js'
+import type { HmacKey } from '../hmac/keys.js'
 import type { StoredConsumer, StoredKey } from '../keys/records.js'
 import { compileConfigured, type ConfiguredCredentials } from './configured.js'
 import { createConsumer, type Consumer } from './consumer.js'
@@ -16,11 +17,14 @@ import type { ConsumersConfig } from './schema.js'
 
 const NO_CONSUMERS: ReadonlyMap<string, Consumer> = new Map()
 const NO_KEYS: ReadonlyMap<string, KeyEntry> = new Map()
+const NO_HMAC_KEYS: ReadonlyMap<string, HmacKey> = new Map()
 
 export class CredentialDirectory {
   #configConsumers = NO_CONSUMERS
   /** Config keys by hash. */
   #configKeys = NO_KEYS
+  /** Config HMAC credentials by key id (the store holds none yet). */
+  #hmacKeys = NO_HMAC_KEYS
   #storedConsumers = new Map<string, Consumer>()
   /** Store keys by hash: the request path's lookup. */
   #storedKeys = new Map<string, KeyEntry>()
@@ -46,6 +50,11 @@ export class CredentialDirectory {
     return this.#storedKeys.get(hash)
   }
 
+  /** The HMAC credential with this key id; the caller checks its consumer. */
+  hmacKey(keyId: string): HmacKey | undefined {
+    return this.#hmacKeys.get(keyId)
+  }
+
   /**
    * Checks and takes the config's consumers and keys. Leaves the directory as it was when it
    * finds problems (appended to `problems`).
@@ -60,6 +69,7 @@ export class CredentialDirectory {
   useConfigured(configured: ConfiguredCredentials): void {
     this.#configConsumers = configured.consumers
     this.#configKeys = configured.keys
+    this.#hmacKeys = configured.hmacKeys
   }
 
   /** Replaces the store's part with a full read. */

@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { Duration, Name, NamedRecord, Pattern } from '../config/fragments.js'
+import { HMAC_ALGORITHMS, SECRET_ENCODINGS } from '../hmac/keys.js'
 import { API_KEY_PREFIX_PATTERN, API_KEY_PREFIX_REASON } from '../keys/format.js'
 import { KEY_HASH_PATTERN, KEY_HASH_REASON } from '../keys/hash.js'
 import { RFC3339_PATTERN, RFC3339_REASON } from '../keys/time.js'
@@ -52,6 +53,53 @@ export const ConsumerKeySchema = Type.Object(
   { additionalProperties: false },
 )
 
+/** RFC 9421 keyid: printable ASCII without spaces, `"` or `\`, so it is one sf-string as is. */
+const KEY_ID_PATTERN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,128}$'
+const KEY_ID_REASON = 'must be 1 to 128 printable ASCII characters without spaces, " or \\'
+
+export const HmacCredentialSchema = Type.Object(
+  {
+    key_id: Pattern(KEY_ID_PATTERN, KEY_ID_REASON, {
+      description:
+        'The `keyid` a signed request names (RFC 9421 §2.3); unique across all consumers.',
+    }),
+    secret: Type.String({
+      minLength: 1,
+      description:
+        'The shared secret, at least 32 bytes once decoded; give it by ${ENV}, never in the file.',
+    }),
+    secret_encoding: Type.Union(
+      SECRET_ENCODINGS.map((e) => Type.Literal(e)),
+      {
+        description:
+          'How `secret` is written: its UTF-8 bytes as they are, or base64, base64url, hex.',
+        default: 'utf8',
+      },
+    ),
+    algorithm: Type.Union(
+      HMAC_ALGORITHMS.map((a) => Type.Literal(a)),
+      {
+        description:
+          'The MAC a signature with this key must use; a signature naming another `alg` is refused.',
+        // The one HMAC algorithm of the RFC 9421 §6.2 registry.
+        default: 'hmac-sha256',
+      },
+    ),
+    scopes: Type.Array(Pattern(SCOPE_PATTERN, SCOPE_REASON), {
+      description: 'Scopes the key grants, checked by a route’s `scopes:` as a token’s are.',
+      default: [],
+    }),
+    label: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description: 'A note for people: what uses it.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
 export const ConsumerSchema = Type.Object(
   {
     name: Name({
@@ -75,6 +123,12 @@ export const ConsumerSchema = Type.Object(
     }),
     keys: Type.Array(ConsumerKeySchema, {
       description: 'API keys declared by hash: usable without Redis, reloaded with the config.',
+      default: [],
+    }),
+    hmac_credentials: Type.Array(HmacCredentialSchema, {
+      description:
+        'Shared secrets for requests signed per RFC 9421 (`auth: hmac`), by key id; reloaded ' +
+        'with the config.',
       default: [],
     }),
   },
@@ -116,6 +170,7 @@ export const ApiKeysSchema = Type.Object(
 )
 
 export type ConsumerKeyConfig = Static<typeof ConsumerKeySchema>
+export type HmacCredentialConfig = Static<typeof HmacCredentialSchema>
 export type ConsumerConfig = Static<typeof ConsumerSchema>
 export type ConsumersConfig = Static<typeof ConsumersSchema>
 export type ApiKeysConfig = Static<typeof ApiKeysSchema>

@@ -38,6 +38,7 @@ import { checkApiKeys, compileConfigured } from '../consumers/configured.js'
 import type { CredentialDirectory } from '../consumers/directory.js'
 import { KeyHasher } from '../keys/hash.js'
 import type { KeyUsage } from '../keys/usage.js'
+import type { SignatureMemory } from '../hmac/replay.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
@@ -52,6 +53,8 @@ export interface WorkerState {
   readonly credentials: CredentialDirectory
   /** Per-key usage counts, drained to Redis in the background. */
   readonly keyUsage: KeyUsage
+  /** Signatures accepted (auth hmac), kept over reloads so a reload opens no replay window. */
+  readonly signatures: SignatureMemory
   /** Rate-limit counters, carried over reloads while their policy is unchanged; the gossip seam. */
   readonly rateLimits: RateLimitRegistry
   /** Bodies being received under limits.min_body_rate. */
@@ -138,6 +141,7 @@ export class Runtime implements ExchangeRuntime {
       apiKeyPrefixes: this.apiKeyPrefixes,
       corsDefault:
         config.cors === undefined ? null : compileCorsPolicy(config.cors, 'cors', problems),
+      signatures: state.signatures,
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     checkQuotasNeedRedis(config, problems)

@@ -22,12 +22,20 @@ export interface StageExchange {
   readonly method: string
   /** Normalized (gateway/normalize-path.ts). */
   readonly path: string
+  /** The path exactly as received (an RFC 9421 signature covers what the client sent). */
+  readonly rawPath: string
   /** Raw query string without '?'. */
   readonly query: string
   /** Request headers, flat: [name, value, name, value…], names in lower case. */
   readonly headers: string[]
   /** Host name the client asked for, lowercased, without port. */
   readonly host: string
+  /** The Host field as received; '' when absent. */
+  readonly hostHeader: string
+  /** The kind of listener the request came in on: `http`, or TLS (`https`, `mtls`). */
+  readonly listener: 'http' | 'https' | 'mtls'
+  /** Declared body length: -1 when the body is chunked, 0 when there is none. */
+  readonly contentLength: number
   readonly clientAddress: string
   /** The verified client certificate of an mTLS connection; null on every other listener. */
   readonly clientCertificate: ClientCertificate | null

@@ -5,7 +5,12 @@
 import { pino, type Logger } from 'pino'
 import type { StoredKey } from '../../src/keys/records.js'
 import { CredentialDirectory } from '../../src/consumers/directory.js'
-import type { ConsumerConfig, ConsumerKeyConfig } from '../../src/consumers/schema.js'
+import type {
+  ConsumerConfig,
+  ConsumerKeyConfig,
+  HmacCredentialConfig,
+} from '../../src/consumers/schema.js'
+import { SignatureMemory } from '../../src/hmac/replay.js'
 import { generateApiKey } from '../../src/keys/format.js'
 import { KeyHasher } from '../../src/keys/hash.js'
 import { KeyUsage } from '../../src/keys/usage.js'
@@ -17,6 +22,7 @@ export interface KeyServicesForTest {
   readonly keyHasher: KeyHasher
   readonly keyUsage: KeyUsage
   readonly apiKeyPrefixes: readonly string[]
+  readonly signatures: SignatureMemory
 }
 
 export function keyServices(consumers: readonly ConsumerInput[] = []): KeyServicesForTest {
@@ -25,6 +31,7 @@ export function keyServices(consumers: readonly ConsumerInput[] = []): KeyServic
     keyHasher: new KeyHasher(null),
     keyUsage: new KeyUsage(),
     apiKeyPrefixes: [TEST_PREFIX],
+    signatures: new SignatureMemory(),
   }
   configure(services, consumers)
   return services
@@ -33,9 +40,13 @@ export function keyServices(consumers: readonly ConsumerInput[] = []): KeyServic
 /** A key as a test writes it: the schema's defaults apply. */
 export type KeyInput = Partial<ConsumerKeyConfig> & Pick<ConsumerKeyConfig, 'hash'>
 
+/** An HMAC credential as a test writes it: the schema's defaults apply. */
+export type HmacInput = Partial<HmacCredentialConfig> &
+  Pick<HmacCredentialConfig, 'key_id' | 'secret'>
+
 /** A consumer as a test writes it: the schema's defaults apply. */
-export type ConsumerInput = Partial<Omit<ConsumerConfig, 'keys'>> &
-  Pick<ConsumerConfig, 'name'> & { keys?: KeyInput[] }
+export type ConsumerInput = Partial<Omit<ConsumerConfig, 'keys' | 'hmac_credentials'>> &
+  Pick<ConsumerConfig, 'name'> & { keys?: KeyInput[]; hmac_credentials?: HmacInput[] }
 
 /** Replaces the config part of the directory, as a reload does; throws on a problem. */
 export function configure(services: KeyServicesForTest, consumers: readonly ConsumerInput[]): void {
@@ -47,6 +58,12 @@ export function configure(services: KeyServicesForTest, consumers: readonly Cons
       disabled: false,
       ...c,
       keys: (c.keys ?? []).map((k) => ({ scopes: [], allow_ips: [], ...k })),
+      hmac_credentials: (c.hmac_credentials ?? []).map((h) => ({
+        secret_encoding: 'utf8' as const,
+        algorithm: 'hmac-sha256' as const,
+        scopes: [],
+        ...h,
+      })),
     })),
     problems,
   )

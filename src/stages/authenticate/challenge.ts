@@ -11,6 +11,9 @@
  *   a caller cannot probe which keys exist (the reason goes to the audit line);
  * - several credentials, or a malformed Authorization field: 400 `error="invalid_request"`
  *   (§3.1: "uses more than one method for including an access token, or is otherwise malformed");
+ * - a refused RFC 9421 signature or signed body, whatever the reason: 401 `invalid_signature`,
+ *   one body, the `Signature` challenge and Accept-Signature (RFC 9421 §5.1) naming the
+ *   components the route requires;
  * - missing scope: 403 `error="insufficient_scope"` with the `scope` the route needs.
  */
 import { createRejection, type Rejection } from '../../errors.js'
@@ -24,6 +27,8 @@ export interface Challenges {
   readonly unavailable: Rejection
   /** Any refusal of a present API key. */
   readonly invalidKey: Rejection
+  /** Any refusal of a signed request (RFC 9421), with the Accept-Signature hint. */
+  readonly invalidSignature: Rejection
   /** `all:` methods that named different consumers. */
   readonly consumerMismatch: Rejection
   invalid(failure: JwtFailure): Rejection
@@ -36,6 +41,8 @@ export interface AuthScheme {
   readonly challenge: string | null
   /** What the 401 body says the route wants: "a bearer token". */
   readonly wants: string
+  /** Fields every 401 of this scheme carries besides its challenge (Accept-Signature). */
+  readonly hint?: readonly string[]
 }
 
 export function bearerScheme(realm: string): AuthScheme {
@@ -44,6 +51,18 @@ export function bearerScheme(realm: string): AuthScheme {
 
 export function apiKeyScheme(realm: string): AuthScheme {
   return { challenge: `ApiKey realm="${realm}"`, wants: 'an API key' }
+}
+
+/**
+ * RFC 9421 defines no authentication scheme; `Signature` names it for the challenge RFC 9110
+ * §15.5.2 requires of a 401, and Accept-Signature (§5.1) says which components to sign.
+ */
+export function signatureScheme(realm: string, acceptSignature: string): AuthScheme {
+  return {
+    challenge: `Signature realm="${realm}"`,
+    wants: 'a signed request (RFC 9421)',
+    hint: ['accept-signature', acceptSignature],
+  }
 }
 
 const cache = new Map<string, Challenges>()
@@ -64,6 +83,8 @@ function createChallenges(schemes: readonly AuthScheme[]): Challenges {
   const named = [...new Set(schemes.flatMap((s) => (s.challenge === null ? [] : [s.challenge])))]
   const bearer = named.find((c) => c.startsWith('Bearer ')) ?? null
   const apiKey = named.find((c) => c.startsWith('ApiKey ')) ?? null
+  const signature = named.find((c) => c.startsWith('Signature ')) ?? null
+  const hints = schemes.flatMap((s) => s.hint ?? [])
   /** One www-authenticate field per scheme the route takes; `params` follow each challenge. */
   const fields = (params: string): string[] =>
     named.flatMap((challenge) => ['www-authenticate', `${challenge}${params}`])
@@ -89,7 +110,10 @@ function createChallenges(schemes: readonly AuthScheme[]): Challenges {
   const wanted =
     wants.length === 1 ? wants[0]! : `${wants.slice(0, -1).join(', ')} or ${wants.at(-1)!}`
   return {
-    missing: createRejection(401, 'unauthorized', `This route requires ${wanted}.`, fields('')),
+    missing: createRejection(401, 'unauthorized', `This route requires ${wanted}.`, [
+      ...fields(''),
+      ...hints,
+    ]),
     multiple: createRejection(
       400,
       'invalid_request',
@@ -113,6 +137,12 @@ function createChallenges(schemes: readonly AuthScheme[]): Challenges {
       'invalid_token',
       'The API key is not valid.',
       challenged(apiKey ?? tokenChallenge, ''),
+    ),
+    invalidSignature: createRejection(
+      401,
+      'invalid_signature',
+      'The request signature is not valid.',
+      [...challenged(signature ?? tokenChallenge, ''), ...hints],
     ),
     consumerMismatch: createRejection(
       401,

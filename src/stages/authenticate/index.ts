@@ -1,9 +1,12 @@
 /**
  * authenticate — who is calling. Finds the route's credential — a bearer JWT (Authorization
  * header, or a configured cookie or query parameter), an API key (its header, optionally
- * `Authorization: ApiKey`, a named query parameter) — checks it, and fills `exchange.identity`
+ * `Authorization: ApiKey`, a named query parameter), an RFC 9421 signature (Signature-Input and
+ * Signature, with a consumer's shared secret) — checks it, and fills `exchange.identity`
  * and, where the credential names a known consumer, `exchange.consumer`. Each method is a
- * {@link CredentialMethod} (method.ts; jwt-method.ts, api-key-method.ts). On an `any:` route the
+ * {@link CredentialMethod} (method.ts; jwt-method.ts, api-key-method.ts, hmac-method.ts). A
+ * method that reads the body (hmac: Content-Digest) gives the stage an onBody; other routes
+ * keep streaming their bodies. On an `any:` route the
  * method whose credential the request carries decides; a request carrying two is refused, never
  * guessed. On an `all:` route every method must admit its credential, and those that name a
  * consumer must name the same one. Synchronous for a key and for a cached or inline-verified
@@ -12,11 +15,13 @@
  *
  * Reads: headers, query, clientAddress. Writes: identity, consumer. Answers: 400 invalid_request
  * (several credentials, a malformed Authorization field), 401 + WWW-Authenticate (no credential,
- * invalid token, any refused API key with one body for every reason), 503 when the issuer's keys
- * cannot be had. One audit line per decision when `log.audit` is on, with the reason.
+ * invalid token, any refused API key with one body for every reason; 401 invalid_signature +
+ * Accept-Signature for any refused signed request or body), 503 when the issuer's keys cannot
+ * be had or the worker's replay memory is full. One audit line per decision when `log.audit` is on, with the reason.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750 Bearer tokens
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
+ * @see https://www.rfc-editor.org/rfc/rfc9421 HTTP Message Signatures
  */
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
@@ -24,6 +29,9 @@ import type { Consumer } from '../../consumers/consumer.js'
 import type { CredentialDirectory } from '../../consumers/directory.js'
 import type { Rejection } from '../../errors.js'
 import { isGatewayOwned } from '../../http/field-names.js'
+import { parseDuration } from '../../config/units.js'
+import type { SignatureMemory } from '../../hmac/replay.js'
+import { serializeString } from '../../hmac/structured-fields.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
 import {
   routeProduct,
@@ -35,19 +43,36 @@ import {
 } from '../../pipeline/stage.js'
 import { ApiKeyAuthenticator, type KeyServices } from './api-key.js'
 import { ApiKeyMethod } from './api-key-method.js'
-import { apiKeyScheme, bearerScheme, challengesFor, type Challenges } from './challenge.js'
+import {
+  apiKeyScheme,
+  bearerScheme,
+  challengesFor,
+  signatureScheme,
+  type AuthScheme,
+  type Challenges,
+} from './challenge.js'
 import { CredentialProblem, type KeySources, type TokenSources } from './credentials.js'
+import { SignatureVerifier, type SignaturePolicy } from './hmac.js'
+import { HmacMethod } from './hmac-method.js'
 import { JwtAuthenticator } from './jwt.js'
 import type { JwtContext } from './jwt-context.js'
 import { JwtMethod } from './jwt-method.js'
 import type { AuthMode, CredentialMethod } from './method.js'
-import { AuthSchema, RouteApiKeySchema, RouteJwtSchema, type AuthMethodName } from './schema.js'
+import {
+  AuthSchema,
+  RouteApiKeySchema,
+  RouteHmacSchema,
+  RouteJwtSchema,
+  type AuthMethodName,
+  type RouteHmacConfig,
+} from './schema.js'
 
 /** The route keys this stage owns. */
 const ROUTE_KEYS = {
   auth: AuthSchema,
   jwt: Type.Optional(RouteJwtSchema),
   api_key: Type.Optional(RouteApiKeySchema),
+  hmac: Type.Optional(RouteHmacSchema),
 }
 export type AuthenticateConfig = Static<TObject<typeof ROUTE_KEYS>>
 
@@ -62,6 +87,8 @@ export interface AuthenticateDeps extends KeyServices {
   readonly audit: boolean
   /** Consumers and keys of the worker (config and store). */
   readonly credentials: CredentialDirectory
+  /** The signatures the worker accepted, to refuse replays (hmac). */
+  readonly signatures: SignatureMemory
 }
 
 /** What authentication compiled for a route, for the stages compiled after it. */
@@ -89,7 +116,7 @@ const DEFAULT_KEY_SOURCES: KeySources = { header: 'x-api-key', authorization: fa
 const DEFAULT_REALM = 'portcullis'
 
 /** The route keys that configure one method each: present only when `auth` names the method. */
-const METHOD_KEYS = ['jwt', 'api_key'] as const
+const METHOD_KEYS = ['jwt', 'api_key', 'hmac'] as const
 
 /** Compiles the authenticate stage of a route, or null for a public route. */
 export function compileAuthenticate(
@@ -141,8 +168,14 @@ export function compileAuthenticate(
     })
     return null
   }
-  const schemes = names.map((name) =>
-    name === 'jwt' ? bearerScheme(jwt!.realm) : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
+  const hmac = names.includes('hmac') ? hmacPolicyOf(route.hmac, path, problems) : null
+  if (problems.length > before) return null
+  const schemes = names.map((name): AuthScheme =>
+    name === 'jwt'
+      ? bearerScheme(jwt!.realm)
+      : name === 'hmac'
+        ? signatureScheme(hmac!.realm, acceptSignature(hmac!.policy))
+        : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
   )
   const challenges = challengesFor(schemes)
   // Audit lines are info lines: below that level they would be built only to be dropped.
@@ -169,6 +202,12 @@ export function compileAuthenticate(
         new JwtMethod(site.name, sources, authenticator, deps.credentials, challenges, audit),
       )
       namesConsumers ||= issuers.some((issuer) => issuer.consumerClaim !== null)
+    } else if (name === 'hmac') {
+      const verifier = new SignatureVerifier(deps.credentials, deps.signatures, hmac!.policy)
+      methods.push(
+        new HmacMethod(site.name, verifier, hmac!.policy.contentDigest, challenges, audit),
+      )
+      namesConsumers = true
     } else {
       const keys = new ApiKeyAuthenticator(deps)
       methods.push(new ApiKeyMethod(site.name, keySources!, keys, challenges, audit))
@@ -201,10 +240,78 @@ function keySourcesOf(
 
 type ConfigProblemList = RouteSite['problems']
 
+/** The defaults of RouteHmacSchema, for a route with auth hmac and no `hmac:`. */
+const DEFAULT_HMAC: RouteHmacConfig = {
+  components: ['@method', '@target-uri'],
+  content_digest: true,
+  max_age: '300s',
+  replay: true,
+  clock_skew: '5s',
+  realm: DEFAULT_REALM,
+}
+
+function hmacPolicyOf(
+  config: RouteHmacConfig = DEFAULT_HMAC,
+  path: string,
+  problems: ConfigProblemList,
+): { policy: SignaturePolicy; realm: string } | null {
+  const maxAgeSeconds = Math.floor(parseDuration(config.max_age) / 1000)
+  if (maxAgeSeconds < 1) {
+    problems.push({
+      path: `${path}.hmac.max_age`,
+      reason: `must be at least 1s: created is counted in seconds (got "${config.max_age}")`,
+    })
+    return null
+  }
+  if (config.components.includes('content-digest') && !config.content_digest) {
+    problems.push({
+      path: `${path}.hmac.components`,
+      reason:
+        'requires content-digest, which content_digest: false would not check against the body',
+    })
+    return null
+  }
+  const policy: SignaturePolicy = {
+    components: config.components,
+    contentDigest: config.content_digest,
+    maxAgeSeconds,
+    replay: config.replay,
+    clockSkewSeconds: Math.floor(parseDuration(config.clock_skew) / 1000),
+  }
+  return { policy, realm: config.realm }
+}
+
+/**
+ * RFC 9421 §5.1 Accept-Signature: the components the route requires (content-digest listed
+ * when the route checks bodies, though only a request with a body must cover it), `created`
+ * and the algorithm.
+ */
+function acceptSignature(policy: SignaturePolicy): string {
+  const components = policy.contentDigest
+    ? [...policy.components.filter((c) => c !== 'content-digest'), 'content-digest']
+    : policy.components
+  return `sig=(${components.map(serializeString).join(' ')});created;alg="hmac-sha256"`
+}
+
+/** The verdict of the first method that refuses the body. */
+function checkBodies(
+  readers: readonly CredentialMethod[],
+  exchange: StageExchange,
+  body: Buffer,
+): Verdict {
+  for (const method of readers) {
+    const verdict = method.onBody!(exchange, body)
+    if (verdict !== undefined) return verdict
+  }
+  return undefined
+}
+
 export class AuthenticateStage implements Stage {
   readonly name = 'authenticate'
   readonly onResponse = null
   readonly onFinish = null
+  /** Set only when a method reads the body: other routes stream theirs (Stage.onBody). */
+  readonly onBody: ((exchange: StageExchange, body: Buffer) => Verdict) | null
   /** Where the route reads a bearer token; null when it takes no JWT. */
   readonly sources: TokenSources | null
   /** Where the route reads an API key; null when it takes none. */
@@ -239,6 +346,13 @@ export class AuthenticateStage implements Stage {
     }
     this.sources = sources
     this.keySources = keySources
+    const readers = methods.filter((method) => method.onBody !== undefined)
+    this.onBody =
+      readers.length === 0
+        ? null
+        : readers.length === 1
+          ? readers[0]!.onBody!.bind(readers[0]!)
+          : (exchange, body) => checkBodies(readers, exchange, body)
   }
 
   onRequest(exchange: StageExchange): Verdict | Promise<Verdict> {

@@ -23,6 +23,11 @@ export interface CredentialMethod {
    * audit line. Synchronous unless it must wait (a verification on the pool, a network call).
    */
   check(exchange: StageExchange, credential: string): Verdict | Promise<Verdict>
+  /**
+   * Checks the whole body of a request the stage admitted (hmac: the Content-Digest its
+   * signature covered). Absent on methods that never read the body, so their routes stream it.
+   */
+  readonly onBody?: (exchange: StageExchange, body: Buffer) => Verdict
 }
 
 /** How a route's methods combine: one method, the one whose credential is present, or all. */

@@ -3,10 +3,16 @@
  * the token is) and `api_key:` (where the key is).
  */
 import { Type, type Static } from '@sinclair/typebox'
-import { HEADER_NAME_PATTERN, HEADER_NAME_REASON, Name, Pattern } from '../../config/fragments.js'
+import {
+  Duration,
+  HEADER_NAME_PATTERN,
+  HEADER_NAME_REASON,
+  Name,
+  Pattern,
+} from '../../config/fragments.js'
 
-/** Methods a route may name in `auth`; mtls, introspection and hmac join as they land. */
-export const AUTH_METHODS = ['jwt', 'api_key'] as const
+/** Methods a route may name in `auth`; mtls and introspection join as they land. */
+export const AUTH_METHODS = ['jwt', 'api_key', 'hmac'] as const
 export type AuthMethodName = (typeof AUTH_METHODS)[number]
 
 const Method = Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)))
@@ -117,6 +123,64 @@ export const RouteApiKeySchema = Type.Object(
   },
 )
 
+/**
+ * An RFC 9421 component a route may require: a derived component of a request (§2.2) or a
+ * lower-case field name (§2.1).
+ */
+const COMPONENT_PATTERN =
+  "^(@method|@target-uri|@authority|@scheme|@request-target|@path|@query|[a-z0-9!#$%&'*+.^_`|~-]+)$"
+const COMPONENT_REASON =
+  'must be @method, @target-uri, @authority, @scheme, @request-target, @path, @query or a ' +
+  'lower-case header field name'
+
+export const RouteHmacSchema = Type.Object(
+  {
+    components: Type.Array(Pattern(COMPONENT_PATTERN, COMPONENT_REASON), {
+      minItems: 1,
+      uniqueItems: true,
+      description:
+        'Components every signature must cover (RFC 9421 §2); more may be covered. ' +
+        '@target-uri binds method-independent parts: scheme, Host, raw path and query.',
+      // The request line and where it goes: without them a signature could be replayed on any
+      // route or with any method.
+      default: ['@method', '@target-uri'],
+    }),
+    content_digest: Type.Boolean({
+      description:
+        'A request with a body must cover content-digest, and its Content-Digest (RFC 9530, ' +
+        'sha-256 or sha-512) must match the body, which is then received whole (up to max_body) ' +
+        'before it is forwarded.',
+      // On: a signature that leaves the body out lets anyone who sees one request change its body.
+      default: true,
+    }),
+    max_age: Duration({
+      description:
+        'How old `created` may be; signatures accepted are remembered this long to refuse replays.',
+      default: '300s',
+    }),
+    replay: Type.Boolean({
+      description:
+        'Refuse a signature this worker already accepted within max_age. Off only for routes ' +
+        'where a repeated request is harmless (a client that retries resends the same signature).',
+      // On: a captured request must not be playable again.
+      default: true,
+    }),
+    clock_skew: Duration({
+      description: 'How far in the future `created` may be, and past `expires` a signature holds.',
+      // Clients' clocks drift a little; more would stretch every signature's life.
+      default: '5s',
+    }),
+    realm: Realm('realm of the WWW-Authenticate: Signature challenge.'),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'What a route with auth hmac requires of a signature (RFC 9421); the defaults apply when ' +
+      'absent.',
+  },
+)
+
 export type AuthConfig = Static<typeof AuthSchema>
+export type RouteHmacConfig = Static<typeof RouteHmacSchema>
 export type RouteJwtConfig = Static<typeof RouteJwtSchema>
 export type RouteApiKeyConfig = Static<typeof RouteApiKeySchema>

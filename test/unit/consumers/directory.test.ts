@@ -13,7 +13,7 @@ function configured(consumers: ConsumersConfig): CredentialDirectory {
 }
 
 function configConsumer(name: string, keys: ConsumersConfig[number]['keys'] = []) {
-  return { name, groups: ['config'], metadata: {}, disabled: false, keys }
+  return { name, groups: ['config'], metadata: {}, disabled: false, keys, hmac_credentials: [] }
 }
 
 describe('CredentialDirectory', () => {
