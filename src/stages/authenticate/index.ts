@@ -24,6 +24,7 @@ import type { Consumer } from '../../consumers/consumer.js'
 import type { CredentialDirectory } from '../../consumers/directory.js'
 import type { Rejection } from '../../errors.js'
 import { isGatewayOwned } from '../../http/field-names.js'
+import type { Introspector } from '../../introspection/introspector.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
 import {
   routeProduct,
@@ -35,19 +36,28 @@ import {
 } from '../../pipeline/stage.js'
 import { ApiKeyAuthenticator, type KeyServices } from './api-key.js'
 import { ApiKeyMethod } from './api-key-method.js'
+import { BearerSplit } from './bearer-split.js'
 import { apiKeyScheme, bearerScheme, challengesFor, type Challenges } from './challenge.js'
 import { CredentialProblem, type KeySources, type TokenSources } from './credentials.js'
 import { JwtAuthenticator } from './jwt.js'
 import type { JwtContext } from './jwt-context.js'
 import { JwtMethod } from './jwt-method.js'
+import { compileIntrospection, IntrospectionMethod } from './introspection-method.js'
 import type { AuthMode, CredentialMethod } from './method.js'
-import { AuthSchema, RouteApiKeySchema, RouteJwtSchema, type AuthMethodName } from './schema.js'
+import {
+  AuthSchema,
+  RouteApiKeySchema,
+  RouteIntrospectionSchema,
+  RouteJwtSchema,
+  type AuthMethodName,
+} from './schema.js'
 
 /** The route keys this stage owns. */
 const ROUTE_KEYS = {
   auth: AuthSchema,
   jwt: Type.Optional(RouteJwtSchema),
   api_key: Type.Optional(RouteApiKeySchema),
+  introspection: Type.Optional(RouteIntrospectionSchema),
 }
 export type AuthenticateConfig = Static<TObject<typeof ROUTE_KEYS>>
 
@@ -55,6 +65,8 @@ export type AuthenticateConfig = Static<TObject<typeof ROUTE_KEYS>>
 export interface AuthenticateDeps extends KeyServices {
   /** The generation's compiled issuers, by name. */
   readonly issuers: ReadonlyMap<string, CompiledIssuer>
+  /** The generation's introspectors, by name. */
+  readonly introspectors: ReadonlyMap<string, Introspector>
   /** Token caches, verify pool and verifications in flight of the worker. */
   readonly jwt: JwtContext
   readonly logger: Logger
@@ -89,7 +101,7 @@ const DEFAULT_KEY_SOURCES: KeySources = { header: 'x-api-key', authorization: fa
 const DEFAULT_REALM = 'portcullis'
 
 /** The route keys that configure one method each: present only when `auth` names the method. */
-const METHOD_KEYS = ['jwt', 'api_key'] as const
+const METHOD_KEYS = ['jwt', 'api_key', 'introspection'] as const
 
 /** Compiles the authenticate stage of a route, or null for a public route. */
 export function compileAuthenticate(
@@ -123,6 +135,18 @@ export function compileAuthenticate(
       reason: 'auth names jwt: say which issuers this route trusts (jwt: { issuers: [...] })',
     })
   }
+  if (names.includes('introspection') && route.introspection === undefined) {
+    problems.push({
+      path: `${path}.introspection`,
+      reason: 'auth names introspection: say which introspectors judge the token',
+    })
+  }
+  if (mode === 'all' && names.includes('jwt') && names.includes('introspection')) {
+    problems.push({
+      path: `${path}.auth`,
+      reason: 'jwt and introspection take the same bearer token; combine them with any',
+    })
+  }
   for (const key of METHOD_KEYS) {
     if (!names.includes(key) && route[key] !== undefined) {
       problems.push({
@@ -142,13 +166,19 @@ export function compileAuthenticate(
     return null
   }
   const schemes = names.map((name) =>
-    name === 'jwt' ? bearerScheme(jwt!.realm) : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
+    name === 'jwt'
+      ? bearerScheme(jwt!.realm)
+      : name === 'introspection'
+        ? bearerScheme(route.introspection!.realm)
+        : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
   )
   const challenges = challengesFor(schemes)
   // Audit lines are info lines: below that level they would be built only to be dropped.
   const audit = deps.audit && deps.logger.isLevelEnabled('info') ? deps.logger : null
   const methods: CredentialMethod[] = []
   let namesConsumers = false
+  const split =
+    names.includes('introspection') && jwt !== undefined ? bearerSplit(jwt.issuers, deps) : null
   for (const name of names) {
     if (name === 'jwt') {
       const issuers: CompiledIssuer[] = []
@@ -166,9 +196,37 @@ export function compileAuthenticate(
       }
       const authenticator = new JwtAuthenticator(issuers, deps.jwt)
       methods.push(
-        new JwtMethod(site.name, sources, authenticator, deps.credentials, challenges, audit),
+        new JwtMethod(
+          site.name,
+          sources,
+          authenticator,
+          deps.credentials,
+          challenges,
+          audit,
+          split,
+        ),
       )
       namesConsumers ||= issuers.some((issuer) => issuer.consumerClaim !== null)
+    } else if (name === 'introspection') {
+      const config = route.introspection!
+      const jwtSources =
+        jwt === undefined
+          ? null
+          : { header: jwt.header, cookie: jwt.cookie ?? null, query: jwt.query ?? null }
+      const method = compileIntrospection(
+        site.name,
+        config.introspectors,
+        config.realm,
+        deps.introspectors,
+        jwtSources,
+        split,
+        deps.credentials,
+        challenges,
+        audit,
+      )
+      if (method === null) return null
+      methods.push(method)
+      namesConsumers ||= method.namesConsumers
     } else {
       const keys = new ApiKeyAuthenticator(deps)
       methods.push(new ApiKeyMethod(site.name, keySources!, keys, challenges, audit))
@@ -176,6 +234,15 @@ export function compileAuthenticate(
     }
   }
   return new AuthenticateStage(site.name, methods, mode, namesConsumers, challenges, audit)
+}
+
+/** Which bearer tokens are JWTs of the route's issuers, beside introspection. */
+function bearerSplit(names: readonly string[], deps: AuthenticateDeps): BearerSplit {
+  const issuers = names.flatMap((name) => deps.issuers.get(name) ?? [])
+  return new BearerSplit(
+    new Set(issuers.map((issuer) => issuer.iss)),
+    Math.max(0, ...issuers.map((issuer) => issuer.maxTokenBytes)),
+  )
 }
 
 function keySourcesOf(
@@ -235,6 +302,7 @@ export class AuthenticateStage implements Stage {
     let keySources: KeySources | null = null
     for (const method of methods) {
       if (method instanceof JwtMethod) sources = method.sources
+      else if (method instanceof IntrospectionMethod) sources ??= method.sources
       else if (method instanceof ApiKeyMethod) keySources = method.sources
     }
     this.sources = sources

@@ -1,12 +1,12 @@
 /**
  * Config schema of a route's authentication: `auth:` (which methods), `jwt:` (which issuers, where
- * the token is) and `api_key:` (where the key is).
+ * the token is), `api_key:` (where the key is) and `introspection:` (which endpoints).
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { HEADER_NAME_PATTERN, HEADER_NAME_REASON, Name, Pattern } from '../../config/fragments.js'
 
-/** Methods a route may name in `auth`; mtls, introspection and hmac join as they land. */
-export const AUTH_METHODS = ['jwt', 'api_key'] as const
+/** Methods a route may name in `auth`; mtls and hmac join as they land. */
+export const AUTH_METHODS = ['jwt', 'api_key', 'introspection'] as const
 export type AuthMethodName = (typeof AUTH_METHODS)[number]
 
 const Method = Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)))
@@ -117,6 +117,27 @@ export const RouteApiKeySchema = Type.Object(
   },
 )
 
+export const RouteIntrospectionSchema = Type.Object(
+  {
+    introspectors: Type.Array(Name(), {
+      minItems: 1,
+      uniqueItems: true,
+      description:
+        "Names of entries of introspectors asked about this route's bearer tokens, in order; " +
+        'the first active answer admits the token.',
+    }),
+    realm: Realm('realm of the WWW-Authenticate challenge (RFC 6750 §3).'),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Which introspection endpoints judge a route's opaque bearer tokens (auth: introspection). " +
+      'The token is read where jwt reads it on a route that takes both, else from ' +
+      'Authorization: Bearer.',
+  },
+)
+
 export type AuthConfig = Static<typeof AuthSchema>
 export type RouteJwtConfig = Static<typeof RouteJwtSchema>
 export type RouteApiKeyConfig = Static<typeof RouteApiKeySchema>
+export type RouteIntrospectionConfig = Static<typeof RouteIntrospectionSchema>
