@@ -1,4 +1,5 @@
 import { apiKey } from './api-key.js'
+import { introspection } from './introspection.js'
 import { jwtEddsa, jwtEs256, jwtRs256 } from './jwt.js'
 import { passthrough } from './passthrough.js'
 import { ratelimit } from './ratelimit.js'
@@ -7,7 +8,7 @@ import type { Scenario } from './types.js'
 /** Every scenario `--scenario` accepts, in the order `--peers` runs them. A new scenario is one
  * file plus one line here. */
 export const scenarios: ReadonlyMap<string, Scenario> = new Map(
-  [passthrough, jwtRs256, jwtEs256, jwtEddsa, ratelimit, apiKey].map((scenario) => [
+  [passthrough, jwtRs256, jwtEs256, jwtEddsa, ratelimit, apiKey, introspection].map((scenario) => [
     scenario.name,
     scenario,
   ]),
