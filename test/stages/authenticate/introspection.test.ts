@@ -2,9 +2,24 @@
  * The config rules of introspection (every refusal names its path and reason) and how a route
  * taking both jwt and introspection splits bearer tokens between them.
  */
-import { describe, expect, it } from 'vitest'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { GatewayConfigSchema } from '../../../src/config/schema.js'
+import { validateConfig } from '../../../src/config/load.js'
+import type { ConfigProblem } from '../../../src/errors.js'
+import { IntrospectorRegistry } from '../../../src/introspection/registry.js'
+import { RevocationList } from '../../../src/jwt/revocation.js'
+import { createLogger } from '../../../src/observability/logger.js'
 import { BearerSplit } from '../../../src/stages/authenticate/bearer-split.js'
+import {
+  compileAuthenticate,
+  type AuthenticateStage,
+} from '../../../src/stages/authenticate/index.js'
+import { JwtContext } from '../../../src/stages/authenticate/jwt-context.js'
 import { configProblems, loadTestConfig } from '../../helpers/config.js'
+import { keyServices } from '../../helpers/credentials.js'
+import { FakeExchange } from '../../helpers/exchange.js'
 import { compact } from '../../helpers/jwt.js'
 
 function introspector(extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -139,5 +154,93 @@ describe('BearerSplit', () => {
     expect(s.isJwt(token)).toBe(true)
     expect(s.isJwt(`${token}`)).toBe(true)
     expect(s.isJwt('opaque')).toBe(false)
+  })
+})
+
+describe('the introspection method in the authenticate stage', () => {
+  let server: Server
+  let calls = 0
+  let stage: AuthenticateStage
+  let registry: IntrospectorRegistry
+
+  beforeAll(async () => {
+    // A loopback endpoint that says active to every token but "revoked".
+    server = createServer((req, res) => {
+      calls++
+      let body = ''
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()))
+      req.on('end', () => {
+        const token = new URLSearchParams(body).get('token')
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(
+          JSON.stringify(
+            token === 'revoked' ? { active: false } : { active: true, sub: 's', scope: 'read' },
+          ),
+        )
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    const logger = createLogger('silent', {})
+    const problems: ConfigProblem[] = []
+    registry = new IntrospectorRegistry(logger)
+    const config = validateConfig(
+      {
+        upstreams: {},
+        routes: [],
+        introspectors: [introspector({ endpoint: `http://127.0.0.1:${port}/introspect` })],
+      },
+      GatewayConfigSchema,
+    )
+    const introspectors = registry.compile(config.introspectors, problems)
+    stage = compileAuthenticate(
+      {
+        auth: 'introspection',
+        introspection: { introspectors: ['as'], realm: 'api' },
+      },
+      { name: 'api', path: 'routes[0]', problems },
+      {
+        issuers: new Map(),
+        introspectors,
+        jwt: new JwtContext(null, new RevocationList()),
+        logger,
+        audit: false,
+        ...keyServices(),
+      },
+    )!
+    expect(problems).toEqual([])
+  })
+
+  afterAll(async () => {
+    registry.closeAll()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+
+  function exchange(token: string): FakeExchange {
+    const ex = new FakeExchange()
+    ex.headers = ['authorization', `Bearer ${token}`]
+    return ex
+  }
+
+  it('waits for the endpoint once, then admits the token synchronously', async () => {
+    const first = exchange('opaque-1')
+    const verdict = stage.onRequest(first)
+    expect(verdict).toBeInstanceOf(Promise)
+    expect(await verdict).toBeUndefined()
+    expect(first.identity).toMatchObject({ method: 'introspection', issuer: 'as', subject: 's' })
+    const again = exchange('opaque-1')
+    expect(stage.onRequest(again)).toBeUndefined()
+    expect(again.identity).toBe(first.identity)
+    expect(calls).toBe(1)
+  })
+
+  it('refuses an inactive token with 401 invalid_token and the route realm, then synchronously', async () => {
+    const verdict = await stage.onRequest(exchange('revoked'))
+    expect(verdict).toMatchObject({ status: 401, code: 'invalid_token' })
+    expect(verdict!.headers).toEqual([
+      'www-authenticate',
+      'Bearer realm="api", error="invalid_token", error_description="The token is not active."',
+    ])
+    expect(stage.onRequest(exchange('revoked'))).toBe(verdict)
   })
 })
