@@ -1,8 +1,9 @@
 /**
  * A real OAuth 2.0 authorization server for tests: oidc-provider (the certified Node.js OpenID
  * Provider) on loopback, with the client credentials grant and token introspection (RFC 7662)
- * enabled. It issues opaque access tokens (no resource indicator: no JWT format) to `clients`,
- * and the gateway introspects them as its own client with client_secret_basic.
+ * enabled. It issues opaque access tokens (no resource indicator: no JWT format) to its clients,
+ * and the gateway introspects them as a client of its own (client_secret_basic unless the
+ * client's metadata says otherwise).
  */
 import { createServer, type Server } from 'node:http'
 import Provider from 'oidc-provider'
@@ -10,9 +11,12 @@ import { freePort } from './ports.js'
 
 export interface OAuthClient {
   readonly client_id: string
-  readonly client_secret: string
+  /** Absent for a client that authenticates with private_key_jwt. */
+  readonly client_secret?: string
   /** Scopes the client may ask for, space-delimited. */
   readonly scope?: string
+  /** More client metadata (RFC 7591): token_endpoint_auth_method, jwks… */
+  readonly metadata?: Readonly<Record<string, unknown>>
 }
 
 export interface OAuthServer {
@@ -32,21 +36,21 @@ export interface OAuthServer {
   close(): Promise<void>
 }
 
-/** @param gateway the client the gateway introspects as; `clients` those that get tokens */
+/** @param clients those that introspect (the gateway's) and those that get tokens */
 export async function startOAuthServer(
-  gateway: OAuthClient,
   clients: readonly OAuthClient[],
   scopes: readonly string[],
 ): Promise<OAuthServer> {
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
   const provider = new Provider(issuer, {
-    clients: [gateway, ...clients].map((client) => ({
+    clients: clients.map(({ metadata, ...client }) => ({
       ...client,
       grant_types: ['client_credentials'],
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
+      ...metadata,
     })),
     scopes: [...scopes],
     features: {
@@ -71,7 +75,7 @@ export async function startOAuthServer(
   })
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
   const basic = (client: OAuthClient) =>
-    `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`
+    `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret ?? '')}`).toString('base64')}`
   return {
     issuer,
     port,

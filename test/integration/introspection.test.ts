@@ -4,6 +4,7 @@
  * grant, and the gateway asks its introspection endpoint with client_secret_basic. Faults (slow,
  * 500, garbage, refused) come from a proxy between the two.
  */
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -34,6 +35,30 @@ const STRANGER: OAuthClient = {
   client_secret: 'stranger-secret-01234567',
   scope: 'read',
 }
+/** The gateway as a client_secret_post client, and as a private_key_jwt one (RFC 7523). */
+const POST_CLIENT: OAuthClient = {
+  client_id: 'gateway-post',
+  client_secret: 'gateway-post-secret-0123456789',
+  metadata: { token_endpoint_auth_method: 'client_secret_post' },
+}
+const ASSERTION_KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+const JWT_CLIENT: OAuthClient = {
+  client_id: 'gateway-jwt',
+  metadata: {
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'ES256',
+    jwks: {
+      keys: [
+        {
+          ...ASSERTION_KEY.publicKey.export({ format: 'jwk' }),
+          kid: 'gw-1',
+          alg: 'ES256',
+          use: 'sig',
+        },
+      ],
+    },
+  },
+}
 const JWT_ISS = 'https://jwt.issuer.test'
 const AUD = 'https://api.test'
 
@@ -52,13 +77,21 @@ describe('token introspection', () => {
   const gateways = new Map<string, Gateway>()
 
   beforeAll(async () => {
-    server = await startOAuthServer(GATEWAY_CLIENT, [SERVICE, STRANGER], ['read', 'write'])
+    server = await startOAuthServer(
+      [GATEWAY_CLIENT, POST_CLIENT, JWT_CLIENT, SERVICE, STRANGER],
+      ['read', 'write'],
+    )
     proxy = await startFaultProxy(server.issuer)
     upstream = await startUpstream('echo')
     signer = createSigner('ES256')
     const dir = mkdtempSync(join(tmpdir(), 'pcl-introspect-'))
     const keyFile = join(dir, 'es256.pem')
     writeFileSync(keyFile, signer.publicPem)
+    const assertionKeyFile = join(dir, 'assertion.pem')
+    writeFileSync(
+      assertionKeyFile,
+      ASSERTION_KEY.privateKey.export({ format: 'pem', type: 'pkcs8' }),
+    )
     const introspector = (name: string, endpoint: string, extra: Record<string, unknown> = {}) => ({
       name,
       endpoint,
@@ -86,6 +119,19 @@ describe('token introspection', () => {
       ],
       introspectors: [
         introspector('as', server.introspectionUrl),
+        introspector('as-post', server.introspectionUrl, {
+          client_id: POST_CLIENT.client_id,
+          client_auth: 'client_secret_post',
+          client_secret: POST_CLIENT.client_secret,
+        }),
+        introspector('as-jwt', server.introspectionUrl, {
+          client_id: JWT_CLIENT.client_id,
+          client_auth: 'private_key_jwt',
+          client_secret: undefined,
+          private_key: assertionKeyFile,
+          assertion_algorithm: 'ES256',
+          key_id: 'gw-1',
+        }),
         introspector('strict', `${proxy.url}/token/introspection`, faults),
         introspector('probed', `${proxy.url}/token/introspection`, faults),
         introspector('lenient', `${proxy.url}/token/introspection`, {
@@ -100,6 +146,8 @@ describe('token introspection', () => {
           forward: { claims: { client_id: 'X-Client-Id', scope: 'X-Scopes' } },
         }),
         route('billing', '/billing/*', ['as'], { allow_groups: ['billing'] }),
+        route('post', '/post/*', ['as-post']),
+        route('signed', '/signed/*', ['as-jwt']),
         {
           name: 'mixed',
           match: { paths: ['/mixed/*'] },
@@ -146,6 +194,16 @@ describe('token introspection', () => {
       expect(echo.headers['x-scopes']).toBe('read write')
       // strip_credentials: the upstream never sees the token.
       expect(echo.headers['authorization']).toBeUndefined()
+    })
+
+    it.each([
+      ['client_secret_post', '/post/x'],
+      ['private_key_jwt', '/signed/x'],
+    ])('authenticates to the endpoint with %s as well', async (_, path) => {
+      const before = server.introspections
+      expect((await get(gateway, path, await server.issueToken(SERVICE))).status).toBe(200)
+      expect((await get(gateway, path, 'never-issued-opaque-token-0123')).status).toBe(401)
+      expect(server.introspections - before).toBe(2)
     })
 
     it('refuses a token the server never issued with 401 invalid_token', async () => {
