@@ -1,22 +1,24 @@
 /**
  * authenticate — who is calling. Finds the route's credential — a bearer JWT (Authorization
  * header, or a configured cookie or query parameter), an API key (its header, optionally
- * `Authorization: ApiKey`, a named query parameter) — checks it, and fills `exchange.identity`
- * and, where the credential names a known consumer, `exchange.consumer`. Each method is a
- * {@link CredentialMethod} (method.ts; jwt-method.ts, api-key-method.ts). On an `any:` route the
+ * `Authorization: ApiKey`, a named query parameter), an opaque bearer token judged by an OAuth
+ * 2.0 introspection endpoint — checks it, and fills `exchange.identity` and, where the credential
+ * names a known consumer, `exchange.consumer`. Each method is a {@link CredentialMethod}
+ * (method.ts; jwt-method.ts, api-key-method.ts, introspection-method.ts). On an `any:` route the
  * method whose credential the request carries decides; a request carrying two is refused, never
  * guessed. On an `all:` route every method must admit its credential, and those that name a
  * consumer must name the same one. Synchronous for a key and for a cached or inline-verified
- * token; a promise only when a signature goes to the verify pool or an unknown kid waits for a
- * JWKS refresh.
+ * token or introspection answer; a promise only when a signature goes to the verify pool, an
+ * unknown kid waits for a JWKS refresh or a token waits for its introspection call.
  *
  * Reads: headers, query, clientAddress. Writes: identity, consumer. Answers: 400 invalid_request
  * (several credentials, a malformed Authorization field), 401 + WWW-Authenticate (no credential,
  * invalid token, any refused API key with one body for every reason), 503 when the issuer's keys
- * cannot be had. One audit line per decision when `log.audit` is on, with the reason.
+ * cannot be had, 503 introspection_unavailable when no introspection endpoint could answer. One audit line per decision when `log.audit` is on, with the reason.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750 Bearer tokens
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
+ * @see https://www.rfc-editor.org/rfc/rfc7662 OAuth 2.0 Token Introspection
  */
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
