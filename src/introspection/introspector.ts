@@ -52,7 +52,10 @@ const TOO_LARGE = refused('too_large')
 
 export class Introspector {
   readonly name: string
-  /** Seconds a 503 asks the client to wait: the breaker's cooldown. */
+  /**
+   * Seconds a 503 asks the client to wait: until the breaker may call again and the failure is
+   * no longer remembered (negative_ttl), whichever is later.
+   */
   readonly retryAfterSeconds: number
   /** Whether its answers can name a consumer (consumer_claim). */
   readonly namesConsumers: boolean
@@ -71,7 +74,10 @@ export class Introspector {
     now: () => number = Date.now,
   ) {
     this.name = settings.policy.name
-    this.retryAfterSeconds = Math.max(1, Math.ceil(settings.breakerCooldownMs / 1000))
+    this.retryAfterSeconds = Math.max(
+      1,
+      Math.ceil(Math.max(settings.breakerCooldownMs, settings.negativeTtlMs) / 1000),
+    )
     this.namesConsumers = settings.policy.consumerClaim !== null
     this.#settings = settings
     this.#endpoint = endpoint

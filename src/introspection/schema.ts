@@ -40,7 +40,9 @@ export const BreakerSchema = Type.Object(
       default: 5,
     }),
     cooldown: Duration({
-      description: 'How long an open breaker makes no call before letting one probe through.',
+      description:
+        'How long an open breaker makes no call before letting one probe through. A 503 asks ' +
+        'the client to retry after the longer of this and negative_ttl.',
       default: '10s',
     }),
   },

@@ -255,3 +255,14 @@ describe('Introspector', () => {
     expect(endpoint.calls).toEqual([])
   })
 })
+
+describe('Introspector.retryAfterSeconds', () => {
+  it('is the longer of the breaker cooldown and negative_ttl, in whole seconds', () => {
+    expect(
+      setup({ breakerCooldownMs: 5_000, negativeTtlMs: 10_000 }).introspector.retryAfterSeconds,
+    ).toBe(10)
+    expect(
+      setup({ breakerCooldownMs: 2_500, negativeTtlMs: 1_000 }).introspector.retryAfterSeconds,
+    ).toBe(3)
+  })
+})
