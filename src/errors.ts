@@ -65,6 +65,7 @@ export type WireErrorCode =
   | 'insufficient_scope'
   | 'forbidden'
   | 'auth_unavailable'
+  | 'introspection_unavailable'
   | 'rate_limited'
   | 'upstream_busy'
   | 'too_many_concurrent_requests'

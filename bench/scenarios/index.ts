@@ -1,5 +1,6 @@
 import { apiKey } from './api-key.js'
 import { hmac } from './hmac.js'
+import { introspection } from './introspection.js'
 import { jwtEddsa, jwtEs256, jwtRs256 } from './jwt.js'
 import { passthrough } from './passthrough.js'
 import { ratelimit } from './ratelimit.js'
@@ -8,8 +9,7 @@ import type { Scenario } from './types.js'
 /** Every scenario `--scenario` accepts, in the order `--peers` runs them. A new scenario is one
  * file plus one line here. */
 export const scenarios: ReadonlyMap<string, Scenario> = new Map(
-  [passthrough, jwtRs256, jwtEs256, jwtEddsa, ratelimit, apiKey, hmac].map((scenario) => [
-    scenario.name,
-    scenario,
-  ]),
+  [passthrough, jwtRs256, jwtEs256, jwtEddsa, ratelimit, apiKey, hmac, introspection].map(
+    (scenario) => [scenario.name, scenario],
+  ),
 )

@@ -10,6 +10,7 @@ import { bindUwsDirect } from '../front/uws-direct.js'
 import { describeVerifier } from '../jwt/native-verify.js'
 import { NodeFront } from '../front/node.js'
 import { UwsFront } from '../front/uws.js'
+import { IntrospectorRegistry } from '../introspection/registry.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
 import { RedisRevocationSync, RevocationList } from '../jwt/revocation.js'
 import { VerifyPool } from '../jwt/verify-pool.js'
@@ -73,6 +74,7 @@ export async function startServing(
     logger,
     pools: new PoolCache(sockets),
     issuers: new IssuerRegistry(logger),
+    introspectors: new IntrospectorRegistry(logger),
     jwt: new JwtContext(pool, revocations),
     revocations,
     credentials: new CredentialDirectory(),

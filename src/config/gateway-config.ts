@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import { checkAdminConfig } from '../admin/config-rules.js'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
+import { IntrospectorRegistry } from '../introspection/registry.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
 import { RevocationList } from '../jwt/revocation.js'
 import { createUpstreamSockets } from '../proxy/h1/socket-choice.js'
@@ -49,6 +50,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
   // No request goes through these pools: node's sockets, which load nothing and open none here.
   const pools = new PoolCache(createUpstreamSockets('node'))
   const issuers = new IssuerRegistry(logger)
+  const introspectors = new IntrospectorRegistry(logger)
   const revocations = new RevocationList()
   let runtime: Runtime | null = null
   try {
@@ -56,6 +58,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       logger,
       pools,
       issuers,
+      introspectors,
       jwt: new JwtContext(null, revocations),
       revocations,
       credentials: new CredentialDirectory(),
@@ -76,6 +79,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
     // and no JWKS is fetched (sources fetch on start, which only serving processes call).
     void pools.closeAll()
     issuers.closeAll()
+    introspectors.closeAll()
   }
   if (runtime === null || problems.length > 0) throw invalidConfig(problems)
   return { config, runtime }

@@ -1,6 +1,6 @@
 /**
  * The rules between sections of a gateway config: route names are unique, what a route names
- * (its upstream, issuers and rate-limit policies) exists, and no two routes take the same
+ * (its upstream, issuers, introspectors and rate-limit policies) exists, and no two routes take the same
  * request. They read the config as written and skip what is malformed, so they also run on a
  * config the schema refused: its problems are then listed with the schema's, all at once.
  */
@@ -13,7 +13,8 @@ export function checkReferences(data: unknown): ConfigProblem[] {
   const routes: readonly unknown[] = data['routes']
   const upstreams = keysOf(data['upstreams'] ?? {})
   const policies = keysOf(data['rate_limits'] ?? {})
-  const issuers = issuerNames(data['issuers'] ?? [])
+  const issuers = entryNames(data['issuers'] ?? [])
+  const introspectors = entryNames(data['introspectors'] ?? [])
   const problems: ConfigProblem[] = []
   const seen = new Map<string, number>()
   const matches: RouteMatchOf[] = []
@@ -44,6 +45,21 @@ export function checkReferences(data: unknown): ConfigProblem[] {
           problems.push({
             path: `${path}.jwt.issuers[${i}]`,
             reason: unknownName('issuer', issuer, issuers),
+          })
+        }
+      })
+    }
+    const introspection = route['introspection']
+    if (
+      introspectors !== null &&
+      isRecord(introspection) &&
+      Array.isArray(introspection['introspectors'])
+    ) {
+      introspection['introspectors'].forEach((name: unknown, i) => {
+        if (typeof name === 'string' && !introspectors.includes(name)) {
+          problems.push({
+            path: `${path}.introspection.introspectors[${i}]`,
+            reason: unknownName('introspector', name, introspectors, 'introspectors'),
           })
         }
       })
@@ -90,10 +106,10 @@ function keysOf(value: unknown): string[] | null {
   return isRecord(value) ? Object.keys(value) : null
 }
 
-function issuerNames(value: unknown): string[] | null {
+function entryNames(value: unknown): string[] | null {
   if (!Array.isArray(value)) return null
-  return value.flatMap((issuer: unknown) =>
-    isRecord(issuer) && typeof issuer['name'] === 'string' ? [issuer['name']] : [],
+  return value.flatMap((entry: unknown) =>
+    isRecord(entry) && typeof entry['name'] === 'string' ? [entry['name']] : [],
   )
 }
 

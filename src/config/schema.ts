@@ -7,6 +7,7 @@ import { AdminSchema } from '../admin/schema.js'
 import { ClusterSchema } from '../cluster/schema.js'
 import { ApiKeysSchema, ConsumersSchema } from '../consumers/schema.js'
 import { LimitsSchema, ListenersSchema } from '../front/schema.js'
+import { IntrospectorsSchema } from '../introspection/schema.js'
 import { IssuersSchema, RevocationSchema } from '../jwt/schema.js'
 import { GossipSchema } from '../gossip/schema.js'
 import { LogSchema } from '../observability/schema.js'
@@ -27,6 +28,7 @@ export const GatewayConfigSchema = Type.Object(
     gossip: GossipSchema,
     issuers: IssuersSchema,
     revocation: RevocationSchema,
+    introspectors: IntrospectorsSchema,
     upstreams: UpstreamsSchema,
     headers: HeadersSchema,
     rate_limits: RateLimitsSchema,

@@ -12,6 +12,7 @@ import { createRejection, PortcullisError, type ConfigProblem, type Rejection } 
 import type { BodyRateWatch } from './body-rate.js'
 import type { ClientSlots } from './client-slots.js'
 import type { Exchange, ExchangeRuntime } from './exchange.js'
+import type { IntrospectorRegistry } from '../introspection/registry.js'
 import type { IssuerRegistry } from '../jwt/issuer.js'
 import type { RevocationList } from '../jwt/revocation.js'
 import type { GossipSettings } from '../gossip/schema.js'
@@ -46,6 +47,8 @@ export interface WorkerState {
   readonly pools: PoolCache
   /** Issuers and their keys, carried over reloads while their config is unchanged. */
   readonly issuers: IssuerRegistry
+  /** Introspection endpoints, their cached answers and breakers, carried over reloads likewise. */
+  readonly introspectors: IntrospectorRegistry
   /** Token caches, verify pool, verifications in flight: shared by every JWT route. */
   readonly jwt: JwtContext
   readonly revocations: RevocationList
@@ -128,6 +131,7 @@ export class Runtime implements ExchangeRuntime {
     const issuers = state.issuers.compile(config.issuers, problems)
     const services: StageServices = {
       issuers,
+      introspectors: state.introspectors.compile(config.introspectors, problems),
       jwt: state.jwt,
       logger: state.logger,
       audit: config.log.audit,
@@ -162,6 +166,7 @@ export class Runtime implements ExchangeRuntime {
     // Only a config that compiled touches what the worker's running generation shares.
     state.pools.sweep()
     state.issuers.sweep()
+    state.introspectors.sweep()
     state.jwt.resize(config.issuers.reduce((sum, issuer) => sum + issuer.cache_size, 0))
     state.revocations.setConfigured(config.revocation.jtis)
     state.credentials.useConfigured(credentials)

@@ -1,26 +1,30 @@
 /**
  * authenticate — who is calling. Finds the route's credential — a bearer JWT (Authorization
  * header, or a configured cookie or query parameter), an API key (its header, optionally
- * `Authorization: ApiKey`, a named query parameter), an RFC 9421 signature (Signature-Input and
- * Signature, with a consumer's shared secret) — checks it, and fills `exchange.identity`
- * and, where the credential names a known consumer, `exchange.consumer`. Each method is a
- * {@link CredentialMethod} (method.ts; jwt-method.ts, api-key-method.ts, hmac-method.ts). A
+ * `Authorization: ApiKey`, a named query parameter), an opaque bearer token judged by an OAuth
+ * 2.0 introspection endpoint, an RFC 9421 signature (Signature-Input and Signature, with a
+ * consumer's shared secret) — checks it, and fills `exchange.identity` and, where the credential
+ * names a known consumer, `exchange.consumer`. Each method is a {@link CredentialMethod}
+ * (method.ts; jwt-method.ts, api-key-method.ts, introspection-method.ts, hmac-method.ts). A
  * method that reads the body (hmac: Content-Digest) gives the stage an onBody; other routes
  * keep streaming their bodies. On an `any:` route the
  * method whose credential the request carries decides; a request carrying two is refused, never
  * guessed. On an `all:` route every method must admit its credential, and those that name a
  * consumer must name the same one. Synchronous for a key and for a cached or inline-verified
- * token; a promise only when a signature goes to the verify pool or an unknown kid waits for a
- * JWKS refresh.
+ * token or introspection answer; a promise only when a signature goes to the verify pool, an
+ * unknown kid waits for a JWKS refresh or a token waits for its introspection call.
  *
  * Reads: headers, query, clientAddress. Writes: identity, consumer. Answers: 400 invalid_request
  * (several credentials, a malformed Authorization field), 401 + WWW-Authenticate (no credential,
  * invalid token, any refused API key with one body for every reason; 401 invalid_signature +
  * Accept-Signature for any refused signed request or body), 503 when the issuer's keys cannot
- * be had or the worker's replay memory is full. One audit line per decision when `log.audit` is on, with the reason.
+ * be had or the worker's replay memory is full, 503 introspection_unavailable when no
+ * introspection endpoint could answer. One audit line per decision when `log.audit` is on, with
+ * the reason.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750 Bearer tokens
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
+ * @see https://www.rfc-editor.org/rfc/rfc7662 OAuth 2.0 Token Introspection
  * @see https://www.rfc-editor.org/rfc/rfc9421 HTTP Message Signatures
  */
 import { Type, type Static, type TObject } from '@sinclair/typebox'
@@ -32,6 +36,7 @@ import { isGatewayOwned } from '../../http/field-names.js'
 import { parseDuration } from '../../config/units.js'
 import type { SignatureMemory } from '../../hmac/replay.js'
 import { serializeString } from '../../hmac/structured-fields.js'
+import type { Introspector } from '../../introspection/introspector.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
 import {
   routeProduct,
@@ -43,6 +48,7 @@ import {
 } from '../../pipeline/stage.js'
 import { ApiKeyAuthenticator, type KeyServices } from './api-key.js'
 import { ApiKeyMethod } from './api-key-method.js'
+import { BearerSplit } from './bearer-split.js'
 import {
   apiKeyScheme,
   bearerScheme,
@@ -57,11 +63,13 @@ import { HmacMethod } from './hmac-method.js'
 import { JwtAuthenticator } from './jwt.js'
 import type { JwtContext } from './jwt-context.js'
 import { JwtMethod } from './jwt-method.js'
+import { compileIntrospection, IntrospectionMethod } from './introspection-method.js'
 import type { AuthMode, CredentialMethod } from './method.js'
 import {
   AuthSchema,
   RouteApiKeySchema,
   RouteHmacSchema,
+  RouteIntrospectionSchema,
   RouteJwtSchema,
   type AuthMethodName,
   type RouteHmacConfig,
@@ -73,6 +81,7 @@ const ROUTE_KEYS = {
   jwt: Type.Optional(RouteJwtSchema),
   api_key: Type.Optional(RouteApiKeySchema),
   hmac: Type.Optional(RouteHmacSchema),
+  introspection: Type.Optional(RouteIntrospectionSchema),
 }
 export type AuthenticateConfig = Static<TObject<typeof ROUTE_KEYS>>
 
@@ -80,6 +89,8 @@ export type AuthenticateConfig = Static<TObject<typeof ROUTE_KEYS>>
 export interface AuthenticateDeps extends KeyServices {
   /** The generation's compiled issuers, by name. */
   readonly issuers: ReadonlyMap<string, CompiledIssuer>
+  /** The generation's introspectors, by name. */
+  readonly introspectors: ReadonlyMap<string, Introspector>
   /** Token caches, verify pool and verifications in flight of the worker. */
   readonly jwt: JwtContext
   readonly logger: Logger
@@ -116,7 +127,7 @@ const DEFAULT_KEY_SOURCES: KeySources = { header: 'x-api-key', authorization: fa
 const DEFAULT_REALM = 'portcullis'
 
 /** The route keys that configure one method each: present only when `auth` names the method. */
-const METHOD_KEYS = ['jwt', 'api_key', 'hmac'] as const
+const METHOD_KEYS = ['jwt', 'api_key', 'hmac', 'introspection'] as const
 
 /** Compiles the authenticate stage of a route, or null for a public route. */
 export function compileAuthenticate(
@@ -150,6 +161,18 @@ export function compileAuthenticate(
       reason: 'auth names jwt: say which issuers this route trusts (jwt: { issuers: [...] })',
     })
   }
+  if (names.includes('introspection') && route.introspection === undefined) {
+    problems.push({
+      path: `${path}.introspection`,
+      reason: 'auth names introspection: say which introspectors judge the token',
+    })
+  }
+  if (mode === 'all' && names.includes('jwt') && names.includes('introspection')) {
+    problems.push({
+      path: `${path}.auth`,
+      reason: 'jwt and introspection take the same bearer token; combine them with any',
+    })
+  }
   for (const key of METHOD_KEYS) {
     if (!names.includes(key) && route[key] !== undefined) {
       problems.push({
@@ -173,15 +196,19 @@ export function compileAuthenticate(
   const schemes = names.map((name): AuthScheme =>
     name === 'jwt'
       ? bearerScheme(jwt!.realm)
-      : name === 'hmac'
-        ? signatureScheme(hmac!.realm, acceptSignature(hmac!.policy))
-        : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
+      : name === 'introspection'
+        ? bearerScheme(route.introspection!.realm)
+        : name === 'hmac'
+          ? signatureScheme(hmac!.realm, acceptSignature(hmac!.policy))
+          : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
   )
   const challenges = challengesFor(schemes)
   // Audit lines are info lines: below that level they would be built only to be dropped.
   const audit = deps.audit && deps.logger.isLevelEnabled('info') ? deps.logger : null
   const methods: CredentialMethod[] = []
   let namesConsumers = false
+  const split =
+    names.includes('introspection') && jwt !== undefined ? bearerSplit(jwt.issuers, deps) : null
   for (const name of names) {
     if (name === 'jwt') {
       const issuers: CompiledIssuer[] = []
@@ -199,7 +226,15 @@ export function compileAuthenticate(
       }
       const authenticator = new JwtAuthenticator(issuers, deps.jwt)
       methods.push(
-        new JwtMethod(site.name, sources, authenticator, deps.credentials, challenges, audit),
+        new JwtMethod(
+          site.name,
+          sources,
+          authenticator,
+          deps.credentials,
+          challenges,
+          audit,
+          split,
+        ),
       )
       namesConsumers ||= issuers.some((issuer) => issuer.consumerClaim !== null)
     } else if (name === 'hmac') {
@@ -208,6 +243,26 @@ export function compileAuthenticate(
         new HmacMethod(site.name, verifier, hmac!.policy.contentDigest, challenges, audit),
       )
       namesConsumers = true
+    } else if (name === 'introspection') {
+      const config = route.introspection!
+      const jwtSources =
+        jwt === undefined
+          ? null
+          : { header: jwt.header, cookie: jwt.cookie ?? null, query: jwt.query ?? null }
+      const method = compileIntrospection(
+        site.name,
+        config.introspectors,
+        config.realm,
+        deps.introspectors,
+        jwtSources,
+        split,
+        deps.credentials,
+        challenges,
+        audit,
+      )
+      if (method === null) return null
+      methods.push(method)
+      namesConsumers ||= method.namesConsumers
     } else {
       const keys = new ApiKeyAuthenticator(deps)
       methods.push(new ApiKeyMethod(site.name, keySources!, keys, challenges, audit))
@@ -215,6 +270,15 @@ export function compileAuthenticate(
     }
   }
   return new AuthenticateStage(site.name, methods, mode, namesConsumers, challenges, audit)
+}
+
+/** Which bearer tokens are JWTs of the route's issuers, beside introspection. */
+function bearerSplit(names: readonly string[], deps: AuthenticateDeps): BearerSplit {
+  const issuers = names.flatMap((name) => deps.issuers.get(name) ?? [])
+  return new BearerSplit(
+    new Set(issuers.map((issuer) => issuer.iss)),
+    Math.max(0, ...issuers.map((issuer) => issuer.maxTokenBytes)),
+  )
 }
 
 function keySourcesOf(
@@ -342,6 +406,7 @@ export class AuthenticateStage implements Stage {
     let keySources: KeySources | null = null
     for (const method of methods) {
       if (method instanceof JwtMethod) sources = method.sources
+      else if (method instanceof IntrospectionMethod) sources ??= method.sources
       else if (method instanceof ApiKeyMethod) keySources = method.sources
     }
     this.sources = sources

@@ -11,8 +11,9 @@ import type { Consumer } from '../../consumers/consumer.js'
 import type { CredentialDirectory } from '../../consumers/directory.js'
 import type { JwtFailure } from '../../jwt/types.js'
 import type { StageExchange, Verdict } from '../../pipeline/stage.js'
+import type { BearerSplit } from './bearer-split.js'
 import type { Challenges } from './challenge.js'
-import { findToken, type CredentialProblem, type TokenSources } from './credentials.js'
+import { CredentialProblem, findToken, type TokenSources } from './credentials.js'
 import type { JwtAuthenticator } from './jwt.js'
 import type { TokenVerdict } from './jwt-context.js'
 import type { CredentialMethod } from './method.js'
@@ -26,6 +27,8 @@ export class JwtMethod implements CredentialMethod {
   readonly #credentials: CredentialDirectory
   readonly #challenges: Challenges
   readonly #audit: Logger | null
+  /** On a route that also takes introspection: which bearer tokens are JWTs; else null. */
+  readonly #split: BearerSplit | null
 
   constructor(
     route: string,
@@ -34,8 +37,10 @@ export class JwtMethod implements CredentialMethod {
     credentials: CredentialDirectory,
     challenges: Challenges,
     audit: Logger | null,
+    split: BearerSplit | null = null,
   ) {
     this.#route = route
+    this.#split = split
     this.sources = sources
     this.#jwt = jwt
     this.#credentials = credentials
@@ -44,7 +49,12 @@ export class JwtMethod implements CredentialMethod {
   }
 
   find(exchange: StageExchange): string | CredentialProblem {
-    return findToken(exchange, this.sources)
+    const token = findToken(exchange, this.sources)
+    // Beside introspection, a bearer token that is no JWT of this route's issuers is its.
+    if (this.#split !== null && typeof token === 'string' && !this.#split.isJwt(token)) {
+      return CredentialProblem.Missing
+    }
+    return token
   }
 
   check(exchange: StageExchange, token: string): Verdict | Promise<Verdict> {

@@ -10,7 +10,7 @@
  * refused token is cached briefly too, so a replayed bad token costs no signature check.
  * Concurrent requests with the same unverified token share one verification.
  */
-import type { Identity } from '../../identity.js'
+import { readScopes, type Identity } from '../../identity.js'
 import { checkClaims, checkType, tokenExpiry } from '../../jwt/claims.js'
 import { parseToken, type ParsedToken } from '../../jwt/compact.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
@@ -268,15 +268,4 @@ function createIdentity(issuer: CompiledIssuer, claims: Record<string, unknown>)
     credentialId: null,
     forwarded: null,
   }
-}
-
-/** RFC 8693 §4.2 / RFC 9068 §2.2.3: `scope` is space-delimited; `scp` (Azure, Okta) is an array. */
-function readScopes(value: unknown): ReadonlySet<string> {
-  const scopes = new Set<string>()
-  if (typeof value === 'string') {
-    for (const scope of value.split(' ')) if (scope !== '') scopes.add(scope)
-  } else if (Array.isArray(value)) {
-    for (const scope of value) if (typeof scope === 'string' && scope !== '') scopes.add(scope)
-  }
-  return scopes
 }

@@ -1,6 +1,6 @@
 /**
  * Config schema of a route's authentication: `auth:` (which methods), `jwt:` (which issuers, where
- * the token is) and `api_key:` (where the key is).
+ * the token is), `api_key:` (where the key is) and `introspection:` (which endpoints).
  */
 import { Type, type Static } from '@sinclair/typebox'
 import {
@@ -11,8 +11,8 @@ import {
   Pattern,
 } from '../../config/fragments.js'
 
-/** Methods a route may name in `auth`; mtls and introspection join as they land. */
-export const AUTH_METHODS = ['jwt', 'api_key', 'hmac'] as const
+/** Methods a route may name in `auth`; mtls joins as it lands. */
+export const AUTH_METHODS = ['jwt', 'api_key', 'hmac', 'introspection'] as const
 export type AuthMethodName = (typeof AUTH_METHODS)[number]
 
 const Method = Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)))
@@ -180,7 +180,28 @@ export const RouteHmacSchema = Type.Object(
   },
 )
 
+export const RouteIntrospectionSchema = Type.Object(
+  {
+    introspectors: Type.Array(Name(), {
+      minItems: 1,
+      uniqueItems: true,
+      description:
+        "Names of entries of introspectors asked about this route's bearer tokens, in order; " +
+        'the first active answer admits the token.',
+    }),
+    realm: Realm('realm of the WWW-Authenticate challenge (RFC 6750 §3).'),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Which introspection endpoints judge a route's opaque bearer tokens (auth: introspection). " +
+      'The token is read where jwt reads it on a route that takes both, else from ' +
+      'Authorization: Bearer.',
+  },
+)
+
 export type AuthConfig = Static<typeof AuthSchema>
 export type RouteHmacConfig = Static<typeof RouteHmacSchema>
 export type RouteJwtConfig = Static<typeof RouteJwtSchema>
 export type RouteApiKeyConfig = Static<typeof RouteApiKeySchema>
+export type RouteIntrospectionConfig = Static<typeof RouteIntrospectionSchema>

@@ -80,7 +80,14 @@ function compile(config: RouteConfig): AuthenticateStage {
   const stage = compileAuthenticate(
     config,
     { name: config.name, path: 'routes[0]', problems },
-    { issuers: compiled, jwt: context, logger: captureLogger(audit), audit: true, ...services },
+    {
+      issuers: compiled,
+      introspectors: new Map(),
+      jwt: context,
+      logger: captureLogger(audit),
+      audit: true,
+      ...services,
+    },
   )
   expect(problems).toEqual([])
   return stage!

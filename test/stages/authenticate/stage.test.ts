@@ -102,7 +102,14 @@ async function compileRoutes(
     compileAuthenticate(
       route,
       { name: route.name, path: `routes[${i}]`, problems },
-      { issuers: compiled, jwt: context, logger, audit: false, ...keyServices() },
+      {
+        issuers: compiled,
+        introspectors: new Map(),
+        jwt: context,
+        logger,
+        audit: false,
+        ...keyServices(),
+      },
     )!,
   )
   expect(problems).toEqual([])
@@ -150,6 +157,7 @@ beforeAll(() => {
   const site = { name: route.name, path: 'routes[0]', problems }
   authenticate = compileAuthenticate(route, site, {
     issuers,
+    introspectors: new Map(),
     jwt: context,
     logger,
     audit: false,
