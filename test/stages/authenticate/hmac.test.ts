@@ -70,6 +70,7 @@ function compile(config: RouteConfig = route()): AuthenticateStage {
     { name: config.name, path: 'routes[0]', problems },
     {
       issuers: new Map(),
+      introspectors: new Map(),
       jwt: new JwtContext(null, new RevocationList()),
       logger: captureLogger(audit),
       audit: true,
