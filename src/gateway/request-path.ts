@@ -6,6 +6,7 @@
  */
 import type { Readable } from 'node:stream'
 import { REJECT, type Rejection } from '../errors.js'
+import { resolveClientAddress } from './client-address.js'
 import type { Exchange } from './exchange.js'
 import { normalizePath } from './normalize-path.js'
 import { BodyCollector, BodyPrefix } from './request-body.js'
@@ -17,6 +18,7 @@ import { matchRoute, MatchKind } from '../router/match.js'
 export function handleRequest(exchange: Exchange): void {
   const runtime = exchange.runtime
   runtime.state.inFlight++
+  if (runtime.trustedProxies !== null) resolveClientAddress(exchange, runtime.trustedProxies)
   const maxPerClient = runtime.maxConcurrentPerClient
   if (maxPerClient > 0) {
     if (!runtime.state.clientSlots.take(exchange.clientAddress, maxPerClient)) {
@@ -36,7 +38,9 @@ export function handleRequest(exchange: Exchange): void {
  * upgrades too), then the handshake's own rules, then the upstream handshake.
  */
 export function handleUpgrade(exchange: UpgradeExchange): void {
-  exchange.runtime.state.inFlight++
+  const runtime = exchange.runtime
+  runtime.state.inFlight++
+  if (runtime.trustedProxies !== null) resolveClientAddress(exchange, runtime.trustedProxies)
   if (!admit(exchange)) return
   const invalid = checkHandshake(exchange)
   if (invalid !== undefined) return exchange.reject(invalid, true)
