@@ -15,9 +15,20 @@ import {
   type TestUpstream,
 } from '../helpers/upstream.js'
 import { proxyV2 } from '../helpers/proxy-protocol.js'
+import { generateApiKey } from '../../src/keys/format.js'
+import { KeyHasher } from '../../src/keys/hash.js'
 
 const CLIENT = '127.0.0.1'
 const PROXY = '127.0.0.2'
+
+function apiKey(): { key: string; hash: string } {
+  const key = generateApiKey('pc_live')
+  return { key, hash: new KeyHasher(null).hash(key) }
+}
+/** Of a consumer whose ip rules admit 203.0.113.0/24 and 2001:db8::/32 but not 203.0.113.66. */
+const OFFICE = apiKey()
+/** A key whose own rules admit 198.51.100.0/24 but not .66 nor (spelt mapped) .67. */
+const FENCED = apiKey()
 
 function route(name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { name, match: { paths: [`/${name}/*`] }, upstream: 'echo', auth: 'none', ...extra }
@@ -33,7 +44,26 @@ function configText(upstream: TestUpstream): string {
     trusted_proxies: [PROXY, '::1'],
     upstreams: { echo: { targets: [upstream.url] } },
     rate_limits: { 'per-ip': { key: 'ip', rate: '2/h' } },
+    api_keys: { prefixes: ['pc_live'] },
+    consumers: [
+      {
+        name: 'office',
+        ip: { allow: ['203.0.113.0/24', '2001:db8::/32'], deny: ['203.0.113.66'] },
+        keys: [{ hash: OFFICE.hash }],
+      },
+      {
+        name: 'fenced',
+        keys: [
+          {
+            hash: FENCED.hash,
+            allow_ips: ['198.51.100.0/24'],
+            deny_ips: ['198.51.100.66', '::ffff:198.51.100.67'],
+          },
+        ],
+      },
+    ],
     routes: [
+      route('keyed', { auth: 'api_key' }),
       route('echo'),
       route('only', { ip: { allow: ['203.0.113.7', '2001:db8::7'] } }),
       route('limited', { rate_limit: 'per-ip' }),
@@ -116,6 +146,29 @@ describe.each(FRONTS)('trusted proxies on the %s front', (front) => {
     expect([await viaProxy('198.51.100.9'), await viaProxy('198.51.100.9')]).toEqual([200, 200])
     expect(await viaProxy('198.51.100.9')).toBe(429)
     expect(await viaProxy('198.51.100.10')).toBe(200)
+  })
+
+  it('checks a consumer’s ip rules against the client a trusted proxy names', async () => {
+    const call = (from: string, client: string) =>
+      getFrom(from, url('/keyed/x'), { 'x-api-key': OFFICE.key, 'x-forwarded-for': client })
+    expect((await call(PROXY, '203.0.113.7')).status).toBe(200)
+    expect((await call(PROXY, '2001:db8::9')).status).toBe(200)
+    const denied = await call(PROXY, '203.0.113.66')
+    expect(denied.status).toBe(403)
+    expect((JSON.parse(denied.text) as { error: string }).error).toBe('forbidden')
+    expect((await call(PROXY, '198.51.100.5')).status).toBe(403)
+    // An untrusted peer is itself the client, whatever it claims.
+    expect((await call(CLIENT, '203.0.113.7')).status).toBe(403)
+  })
+
+  it('checks a key’s allow_ips and deny_ips, IPv4-mapped spellings included', async () => {
+    const call = (client: string) =>
+      getFrom(PROXY, url('/keyed/x'), { 'x-api-key': FENCED.key, 'x-forwarded-for': client })
+    expect((await call('198.51.100.5')).status).toBe(200)
+    expect((await call('::ffff:198.51.100.5')).status).toBe(200)
+    expect((await call('198.51.100.66')).status).toBe(403)
+    expect((await call('198.51.100.67')).status).toBe(403)
+    expect((await call('203.0.113.7')).status).toBe(403)
   })
 
   it('does not believe a PROXY header on a listener without proxy_protocol', async () => {
