@@ -117,6 +117,12 @@ export const REJECT = Object.freeze({
     'The request has conflicting Content-Length or Transfer-Encoding headers.',
   ),
   notFound: createRejection(404, 'not_found', 'No route matches this request.'),
+  /** A valid credential used from an address its key's or consumer's IP rules refuse. */
+  addressRefused: createRejection(
+    403,
+    'forbidden',
+    'This credential may not be used from this client address.',
+  ),
   payloadTooLarge: createRejection(
     413,
     'payload_too_large',

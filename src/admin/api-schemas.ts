@@ -32,6 +32,22 @@ const Metadata = Type.Record(
   },
 )
 const Disabled = Type.Boolean({ description: 'A disabled consumer is refused on every route.' })
+const IpList = (description: string) =>
+  Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1024, description })
+const ConsumerIp = Nullable(
+  Type.Object(
+    {
+      allow: Type.Optional(
+        IpList('Addresses or CIDR blocks the consumer may call from; empty: any.'),
+      ),
+      deny: Type.Optional(IpList('Addresses or CIDR blocks the consumer is refused from.')),
+    },
+    {
+      additionalProperties: false,
+      description: 'Client address rules, checked once a credential names the consumer (403).',
+    },
+  ),
+)
 
 export const NewConsumerBody = Type.Object(
   {
@@ -40,6 +56,7 @@ export const NewConsumerBody = Type.Object(
     tier: Type.Optional(Tier),
     metadata: Type.Optional(Metadata),
     disabled: Type.Optional(Disabled),
+    ip: Type.Optional(ConsumerIp),
   },
   { additionalProperties: false },
 )
@@ -50,6 +67,7 @@ export const ConsumerChangeBody = Type.Object(
     tier: Type.Optional(Tier),
     metadata: Type.Optional(Metadata),
     disabled: Type.Optional(Disabled),
+    ip: Type.Optional(ConsumerIp),
   },
   { additionalProperties: false, minProperties: 1, description: 'The fields to change.' },
 )
@@ -79,6 +97,12 @@ export const NewKeyBody = Type.Object(
         maxItems: 1024,
         description:
           'Addresses or CIDR blocks, IPv4 and IPv6, the key is accepted from; empty: any.',
+      }),
+    ),
+    deny_ips: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+        maxItems: 1024,
+        description: 'Addresses or CIDR blocks the key is refused from, even inside allow_ips.',
       }),
     ),
   },
@@ -116,6 +140,12 @@ export const ConsumerView = Type.Object(
     tier: Nullable(Type.String()),
     metadata: Type.Record(Type.String(), Type.String()),
     disabled: Type.Boolean(),
+    ip: Nullable(
+      Type.Object(
+        { allow: Type.Array(Type.String()), deny: Type.Array(Type.String()) },
+        { additionalProperties: false },
+      ),
+    ),
     source: Type.Union([Type.Literal('config'), Type.Literal('store')], {
       description: 'config: declared in the config file, read-only here.',
     }),
@@ -137,6 +167,7 @@ export const KeyView = Type.Object(
     not_before: Nullable(Type.String()),
     expires_at: Nullable(Type.String()),
     allow_ips: Type.Array(Type.String()),
+    deny_ips: Type.Array(Type.String()),
     state: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
     created_at: Type.String(),
     revoked_at: Nullable(Type.String()),

@@ -11,7 +11,8 @@ import { readCursor, readLimit, writeCursor } from './paging.js'
 import type { AdminCall, AdminRoute } from './route.js'
 import type { AdminServices } from './services.js'
 import { configConsumerView, storedConsumerView } from './views.js'
-import type { CredentialStore } from '../state/credential-store.js'
+import type { ConsumerIpInput, CredentialStore } from '../state/credential-store.js'
+import { parseAddressList } from '../consumers/address-list.js'
 
 const LIST_QUERY = [
   { name: 'cursor', kind: 'string', description: 'next_cursor of the previous page.' },
@@ -31,12 +32,14 @@ export const CONSUMER_ROUTES: readonly AdminRoute[] = [
     async handle({ body, services }) {
       const input = body as NewConsumerInput
       refuseConfigOwned(services, input.name)
+      checkIp(input.ip)
       const created = await requireStore(services).createConsumer({
         name: input.name,
         ...(input.groups === undefined ? {} : { groups: input.groups }),
         ...(input.tier === undefined ? {} : { tier: input.tier }),
         ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
         ...(input.disabled === undefined ? {} : { disabled: input.disabled }),
+        ...(input.ip === undefined ? {} : { ip: ipInput(input.ip) }),
       })
       return { status: 201, body: storedConsumerView(created), target: created.name }
     },
@@ -73,7 +76,7 @@ export const CONSUMER_ROUTES: readonly AdminRoute[] = [
     method: 'PATCH',
     path: '/consumers/{name}',
     operationId: 'updateConsumer',
-    summary: "Change a stored consumer's groups, tier, metadata or disabled flag.",
+    summary: "Change a stored consumer's groups, tier, metadata, disabled flag or IP rules.",
     body: ConsumerChangeBody,
     ok: { status: 200, description: 'The changed consumer.', schema: ConsumerView },
     failures: [404, 409, 503],
@@ -82,11 +85,13 @@ export const CONSUMER_ROUTES: readonly AdminRoute[] = [
       const name = params['name']!
       refuseConfigOwned(services, name)
       const input = body as ConsumerChangeInput
+      checkIp(input.ip)
       const changed = await requireStore(services).updateConsumer(name, {
         ...(input.groups === undefined ? {} : { groups: input.groups }),
         ...(input.tier === undefined ? {} : { tier: input.tier }),
         ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
         ...(input.disabled === undefined ? {} : { disabled: input.disabled }),
+        ...(input.ip === undefined ? {} : { ip: ipInput(input.ip) }),
       })
       if (changed === null) throw notFound(`Consumer "${name}"`)
       return { status: 200, body: storedConsumerView(changed), target: name }
@@ -176,4 +181,23 @@ export function requireStore(services: AdminServices): CredentialStore {
     )
   }
   return store
+}
+
+type IpBody = NewConsumerInput['ip']
+
+/** A consumer's IP rules must parse: 400 naming each bad entry, as the config would. */
+function checkIp(ip: IpBody): void {
+  if (ip === undefined || ip === null) return
+  const problems = [
+    ...parseAddressList(ip.allow ?? [], 'ip.allow').problems,
+    ...parseAddressList(ip.deny ?? [], 'ip.deny').problems,
+  ]
+  if (problems.length > 0) {
+    throw new AdminError(400, 'invalid_request', 'The request is invalid.', { problems })
+  }
+}
+
+function ipInput(ip: IpBody): ConsumerIpInput | null {
+  if (ip === undefined || ip === null) return null
+  return { allow: [...(ip.allow ?? [])], deny: [...(ip.deny ?? [])] }
 }

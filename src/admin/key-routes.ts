@@ -57,6 +57,7 @@ export const KEY_ROUTES: readonly AdminRoute[] = [
         not_before: input.not_before ?? null,
         expires_at: input.expires_at ?? null,
         allow_ips: input.allow_ips ?? [],
+        deny_ips: input.deny_ips ?? [],
       })
       return { status: 201, body: { key, record: keyView(record) }, target: record.id }
     },
@@ -194,14 +195,16 @@ function checkNewKey(input: NewKeyInput, prefixes: readonly string[]): ConfigPro
       problems.push({ path: 'expires_at', reason: 'must be later than not_before' })
     }
   }
-  input.allow_ips?.forEach((entry, i) => {
-    if (!isAddressOrBlock(entry)) {
-      problems.push({
-        path: `allow_ips[${i}]`,
-        reason: `must be an IPv4 or IPv6 address or CIDR block such as 10.0.0.0/8 or 2001:db8::/32 (got "${entry}")`,
-      })
-    }
-  })
+  for (const field of ['allow_ips', 'deny_ips'] as const) {
+    input[field]?.forEach((entry, i) => {
+      if (!isAddressOrBlock(entry)) {
+        problems.push({
+          path: `${field}[${i}]`,
+          reason: `must be an IPv4 or IPv6 address or CIDR block such as 10.0.0.0/8 or 2001:db8::/32 (got "${entry}")`,
+        })
+      }
+    })
+  }
   return problems
 }
 

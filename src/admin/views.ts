@@ -23,6 +23,10 @@ function consumerView(
     tier: consumer.tier,
     metadata: { ...consumer.metadata },
     disabled: consumer.disabled,
+    ip:
+      consumer.ip === undefined || consumer.ip === null
+        ? null
+        : { allow: [...(consumer.ip.allow ?? [])], deny: [...(consumer.ip.deny ?? [])] },
     source,
     created_at: createdAt,
     updated_at: updatedAt,
@@ -40,6 +44,7 @@ export function keyView(key: StoredKey): KeyViewOf {
     not_before: key.not_before,
     expires_at: key.expires_at,
     allow_ips: [...key.allow_ips],
+    deny_ips: [...(key.deny_ips ?? [])],
     state: key.state,
     created_at: key.created_at,
     revoked_at: key.revoked_at,

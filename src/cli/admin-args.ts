@@ -41,6 +41,7 @@ const VERBS: Readonly<Record<string, Readonly<Record<string, VerbSpec>>>> = {
         '--not-before': 'value',
         '--expires-at': 'value',
         '--allow-ip': 'repeat',
+        '--deny-ip': 'repeat',
         '--prefix': 'value',
       },
     },

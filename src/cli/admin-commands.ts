@@ -79,6 +79,7 @@ export async function runAdminCommand(
       if (one('--not-before') !== undefined) body['not_before'] = one('--not-before')
       if (one('--expires-at') !== undefined) body['expires_at'] = one('--expires-at')
       if (args.flags.has('--allow-ip')) body['allow_ips'] = many('--allow-ip')
+      if (args.flags.has('--deny-ip')) body['deny_ips'] = many('--deny-ip')
       const created = (await client.call('POST', `/consumers/${id}/keys`, body)) as Json
       print(created, () => shownOnce(created))
       return 0

@@ -18,7 +18,7 @@ Usage:
   portcullis consumers add NAME [--group G]… [--tier T] [--metadata K=V]… [--disabled]
   portcullis consumers list [--limit N] [--cursor C] [--all] | show NAME | rm NAME
   portcullis keys create CONSUMER [--label L] [--scope S]… [--expires-at T] [--not-before T]
-                   [--allow-ip CIDR]… [--prefix P]
+                   [--allow-ip CIDR]… [--deny-ip CIDR]… [--prefix P]
   portcullis keys list [--consumer C] [--limit N] [--cursor C] [--all]
   portcullis keys show|revoke|usage ID | keys rotate ID [--grace 24h]
   portcullis keys hash [KEY] [--config FILE]

@@ -143,13 +143,20 @@ export async function startServing(
     bound.push(`${scheme}://${at.host}:${at.port}`)
   }
   if (http !== undefined)
-    await listen('http', { kind: 'http', host: http.host, port: http.port, tls: null })
+    await listen('http', {
+      kind: 'http',
+      host: http.host,
+      port: http.port,
+      tls: null,
+      proxyProtocol: http.proxy_protocol,
+    })
   if (https !== undefined) {
     await listen('https', {
       kind: 'https',
       host: https.host,
       port: https.port,
       tls: { cert: https.cert, key: https.key, passphrase: https.passphrase },
+      proxyProtocol: https.proxy_protocol,
     })
   }
   if (status !== undefined) {

@@ -10,6 +10,7 @@ import { LimitsSchema, ListenersSchema } from '../front/schema.js'
 import { IntrospectorsSchema } from '../introspection/schema.js'
 import { IssuersSchema, RevocationSchema } from '../jwt/schema.js'
 import { GossipSchema } from '../gossip/schema.js'
+import { TrustedProxiesSchema } from '../net/schema.js'
 import { LogSchema } from '../observability/schema.js'
 import { HeadersSchema, UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../gateway/route-schema.js'
@@ -23,6 +24,7 @@ export const GatewayConfigSchema = Type.Object(
     admin: AdminSchema,
     cluster: ClusterSchema,
     limits: LimitsSchema,
+    trusted_proxies: TrustedProxiesSchema,
     log: LogSchema,
     redis: Type.Optional(RedisSchema),
     gossip: GossipSchema,

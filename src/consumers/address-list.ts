@@ -1,13 +1,11 @@
 /**
- * IP allow-lists (a key's `allow_ips`; issue 17's IP rules): IPv4 and IPv6 addresses and CIDR
- * blocks, matched by node:net's BlockList. An IPv4-mapped IPv6 entry (`::ffff:10.0.0.0/104`) is
- * the IPv4 block it maps, and BlockList matches an IPv4 block against a mapped client address, so
- * `10.0.0.1` and `::ffff:10.0.0.1` are the same caller whichever way the front spells it.
- *
- * Lists are interned by their canonical form (blocks masked to their network, sorted, without
- * duplicates): a million keys with a handful of distinct lists hold a handful of BlockLists.
+ * Address lists as the config and the admin API write them (routes' `ip`, trusted_proxies, keys'
+ * allow_ips/deny_ips, consumers' `ip`): IPv4 and IPv6 addresses and CIDR blocks, parsed into
+ * canonical blocks. An IPv4-mapped IPv6 entry (`::ffff:10.0.0.0/104`) is the IPv4 block it maps,
+ * so `10.0.0.1` and `::ffff:10.0.0.1` are one caller whichever way it is spelt. Lookups are
+ * compiled from these blocks by net/address-ranges.ts (and consumers/address-rules.ts).
  */
-import { BlockList, isIPv4, isIPv6, SocketAddress } from 'node:net'
+import { isIPv4, isIPv6, SocketAddress } from 'node:net'
 import type { ConfigProblem } from '../errors.js'
 
 export const ADDRESS_ENTRY_REASON =
@@ -18,45 +16,6 @@ export interface AddressBlock {
   readonly family: 'ipv4' | 'ipv6'
   readonly network: string
   readonly prefix: number
-}
-
-export class AddressAllowList {
-  /** The canonical blocks, `10.0.0.0/8` or `2001:db8::/32`, sorted. */
-  readonly entries: readonly string[]
-  readonly #blocks: BlockList
-
-  constructor(blocks: readonly AddressBlock[]) {
-    this.#blocks = new BlockList()
-    for (const block of blocks) this.#blocks.addSubnet(block.network, block.prefix, block.family)
-    this.entries = canonicalEntries(blocks)
-  }
-
-  /** Whether `address` (as the front gives it: IPv4, IPv6, IPv4-mapped IPv6) is in the list. */
-  allows(address: string): boolean {
-    // An unparsable address is in no block: BlockList answers false.
-    return this.#blocks.check(address, address.includes(':') ? 'ipv6' : 'ipv4')
-  }
-}
-
-/** Interns allow-lists: equal lists (in any order or spelling) give the same object. */
-export class AddressListPool {
-  readonly #lists = new Map<string, AddressAllowList>()
-
-  /** The list of `blocks`; null for no blocks (any address). */
-  intern(blocks: readonly AddressBlock[]): AddressAllowList | null {
-    if (blocks.length === 0) return null
-    const id = canonicalEntries(blocks).join(',')
-    let list = this.#lists.get(id)
-    if (list === undefined) {
-      list = new AddressAllowList(blocks)
-      this.#lists.set(id, list)
-    }
-    return list
-  }
-
-  get size(): number {
-    return this.#lists.size
-  }
 }
 
 /**
@@ -110,10 +69,6 @@ export function parseAddressBlock(entry: string): AddressBlock | string {
   }
   mask(bytes, prefix)
   return { family, network: formatAddress(family, bytes), prefix }
-}
-
-function canonicalEntries(blocks: readonly AddressBlock[]): string[] {
-  return [...new Set(blocks.map((b) => `${b.network}/${b.prefix}`))].sort()
 }
 
 /** The 16 bytes of a valid IPv6 address (isIPv6 holds), with an embedded IPv4 tail if any. */

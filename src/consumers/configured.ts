@@ -46,6 +46,8 @@ export function compileConfigured(
       return
     }
     namePaths.set(consumer.name, at)
+    problems.push(...parseAddressList(consumer.ip?.allow ?? [], `${at}.ip.allow`).problems)
+    problems.push(...parseAddressList(consumer.ip?.deny ?? [], `${at}.ip.deny`).problems)
     byName.set(consumer.name, createConsumer(consumer, 'config'))
     consumer.keys.forEach((key, k) => {
       const keyAt = `${at}.keys[${k}]`
@@ -60,6 +62,7 @@ export function compileConfigured(
       hashPaths.set(key.hash, keyAt)
       checkKeyTimes(key.not_before, key.expires_at, keyAt, problems)
       problems.push(...parseAddressList(key.allow_ips, `${keyAt}.allow_ips`).problems)
+      problems.push(...parseAddressList(key.deny_ips ?? [], `${keyAt}.deny_ips`).problems)
       if (problems.length === before) keys.set(key.hash, compiler.fromConfig(consumer.name, key))
     })
     consumer.hmac_credentials.forEach((credential, k) => {

@@ -3,7 +3,16 @@
  * hold these compiled; a change replaces the object, so a stage may memo by reference.
  */
 
+import { parseAddressList } from './address-list.js'
+import { AddressRules } from './address-rules.js'
+
 export type ConsumerSource = 'config' | 'store'
+
+/** A consumer's `ip:` rules as written. */
+export interface ConsumerIp {
+  readonly allow?: readonly string[] | undefined
+  readonly deny?: readonly string[] | undefined
+}
 
 export interface Consumer {
   readonly name: string
@@ -12,6 +21,9 @@ export interface Consumer {
   readonly tier: string | null
   readonly metadata: Readonly<Record<string, string>>
   readonly disabled: boolean
+  /** `ip:` as written (for views), and compiled; null: any client address. */
+  readonly ip: ConsumerIp | null
+  readonly addresses: AddressRules | null
   /** The config owns its consumers: the admin API refuses to change them. */
   readonly source: ConsumerSource
 }
@@ -23,6 +35,7 @@ export interface ConsumerFields {
   readonly tier?: string | null | undefined
   readonly metadata: Readonly<Record<string, string>>
   readonly disabled: boolean
+  readonly ip?: ConsumerIp | null | undefined
 }
 
 const NO_GROUPS: readonly string[] = Object.freeze([])
@@ -34,13 +47,22 @@ export function createConsumer(fields: ConsumerFields, source: ConsumerSource): 
   // Most consumers have no groups or metadata: those share one empty value.
   const groups = fields.groups.length === 0 ? NO_GROUPS : Object.freeze([...fields.groups])
   const metadata = fields.metadata
+  const ip = fields.ip ?? null
+  const allow = parseAddressList(ip?.allow ?? [], 'ip.allow')
+  const deny = parseAddressList(ip?.deny ?? [], 'ip.deny')
+  // A stored record whose rules do not parse (the admin API never writes one) refuses the
+  // consumer rather than admit it from anywhere; config consumers were checked (configured.ts).
+  const unreadable = allow.problems.length > 0 || deny.problems.length > 0
+  const hasRules = allow.blocks.length > 0 || deny.blocks.length > 0
   return Object.freeze({
     name: fields.name,
     groups,
     groupSet: groups.length === 0 ? NO_GROUP_SET : new Set(groups),
     tier: fields.tier ?? null,
     metadata: isEmpty(metadata) ? NO_METADATA : Object.freeze({ ...metadata }),
-    disabled: fields.disabled,
+    disabled: fields.disabled || unreadable,
+    ip: hasRules ? ip : null,
+    addresses: hasRules ? new AddressRules(allow.blocks, deny.blocks) : null,
     source,
   })
 }

@@ -6,7 +6,8 @@
 import type { Identity } from '../identity.js'
 import type { StoredKey } from '../keys/records.js'
 import { parseRfc3339 } from '../keys/time.js'
-import { AddressListPool, parseAddressList, type AddressAllowList } from './address-list.js'
+import { parseAddressList, type AddressBlock } from './address-list.js'
+import { AddressRulesPool, type AddressRules } from './address-rules.js'
 import type { ConsumerKeyConfig } from './schema.js'
 
 export interface KeyEntry {
@@ -18,15 +19,15 @@ export interface KeyEntry {
   readonly notBeforeMs: number
   /** Milliseconds since the epoch from which the key is refused; Infinity: none. */
   readonly expiresAtMs: number
-  /** null: any client address. */
-  readonly allow: AddressAllowList | null
+  /** allow_ips and deny_ips; null: any client address. */
+  readonly addresses: AddressRules | null
   /** Revoked, or a record the worker cannot read: refused. */
   readonly revoked: boolean
   /** Built on first use by the authenticate stage, reused while this entry lives. */
   identity: Identity | null
 }
 
-const NO_ADDRESSES = Object.freeze({ blocks: [], problems: [] })
+const NO_ADDRESSES = Object.freeze({ blocks: [] as AddressBlock[], problems: [] })
 
 /** The id a config key goes by: stable while its hash is, and never a store id (`key_…`). */
 export function configKeyId(hash: string): string {
@@ -40,7 +41,7 @@ export function configKeyId(hash: string): string {
 export class KeyEntryCompiler {
   readonly #names = new Map<string, string>()
   readonly #scopeSets = new Map<string, ReadonlySet<string>>()
-  readonly #addresses = new AddressListPool()
+  readonly #addresses = new AddressRulesPool()
   readonly #windows = new Map<string, KeyWindow>()
 
   /**
@@ -50,16 +51,23 @@ export class KeyEntryCompiler {
   fromStored(record: StoredKey): KeyEntry {
     const notBeforeMs = record.not_before === null ? 0 : parseRfc3339(record.not_before)
     const expiresAtMs = record.expires_at === null ? Infinity : parseRfc3339(record.expires_at)
-    // Most keys have no allow-list: skip the parser's allocations for them on a full read.
-    const { blocks, problems } =
+    // Most keys have no address rule: skip the parser's allocations for them on a full read.
+    const allow =
       record.allow_ips.length === 0 ? NO_ADDRESSES : parseAddressList(record.allow_ips, 'allow_ips')
-    const unreadable = Number.isNaN(notBeforeMs) || Number.isNaN(expiresAtMs) || problems.length > 0
+    // Records written before deny_ips existed have none.
+    const denyIps = record.deny_ips ?? []
+    const deny = denyIps.length === 0 ? NO_ADDRESSES : parseAddressList(denyIps, 'deny_ips')
+    const unreadable =
+      Number.isNaN(notBeforeMs) ||
+      Number.isNaN(expiresAtMs) ||
+      allow.problems.length > 0 ||
+      deny.problems.length > 0
     return new CompiledKey(
       record.id,
       this.name(record.consumer),
       this.scopes(record.scopes),
       unreadable ? ALWAYS : this.#window(notBeforeMs, expiresAtMs),
-      this.#addresses.intern(blocks),
+      this.#addresses.intern(allow.blocks, deny.blocks),
       unreadable || record.state !== 'active',
     )
   }
@@ -74,7 +82,10 @@ export class KeyEntryCompiler {
         key.not_before === undefined ? 0 : parseRfc3339(key.not_before),
         key.expires_at === undefined ? Infinity : parseRfc3339(key.expires_at),
       ),
-      this.#addresses.intern(parseAddressList(key.allow_ips, 'allow_ips').blocks),
+      this.#addresses.intern(
+        parseAddressList(key.allow_ips, 'allow_ips').blocks,
+        parseAddressList(key.deny_ips ?? [], 'deny_ips').blocks,
+      ),
       false,
     )
   }
@@ -133,7 +144,7 @@ class CompiledKey implements KeyEntry {
   readonly id: string
   readonly consumer: string
   readonly scopes: ReadonlySet<string>
-  readonly allow: AddressAllowList | null
+  readonly addresses: AddressRules | null
   readonly revoked: boolean
   identity: Identity | null = null
   readonly #window: KeyWindow
@@ -143,13 +154,13 @@ class CompiledKey implements KeyEntry {
     consumer: string,
     scopes: ReadonlySet<string>,
     window: KeyWindow,
-    allow: AddressAllowList | null,
+    addresses: AddressRules | null,
     revoked: boolean,
   ) {
     this.id = id
     this.consumer = consumer
     this.scopes = scopes
-    this.allow = allow
+    this.addresses = addresses
     this.revoked = revoked
     this.#window = window
   }

@@ -46,9 +46,16 @@ export const ConsumerKeySchema = Type.Object(
     allow_ips: Type.Array(Type.String({ minLength: 1 }), {
       description:
         'Addresses and CIDR blocks (IPv4, IPv6) the key may be used from; an IPv4-mapped IPv6 ' +
-        'client is its IPv4 address. Empty: any address.',
+        'client is its IPv4 address. A client outside them: 403 forbidden. Empty: any address.',
       default: [],
     }),
+    deny_ips: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          'Addresses and CIDR blocks the key is refused from (403 forbidden), even inside allow_ips.',
+        default: [],
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -100,6 +107,35 @@ export const HmacCredentialSchema = Type.Object(
   { additionalProperties: false },
 )
 
+const AddressList = (description: string) =>
+  Type.Array(
+    Type.String({
+      minLength: 1,
+      description: 'An IPv4 or IPv6 address or CIDR block: 10.0.0.0/8, 192.0.2.7, 2001:db8::/32.',
+    }),
+    { description, default: [] },
+  )
+
+export const ConsumerIpSchema = Type.Object(
+  {
+    allow: Type.Optional(
+      AddressList(
+        'Only from these blocks may the consumer call, whichever credential names it; from ' +
+          'elsewhere: 403 forbidden. [] or unset: every address.',
+      ),
+    ),
+    deny: Type.Optional(
+      AddressList('The consumer is refused from these blocks (403 forbidden), even inside allow.'),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Client address rules of the consumer, checked once a credential has named it (deny ' +
+      'wins). An IPv4-mapped IPv6 client is its IPv4 address.',
+  },
+)
+
 export const ConsumerSchema = Type.Object(
   {
     name: Name({
@@ -121,6 +157,7 @@ export const ConsumerSchema = Type.Object(
       description: 'A disabled consumer’s keys are refused; it stays listed.',
       default: false,
     }),
+    ip: Type.Optional(ConsumerIpSchema),
     keys: Type.Array(ConsumerKeySchema, {
       description: 'API keys declared by hash: usable without Redis, reloaded with the config.',
       default: [],

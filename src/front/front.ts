@@ -7,6 +7,8 @@ export interface FrontListener {
   readonly host: string
   readonly port: number
   readonly tls: { cert: string; key: string; passphrase?: string | undefined } | null
+  /** Every connection starts with a PROXY header (front/proxy-protocol-server.ts). */
+  readonly proxyProtocol?: boolean
 }
 
 export interface BoundListener {

@@ -12,7 +12,7 @@ import {
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { readFileSync } from 'node:fs'
-import type { Socket } from 'node:net'
+import type { Server as NetServer, Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
 import { PortcullisError, REJECT, REJECT_HEAD, rejectionBody, type Rejection } from '../errors.js'
@@ -24,6 +24,11 @@ import { completeHead, recordHeader } from './request-head.js'
 import { newRequestId } from './request-id.js'
 import { splitTarget } from '../gateway/normalize-path.js'
 import { handleNodeUpgrade } from './websocket-node.js'
+import {
+  createProxyProtocolServer,
+  ProxiedConnections,
+  socketPeer,
+} from './proxy-protocol-server.js'
 
 /** Sockets whose connection was answered with a closing rejection. */
 const CLOSING = new WeakSet<object>()
@@ -146,7 +151,7 @@ class NodeExchange extends Exchange {
 export class NodeFront implements Front {
   readonly description = 'node (node:http, llhttp)'
   #runtime: Runtime
-  readonly #servers: Server[] = []
+  readonly #servers: { readonly listening: NetServer; readonly http: Server }[] = []
 
   constructor(runtime: Runtime) {
     this.#runtime = runtime
@@ -165,8 +170,10 @@ export class NodeFront implements Front {
       requestTimeout: 0,
       keepAliveTimeout: 5000,
     }
+    // proxy_protocol: the client address of each connection, read from its PROXY header.
+    const proxied = listener.proxyProtocol === true ? new ProxiedConnections() : null
     const handler = (req: IncomingMessage, res: ServerResponse) =>
-      this.#onRequest(listener.kind, req, res)
+      this.#onRequest(listener.kind, req, res, proxied)
     const server =
       listener.tls === null
         ? createHttpServer(options, handler)
@@ -186,9 +193,15 @@ export class NodeFront implements Front {
     server.on('clientError', onClientError)
     // Upgrade + Connection: upgrade requests come here instead (websocket-node.ts).
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      handleNodeUpgrade(this.#runtime, listener.kind, req, socket, head),
+      handleNodeUpgrade(this.#runtime, listener.kind, req, socket, head, proxied),
     )
-    return this.#bind(server, listener)
+    if (proxied === null) return this.#bind(server, listener)
+    return this.#bind(
+      server,
+      listener,
+      true,
+      createProxyProtocolServer(server, () => this.#runtime, proxied),
+    )
   }
 
   listenStatus(listener: FrontListener, probe: StatusProbe): Promise<BoundListener> {
@@ -202,12 +215,19 @@ export class NodeFront implements Front {
 
   closeListeners(): void {
     for (const server of this.#servers.splice(0)) {
-      server.close()
-      server.closeIdleConnections()
+      // With proxy_protocol the header reader listens; the http server holds the connections.
+      server.listening.close()
+      server.http.closeIdleConnections()
     }
   }
 
-  #bind(server: Server, listener: FrontListener, traffic = true): Promise<BoundListener> {
+  /** Binds `listening` (the server itself, or the PROXY header reader in front of it). */
+  #bind(
+    server: Server,
+    listener: FrontListener,
+    traffic = true,
+    listening: NetServer = server,
+  ): Promise<BoundListener> {
     return new Promise((resolve, reject) => {
       const fail = (error: NodeJS.ErrnoException) =>
         reject(
@@ -216,11 +236,11 @@ export class NodeFront implements Front {
             `cannot listen on ${listener.host}:${listener.port}: ${error.code ?? error.message}`,
           ),
         )
-      server.once('error', fail)
-      server.listen(listener.port, listener.host, () => {
-        server.off('error', fail)
-        if (traffic) this.#servers.push(server)
-        const address = server.address()
+      listening.once('error', fail)
+      listening.listen(listener.port, listener.host, () => {
+        listening.off('error', fail)
+        if (traffic) this.#servers.push({ listening, http: server })
+        const address = listening.address()
         resolve({
           host: listener.host,
           port: typeof address === 'object' && address !== null ? address.port : listener.port,
@@ -229,7 +249,12 @@ export class NodeFront implements Front {
     })
   }
 
-  #onRequest(kind: ListenerKind, req: IncomingMessage, res: ServerResponse): void {
+  #onRequest(
+    kind: ListenerKind,
+    req: IncomingMessage,
+    res: ServerResponse,
+    proxied: ProxiedConnections | null,
+  ): void {
     if (CLOSING.has(req.socket)) {
       req.socket.destroy()
       return
@@ -253,9 +278,9 @@ export class NodeFront implements Front {
       }
     }
     completeHead(exchange)
-    const address = req.socket.remoteAddress ?? ''
-    exchange.clientAddress =
-      address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+    const peer = socketPeer(req.socket)
+    exchange.peerAddress = peer
+    exchange.clientAddress = proxied === null ? peer : proxied.clientOf(req.socket) || peer
     res.on('close', () => exchange.onResponseClosed())
     handleRequest(exchange)
   }

@@ -5,10 +5,23 @@ import { Duration, Port, Size } from '../config/fragments.js'
 const Host = (description: string, def: string) =>
   Type.String({ minLength: 1, description, default: def })
 
+/** A traffic listener's `proxy_protocol` switch (net/proxy-protocol.ts, front/proxy-protocol-server.ts). */
+export const ProxyProtocol = () =>
+  Type.Boolean({
+    description:
+      'Every connection must begin with a PROXY protocol header (v1 or v2; before the TLS ' +
+      'handshake on TLS listeners) from a peer in trusted_proxies, whose source address is ' +
+      'then the client’s. A peer not in trusted_proxies, a missing, malformed or oversized ' +
+      'header, or none within limits.proxy_header_timeout: the connection is closed. Served by ' +
+      'node:http on either front. Needs trusted_proxies. Default false: no header is read.',
+    default: false,
+  })
+
 export const HttpListenerSchema = Type.Object(
   {
     host: Host('Address to bind. 0.0.0.0 for every IPv4 interface, :: for IPv6.', '0.0.0.0'),
     port: Port({ description: 'TCP port; every worker binds it (SO_REUSEPORT).', default: 8080 }),
+    proxy_protocol: ProxyProtocol(),
   },
   {
     additionalProperties: false,
@@ -23,6 +36,7 @@ export const TlsListenerSchema = Type.Object(
     cert: Type.String({ minLength: 1, description: 'PEM certificate chain file.' }),
     key: Type.String({ minLength: 1, description: 'PEM private key file.' }),
     passphrase: Type.Optional(Type.String({ description: 'Passphrase of the key, if encrypted.' })),
+    proxy_protocol: ProxyProtocol(),
   },
   { additionalProperties: false, description: 'HTTPS listener: TLS terminated by native OpenSSL.' },
 )
@@ -111,6 +125,13 @@ export const LimitsSchema = Type.Object(
         'Window over which min_body_rate is averaged; the first one starts when the body is ' +
         'read, so it is also the grace a body gets before it is checked.',
       default: '10s',
+    }),
+    proxy_header_timeout: Duration({
+      description:
+        'Time a connection to a listener with proxy_protocol has to send its whole PROXY ' +
+        'header; then it is closed. A proxy sends it as it connects, so this only bounds ' +
+        'connections that send nothing or trickle.',
+      default: '5s',
     }),
     max_concurrent_per_client: Type.Integer({
       minimum: 0,

@@ -7,7 +7,10 @@
  * res.getRemoteAddress() makes a new ArrayBuffer per call.
  */
 import type { HttpResponse } from 'uWebSockets.js'
+import { ipv6Text } from '../net/address-text.js'
 import type { UwsDirect } from './uws-direct.js'
+
+export { ipv6Text }
 
 /** The client's address, through the front's `direct` module while it is bound. */
 export function peerAddress(res: HttpResponse, direct: UwsDirect): string {
@@ -62,35 +65,4 @@ function bytesToIpv4(bytes: Uint8Array, at: number): number {
 function isIpv4Mapped(bytes: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false
   return bytes[10] === 0xff && bytes[11] === 0xff
-}
-
-/**
- * RFC 5952 §4: lowercase hex without leading zeros, the longest run of two or more zero groups
- * (the first of equal runs) as `::`.
- */
-export function ipv6Text(bytes: Uint8Array): string {
-  const groups: number[] = []
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!)
-  let bestAt = -1
-  let bestLength = 1
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++
-      continue
-    }
-    let end = i
-    while (end < 8 && groups[end] === 0) end++
-    if (end - i > bestLength) {
-      bestAt = i
-      bestLength = end - i
-    }
-    i = end
-  }
-  const hex = (from: number, to: number): string =>
-    groups
-      .slice(from, to)
-      .map((g) => g.toString(16))
-      .join(':')
-  if (bestAt < 0) return hex(0, 8)
-  return `${hex(0, bestAt)}::${hex(bestAt + bestLength, 8)}`
 }

@@ -49,7 +49,7 @@ export class UwsHeadReader {
     else if (direct.headChecked) copyDirect(exchange, head)
     else this.#copyCheckedAgainstUws(exchange, req, head)
     completeHead(exchange)
-    exchange.clientAddress = peerAddress(res, direct)
+    exchange.peerAddress = exchange.clientAddress = peerAddress(res, direct)
   }
 
   #copyThroughUws(exchange: Exchange, req: HttpRequest): void {

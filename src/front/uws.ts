@@ -25,6 +25,7 @@ import { statusLine, writeFields } from './uws-head.js'
 import type { UwsDirect } from './uws-direct.js'
 import { UwsHeadReader } from './uws-request.js'
 import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
+import { NodeFront } from './node.js'
 import { TunnelDrainWatch, webSocketBehavior } from './websocket-uws.js'
 
 /** Bytes of request body held while no sink reads them yet, before the client is paused. */
@@ -322,6 +323,8 @@ export class UwsFront implements Front {
   readonly #sockets: us_listen_socket[] = []
   readonly #heads: UwsHeadReader
   readonly #tunnels = new TunnelDrainWatch()
+  /** Serves the listeners with proxy_protocol (proxy-protocol-server.ts); made for the first. */
+  #proxied: NodeFront | null = null
 
   /** `direct`: how this front reads requests (bindUwsDirect), for the front's life. */
   constructor(uws: UwsModule, description: string, runtime: Runtime, direct: UwsDirect) {
@@ -333,9 +336,13 @@ export class UwsFront implements Front {
 
   setRuntime(runtime: Runtime): void {
     this.#runtime = runtime
+    this.#proxied?.setRuntime(runtime)
   }
 
   listen(listener: FrontListener): Promise<BoundListener> {
+    if (listener.proxyProtocol === true) {
+      return (this.#proxied ??= new NodeFront(this.#runtime)).listen(listener)
+    }
     const app: TemplatedApp =
       listener.tls === null
         ? this.#uws.App()
@@ -366,6 +373,7 @@ export class UwsFront implements Front {
 
   closeListeners(): void {
     for (const socket of this.#sockets.splice(0)) this.#uws.us_listen_socket_close(socket)
+    this.#proxied?.closeListeners()
   }
 
   #bind(app: TemplatedApp, listener: FrontListener, traffic = true): Promise<BoundListener> {

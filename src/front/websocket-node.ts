@@ -23,6 +23,7 @@ import type { Runtime } from '../gateway/runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from '../gateway/exchange.js'
 import { splitTarget } from '../gateway/normalize-path.js'
 import { completeHead, recordHeader } from './request-head.js'
+import { socketPeer, type ProxiedConnections } from './proxy-protocol-server.js'
 
 /** The 'upgrade' listener of a node:http(s) server. */
 export function handleNodeUpgrade(
@@ -31,6 +32,7 @@ export function handleNodeUpgrade(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
+  proxied: ProxiedConnections | null,
 ): void {
   // node:http hands over the net.Socket (tls.TLSSocket on https) it parsed the head from.
   const client = socket as Socket
@@ -52,9 +54,9 @@ export function handleNodeUpgrade(
   // RFC 6455 §4.1: the handshake is HTTP/1.1 (llhttp also reports upgrades of HTTP/1.0).
   if (req.httpVersion !== '1.1') exchange.invalid ??= REJECT_WEBSOCKET.notHttp11
   completeHead(exchange)
-  const address = client.remoteAddress ?? ''
-  exchange.clientAddress =
-    address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+  const peer = socketPeer(client)
+  exchange.peerAddress = peer
+  exchange.clientAddress = proxied === null ? peer : proxied.clientOf(client) || peer
   handleUpgrade(exchange)
 }
 

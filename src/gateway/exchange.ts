@@ -13,6 +13,7 @@ import type { BodyRateWatch } from './body-rate.js'
 import type { ClientSlots } from './client-slots.js'
 import type { PipelineExchange } from '../pipeline/run.js'
 import type { RequestHeaderRules } from '../proxy/request-header-rules.js'
+import type { TrustedProxies } from '../net/trusted-proxies.js'
 import type { CompiledRoute, RouteTable } from '../router/compile.js'
 import type { MatchResult } from '../router/match.js'
 
@@ -45,6 +46,8 @@ export interface ExchangeRuntime {
   readonly maxConcurrentPerClient: number
   /** The client headers that never reach an upstream (proxy/headers.ts). */
   readonly headerRules: RequestHeaderRules
+  /** trusted_proxies compiled (client-address.ts); null: every peer is the client. */
+  readonly trustedProxies: TrustedProxies | null
   /** The 405 answer for a path whose routes take only `allow`. */
   methodNotAllowed(allow: string): Rejection
   /** Called by the exchange exactly once, whatever the outcome. */
@@ -97,7 +100,15 @@ export abstract class Exchange implements PipelineExchange {
   headers: string[] = []
   /** Host name the client asked for, lowercased, without port. */
   host = ''
+  /** The TCP peer: the client itself, or the proxy in front of it. */
+  peerAddress = ''
+  /**
+   * The client (client-address.ts): the peer, or whom a trusted proxy names by a PROXY header or
+   * X-Forwarded-For. Every rule, key and log line that names the client uses this.
+   */
   clientAddress = ''
+  /** The X-Forwarded-For the upstream gets; '' means clientAddress alone (client-address.ts). */
+  forwardedFor = ''
   /** The verified client certificate of an mTLS connection; null on every other listener. */
   clientCertificate: ClientCertificate | null = null
   requestId = ''

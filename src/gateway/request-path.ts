@@ -6,6 +6,7 @@
  */
 import type { Readable } from 'node:stream'
 import { REJECT, type Rejection } from '../errors.js'
+import { resolveClientAddress } from './client-address.js'
 import type { Exchange } from './exchange.js'
 import { normalizePath } from './normalize-path.js'
 import { BodyCollector, BodyPrefix } from './request-body.js'
@@ -19,6 +20,7 @@ import { preflightMethod } from '../stages/cors/preflight.js'
 export function handleRequest(exchange: Exchange): void {
   const runtime = exchange.runtime
   runtime.state.inFlight++
+  if (runtime.trustedProxies !== null) resolveClientAddress(exchange, runtime.trustedProxies)
   const maxPerClient = runtime.maxConcurrentPerClient
   if (maxPerClient > 0) {
     if (!runtime.state.clientSlots.take(exchange.clientAddress, maxPerClient)) {
@@ -38,7 +40,9 @@ export function handleRequest(exchange: Exchange): void {
  * upgrades too), then the handshake's own rules, then the upstream handshake.
  */
 export function handleUpgrade(exchange: UpgradeExchange): void {
-  exchange.runtime.state.inFlight++
+  const runtime = exchange.runtime
+  runtime.state.inFlight++
+  if (runtime.trustedProxies !== null) resolveClientAddress(exchange, runtime.trustedProxies)
   if (!admit(exchange)) return
   const invalid = checkHandshake(exchange)
   if (invalid !== undefined) return exchange.reject(invalid, true)

@@ -10,6 +10,8 @@ import { compileCorsPolicy } from '../stages/cors/policy.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import { createRejection, PortcullisError, type ConfigProblem, type Rejection } from '../errors.js'
 import type { BodyRateWatch } from './body-rate.js'
+import { compileTrustedProxies } from './client-address.js'
+import type { TrustedProxies } from '../net/trusted-proxies.js'
 import type { ClientSlots } from './client-slots.js'
 import type { Exchange, ExchangeRuntime } from './exchange.js'
 import type { IntrospectorRegistry } from '../introspection/registry.js'
@@ -87,6 +89,10 @@ export class Runtime implements ExchangeRuntime {
   /** limits.max_concurrent_per_client; 0: no cap. */
   readonly maxConcurrentPerClient: number
   readonly accessLog: boolean
+  /** trusted_proxies compiled; null when empty: no request reads a header for them. */
+  readonly trustedProxies: TrustedProxies | null
+  /** limits.proxy_header_timeout: a proxy_protocol connection's time to send its header. */
+  readonly proxyHeaderTimeoutMs: number
   /**
    * The client headers that never reach an upstream, on every route, public ones included: the
    * names only the gateway may set for identity (every route's forward.claims names, the
@@ -116,6 +122,7 @@ export class Runtime implements ExchangeRuntime {
     this.minBodyRateWindowMs = parseDuration(config.limits.min_body_rate_window)
     this.maxConcurrentPerClient = config.limits.max_concurrent_per_client
     this.accessLog = config.log.access
+    this.proxyHeaderTimeoutMs = parseDuration(config.limits.proxy_header_timeout)
     this.keyHasher = new KeyHasher(config.api_keys.pepper ?? null)
     this.apiKeyPrefixes = config.api_keys.prefixes
 
@@ -129,6 +136,7 @@ export class Runtime implements ExchangeRuntime {
     // Names, references and overlaps first: the stages below skip what these found missing.
     const problems: ConfigProblem[] = checkReferences(config)
     const issuers = state.issuers.compile(config.issuers, problems)
+    this.trustedProxies = compileTrustedProxies(config, problems)
     const services: StageServices = {
       issuers,
       introspectors: state.introspectors.compile(config.introspectors, problems),

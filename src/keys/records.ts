@@ -11,6 +11,8 @@ export interface StoredConsumer {
   /** Free fields forwarded to upstreams by headers.consumer.metadata (tenant…). */
   readonly metadata: Readonly<Record<string, string>>
   readonly disabled: boolean
+  /** Client address rules; absent in older records (any address). */
+  readonly ip?: { readonly allow?: readonly string[]; readonly deny?: readonly string[] } | null
   readonly created_at: string
   readonly updated_at: string
 }
@@ -31,6 +33,8 @@ export interface StoredKey {
   readonly expires_at: string | null
   /** CIDR blocks or addresses, IPv4 and IPv6; empty: any address. */
   readonly allow_ips: readonly string[]
+  /** CIDR blocks or addresses refused even when allow_ips admits them; absent in older records. */
+  readonly deny_ips?: readonly string[]
   readonly state: StoredKeyState
   readonly created_at: string
   readonly revoked_at: string | null

@@ -17,6 +17,8 @@ export function writeAccessLog(logger: Logger, exchange: Exchange): void {
       route: exchange.route?.name ?? exchange.pathRoutes,
       status: exchange.status,
       client: exchange.clientAddress,
+      // The proxy the client came through (trusted_proxies), when there was one.
+      peer: exchange.peerAddress === exchange.clientAddress ? undefined : exchange.peerAddress,
       duration_ms: round(now - exchange.startedAt),
       upstream_ms:
         upstreamStarted === 0 ? null : round((exchange.upstreamHeadersAt || now) - upstreamStarted),

@@ -25,7 +25,8 @@ const ACCESS_CONTROL = 'access-control-'
  * Builds the upstream request headers as a flat [name, value…] list (undici's fastest form).
  * `upgrade` is the Upgrade value to keep ('' to drop it).
  *
- * X-Forwarded-For is the peer's address alone, X-Forwarded-Proto the listener's scheme,
+ * X-Forwarded-For is the client address, or the chain a trusted proxy vouched for with that proxy
+ * appended (gateway/client-address.ts), never what an untrusted peer sent; X-Forwarded-Proto the listener's scheme,
  * X-Forwarded-Host the Host the client sent: each replaces whatever the client sent.
  */
 export function buildUpstreamHeaders(
@@ -49,7 +50,7 @@ export function buildUpstreamHeaders(
     'host',
     upstream.preserveHost && clientHost !== '' ? clientHost : target.hostHeader,
     'x-forwarded-for',
-    exchange.clientAddress,
+    exchange.forwardedFor === '' ? exchange.clientAddress : exchange.forwardedFor,
     'x-forwarded-proto',
     exchange.listener === 'http' ? 'http' : 'https',
     'x-request-id',

@@ -55,12 +55,19 @@ export interface NewConsumer {
   tier?: string | null
   metadata?: Record<string, string>
   disabled?: boolean
+  ip?: ConsumerIpInput | null
 }
 export interface ConsumerChange {
   groups?: string[]
   tier?: string | null
   metadata?: Record<string, string>
   disabled?: boolean
+  ip?: ConsumerIpInput | null
+}
+/** A consumer's client address rules (consumers/schema.ts ConsumerIpSchema). */
+export interface ConsumerIpInput {
+  allow?: string[]
+  deny?: string[]
 }
 export interface NewKey {
   consumer: string
@@ -70,6 +77,7 @@ export interface NewKey {
   not_before?: string | null
   expires_at?: string | null
   allow_ips?: string[]
+  deny_ips?: string[]
 }
 export interface KeyUsageRecord {
   admitted: number
@@ -110,6 +118,7 @@ export class CredentialStore {
       tier: c.tier ?? null,
       metadata: c.metadata ?? {},
       disabled: c.disabled ?? false,
+      ...(c.ip === undefined || c.ip === null ? {} : { ip: c.ip }),
       created_at: now,
       updated_at: now,
     }
@@ -138,6 +147,7 @@ export class CredentialStore {
         ...(change.tier === undefined ? {} : { tier: change.tier }),
         ...(change.metadata === undefined ? {} : { metadata: change.metadata }),
         ...(change.disabled === undefined ? {} : { disabled: change.disabled }),
+        ...(change.ip === undefined ? {} : { ip: change.ip }),
         updated_at: new Date().toISOString(),
       }
       if ((await this.#putConsumer(record, current)) > 0) return record
@@ -182,6 +192,7 @@ export class CredentialStore {
         not_before: k.not_before ?? null,
         expires_at: k.expires_at ?? null,
         allow_ips: k.allow_ips ?? [],
+        deny_ips: k.deny_ips ?? [],
         state: 'active',
         created_at: now,
         revoked_at: null,

@@ -156,12 +156,18 @@ export class RawConnection {
     })
   }
 
-  static open(port: number, timeoutMs = 5000): Promise<RawConnection> {
+  /** `from`: the local address to connect from (any of 127/8 on Linux: a distinct peer). */
+  static open(
+    port: number,
+    timeoutMs = 5000,
+    from?: string,
+    host = '127.0.0.1',
+  ): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port })
+      const socket = connect({ host, port, ...(from === undefined ? {} : { localAddress: from }) })
       const timer = setTimeout(() => {
         socket.destroy()
-        reject(new Error(`connect to 127.0.0.1:${port} timed out`))
+        reject(new Error(`connect to ${host}:${port} timed out`))
       }, timeoutMs)
       socket.once('error', (error) => {
         clearTimeout(timer)

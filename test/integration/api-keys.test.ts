@@ -191,8 +191,6 @@ describe.each(FRONTS)('API keys on the %s front', (front) => {
       ['consumer_disabled', ofDisabled.key, '127.0.0.1'],
       ['unknown_key', generateApiKey('pc_live'), '127.0.0.1'],
       ['malformed', `${reader.key.slice(0, -1)}x`, '127.0.0.1'],
-      ['address_not_allowed', ipv4Only.key, '::1'],
-      ['address_not_allowed', ipv6Only.key, '127.0.0.1'],
     ]
     const answers = []
     for (const [reason, key, host] of cases) {
@@ -207,6 +205,19 @@ describe.each(FRONTS)('API keys on the %s front', (front) => {
       message: 'The API key is not valid.',
       challenge: 'ApiKey realm="portcullis"',
     })
+  })
+
+  it('refuses a valid key from outside its allow_ips with 403 forbidden, and audits why', async () => {
+    for (const [key, host] of [
+      [ipv4Only.key, '::1'],
+      [ipv6Only.key, '127.0.0.1'],
+    ] as const) {
+      const result = await get('/orders/1', ['X-API-Key', key], host)
+      expect(result.status).toBe(403)
+      expect(result.json<ErrorBody>().error).toBe('forbidden')
+      expect(result.headers['www-authenticate']).toBeUndefined()
+      expect(await auditReason(result)).toBe('address_not_allowed')
+    }
   })
 
   it('admits an allow-listed key from its own address family, over IPv4 and IPv6', async () => {

@@ -4,6 +4,7 @@
  * caller cannot probe which keys exist; the reason goes to the audit line.
  */
 import type { Logger } from 'pino'
+import { REJECT } from '../../errors.js'
 import type { StageExchange, Verdict } from '../../pipeline/stage.js'
 import { keyIdentity, type ApiKeyAuthenticator, type KeyRefusal } from './api-key.js'
 import type { Challenges } from './challenge.js'
@@ -41,6 +42,10 @@ export class ApiKeyMethod implements CredentialMethod {
     const keys = this.#keys
     const refusal = keys.check(key, exchange.clientAddress, Date.now())
     if (this.#audit !== null) this.#auditKey(exchange, refusal, key)
+    // A valid key from an address its rules refuse (issue 17): 403, as the route's own IP rules
+    // answer. Only a caller holding the key learns that it is valid; every other refusal keeps
+    // issue 16's one 401, so keys cannot be probed.
+    if (refusal === 'address_not_allowed') return REJECT.addressRefused
     if (refusal !== null) return this.#challenges.invalidKey
     exchange.identity = keyIdentity(keys.entry!)
     exchange.consumer = keys.consumer

@@ -76,7 +76,7 @@ function refusalOf(
   if (entry.revoked) return 'revoked'
   if (now < entry.notBeforeMs) return 'not_yet_valid'
   if (now >= entry.expiresAtMs) return 'expired'
-  if (entry.allow !== null && !entry.allow.allows(address)) return 'address_not_allowed'
+  if (entry.addresses !== null && !entry.addresses.admits(address)) return 'address_not_allowed'
   return null
 }
 

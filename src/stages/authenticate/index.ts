@@ -14,6 +14,10 @@
  * token or introspection answer; a promise only when a signature goes to the verify pool, an
  * unknown kid waits for a JWKS refresh or a token waits for its introspection call.
  *
+ * A key's `allow_ips`/`deny_ips` and the named consumer's `ip:` rules are checked against the
+ * client address (gateway/client-address.ts): a valid credential from a refused address is a 403
+ * `forbidden`.
+ *
  * Reads: headers, query, clientAddress. Writes: identity, consumer. Answers: 400 invalid_request
  * (several credentials, a malformed Authorization field), 401 + WWW-Authenticate (no credential,
  * invalid token, any refused API key with one body for every reason; 401 invalid_signature +
@@ -31,7 +35,7 @@ import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
 import type { Consumer } from '../../consumers/consumer.js'
 import type { CredentialDirectory } from '../../consumers/directory.js'
-import type { Rejection } from '../../errors.js'
+import { REJECT, type Rejection } from '../../errors.js'
 import { isGatewayOwned } from '../../http/field-names.js'
 import { parseDuration } from '../../config/units.js'
 import type { SignatureMemory } from '../../hmac/replay.js'
@@ -74,6 +78,18 @@ import {
   type AuthMethodName,
   type RouteHmacConfig,
 } from './schema.js'
+
+/**
+ * The consumer's `ip:` rules, once a method named it: deny wins, then a non-empty allow list
+ * (consumers/address-rules.ts). 403 forbidden, as the route's own IP rules answer.
+ */
+function consumerAddressVerdict(exchange: StageExchange): Verdict {
+  const rules = exchange.consumer?.addresses ?? null
+  if (rules === null || rules.admits(exchange.clientAddress)) return undefined
+  exchange.identity = null
+  exchange.consumer = null
+  return REJECT.addressRefused
+}
 
 /** The route keys this stage owns. */
 const ROUTE_KEYS = {
@@ -421,6 +437,14 @@ export class AuthenticateStage implements Stage {
   }
 
   onRequest(exchange: StageExchange): Verdict | Promise<Verdict> {
+    const verdict = this.#authenticate(exchange)
+    if (!this.namesConsumers) return verdict
+    return verdict instanceof Promise
+      ? verdict.then((v) => v ?? consumerAddressVerdict(exchange))
+      : (verdict ?? consumerAddressVerdict(exchange))
+  }
+
+  #authenticate(exchange: StageExchange): Verdict | Promise<Verdict> {
     if (this.#mode === 'one') {
       const method = this.#methods[0]!
       const credential = method.find(exchange)

@@ -5,8 +5,8 @@
  * refused address costs no credential check. Synchronous; the blocks are compiled into sorted,
  * merged ranges (net/address-ranges.ts) once per config, and a request only reads its address.
  *
- * Reads: clientAddress (the direct peer until trusted proxies exist, issue 17). Answers: 403
- * `forbidden`, naming no rule. An address the gateway cannot read is in no block.
+ * Reads: clientAddress (gateway/client-address.ts: the peer, or whom a trusted proxy names).
+ * Answers: 403 `forbidden`, naming no rule. An address the gateway cannot read is in no block.
  */
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import { parseAddressList } from '../../consumers/address-list.js'

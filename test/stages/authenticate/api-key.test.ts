@@ -196,8 +196,6 @@ describe('authenticate with auth: api_key', () => {
       ['revoked', () => revoked.key],
       ['not_yet_valid', () => early.key],
       ['expired', () => expired.key],
-      ['address_not_allowed', () => fenced.key, '192.168.1.1'],
-      ['address_not_allowed', () => fenced.key, '2001:db9::1'],
     ]
 
     it('answers every reason with the same 401, and audits each reason', () => {
@@ -214,6 +212,15 @@ describe('authenticate with auth: api_key', () => {
       expect(audit.map((line) => line['reason'])).toEqual(cases.map(([reason]) => reason))
       // Never the key itself in the audit line.
       for (const line of audit) expect(JSON.stringify(line)).not.toContain(valid.key.slice(8))
+    })
+
+    it('refuses a valid key from outside its allow_ips with 403 forbidden, and audits why', () => {
+      const stage = compile(route())
+      for (const address of ['192.168.1.1', '2001:db9::1', '::ffff:192.168.1.1']) {
+        const verdict = stage.onRequest(request(['x-api-key', fenced.key], '', address))
+        expect(verdict).toMatchObject({ status: 403, code: 'forbidden', headers: [] })
+      }
+      expect(audit.map((line) => line['reason'])).toEqual(Array(3).fill('address_not_allowed'))
     })
 
     it('admits the allow-listed key from inside its blocks, over IPv4, IPv6 and IPv4-mapped', () => {

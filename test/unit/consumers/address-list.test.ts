@@ -1,36 +1,59 @@
 import { describe, expect, it } from 'vitest'
-import {
-  AddressListPool,
-  parseAddressBlock,
-  parseAddressList,
-  type AddressAllowList,
-} from '../../../src/consumers/address-list.js'
+import { parseAddressBlock, parseAddressList } from '../../../src/consumers/address-list.js'
+import { AddressRules, AddressRulesPool } from '../../../src/consumers/address-rules.js'
 
-function listOf(...entries: string[]): AddressAllowList {
+function listOf(...entries: string[]): AddressRules {
   const { blocks, problems } = parseAddressList(entries, 'allow_ips')
   expect(problems).toEqual([])
-  return new AddressListPool().intern(blocks)!
+  return new AddressRulesPool().intern(blocks, [])!
 }
 
-describe('AddressAllowList', () => {
+function rulesOf(allow: string[], deny: string[]): AddressRules {
+  return new AddressRules(
+    parseAddressList(allow, 'allow').blocks,
+    parseAddressList(deny, 'deny').blocks,
+  )
+}
+
+describe('AddressRules', () => {
+  it('refuses a denied address even inside an allowed block: deny wins', () => {
+    const rules = rulesOf(['10.0.0.0/8', '2001:db8::/32'], ['10.1.0.0/16', '2001:db8:1::/48'])
+    expect(rules.admits('10.2.0.1')).toBe(true)
+    expect(rules.admits('10.1.0.1')).toBe(false)
+    expect(rules.admits('::ffff:10.1.0.1')).toBe(false)
+    expect(rules.admits('2001:db8:2::1')).toBe(true)
+    expect(rules.admits('2001:db8:1::1')).toBe(false)
+  })
+
+  it('admits every address outside a deny list when there is no allow list', () => {
+    const rules = rulesOf([], ['192.0.2.0/24', '::ffff:198.51.100.0/120'])
+    expect(rules.admits('203.0.113.1')).toBe(true)
+    expect(rules.admits('2001:db8::1')).toBe(true)
+    expect(rules.admits('192.0.2.9')).toBe(false)
+    expect(rules.admits('198.51.100.7')).toBe(false)
+    expect(rules.admits('::ffff:198.51.100.7')).toBe(false)
+  })
+})
+
+describe('AddressRules as an allow list', () => {
   describe('IPv4', () => {
     const list = listOf('10.0.0.0/8', '192.0.2.7')
 
     it('admits addresses inside a block and bare addresses exactly', () => {
-      expect(list.allows('10.255.1.2')).toBe(true)
-      expect(list.allows('192.0.2.7')).toBe(true)
+      expect(list.admits('10.255.1.2')).toBe(true)
+      expect(list.admits('192.0.2.7')).toBe(true)
     })
 
     it('refuses addresses outside', () => {
-      expect(list.allows('11.0.0.1')).toBe(false)
-      expect(list.allows('192.0.2.8')).toBe(false)
-      expect(list.allows('2001:db8::1')).toBe(false)
+      expect(list.admits('11.0.0.1')).toBe(false)
+      expect(list.admits('192.0.2.8')).toBe(false)
+      expect(list.admits('2001:db8::1')).toBe(false)
     })
 
     it('takes an IPv4-mapped IPv6 client as its IPv4 address', () => {
-      expect(list.allows('::ffff:10.1.2.3')).toBe(true)
-      expect(list.allows('::ffff:c000:207')).toBe(true)
-      expect(list.allows('::ffff:11.1.2.3')).toBe(false)
+      expect(list.admits('::ffff:10.1.2.3')).toBe(true)
+      expect(list.admits('::ffff:c000:207')).toBe(true)
+      expect(list.admits('::ffff:11.1.2.3')).toBe(false)
     })
   })
 
@@ -38,15 +61,15 @@ describe('AddressAllowList', () => {
     const list = listOf('2001:db8::/32', '2001:db8:ffff::1/128', 'fe80::1')
 
     it('admits addresses inside a block in any spelling', () => {
-      expect(list.allows('2001:db8::1')).toBe(true)
-      expect(list.allows('2001:0DB8:0000:0000:0000:0000:0000:0001')).toBe(true)
-      expect(list.allows('fe80::1')).toBe(true)
+      expect(list.admits('2001:db8::1')).toBe(true)
+      expect(list.admits('2001:0DB8:0000:0000:0000:0000:0000:0001')).toBe(true)
+      expect(list.admits('fe80::1')).toBe(true)
     })
 
     it('refuses addresses outside, and IPv4 clients', () => {
-      expect(list.allows('2001:db9::1')).toBe(false)
-      expect(list.allows('fe80::2')).toBe(false)
-      expect(list.allows('10.0.0.1')).toBe(false)
+      expect(list.admits('2001:db9::1')).toBe(false)
+      expect(list.admits('fe80::2')).toBe(false)
+      expect(list.admits('10.0.0.1')).toBe(false)
     })
   })
 
@@ -58,15 +81,15 @@ describe('AddressAllowList', () => {
         prefix: 8,
       })
       const list = listOf('::ffff:10.0.0.0/104')
-      expect(list.allows('10.9.9.9')).toBe(true)
-      expect(list.allows('::ffff:10.9.9.9')).toBe(true)
-      expect(list.allows('11.0.0.1')).toBe(false)
+      expect(list.admits('10.9.9.9')).toBe(true)
+      expect(list.admits('::ffff:10.9.9.9')).toBe(true)
+      expect(list.admits('11.0.0.1')).toBe(false)
     })
   })
 
   it('refuses an address the front could not read', () => {
-    expect(listOf('0.0.0.0/0').allows('')).toBe(false)
-    expect(listOf('::/0').allows('not an address')).toBe(false)
+    expect(listOf('0.0.0.0/0').admits('')).toBe(false)
+    expect(listOf('::/0').admits('not an address')).toBe(false)
   })
 })
 
@@ -103,24 +126,28 @@ describe('parseAddressList', () => {
   })
 })
 
-describe('AddressListPool', () => {
+describe('AddressRulesPool', () => {
   it('gives equal lists one object, whatever their order and spelling', () => {
-    const pool = new AddressListPool()
-    const a = pool.intern(parseAddressList(['10.0.0.0/8', '2001:db8::/32'], 'a').blocks)
+    const pool = new AddressRulesPool()
+    const a = pool.intern(parseAddressList(['10.0.0.0/8', '2001:db8::/32'], 'a').blocks, [])
     const b = pool.intern(
       parseAddressList(['2001:0db8::/32', '10.1.0.0/8', '10.0.0.0/8', '::ffff:10.0.0.0/104'], 'b')
         .blocks,
+      [],
     )
     expect(b).toBe(a)
-    expect(a!.entries).toEqual(['10.0.0.0/8', '2001:db8::/32'])
+    expect(a!.allowEntries).toEqual(['10.0.0.0/8', '2001:db8::/32'])
     expect(pool.size).toBe(1)
   })
 
-  it('gives different lists different objects, and no list for no entries', () => {
-    const pool = new AddressListPool()
-    const a = pool.intern(parseAddressList(['10.0.0.0/8'], 'a').blocks)
-    const b = pool.intern(parseAddressList(['10.0.0.0/16'], 'b').blocks)
+  it('gives different lists different objects, and no rules for no entries', () => {
+    const pool = new AddressRulesPool()
+    const blocks = parseAddressList(['10.0.0.0/8'], 'a').blocks
+    const a = pool.intern(blocks, [])
+    const b = pool.intern(parseAddressList(['10.0.0.0/16'], 'b').blocks, [])
     expect(b).not.toBe(a)
-    expect(pool.intern([])).toBeNull()
+    // The same blocks denied are other rules.
+    expect(pool.intern([], blocks)).not.toBe(a)
+    expect(pool.intern([], [])).toBeNull()
   })
 })

@@ -17,15 +17,15 @@ describe('KeyEntryCompiler', () => {
       expect([...entry.scopes]).toEqual(['orders:read'])
       expect(entry.notBeforeMs).toBe(Date.UTC(2026, 0, 1))
       expect(entry.expiresAtMs).toBe(Date.UTC(2026, 11, 31, 23))
-      expect(entry.allow?.allows('10.1.1.1')).toBe(true)
-      expect(entry.allow?.allows('11.1.1.1')).toBe(false)
+      expect(entry.addresses?.admits('10.1.1.1')).toBe(true)
+      expect(entry.addresses?.admits('11.1.1.1')).toBe(false)
     })
 
     it('reads no dates as 0 and Infinity, and no addresses as any', () => {
       const entry = new KeyEntryCompiler().fromStored(storedKey('key_a', 'acme'))
       expect(entry.notBeforeMs).toBe(0)
       expect(entry.expiresAtMs).toBe(Infinity)
-      expect(entry.allow).toBeNull()
+      expect(entry.addresses).toBeNull()
     })
 
     it('marks a revoked key revoked', () => {
@@ -55,7 +55,7 @@ describe('KeyEntryCompiler', () => {
       )
       const c = compiler.fromStored(storedKey('key_c', 'acme', { scopes: ['a'] }))
       expect(b.scopes).toBe(a.scopes)
-      expect(b.allow).toBe(a.allow)
+      expect(b.addresses).toBe(a.addresses)
       expect(c.scopes).not.toBe(a.scopes)
       expect(b.consumer).toBe(a.consumer)
     })

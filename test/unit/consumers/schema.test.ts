@@ -67,7 +67,7 @@ describe('consumers: and api_keys:', () => {
       expect(config.consumers[0]).toMatchObject({ groups: [], metadata: {}, disabled: false })
       const credentials = runtime.state.credentials
       expect(credentials.consumer('acme')).toMatchObject({ source: 'config', tier: 'pro' })
-      expect(credentials.keyByHash(hashOf('a'))?.allow?.allows('10.1.1.1')).toBe(true)
+      expect(credentials.keyByHash(hashOf('a'))?.addresses?.admits('10.1.1.1')).toBe(true)
       expect(runtime.apiKeyPrefixes).toEqual(['pc_live', 'pc_test'])
       expect(runtime.keyHasher.hash('k')).toBe(new KeyHasher('p'.repeat(32)).hash('k'))
     })
