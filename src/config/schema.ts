@@ -17,6 +17,7 @@ import { RouteSchema } from '../gateway/route-schema.js'
 import { RateLimitsSchema } from '../rate-limit/schema.js'
 import { RedisSchema } from '../state/schema.js'
 import { CorsSchema } from '../stages/cors/schema.js'
+import { TlsSchema } from '../tls/schema.js'
 
 export const GatewayConfigSchema = Type.Object(
   {
@@ -25,6 +26,7 @@ export const GatewayConfigSchema = Type.Object(
     cluster: ClusterSchema,
     limits: LimitsSchema,
     trusted_proxies: TrustedProxiesSchema,
+    tls: TlsSchema,
     log: LogSchema,
     redis: Type.Optional(RedisSchema),
     gossip: GossipSchema,

@@ -30,6 +30,8 @@ export interface CompiledRoute {
    * answers carry the gateway's CORS fields, never the upstream's.
    */
   readonly ownsCors: boolean
+  /** Strict-Transport-Security value for TLS listeners (routes[].hsts), or null. */
+  readonly hsts: string | null
 }
 
 export interface RouteEntry {

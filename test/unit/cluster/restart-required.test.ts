@@ -36,6 +36,26 @@ describe('restartRequired', () => {
     ])
   })
 
+  it("applies a TLS listener's files and names only its address", () => {
+    const tls = (port: number, file: string) => ({
+      listeners: {
+        https: { port, cert: `${file}.pem`, key: `${file}.key` },
+        mtls: { port: port + 1, cert: `${file}.pem`, key: `${file}.key`, client_ca: `${file}.ca` },
+      },
+    })
+    expect(keys(config(tls(8443, 'a')), config(tls(8443, 'b')))).toEqual([])
+    expect(keys(config(tls(8443, 'a')), config(tls(9443, 'a')))).toEqual([
+      'listeners.https.port',
+      'listeners.mtls.port',
+    ])
+    // The default http listener goes, the TLS ones come: each named once.
+    expect(keys(config(), config(tls(8443, 'a')))).toEqual([
+      'listeners.http',
+      'listeners.https',
+      'listeners.mtls',
+    ])
+  })
+
   it("names the admin listener's address, and applies its tokens", () => {
     const tokens = (digit: string) => ({ tokens: [digit.repeat(64)] })
     const started = config({ listeners: { admin: { port: 8082 } }, admin: tokens('a') })

@@ -36,6 +36,7 @@ function compiled(name: string, methods: readonly Method[] | undefined): Compile
     timeoutMs: 1000,
     websocket: false,
     ownsCors: false,
+    hsts: null,
   }
 }
 
