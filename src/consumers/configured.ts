@@ -7,6 +7,7 @@ import { parseDuration } from '../config/units.js'
 import type { ConfigProblem } from '../errors.js'
 import { parseRfc3339, RFC3339_REASON } from '../keys/time.js'
 import { parseAddressList } from './address-list.js'
+import { CertificateMap } from './certificate-map.js'
 import { createConsumer, type Consumer } from './consumer.js'
 import { KeyEntryCompiler, type KeyEntry } from './key-entry.js'
 import type { ApiKeysConfig, ConsumersConfig } from './schema.js'
@@ -18,6 +19,8 @@ export interface ConfiguredCredentials {
   readonly consumers: ReadonlyMap<string, Consumer>
   /** By hash. */
   readonly keys: ReadonlyMap<string, KeyEntry>
+  /** consumers[].certificates: the consumer of a client certificate. */
+  readonly certificates: CertificateMap
 }
 
 /** Checks and compiles `consumers:` (at path `consumers`); appends what is wrong to `problems`. */
@@ -30,6 +33,7 @@ export function compileConfigured(
   const namePaths = new Map<string, string>()
   const keys = new Map<string, KeyEntry>()
   const hashPaths = new Map<string, string>()
+  const certificates = new CertificateMap()
   consumers.forEach((consumer, i) => {
     const at = `consumers[${i}]`
     const earlier = namePaths.get(consumer.name)
@@ -57,8 +61,13 @@ export function compileConfigured(
       problems.push(...parseAddressList(key.allow_ips, `${keyAt}.allow_ips`).problems)
       if (problems.length === before) keys.set(key.hash, compiler.fromConfig(consumer.name, key))
     })
+    // Optional in the type so code that builds consumers need not name it; the loader fills [].
+    const rules = consumer.certificates ?? []
+    for (let c = 0; c < rules.length; c++) {
+      certificates.add(consumer.name, rules[c]!, `${at}.certificates[${c}]`, problems)
+    }
   })
-  return { consumers: byName, keys }
+  return { consumers: byName, keys, certificates }
 }
 
 /** `api_keys:` rules beyond the schema. */

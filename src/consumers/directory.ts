@@ -9,6 +9,8 @@
  */
 import type { ConfigProblem } from '../errors.js'
 import type { StoredConsumer, StoredKey } from '../keys/records.js'
+import type { ClientCertificate } from '../tls/client-certificate.js'
+import { CertificateMap } from './certificate-map.js'
 import { compileConfigured, type ConfiguredCredentials } from './configured.js'
 import { createConsumer, type Consumer } from './consumer.js'
 import { KeyEntryCompiler, type KeyEntry } from './key-entry.js'
@@ -21,6 +23,8 @@ export class CredentialDirectory {
   #configConsumers = NO_CONSUMERS
   /** Config keys by hash. */
   #configKeys = NO_KEYS
+  /** consumers[].certificates; config only (the store holds no certificate rules). */
+  #certificates = new CertificateMap()
   #storedConsumers = new Map<string, Consumer>()
   /** Store keys by hash: the request path's lookup. */
   #storedKeys = new Map<string, KeyEntry>()
@@ -47,6 +51,14 @@ export class CredentialDirectory {
   }
 
   /**
+   * The name of the consumer a client certificate maps to (consumers[].certificates), or
+   * undefined; the caller looks the consumer up and checks it is enabled.
+   */
+  consumerNameOf(certificate: ClientCertificate): string | undefined {
+    return this.#certificates.consumerOf(certificate)
+  }
+
+  /**
    * Checks and takes the config's consumers and keys. Leaves the directory as it was when it
    * finds problems (appended to `problems`).
    */
@@ -60,6 +72,7 @@ export class CredentialDirectory {
   useConfigured(configured: ConfiguredCredentials): void {
     this.#configConsumers = configured.consumers
     this.#configKeys = configured.keys
+    this.#certificates = configured.certificates
   }
 
   /** Replaces the store's part with a full read. */

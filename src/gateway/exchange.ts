@@ -13,6 +13,7 @@ import type { BodyRateWatch } from './body-rate.js'
 import type { ClientSlots } from './client-slots.js'
 import type { PipelineExchange } from '../pipeline/run.js'
 import type { RequestHeaderRules } from '../proxy/request-header-rules.js'
+import type { CertificateHeaders } from '../tls/certificate-headers.js'
 import type { CompiledRoute, RouteTable } from '../router/compile.js'
 import type { MatchResult } from '../router/match.js'
 
@@ -45,6 +46,8 @@ export interface ExchangeRuntime {
   readonly maxConcurrentPerClient: number
   /** The client headers that never reach an upstream (proxy/headers.ts). */
   readonly headerRules: RequestHeaderRules
+  /** What the upstream is told of an mTLS connection's client certificate (proxy/headers.ts). */
+  readonly certificateHeaders: CertificateHeaders
   /** The 405 answer for a path whose routes take only `allow`. */
   methodNotAllowed(allow: string): Rejection
   /** Called by the exchange exactly once, whatever the outcome. */

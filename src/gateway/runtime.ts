@@ -36,6 +36,7 @@ import { checkReferences } from '../config/references.js'
 import { checkApiKeys, compileConfigured } from '../consumers/configured.js'
 import type { CredentialDirectory } from '../consumers/directory.js'
 import { KeyHasher } from '../keys/hash.js'
+import { compileCertificateHeaders, type CertificateHeaders } from '../tls/certificate-headers.js'
 import type { KeyUsage } from '../keys/usage.js'
 
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
@@ -86,6 +87,8 @@ export class Runtime implements ExchangeRuntime {
    * defaults and prefixes), headers.drop, hop-by-hop and the gateway's own fields.
    */
   readonly headerRules: RequestHeaderRules
+  /** headers.client_certificate: what an mTLS connection's requests tell the upstream. */
+  readonly certificateHeaders: CertificateHeaders
   /** Hashes presented API keys with api_keys.pepper, as the store and the config hold them. */
   readonly keyHasher: KeyHasher
   /** api_keys.prefixes: a key under any other prefix is refused unread. */
@@ -137,6 +140,12 @@ export class Runtime implements ExchangeRuntime {
       apiKeyPrefixes: this.apiKeyPrefixes,
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
+    this.certificateHeaders = compileCertificateHeaders(
+      config.headers.client_certificate,
+      services.consumerHeaders.names,
+      problems,
+    )
+    for (const name of this.certificateHeaders.names) services.identityHeaders.add(name)
     checkQuotasNeedRedis(config, problems)
     const entries = compileRoutes(
       config,

@@ -11,7 +11,10 @@
  *   a caller cannot probe which keys exist (the reason goes to the audit line);
  * - several credentials, or a malformed Authorization field: 400 `error="invalid_request"`
  *   (§3.1: "uses more than one method for including an access token, or is otherwise malformed");
- * - missing scope: 403 `error="insufficient_scope"` with the `scope` the route needs.
+ * - missing scope: 403 `error="insufficient_scope"` with the `scope` the route needs;
+ * - a client certificate that maps to no consumer, or to a disabled one: 401 `unauthorized`, one
+ *   body for every reason (like keys). TLS client authentication has no HTTP auth scheme, so an
+ *   mtls-only route's 401 carries no WWW-Authenticate; the TLS handshake is its challenge.
  */
 import { createRejection, type Rejection } from '../../errors.js'
 import { JWT_FAILURES, type JwtFailure } from '../../jwt/types.js'
@@ -24,6 +27,8 @@ export interface Challenges {
   readonly unavailable: Rejection
   /** Any refusal of a present API key. */
   readonly invalidKey: Rejection
+  /** A client certificate that names no (enabled) consumer. */
+  readonly invalidCertificate: Rejection
   /** `all:` methods that named different consumers. */
   readonly consumerMismatch: Rejection
   invalid(failure: JwtFailure): Rejection
@@ -45,6 +50,9 @@ export function bearerScheme(realm: string): AuthScheme {
 export function apiKeyScheme(realm: string): AuthScheme {
   return { challenge: `ApiKey realm="${realm}"`, wants: 'an API key' }
 }
+
+/** A client certificate: asked for in the TLS handshake, not by an HTTP challenge. */
+export const MTLS_SCHEME: AuthScheme = { challenge: null, wants: 'a client certificate' }
 
 const cache = new Map<string, Challenges>()
 
@@ -113,6 +121,12 @@ function createChallenges(schemes: readonly AuthScheme[]): Challenges {
       'invalid_token',
       'The API key is not valid.',
       challenged(apiKey ?? tokenChallenge, ''),
+    ),
+    invalidCertificate: createRejection(
+      401,
+      'unauthorized',
+      'The client certificate is not accepted on this route.',
+      fields(''),
     ),
     consumerMismatch: createRejection(
       401,

@@ -1,22 +1,24 @@
 /**
  * authenticate — who is calling. Finds the route's credential — a bearer JWT (Authorization
  * header, or a configured cookie or query parameter), an API key (its header, optionally
- * `Authorization: ApiKey`, a named query parameter) — checks it, and fills `exchange.identity`
- * and, where the credential names a known consumer, `exchange.consumer`. Each method is a
- * {@link CredentialMethod} (method.ts; jwt-method.ts, api-key-method.ts). On an `any:` route the
+ * `Authorization: ApiKey`, a named query parameter), the connection's client certificate — checks
+ * it, and fills `exchange.identity` and, where the credential names a known consumer,
+ * `exchange.consumer`. Each method is a {@link CredentialMethod} (method.ts; jwt-method.ts,
+ * api-key-method.ts, mtls-method.ts). On an `any:` route the
  * method whose credential the request carries decides; a request carrying two is refused, never
  * guessed. On an `all:` route every method must admit its credential, and those that name a
  * consumer must name the same one. Synchronous for a key and for a cached or inline-verified
  * token; a promise only when a signature goes to the verify pool or an unknown kid waits for a
  * JWKS refresh.
  *
- * Reads: headers, query, clientAddress. Writes: identity, consumer. Answers: 400 invalid_request
+ * Reads: headers, query, clientAddress, clientCertificate. Writes: identity, consumer. Answers: 400 invalid_request
  * (several credentials, a malformed Authorization field), 401 + WWW-Authenticate (no credential,
  * invalid token, any refused API key with one body for every reason), 503 when the issuer's keys
  * cannot be had. One audit line per decision when `log.audit` is on, with the reason.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750 Bearer tokens
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
+ * @see https://www.rfc-editor.org/rfc/rfc8705 mutual TLS, certificate-bound tokens
  */
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
@@ -35,19 +37,33 @@ import {
 } from '../../pipeline/stage.js'
 import { ApiKeyAuthenticator, type KeyServices } from './api-key.js'
 import { ApiKeyMethod } from './api-key-method.js'
-import { apiKeyScheme, bearerScheme, challengesFor, type Challenges } from './challenge.js'
+import {
+  apiKeyScheme,
+  bearerScheme,
+  challengesFor,
+  MTLS_SCHEME,
+  type Challenges,
+} from './challenge.js'
 import { CredentialProblem, type KeySources, type TokenSources } from './credentials.js'
 import { JwtAuthenticator } from './jwt.js'
 import type { JwtContext } from './jwt-context.js'
 import { JwtMethod } from './jwt-method.js'
 import type { AuthMode, CredentialMethod } from './method.js'
-import { AuthSchema, RouteApiKeySchema, RouteJwtSchema, type AuthMethodName } from './schema.js'
+import { MtlsMethod } from './mtls-method.js'
+import {
+  AuthSchema,
+  RouteApiKeySchema,
+  RouteJwtSchema,
+  RouteMtlsSchema,
+  type AuthMethodName,
+} from './schema.js'
 
 /** The route keys this stage owns. */
 const ROUTE_KEYS = {
   auth: AuthSchema,
   jwt: Type.Optional(RouteJwtSchema),
   api_key: Type.Optional(RouteApiKeySchema),
+  mtls: Type.Optional(RouteMtlsSchema),
 }
 export type AuthenticateConfig = Static<TObject<typeof ROUTE_KEYS>>
 
@@ -89,7 +105,7 @@ const DEFAULT_KEY_SOURCES: KeySources = { header: 'x-api-key', authorization: fa
 const DEFAULT_REALM = 'portcullis'
 
 /** The route keys that configure one method each: present only when `auth` names the method. */
-const METHOD_KEYS = ['jwt', 'api_key'] as const
+const METHOD_KEYS = ['jwt', 'api_key', 'mtls'] as const
 
 /** Compiles the authenticate stage of a route, or null for a public route. */
 export function compileAuthenticate(
@@ -142,7 +158,11 @@ export function compileAuthenticate(
     return null
   }
   const schemes = names.map((name) =>
-    name === 'jwt' ? bearerScheme(jwt!.realm) : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
+    name === 'jwt'
+      ? bearerScheme(jwt!.realm)
+      : name === 'mtls'
+        ? MTLS_SCHEME
+        : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
   )
   const challenges = challengesFor(schemes)
   // Audit lines are info lines: below that level they would be built only to be dropped.
@@ -165,10 +185,23 @@ export function compileAuthenticate(
         query: jwt!.query ?? null,
       }
       const authenticator = new JwtAuthenticator(issuers, deps.jwt)
+      const bound = jwt!.require_bound_tokens === true
       methods.push(
-        new JwtMethod(site.name, sources, authenticator, deps.credentials, challenges, audit),
+        new JwtMethod(
+          site.name,
+          sources,
+          authenticator,
+          deps.credentials,
+          challenges,
+          audit,
+          bound,
+        ),
       )
       namesConsumers ||= issuers.some((issuer) => issuer.consumerClaim !== null)
+    } else if (name === 'mtls') {
+      const allowUnmapped = route.mtls?.allow_unmapped ?? false
+      methods.push(new MtlsMethod(site.name, deps.credentials, allowUnmapped, challenges, audit))
+      namesConsumers = true
     } else {
       const keys = new ApiKeyAuthenticator(deps)
       methods.push(new ApiKeyMethod(site.name, keySources!, keys, challenges, audit))

@@ -5,8 +5,8 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { HEADER_NAME_PATTERN, HEADER_NAME_REASON, Name, Pattern } from '../../config/fragments.js'
 
-/** Methods a route may name in `auth`; mtls, introspection and hmac join as they land. */
-export const AUTH_METHODS = ['jwt', 'api_key'] as const
+/** Methods a route may name in `auth`; introspection and hmac join as they land. */
+export const AUTH_METHODS = ['jwt', 'api_key', 'mtls'] as const
 export type AuthMethodName = (typeof AUTH_METHODS)[number]
 
 const Method = Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)))
@@ -84,6 +84,16 @@ export const RouteJwtSchema = Type.Object(
       }),
     ),
     realm: Realm('realm of the WWW-Authenticate challenge (RFC 6750 §3).'),
+    require_bound_tokens: Type.Optional(
+      Type.Boolean({
+        description:
+          'Admit only tokens bound to the client certificate (RFC 8705 §3: cnf["x5t#S256"]). A ' +
+          'bound token is always checked against the certificate, whatever this says; this also ' +
+          'refuses tokens without the binding.',
+        // Off: most tokens are bearer tokens, and binding needs an mTLS listener and an issuer that binds.
+        default: false,
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -117,6 +127,25 @@ export const RouteApiKeySchema = Type.Object(
   },
 )
 
+export const RouteMtlsSchema = Type.Object(
+  {
+    allow_unmapped: Type.Boolean({
+      description:
+        'Admit a valid certificate that maps to no consumer (consumers[].certificates): any ' +
+        "certificate of the listener's client CA then passes, with no consumer and its SAN URI " +
+        'or CN as the subject.',
+      // Off: a CA often signs more certificates than the callers of one route.
+      default: false,
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'How a route with auth mtls treats client certificates; the defaults apply when absent.',
+  },
+)
+
 export type AuthConfig = Static<typeof AuthSchema>
 export type RouteJwtConfig = Static<typeof RouteJwtSchema>
 export type RouteApiKeyConfig = Static<typeof RouteApiKeySchema>
+export type RouteMtlsConfig = Static<typeof RouteMtlsSchema>
