@@ -4,7 +4,7 @@
  * certificate; certificate-bound tokens (RFC 8705 §3) on jwt routes; and mtls combined with jwt
  * under any and all.
  */
-import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto'
+import { generateKeyPairSync, sign as cryptoSign, X509Certificate } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,8 +20,12 @@ import {
   type AuthenticateStage,
 } from '../../../src/stages/authenticate/index.js'
 import { JwtContext } from '../../../src/stages/authenticate/jwt-context.js'
-import type { ClientCertificate } from '../../../src/tls/client-certificate.js'
-import { TestCa, type IssuedCertificate } from '../../helpers/client-certificates.js'
+import {
+  clientCertificateOf,
+  type ClientCertificate,
+  type PeerCertificateFields,
+} from '../../../src/tls/client-certificate.js'
+import { createPki, type IssueOptions, type Pki } from '../../helpers/certificates.js'
 import { keyServices, type ConsumerInput } from '../../helpers/credentials.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 
@@ -29,27 +33,35 @@ const ISS = 'https://mtls.test'
 const SPIFFE = 'spiffe://example.org/ns/payments/sa/api'
 const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
 
-let ca: TestCa
+let pki: Pki
 let dir: string
 let issuers: ReadonlyMap<string, CompiledIssuer>
-let byUri: IssuedCertificate
-let byDns: IssuedCertificate
-let byCn: IssuedCertificate
-let byFingerprint: IssuedCertificate
-let unmapped: IssuedCertificate
-let ofDisabled: IssuedCertificate
+let byUri: ClientCertificate
+let byDns: ClientCertificate
+let byCn: ClientCertificate
+let byFingerprint: ClientCertificate
+let unmapped: ClientCertificate
+let ofDisabled: ClientCertificate
 /** Maps by URI to `payments` and by CN to `other`: the URI rule is the more specific. */
-let twoRules: IssuedCertificate
+let twoRules: ClientCertificate
 
 beforeAll(() => {
-  ca = new TestCa()
-  byUri = ca.issue({ subject: '/CN=payments-api/O=Example', uris: [SPIFFE] })
-  byDns = ca.issue({ subject: '/CN=host', dns: ['Billing.Example.org'] })
-  byCn = ca.issue({ subject: '/O=Example/CN=reports' })
-  byFingerprint = ca.issue({ subject: '/CN=pinned' })
-  unmapped = ca.issue({ subject: '/CN=stranger', uris: ['spiffe://example.org/ns/x/sa/y'] })
-  ofDisabled = ca.issue({ subject: '/CN=gone' })
-  twoRules = ca.issue({ subject: '/CN=reports', uris: [SPIFFE] })
+  pki = createPki()
+  const ca = pki.ca()
+  // As a front builds it: node's legacy object is what getPeerCertificate() returns.
+  const issue = (options: IssueOptions) =>
+    clientCertificateOf(
+      new X509Certificate(
+        pki.issue(ca, { ...options, client: true }).cert,
+      ).toLegacyObject() as unknown as PeerCertificateFields,
+    )
+  byUri = issue({ cn: 'payments-api', uris: [SPIFFE] })
+  byDns = issue({ cn: 'host', dns: ['Billing.Example.org'] })
+  byCn = issue({ cn: 'reports' })
+  byFingerprint = issue({ cn: 'pinned' })
+  unmapped = issue({ cn: 'stranger', uris: ['spiffe://example.org/ns/x/sa/y'] })
+  ofDisabled = issue({ cn: 'gone' })
+  twoRules = issue({ cn: 'reports', uris: [SPIFFE] })
   dir = mkdtempSync(join(tmpdir(), 'pcl-mtls-stage-'))
   const keys = join(dir, 'key.pem')
   writeFileSync(keys, publicKey.export({ format: 'pem', type: 'spki' }))
@@ -62,7 +74,7 @@ beforeAll(() => {
 })
 
 afterAll(() => {
-  ca.close()
+  pki.cleanup()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -99,9 +111,7 @@ function consumers(): ConsumerInput[] {
     // openssl's colon form, upper case: compared as lower-case hex.
     {
       name: 'pinned',
-      certificates: [
-        { sha256: byFingerprint.certificate.sha256.toUpperCase().match(/../g)!.join(':') },
-      ],
+      certificates: [{ sha256: byFingerprint.sha256.toUpperCase().match(/../g)!.join(':') }],
     },
     { name: 'gone', disabled: true, certificates: [{ cn: 'gone' }] },
   ]
@@ -161,7 +171,7 @@ describe('auth: mtls', () => {
   })
 
   it('maps a certificate to its consumer by a SAN URI (a SPIFFE ID)', () => {
-    const ex = exchange(byUri.certificate)
+    const ex = exchange(byUri)
     expect(mtls.onRequest(ex)).toBeUndefined()
     expect(ex.consumer?.name).toBe('payments')
     expect(ex.identity).toMatchObject({
@@ -169,43 +179,43 @@ describe('auth: mtls', () => {
       issuer: 'mtls',
       subject: SPIFFE,
       consumer: 'payments',
-      credentialId: byUri.certificate.sha256,
+      credentialId: byUri.sha256,
     })
   })
 
   it('maps by a SAN DNS name without letter case', () => {
-    const ex = exchange(byDns.certificate)
+    const ex = exchange(byDns)
     expect(mtls.onRequest(ex)).toBeUndefined()
     expect(ex.consumer?.name).toBe('billing')
   })
 
   it('maps by the subject CN', () => {
-    const ex = exchange(byCn.certificate)
+    const ex = exchange(byCn)
     expect(mtls.onRequest(ex)).toBeUndefined()
     expect(ex.consumer?.name).toBe('other')
     expect(ex.identity?.subject).toBe('reports')
   })
 
   it('maps by the SHA-256 fingerprint, written with colons in any case', () => {
-    const ex = exchange(byFingerprint.certificate)
+    const ex = exchange(byFingerprint)
     expect(mtls.onRequest(ex)).toBeUndefined()
     expect(ex.consumer?.name).toBe('pinned')
   })
 
   it('prefers the more specific rule when a certificate matches two consumers', () => {
-    const ex = exchange(twoRules.certificate)
+    const ex = exchange(twoRules)
     expect(mtls.onRequest(ex)).toBeUndefined()
     expect(ex.consumer?.name).toBe('payments')
   })
 
   it('refuses a valid certificate that maps to no consumer with 401', () => {
-    const ex = exchange(unmapped.certificate)
+    const ex = exchange(unmapped)
     expect(mtls.onRequest(ex)).toMatchObject({ status: 401, code: 'unauthorized' })
     expect(ex.identity).toBeNull()
   })
 
   it('refuses the certificate of a disabled consumer with the same 401', () => {
-    const verdict = mtls.onRequest(exchange(ofDisabled.certificate))
+    const verdict = mtls.onRequest(exchange(ofDisabled))
     expect(verdict).toBe(mtls.challenges.invalidCertificate)
   })
 
@@ -216,8 +226,8 @@ describe('auth: mtls', () => {
   })
 
   it('hands every request of a certificate the same identity object', () => {
-    const first = exchange(byUri.certificate)
-    const second = exchange(byUri.certificate)
+    const first = exchange(byUri)
+    const second = exchange(byUri)
     mtls.onRequest(first)
     mtls.onRequest(second)
     expect(second.identity).toBe(first.identity)
@@ -226,7 +236,7 @@ describe('auth: mtls', () => {
   describe('when the route allows unmapped certificates', () => {
     it('admits one without a consumer, its SAN URI as the subject', () => {
       const open = stage(route('mtls', { mtls: { allow_unmapped: true } }))
-      const ex = exchange(unmapped.certificate)
+      const ex = exchange(unmapped)
       expect(open.onRequest(ex)).toBeUndefined()
       expect(ex.consumer).toBeNull()
       expect(ex.identity).toMatchObject({
@@ -238,7 +248,7 @@ describe('auth: mtls', () => {
 
     it('still refuses the certificate of a disabled consumer', () => {
       const open = stage(route('mtls', { mtls: { allow_unmapped: true } }))
-      expect(open.onRequest(exchange(ofDisabled.certificate))).toMatchObject({ status: 401 })
+      expect(open.onRequest(exchange(ofDisabled))).toMatchObject({ status: 401 })
     })
   })
 })
@@ -255,23 +265,23 @@ describe('certificate-bound tokens (RFC 8705 §3) on a jwt route', () => {
     token({ sub: 'svc', cnf: { 'x5t#S256': certificate.x5tS256 } })
 
   it('admits a bound token over a connection presenting its certificate', () => {
-    const ex = exchange(byUri.certificate, `Bearer ${boundTo(byUri.certificate)}`)
+    const ex = exchange(byUri, `Bearer ${boundTo(byUri)}`)
     expect(jwt.onRequest(ex)).toBeUndefined()
     expect(ex.identity?.subject).toBe('svc')
   })
 
   it('refuses the same (cached) token over a connection presenting another certificate', () => {
-    const t = boundTo(byUri.certificate)
-    expect(jwt.onRequest(exchange(byUri.certificate, `Bearer ${t}`))).toBeUndefined()
-    const verdict = jwt.onRequest(exchange(byDns.certificate, `Bearer ${t}`))
+    const t = boundTo(byUri)
+    expect(jwt.onRequest(exchange(byUri, `Bearer ${t}`))).toBeUndefined()
+    const verdict = jwt.onRequest(exchange(byDns, `Bearer ${t}`))
     expect(verdict).toMatchObject({ status: 401, code: 'invalid_token' })
     expect(descriptionOf(verdict)).toBe('The token is bound to another client certificate.')
     // …and the verdict cached for the token still admits its own certificate.
-    expect(jwt.onRequest(exchange(byUri.certificate, `Bearer ${t}`))).toBeUndefined()
+    expect(jwt.onRequest(exchange(byUri, `Bearer ${t}`))).toBeUndefined()
   })
 
   it('refuses a bound token over a connection without a certificate', () => {
-    const verdict = jwt.onRequest(exchange(null, `Bearer ${boundTo(byUri.certificate)}`))
+    const verdict = jwt.onRequest(exchange(null, `Bearer ${boundTo(byUri)}`))
     expect(descriptionOf(verdict)).toBe(
       'The token is bound to a client certificate and none was presented.',
     )
@@ -279,27 +289,27 @@ describe('certificate-bound tokens (RFC 8705 §3) on a jwt route', () => {
 
   it('refuses a cnf whose x5t#S256 is not a string', () => {
     const t = token({ sub: 'svc', cnf: { 'x5t#S256': 42 } })
-    expect(jwt.onRequest(exchange(byUri.certificate, `Bearer ${t}`))).toMatchObject({
+    expect(jwt.onRequest(exchange(byUri, `Bearer ${t}`))).toMatchObject({
       status: 401,
     })
   })
 
   it('admits an unbound token unless the route requires bound tokens', () => {
     const t = token({ sub: 'svc' })
-    expect(jwt.onRequest(exchange(byUri.certificate, `Bearer ${t}`))).toBeUndefined()
-    const verdict = strict.onRequest(exchange(byUri.certificate, `Bearer ${t}`))
+    expect(jwt.onRequest(exchange(byUri, `Bearer ${t}`))).toBeUndefined()
+    const verdict = strict.onRequest(exchange(byUri, `Bearer ${t}`))
     expect(verdict).toMatchObject({ status: 401, code: 'invalid_token' })
     expect(descriptionOf(verdict)).toBe(
       'This route accepts only tokens bound to the client certificate.',
     )
     const jkt = token({ sub: 'svc', cnf: { jkt: 'abc' } })
-    expect(descriptionOf(strict.onRequest(exchange(byUri.certificate, `Bearer ${jkt}`)))).toBe(
+    expect(descriptionOf(strict.onRequest(exchange(byUri, `Bearer ${jkt}`)))).toBe(
       'This route accepts only tokens bound to the client certificate.',
     )
   })
 
   it('admits a bound token on a route that requires them', () => {
-    const ex = exchange(byDns.certificate, `Bearer ${boundTo(byDns.certificate)}`)
+    const ex = exchange(byDns, `Bearer ${boundTo(byDns)}`)
     expect(strict.onRequest(ex)).toBeUndefined()
   })
 })
@@ -312,19 +322,19 @@ describe('mtls with jwt', () => {
     })
 
     it('lets the certificate decide when the request carries no token', () => {
-      const ex = exchange(byUri.certificate)
+      const ex = exchange(byUri)
       expect(any.onRequest(ex)).toBeUndefined()
       expect(ex.identity?.method).toBe('mtls')
     })
 
     it('lets a token decide when the request carries one, over a mapped certificate', () => {
-      const ex = exchange(byUri.certificate, `Bearer ${token({ sub: 'alice' })}`)
+      const ex = exchange(byUri, `Bearer ${token({ sub: 'alice' })}`)
       expect(any.onRequest(ex)).toBeUndefined()
       expect(ex.identity).toMatchObject({ method: 'jwt', subject: 'alice' })
     })
 
     it('refuses an invalid token without falling back to the certificate', () => {
-      const ex = exchange(byUri.certificate, `Bearer ${token({ sub: 'alice', exp: 1 })}`)
+      const ex = exchange(byUri, `Bearer ${token({ sub: 'alice', exp: 1 })}`)
       expect(any.onRequest(ex)).toMatchObject({ status: 401, code: 'invalid_token' })
     })
 
@@ -338,7 +348,7 @@ describe('mtls with jwt', () => {
     })
 
     it('refuses an unmapped certificate when no token decides', () => {
-      expect(any.onRequest(exchange(unmapped.certificate))).toMatchObject({ status: 401 })
+      expect(any.onRequest(exchange(unmapped))).toMatchObject({ status: 401 })
     })
   })
 
@@ -349,28 +359,25 @@ describe('mtls with jwt', () => {
     })
 
     it('admits a certificate and a token of the same consumer; the token’s identity stands', () => {
-      const ex = exchange(byUri.certificate, `Bearer ${token({ sub: 'a', client_id: 'payments' })}`)
+      const ex = exchange(byUri, `Bearer ${token({ sub: 'a', client_id: 'payments' })}`)
       expect(all.onRequest(ex)).toBeUndefined()
       expect(ex.consumer?.name).toBe('payments')
       expect(ex.identity).toMatchObject({ method: 'jwt', subject: 'a' })
     })
 
     it('refuses a certificate and a token of different consumers', () => {
-      const ex = exchange(byUri.certificate, `Bearer ${token({ sub: 'a', client_id: 'billing' })}`)
+      const ex = exchange(byUri, `Bearer ${token({ sub: 'a', client_id: 'billing' })}`)
       expect(all.onRequest(ex)).toBe(all.challenges.consumerMismatch)
     })
 
     it('refuses a token without a certificate, and a certificate without a token', () => {
       const t = `Bearer ${token({ sub: 'a', client_id: 'payments' })}`
       expect(all.onRequest(exchange(null, t))).toMatchObject({ status: 401 })
-      expect(all.onRequest(exchange(byUri.certificate))).toMatchObject({ status: 401 })
+      expect(all.onRequest(exchange(byUri))).toMatchObject({ status: 401 })
     })
 
     it('refuses an unmapped certificate even beside a valid token', () => {
-      const ex = exchange(
-        unmapped.certificate,
-        `Bearer ${token({ sub: 'a', client_id: 'payments' })}`,
-      )
+      const ex = exchange(unmapped, `Bearer ${token({ sub: 'a', client_id: 'payments' })}`)
       expect(all.onRequest(ex)).toBe(all.challenges.invalidCertificate)
     })
   })
