@@ -145,7 +145,7 @@ export class Runtime implements ExchangeRuntime {
       services.consumerHeaders.names,
       problems,
     )
-    for (const name of this.certificateHeaders.names) services.identityHeaders.add(name)
+    for (const name of this.certificateHeaders.removed) services.identityHeaders.add(name)
     checkQuotasNeedRedis(config, problems)
     const entries = compileRoutes(
       config,

@@ -44,8 +44,9 @@ export const CertificateHeadersSchema = Type.Object(
     default: {},
     description:
       'Headers telling the upstream the client certificate of an mTLS connection, on every ' +
-      'route. Every name here, whichever format is chosen, is removed from every client ' +
-      'request in any letter case and with _ for -, so an upstream can trust them.',
+      'route. Every name here, whichever format is chosen, and the default names even when ' +
+      'renamed, are removed from every client request in any letter case and with _ for -, so ' +
+      'an upstream can trust them.',
   },
 )
 

@@ -21,9 +21,22 @@ import type { ClientCertificate } from './client-certificate.js'
 
 const NO_HEADERS: readonly string[] = Object.freeze([])
 
+/**
+ * Removed from every client request even when renamed: an upstream written for the usual names
+ * (these defaults, Envoy's XFCC) would trust them whatever this gateway calls its own.
+ */
+const USUAL_NAMES = [
+  'x-client-cert-subject',
+  'x-client-cert-san',
+  'x-client-cert-sha256',
+  'x-forwarded-client-cert',
+] as const
+
 export class CertificateHeaders {
-  /** Every configured name, lower case, whichever format is chosen: never taken from a client. */
+  /** The configured names, lower case: subject, san, sha256, xfcc. */
   readonly names: readonly string[]
+  /** Every name never taken from a client: the configured ones and the usual ones. */
+  readonly removed: readonly string[]
   readonly #config: CertificateHeadersConfig
   /** The header list last built per certificate. */
   readonly #built = new WeakMap<ClientCertificate, readonly string[]>()
@@ -31,6 +44,7 @@ export class CertificateHeaders {
   constructor(config: CertificateHeadersConfig, names: readonly string[]) {
     this.#config = config
     this.names = names
+    this.removed = [...new Set([...names, ...USUAL_NAMES])]
   }
 
   /** The headers for `certificate`, flat [name, value…]; the same array for every request. */

@@ -136,10 +136,11 @@ describe('headers.client_certificate', () => {
     }
   })
 
-  it('never passes a client’s header under a configured name, in any spelling', () => {
+  it('never passes a client’s header under a configured name, nor under the default one', () => {
     const { runtime } = load({ client_certificate: { subject: 'X-Mtls-Subject' } })
     expect(runtime.headerRules.removes('x_mtls_subject')).toBe(true)
     expect(runtime.headerRules.removes('x-mtls-subject')).toBe(true)
+    expect(runtime.headerRules.removes('x-client-cert-subject')).toBe(true)
   })
 
   it('refuses a name the gateway sets itself, or one headers.consumer already uses', () => {
