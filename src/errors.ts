@@ -18,6 +18,7 @@ export type PortcullisErrorCode =
   | 'PCL_ERR_VERIFIER_UNAVAILABLE'
   | 'PCL_ERR_UPSTREAM_SOCKETS_UNAVAILABLE'
   | 'PCL_ERR_LISTEN'
+  | 'PCL_ERR_TLS'
   | 'PCL_ERR_ADMIN'
 
 /** One problem found in a config file: where (`routes[2].match.paths[0]`) and why. */

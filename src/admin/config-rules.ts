@@ -11,10 +11,11 @@ export function checkAdminConfig(config: GatewayConfig): ConfigProblem[] {
   const admin = config.listeners.admin
   if (admin === undefined) return []
   const problems: ConfigProblem[] = []
-  const { http, https, status } = config.listeners
+  const { http, https, mtls, status } = config.listeners
   for (const [name, listener] of [
     ['http', http],
     ['https', https],
+    ['mtls', mtls],
     ['status', status],
   ] as const) {
     // Port 0 takes a new port for each listener: they never meet.

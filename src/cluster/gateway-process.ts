@@ -28,6 +28,7 @@ import { CredentialDirectory } from '../consumers/directory.js'
 import { KeyUsage } from '../keys/usage.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 import { AdminHost, type WorkerSlotView } from './admin-host.js'
+import { serveListenersTls } from '../tls/listeners.js'
 
 export type FrontKind = 'uws' | 'node'
 
@@ -112,6 +113,9 @@ export async function startServing(
   let quotaLeaser = leaseQuotas(null, config, state.rateLimits, logger, members)
   // Keys first: a worker that listens before its JWKS arrived would refuse valid tokens.
   await state.issuers.startAll()
+  // Expiry warnings once per host, not once per worker.
+  const tlsLogger = options.workerIndex === 0 ? logger : null
+  const tls = serveListenersTls(config, tlsLogger)
   let front: Front
   if (frontKind === 'uws') {
     const { uws, description, file } = loadNativeUws()
@@ -122,10 +126,28 @@ export async function startServing(
   } else {
     front = new NodeFront(runtime)
   }
+  // uWS 20.30 can neither require nor expose a client certificate: the mTLS listener is node:tls
+  // on either front, feeding the same exchange and request path (front/node.ts).
+  const mtlsFront: Front | null =
+    config.listeners.mtls === undefined
+      ? null
+      : frontKind === 'node'
+        ? front
+        : new NodeFront(runtime)
+  const fronts = mtlsFront === null || mtlsFront === front ? [front] : [front, mtlsFront]
+  const description =
+    mtlsFront === null
+      ? front.description
+      : `${front.description}; mtls listener on node:tls (OpenSSL ${process.versions.openssl})`
 
   const bound: string[] = []
-  const { http, https, status } = config.listeners
-  const listen = async (scheme: string, listener: FrontListener, probe = false) => {
+  const { http, https, mtls, status } = config.listeners
+  const listen = async (
+    scheme: string,
+    listener: FrontListener,
+    probe = false,
+    on: Front = front,
+  ) => {
     const at: BoundListener = probe
       ? await front.listenStatus(listener, (path) =>
           statusProbe(path, state, () =>
@@ -135,18 +157,17 @@ export async function startServing(
             }),
           ),
         )
-      : await front.listen(listener)
+      : await on.listen(listener)
     bound.push(`${scheme}://${at.host}:${at.port}`)
   }
   if (http !== undefined)
     await listen('http', { kind: 'http', host: http.host, port: http.port, tls: null })
   if (https !== undefined) {
-    await listen('https', {
-      kind: 'https',
-      host: https.host,
-      port: https.port,
-      tls: { cert: https.cert, key: https.key, passphrase: https.passphrase },
-    })
+    await listen('https', { kind: 'https', host: https.host, port: https.port, tls: tls.https })
+  }
+  if (mtls !== undefined && mtlsFront !== null) {
+    const listener = { kind: 'mtls', host: mtls.host, port: mtls.port, tls: tls.mtls } as const
+    await listen('mtls', listener, false, mtlsFront)
   }
   if (status !== undefined) {
     await listen('status', { kind: 'http', host: status.host, port: status.port, tls: null }, true)
@@ -174,16 +195,23 @@ export async function startServing(
   if (admin !== null) bound.push(admin.listener)
 
   return {
-    front: front.description,
+    front: description,
     verifier: describeVerifier(),
     upstreamSockets: sockets.description,
     listeners: bound,
     async reload(next: GatewayConfig, generation: number): Promise<void> {
       const compiled = new Runtime(next, state)
+      // Certificates, keys, CA bundle and CRLs are read again; a file that does not load keeps
+      // the running ones (and the running config) in place.
+      const nextTls = serveListenersTls(next, tlsLogger)
+      if (https !== undefined && nextTls.https !== null)
+        await front.updateTls('https', nextTls.https)
+      if (mtlsFront !== null && nextTls.mtls !== null)
+        await mtlsFront.updateTls('mtls', nextTls.mtls)
       await state.issuers.startAll()
       await shareLimits(next)
       runtime = compiled
-      front.setRuntime(runtime)
+      for (const f of fronts) f.setRuntime(runtime)
       revocationSync = syncRevocations(revocationSync, next.redis, revocations, logger)
       credentialSync = syncCredentials(credentialSync, next.redis, state.credentials, logger)
       usageFlush = flushKeyUsage(usageFlush, next, state.keyUsage, logger)
@@ -193,7 +221,7 @@ export async function startServing(
     },
     drain(graceMs: number): Promise<void> {
       state.draining = true
-      front.closeListeners()
+      for (const f of fronts) f.closeListeners()
       void admin?.close()
       void sharing.close()
       rateLimitSync?.close()

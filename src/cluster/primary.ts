@@ -60,7 +60,10 @@ export function runPrimary(options: PrimaryOptions): void {
   // shares one listening socket: with node's default round-robin the primary accepts and hands
   // each connection to a worker over IPC, and a worker that dies leaves the connections it was
   // handed hanging. Letting the workers accept (SCHED_NONE) makes the kernel reset them instead.
-  if (front === 'node') cluster.schedulingPolicy = cluster.SCHED_NONE
+  // The mTLS listener is node:tls on either front, so it shares a socket the same way.
+  if (front === 'node' || options.config.listeners.mtls !== undefined) {
+    cluster.schedulingPolicy = cluster.SCHED_NONE
+  }
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)),
     execArgv: workerExecArgv(process.execArgv, process.env['NODE_OPTIONS']),

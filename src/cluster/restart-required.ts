@@ -8,17 +8,30 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 
 /**
- * Config sections only read at start, each with why. Every other key applies on reload: routes,
+ * Config sections only read at start, each with why. Every other key applies on reload: TLS
+ * listeners' files (certificates, keys, client_ca, crl, verify_depth), routes,
  * upstreams, issuers, revocation, rate limits, redis, limits (node:http keeps its head limit
  * below), log, and the cluster's shutdown grace and respawn backoff (read by the primary when
  * used).
  */
-const STARTUP_ONLY: readonly { readonly path: readonly string[]; readonly why: string }[] = [
-  { path: ['listeners'], why: 'listeners are bound at start' },
+const STARTUP_ONLY: readonly StartupOnly[] = [
+  // A TLS listener's certificates, keys, CA bundle and CRLs are read again on every reload.
+  { path: ['listeners', 'http'], why: 'listeners are bound at start' },
+  { path: ['listeners', 'status'], why: 'listeners are bound at start' },
+  { path: ['listeners', 'admin'], why: 'listeners are bound at start' },
+  { path: ['listeners', 'https'], only: ['host', 'port'], why: 'listeners are bound at start' },
+  { path: ['listeners', 'mtls'], only: ['host', 'port'], why: 'listeners are bound at start' },
   { path: ['cluster', 'workers'], why: 'workers are forked at start' },
   { path: ['cluster', 'verify_threads'], why: 'verify threads are started with each worker' },
   { path: ['gossip'], why: 'gossip members bind and find their peers at start' },
 ]
+
+interface StartupOnly {
+  readonly path: readonly string[]
+  /** Only these keys of the section (its presence always counts); default: all of it. */
+  readonly only?: readonly string[]
+  readonly why: string
+}
 
 /** The node front's node:http parser takes its head limit when the listener is created. */
 const NODE_FRONT_STARTUP_ONLY = [
@@ -48,14 +61,17 @@ export function restartRequired(
   next: GatewayConfig,
   context: RestartContext,
 ): PendingKey[] {
-  const sections =
+  const sections: readonly StartupOnly[] =
     context.front === 'node' ? [...STARTUP_ONLY, ...NODE_FRONT_STARTUP_ONLY] : STARTUP_ONLY
   const pending: PendingKey[] = []
-  for (const { path, why } of sections) {
+  for (const { path, only, why } of sections) {
     const key = path.join('.')
     if (context.overridden.has(key)) continue
     const changed: string[] = []
-    changedLeaves(valueAt(started, path), valueAt(next, path), key, changed)
+    const [a, b] = [valueAt(started, path), valueAt(next, path)]
+    if (only !== undefined && isRecord(a) && isRecord(b)) {
+      for (const name of only) changedLeaves(a[name], b[name], `${key}.${name}`, changed)
+    } else changedLeaves(a, b, key, changed)
     for (const leaf of changed) pending.push({ key: leaf, why })
   }
   return pending

@@ -8,8 +8,6 @@
  * tier after another. The rules that need a valid config (an issuer's keys, a policy's tiers)
  * follow once the schema passes.
  */
-import { readFileSync } from 'node:fs'
-import { createSecureContext } from 'node:tls'
 import { checkAdminConfig } from '../admin/config-rules.js'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
@@ -28,6 +26,7 @@ import { BodyRateWatch } from '../gateway/body-rate.js'
 import { CredentialDirectory } from '../consumers/directory.js'
 import { KeyUsage } from '../keys/usage.js'
 import { ClientSlots } from '../gateway/client-slots.js'
+import { loadListenersTls } from '../tls/listeners.js'
 
 export interface CheckedConfig {
   readonly config: GatewayConfig
@@ -44,7 +43,9 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
     if (!isInvalidConfig(error)) throw error
     throw invalidConfig([...error.problems, ...checkReferences(data)])
   }
-  const problems = [...checkTlsFiles(config), ...checkAdminConfig(config)]
+  // Certificates and keys are read now, so a bad file or a mismatched pair is a config error
+  // naming the file, not a failed listen (or, on a reload, a worker that refuses it).
+  const problems = [...loadListenersTls(config).problems, ...checkAdminConfig(config)]
   // No request goes through these pools: node's sockets, which load nothing and open none here.
   const pools = new PoolCache(createUpstreamSockets('node'))
   const issuers = new IssuerRegistry(logger)
@@ -85,40 +86,4 @@ function isInvalidConfig(error: unknown): error is PortcullisError {
 
 function invalidConfig(problems: readonly ConfigProblem[]): PortcullisError {
   return new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
-}
-
-/** Reads certificate and key now, so a bad path or a mismatched pair is a config error, not a failed listen. */
-function checkTlsFiles(config: GatewayConfig): ConfigProblem[] {
-  const https = config.listeners.https
-  if (https === undefined) return []
-  const problems: ConfigProblem[] = []
-  const read = (key: 'cert' | 'key'): Buffer | null => {
-    try {
-      return readFileSync(https[key])
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'error'
-      problems.push({
-        path: `listeners.https.${key}`,
-        reason: `cannot read "${https[key]}" (${code})`,
-      })
-      return null
-    }
-  }
-  const cert = read('cert')
-  const key = read('key')
-  if (cert !== null && key !== null) {
-    try {
-      createSecureContext({
-        cert,
-        key,
-        ...(https.passphrase === undefined ? {} : { passphrase: https.passphrase }),
-      })
-    } catch (error) {
-      problems.push({
-        path: 'listeners.https',
-        reason: `certificate and key are not a usable pair: ${(error as Error).message}`,
-      })
-    }
-  }
-  return problems
 }

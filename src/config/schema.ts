@@ -14,6 +14,7 @@ import { HeadersSchema, UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../gateway/route-schema.js'
 import { RateLimitsSchema } from '../rate-limit/schema.js'
 import { RedisSchema } from '../state/schema.js'
+import { TlsSchema } from '../tls/schema.js'
 
 export const GatewayConfigSchema = Type.Object(
   {
@@ -21,6 +22,7 @@ export const GatewayConfigSchema = Type.Object(
     admin: AdminSchema,
     cluster: ClusterSchema,
     limits: LimitsSchema,
+    tls: TlsSchema,
     log: LogSchema,
     redis: Type.Optional(RedisSchema),
     gossip: GossipSchema,

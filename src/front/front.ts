@@ -1,12 +1,14 @@
 /** The seam between the gateway and its two fronts (uws.ts, node.ts). */
 import type { ListenerKind } from '../gateway/exchange.js'
 import type { Runtime } from '../gateway/runtime.js'
+import type { ServerTls } from '../tls/server-tls.js'
 
 export interface FrontListener {
   readonly kind: ListenerKind
   readonly host: string
   readonly port: number
-  readonly tls: { cert: string; key: string; passphrase?: string | undefined } | null
+  /** Certificates (and client verification, on 'mtls'), as checked by tls/server-tls.ts. */
+  readonly tls: ServerTls | null
 }
 
 export interface BoundListener {
@@ -22,6 +24,12 @@ export interface Front {
   readonly description: string
   listen(listener: FrontListener): Promise<BoundListener>
   listenStatus(listener: FrontListener, probe: StatusProbe): Promise<BoundListener>
+  /**
+   * New certificates, keys, CA bundle and CRLs for the TLS listener of `kind` (a reload): new
+   * connections get them, open connections keep the ones they were made with. Rejects, with the
+   * old ones still serving, when they cannot be applied.
+   */
+  updateTls(kind: ListenerKind, tls: ServerTls): Promise<void>
   /** New requests use this runtime from now on; requests in flight keep theirs. */
   setRuntime(runtime: Runtime): void
   /**

@@ -10,9 +10,9 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
-import { readFileSync } from 'node:fs'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls'
 import { performance } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
 import { PortcullisError, REJECT, REJECT_HEAD, rejectionBody, type Rejection } from '../errors.js'
@@ -24,6 +24,10 @@ import { completeHead, recordHeader } from './request-head.js'
 import { newRequestId } from './request-id.js'
 import { splitTarget } from '../gateway/normalize-path.js'
 import { handleNodeUpgrade } from './websocket-node.js'
+import { NODE_TLS_PROFILE } from '../tls/profile.js'
+import { contextOf, type ServerTls } from '../tls/server-tls.js'
+import { SniTable } from '../tls/sni.js'
+import { admitPeerCertificate, peerCertificateOf } from '../tls/peer-certificate.js'
 
 /** Sockets whose connection was answered with a closing rejection. */
 const CLOSING = new WeakSet<object>()
@@ -149,6 +153,7 @@ export class NodeFront implements Front {
   readonly description = 'node (node:http, llhttp)'
   #runtime: Runtime
   readonly #servers: Server[] = []
+  readonly #tls = new Map<ListenerKind, TlsEntry>()
 
   constructor(runtime: Runtime) {
     this.#runtime = runtime
@@ -169,20 +174,33 @@ export class NodeFront implements Front {
     }
     const handler = (req: IncomingMessage, res: ServerResponse) =>
       this.#onRequest(listener.kind, req, res)
-    const server =
-      listener.tls === null
-        ? createHttpServer(options, handler)
-        : createHttpsServer(
-            {
-              ...options,
-              cert: readFileSync(listener.tls.cert),
-              key: readFileSync(listener.tls.key),
-              ...(listener.tls.passphrase === undefined
-                ? {}
-                : { passphrase: listener.tls.passphrase }),
-            },
-            handler,
-          )
+    const tls = listener.tls
+    let server: Server
+    if (tls === null) server = createHttpServer(options, handler)
+    else {
+      const entry: TlsEntry = { server: null, served: new ServedTls(tls) }
+      const https = createHttpsServer(
+        {
+          ...options,
+          ...NODE_TLS_PROFILE,
+          ...contextOf(tls.main, tls.clients),
+          SNICallback: (name, done) => done(null, entry.served.contextFor(name)),
+          // mTLS: a connection without a certificate of client_ca (or revoked by a CRL) fails
+          // its handshake; no request is ever read from it.
+          requestCert: tls.clients !== null,
+          rejectUnauthorized: tls.clients !== null,
+        },
+        handler,
+      )
+      if (tls.clients !== null) {
+        https.on('secureConnection', (socket: TLSSocket) => {
+          if (!admitPeerCertificate(socket, entry.served.verifyDepth)) socket.destroy()
+        })
+      }
+      entry.server = https
+      this.#tls.set(listener.kind, entry)
+      server = https
+    }
     // The head is checked (routes, max_body) before the client is told to send its body.
     server.on('checkContinue', handler)
     server.on('clientError', onClientError)
@@ -191,6 +209,20 @@ export class NodeFront implements Front {
       handleNodeUpgrade(this.#runtime, listener.kind, req, socket, head),
     )
     return this.#bind(server, listener)
+  }
+
+  updateTls(kind: ListenerKind, tls: ServerTls): Promise<void> {
+    const entry = this.#tls.get(kind)
+    if (entry?.server == null) return Promise.resolve()
+    try {
+      const next = new ServedTls(tls)
+      // Replaces the default context; open connections keep the one they were made with.
+      entry.server.setSecureContext(contextOf(tls.main, tls.clients))
+      entry.served = next
+      return Promise.resolve()
+    } catch (error) {
+      return Promise.reject(error as Error)
+    }
   }
 
   listenStatus(listener: FrontListener, probe: StatusProbe): Promise<BoundListener> {
@@ -255,11 +287,40 @@ export class NodeFront implements Front {
       }
     }
     completeHead(exchange)
+    if (kind === 'mtls') exchange.clientCertificate = peerCertificateOf(req.socket)
     const address = req.socket.remoteAddress ?? ''
     exchange.clientAddress =
       address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
     res.on('close', () => exchange.onResponseClosed())
     handleRequest(exchange)
+  }
+}
+
+/** A TLS listener's server and what it serves now (replaced whole on a reload). */
+interface TlsEntry {
+  server: HttpsServer | null
+  served: ServedTls
+}
+
+/** The SNI contexts of one TLS listener, replaced whole on a reload. */
+class ServedTls {
+  readonly verifyDepth: number
+  readonly #table: SniTable<SecureContext>
+
+  constructor(tls: ServerTls) {
+    this.verifyDepth = tls.clients?.verifyDepth ?? 0
+    this.#table = new SniTable(
+      tls.sni.map(({ hosts, pair }) => ({
+        hosts,
+        // Each SNI context verifies clients too: OpenSSL verifies with the chosen context's store.
+        value: createSecureContext({ ...NODE_TLS_PROFILE, ...contextOf(pair, tls.clients) }),
+      })),
+    )
+  }
+
+  /** undefined: the server's default context. */
+  contextFor(serverName: string): SecureContext | undefined {
+    return this.#table.size === 0 ? undefined : this.#table.find(serverName)
   }
 }
 

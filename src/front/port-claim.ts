@@ -25,10 +25,11 @@ const REASONS: Readonly<Record<string, string>> = {
 
 /** Throws PCL_ERR_LISTEN naming the first listener whose address cannot be bound now. */
 export async function assertListenersFree(listeners: ListenersConfig): Promise<void> {
-  const { http, https, status, admin } = listeners
+  const { http, https, mtls, status, admin } = listeners
   const addresses: NamedAddress[] = []
   if (http !== undefined) addresses.push({ name: 'listeners.http', ...http })
   if (https !== undefined) addresses.push({ name: 'listeners.https', ...https })
+  if (mtls !== undefined) addresses.push({ name: 'listeners.mtls', ...mtls })
   if (status !== undefined) addresses.push({ name: 'listeners.status', ...status })
   if (admin !== undefined) addresses.push({ name: 'listeners.admin', ...admin })
   // Port 0 asks for a new port: nothing holds it.

@@ -16,15 +16,100 @@ export const HttpListenerSchema = Type.Object(
   },
 )
 
+const PemFile = (description: string) => Type.String({ minLength: 1, description })
+
+const Passphrase = Type.Optional(
+  Type.String({ description: 'Passphrase of the key, if it is encrypted. Default: none.' }),
+)
+
+/** A certificate served to clients that ask for one of `hosts` (SNI, RFC 6066 §3). */
+export const SniCertificateSchema = Type.Object(
+  {
+    hosts: Type.Array(
+      Type.String({
+        minLength: 1,
+        pattern: '^(\\*\\.)?[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$',
+        patternReason: 'must be a host name (api.example.com) or a wildcard (*.example.com)',
+      }),
+      {
+        minItems: 1,
+        description:
+          'Server names this certificate answers: exact (api.example.com) or one wildcard ' +
+          'label (*.example.com matches a.example.com, not a.b.example.com). An exact name ' +
+          'wins over a wildcard; a name none matches gets the default cert.',
+      },
+    ),
+    cert: PemFile('PEM certificate chain file (leaf first).'),
+    key: PemFile('PEM private key file.'),
+    passphrase: Passphrase,
+  },
+  { additionalProperties: false },
+)
+
+const Certificates = Type.Array(SniCertificateSchema, {
+  description:
+    'More certificates, chosen by the server name the client sends (SNI). Default: none, the ' +
+    'cert/key pair serves every name.',
+  default: [],
+})
+
 export const TlsListenerSchema = Type.Object(
   {
     host: Host('Address to bind.', '0.0.0.0'),
     port: Port({ description: 'TCP port.', default: 8443 }),
-    cert: Type.String({ minLength: 1, description: 'PEM certificate chain file.' }),
-    key: Type.String({ minLength: 1, description: 'PEM private key file.' }),
-    passphrase: Type.Optional(Type.String({ description: 'Passphrase of the key, if encrypted.' })),
+    cert: PemFile(
+      'PEM certificate chain file (leaf first): served to clients that send no server name ' +
+        'or one no entry of certificates matches.',
+    ),
+    key: PemFile('PEM private key file of cert.'),
+    passphrase: Passphrase,
+    certificates: Certificates,
   },
-  { additionalProperties: false, description: 'HTTPS listener: TLS terminated by native OpenSSL.' },
+  {
+    additionalProperties: false,
+    description:
+      'HTTPS listener: TLS 1.2 and 1.3 with the Mozilla "intermediate" ciphers, terminated by ' +
+      'native OpenSSL (uWS SSLApp, or node:https with --front node). Certificates and keys ' +
+      'are read again on every reload (SIGHUP).',
+  },
+)
+
+export const MtlsListenerSchema = Type.Object(
+  {
+    host: Host('Address to bind.', '0.0.0.0'),
+    port: Port({ description: 'TCP port.', default: 8444 }),
+    cert: PemFile('PEM certificate chain file (leaf first) of the server.'),
+    key: PemFile('PEM private key file of cert.'),
+    passphrase: Passphrase,
+    certificates: Certificates,
+    client_ca: PemFile(
+      'PEM bundle of the CAs whose client certificates are accepted; a connection without ' +
+        'a certificate that chains to one of them is refused in the handshake.',
+    ),
+    crl: Type.Array(PemFile('PEM CRL file.'), {
+      description:
+        'Certificate revocation lists (PEM files), read again on every reload. Once set, ' +
+        'every CA of a client chain needs its CRL here, and an expired CRL refuses every ' +
+        'certificate of its CA (OpenSSL checks CRLs of the whole chain). Default: none.',
+      default: [],
+    }),
+    verify_depth: Type.Integer({
+      minimum: 0,
+      maximum: 16,
+      description:
+        'Most intermediate CA certificates allowed between a client certificate and the CA ' +
+        'of client_ca it chains to (the meaning of OpenSSL and nginx verify depth). 1: a ' +
+        'client certificate from an issuing CA under a root; 0: only from a CA of client_ca.',
+      default: 1,
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Mutual-TLS listener: every client presents a certificate, verified in the handshake. ' +
+      'Served by node:tls (OpenSSL) on both fronts, since uWS 20.30 can neither require a ' +
+      'client certificate nor expose it.',
+  },
 )
 
 export const StatusListenerSchema = Type.Object(
@@ -60,12 +145,13 @@ export const ListenersSchema = Type.Object(
   {
     http: Type.Optional(HttpListenerSchema),
     https: Type.Optional(TlsListenerSchema),
+    mtls: Type.Optional(MtlsListenerSchema),
     status: Type.Optional(StatusListenerSchema),
     admin: Type.Optional(AdminListenerSchema),
   },
   {
     additionalProperties: false,
-    description: 'Where traffic enters. At least one of http or https.',
+    description: 'Where traffic enters. At least one of http, https or mtls.',
     default: { http: { host: '0.0.0.0', port: 8080 } },
   },
 )
@@ -125,4 +211,6 @@ export const LimitsSchema = Type.Object(
 )
 
 export type ListenersConfig = Static<typeof ListenersSchema>
+export type TlsListenerConfig = Static<typeof TlsListenerSchema>
+export type MtlsListenerConfig = Static<typeof MtlsListenerSchema>
 export type LimitsConfig = Static<typeof LimitsSchema>

@@ -26,6 +26,8 @@ import type { UwsDirect } from './uws-direct.js'
 import { UwsHeadReader } from './uws-request.js'
 import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
 import { TunnelDrainWatch, webSocketBehavior } from './websocket-uws.js'
+import { TLS12_CIPHERS } from '../tls/profile.js'
+import type { KeyPair, ServerTls } from '../tls/server-tls.js'
 
 /** Bytes of request body held while no sink reads them yet, before the client is paused. */
 const QUEUE_PAUSE_BYTES = 64 * 1024
@@ -314,6 +316,14 @@ export class UwsFront implements Front {
   readonly #sockets: us_listen_socket[] = []
   readonly #heads: UwsHeadReader
   readonly #tunnels = new TunnelDrainWatch()
+  /** The TLS listeners, for updateTls: the address bound and the app serving it now. */
+  readonly #tls = new Map<
+    ListenerKind,
+    { listener: FrontListener; port: number; app: TemplatedApp }
+  >()
+  readonly #socketApps = new WeakMap<us_listen_socket, TemplatedApp>()
+  readonly #retired: TemplatedApp[] = []
+  #closed = false
 
   /** `direct`: how this front reads requests (bindUwsDirect), for the front's life. */
   constructor(uws: UwsModule, description: string, runtime: Runtime, direct: UwsDirect) {
@@ -328,22 +338,61 @@ export class UwsFront implements Front {
   }
 
   listen(listener: FrontListener): Promise<BoundListener> {
-    const app: TemplatedApp =
-      listener.tls === null
-        ? this.#uws.App()
-        : this.#uws.SSLApp({
-            cert_file_name: listener.tls.cert,
-            key_file_name: listener.tls.key,
-            ...(listener.tls.passphrase === undefined
-              ? {}
-              : { passphrase: listener.tls.passphrase }),
-          })
-    const kind = listener.kind
+    const tls = listener.tls
+    const app = tls === null ? this.#uws.App() : this.#sslApp(listener.kind, tls)
+    if (tls === null) this.#route(app, listener.kind)
+    return this.#bind(app, listener).then((bound) => {
+      if (tls !== null) this.#tls.set(listener.kind, { listener, port: bound.port, app })
+      return bound
+    })
+  }
+
+  /**
+   * uWS 20.30 cannot change an SSLApp's default certificate, and removing an SNI name frees the
+   * router its open connections still use. So a new SSLApp binds the same port beside the old one
+   * (SO_REUSEPORT), then the old listen socket closes: new connections reach the new app, and
+   * the old app goes on serving the connections it has (its SSL contexts stay alive with it).
+   */
+  updateTls(kind: ListenerKind, tls: ServerTls): Promise<void> {
+    const entry = this.#tls.get(kind)
+    if (entry === undefined || this.#closed) return Promise.resolve()
+    const app = this.#sslApp(kind, tls)
+    const old = this.#sockets.find((s) => this.#socketApps.get(s) === entry.app)
+    return this.#bind(app, { ...entry.listener, port: entry.port }).then(() => {
+      if (old !== undefined) {
+        this.#sockets.splice(this.#sockets.indexOf(old), 1)
+        this.#uws.us_listen_socket_close(old)
+      }
+      // uWS.js 20.30 has no way to free an App: keep it reachable while its connections live.
+      this.#retired.push(entry.app)
+      entry.app = app
+    })
+  }
+
+  /** An SSLApp serving `tls` (default pair, SNI pairs), routed to the gateway on every name. */
+  #sslApp(kind: ListenerKind, tls: ServerTls): TemplatedApp {
+    const app = this.#uws.SSLApp({ ...uwsPair(tls.main), ssl_ciphers: TLS12_CIPHERS })
+    this.#route(app, kind)
+    const named = new Set<string>()
+    for (const { hosts, pair } of tls.sni) {
+      for (const name of hosts) {
+        // The first entry naming a host wins, as on the node front (tls/sni.ts).
+        const host = name.toLowerCase()
+        if (named.has(host)) continue
+        named.add(host)
+        app.addServerName(host, { ...uwsPair(pair), ssl_ciphers: TLS12_CIPHERS })
+        // Each server name has its own router in uWS: route it to the gateway as well.
+        this.#route(app.domain(host), kind)
+      }
+    }
+    return app
+  }
+
+  #route(app: TemplatedApp, kind: ListenerKind): void {
     app.any('/*', (res: HttpResponse, req: HttpRequest) => this.#onRequest(kind, res, req))
     // WebSocket handshakes (websocket-uws.ts); uWS tries this route first and yields the rest.
     const runtime = (): Runtime => this.#runtime
     app.ws('/*', webSocketBehavior(this.#uws, kind, runtime, this.#heads, this.#tunnels))
-    return this.#bind(app, listener)
   }
 
   listenStatus(listener: FrontListener, probe: StatusProbe): Promise<BoundListener> {
@@ -357,6 +406,7 @@ export class UwsFront implements Front {
   }
 
   closeListeners(): void {
+    this.#closed = true
     for (const socket of this.#sockets.splice(0)) this.#uws.us_listen_socket_close(socket)
   }
 
@@ -372,7 +422,10 @@ export class UwsFront implements Front {
           )
           return
         }
-        if (traffic) this.#sockets.push(socket)
+        if (traffic) {
+          this.#sockets.push(socket)
+          this.#socketApps.set(socket, app)
+        }
         resolve({ host: listener.host, port: this.#uws.us_socket_local_port(socket) })
       })
     })
@@ -388,5 +441,18 @@ export class UwsFront implements Front {
       exchange.startBodyTimer(runtime.requestTimeoutMs)
     }
     handleRequest(exchange)
+  }
+}
+
+/** uSockets reads the files itself (the same ones tls/server-tls.ts checked). */
+function uwsPair(pair: KeyPair): {
+  cert_file_name: string
+  key_file_name: string
+  passphrase?: string
+} {
+  return {
+    cert_file_name: pair.certFile,
+    key_file_name: pair.keyFile,
+    ...(pair.passphrase === undefined ? {} : { passphrase: pair.passphrase }),
   }
 }

@@ -11,6 +11,7 @@
  * (it would land inside whatever frame is passing): a tunnel counts as in flight and runs until
  * the drain grace is over.
  */
+import { peerCertificateOf } from '../tls/peer-certificate.js'
 import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
@@ -35,6 +36,7 @@ export function handleNodeUpgrade(
   // node:http hands over the net.Socket (tls.TLSSocket on https) it parsed the head from.
   const client = socket as Socket
   const exchange = new NodeUpgradeExchange(runtime, kind, client, head)
+  if (kind === 'mtls') exchange.clientCertificate = peerCertificateOf(client)
   exchange.startedAt = performance.now()
   exchange.method = req.method ?? 'GET'
   const target = splitTarget(req.url ?? '/')

@@ -84,6 +84,10 @@ function admit(exchange: Exchange): boolean {
   }
   const route = match.route!
   exchange.route = route
+  // RFC 6797 §7.2: only over TLS. First, so that the route's own error answers carry it too.
+  if (route.hsts !== null && exchange.listener !== 'http') {
+    exchange.addResponseHeader('strict-transport-security', route.hsts)
+  }
   // Upgrade only where the route asks for WebSocket; h2c (RFC 7540 §3.2, removed by RFC 9113)
   // would let a client talk HTTP/2 past every stage.
   if (exchange.upgrade !== '' && (!route.websocket || exchange.upgrade !== 'websocket')) {

@@ -6,6 +6,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Duration, Name, Size } from '../config/fragments.js'
 import { MatchSchema } from '../router/schema.js'
 import { stageRouteKeys } from './stage-registry.js'
+import { HstsSchema } from '../tls/hsts.js'
 
 export const RouteSchema = Type.Object(
   {
@@ -23,6 +24,7 @@ export const RouteSchema = Type.Object(
     timeout: Type.Optional(
       Duration({ description: "Overrides the upstream's timeout for this route." }),
     ),
+    hsts: Type.Optional(HstsSchema),
     websocket: Type.Boolean({
       description:
         'Forward Upgrade: websocket requests. Any other upgrade (h2c included) is refused.',

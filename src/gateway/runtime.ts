@@ -3,6 +3,7 @@
  * upstreams and the limits. A reload compiles a new runtime and new requests take it; requests in
  * flight keep the one they started with, so a reload never changes a request half-way.
  */
+import { hstsValue } from '../tls/hsts.js'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 import { compileConsumerHeaders } from '../stages/forward/consumer-headers.js'
@@ -238,6 +239,7 @@ function compileRoutes(
       timeoutMs:
         route.timeout === undefined ? upstream.headersTimeoutMs : parseDuration(route.timeout),
       websocket: route.websocket,
+      hsts: route.hsts === undefined ? null : hstsValue(route.hsts),
     }
     entries.push({ route: compiled, match: route.match, index })
   })

@@ -23,6 +23,8 @@ export interface CompiledRoute {
   readonly bufferBodyBytes: number
   readonly timeoutMs: number
   readonly websocket: boolean
+  /** Strict-Transport-Security value for TLS listeners (routes[].hsts), or null. */
+  readonly hsts: string | null
 }
 
 export interface RouteEntry {

@@ -34,6 +34,7 @@ function compiled(name: string, methods: readonly Method[] | undefined): Compile
     bufferBodyBytes: 1024,
     timeoutMs: 1000,
     websocket: false,
+    hsts: null,
   }
 }
 
