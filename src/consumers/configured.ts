@@ -8,6 +8,7 @@ import type { ConfigProblem } from '../errors.js'
 import { createHmacKey, decodeSecret, MIN_SECRET_BYTES, type HmacKey } from '../hmac/keys.js'
 import { parseRfc3339, RFC3339_REASON } from '../keys/time.js'
 import { parseAddressList } from './address-list.js'
+import { CertificateMap } from './certificate-map.js'
 import { createConsumer, type Consumer } from './consumer.js'
 import { KeyEntryCompiler, type KeyEntry } from './key-entry.js'
 import type { ApiKeysConfig, ConsumersConfig } from './schema.js'
@@ -21,6 +22,8 @@ export interface ConfiguredCredentials {
   readonly keys: ReadonlyMap<string, KeyEntry>
   /** HMAC credentials by key id. */
   readonly hmacKeys: ReadonlyMap<string, HmacKey>
+  /** consumers[].certificates: the consumer of a client certificate. */
+  readonly certificates: CertificateMap
 }
 
 /** Checks and compiles `consumers:` (at path `consumers`); appends what is wrong to `problems`. */
@@ -35,6 +38,7 @@ export function compileConfigured(
   const hashPaths = new Map<string, string>()
   const hmacKeys = new Map<string, HmacKey>()
   const keyIdPaths = new Map<string, string>()
+  const certificates = new CertificateMap()
   consumers.forEach((consumer, i) => {
     const at = `consumers[${i}]`
     const earlier = namePaths.get(consumer.name)
@@ -89,8 +93,13 @@ export function compileConfigured(
       }
       hmacKeys.set(credential.key_id, createHmacKey(consumer.name, credential, secret))
     })
+    // Optional in the type so code that builds consumers need not name it; the loader fills [].
+    const rules = consumer.certificates ?? []
+    for (let c = 0; c < rules.length; c++) {
+      certificates.add(consumer.name, rules[c]!, `${at}.certificates[${c}]`, problems)
+    }
   })
-  return { consumers: byName, keys, hmacKeys }
+  return { consumers: byName, keys, hmacKeys, certificates }
 }
 
 /** `api_keys:` rules beyond the schema. */

@@ -10,6 +10,8 @@
 import type { ConfigProblem } from '../errors.js'
 import type { HmacKey } from '../hmac/keys.js'
 import type { StoredConsumer, StoredKey } from '../keys/records.js'
+import type { ClientCertificate } from '../tls/client-certificate.js'
+import { CertificateMap } from './certificate-map.js'
 import { compileConfigured, type ConfiguredCredentials } from './configured.js'
 import { createConsumer, type Consumer } from './consumer.js'
 import { KeyEntryCompiler, type KeyEntry } from './key-entry.js'
@@ -25,6 +27,8 @@ export class CredentialDirectory {
   #configKeys = NO_KEYS
   /** Config HMAC credentials by key id (the store holds none yet). */
   #hmacKeys = NO_HMAC_KEYS
+  /** consumers[].certificates; config only (the store holds no certificate rules). */
+  #certificates = new CertificateMap()
   #storedConsumers = new Map<string, Consumer>()
   /** Store keys by hash: the request path's lookup. */
   #storedKeys = new Map<string, KeyEntry>()
@@ -56,6 +60,14 @@ export class CredentialDirectory {
   }
 
   /**
+   * The name of the consumer a client certificate maps to (consumers[].certificates), or
+   * undefined; the caller looks the consumer up and checks it is enabled.
+   */
+  consumerNameOf(certificate: ClientCertificate): string | undefined {
+    return this.#certificates.consumerOf(certificate)
+  }
+
+  /**
    * Checks and takes the config's consumers and keys. Leaves the directory as it was when it
    * finds problems (appended to `problems`).
    */
@@ -70,6 +82,7 @@ export class CredentialDirectory {
     this.#configConsumers = configured.consumers
     this.#configKeys = configured.keys
     this.#hmacKeys = configured.hmacKeys
+    this.#certificates = configured.certificates
   }
 
   /** Replaces the store's part with a full read. */

@@ -136,6 +136,50 @@ export const ConsumerIpSchema = Type.Object(
   },
 )
 
+/** A SHA-256 fingerprint: 64 hex digits, or 32 colon-separated pairs as `openssl x509 -fingerprint` prints them. */
+const FINGERPRINT_PATTERN = '^([0-9A-Fa-f]{64}|([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2})$'
+const FINGERPRINT_REASON =
+  'must be a SHA-256 fingerprint: 64 hex digits, or 32 hex pairs joined by ":"'
+/** A SAN URI or DNS name as node:tls reports it: visible ASCII, no spaces. */
+const SAN_PATTERN = '^[\\x21-\\x7e]{1,2048}$'
+const SAN_REASON = 'must be 1 to 2048 visible ASCII characters (no spaces)'
+
+export const ConsumerCertificateSchema = Type.Object(
+  {
+    uri: Type.Optional(
+      Pattern(SAN_PATTERN, SAN_REASON, {
+        description:
+          'A SAN of type URI, compared exactly (a SPIFFE ID: spiffe://example.org/ns/payments/sa/api).',
+      }),
+    ),
+    dns: Type.Optional(
+      Pattern(SAN_PATTERN, SAN_REASON, {
+        description:
+          'A SAN of type DNS, compared without letter case; a wildcard SAN matches only the same ' +
+          'wildcard written here.',
+      }),
+    ),
+    cn: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 256,
+        description: 'The subject common name (CN), compared exactly.',
+      }),
+    ),
+    sha256: Type.Optional(
+      Pattern(FINGERPRINT_PATTERN, FINGERPRINT_REASON, {
+        description: 'The SHA-256 fingerprint of the DER certificate, in any letter case.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'One rule mapping a client certificate to this consumer: exactly one of uri, dns, cn or ' +
+      'sha256.',
+  },
+)
+
 export const ConsumerSchema = Type.Object(
   {
     name: Name({
@@ -154,7 +198,7 @@ export const ConsumerSchema = Type.Object(
       default: {},
     }),
     disabled: Type.Boolean({
-      description: 'A disabled consumer’s keys are refused; it stays listed.',
+      description: 'A disabled consumer’s keys and certificates are refused; it stays listed.',
       default: false,
     }),
     ip: Type.Optional(ConsumerIpSchema),
@@ -168,6 +212,15 @@ export const ConsumerSchema = Type.Object(
         'with the config.',
       default: [],
     }),
+    certificates: Type.Optional(
+      Type.Array(ConsumerCertificateSchema, {
+        description:
+          'Client certificates (routes with auth mtls) that identify this consumer. A rule names ' +
+          'one consumer; when a certificate matches rules of two consumers, sha256 wins over uri, ' +
+          'uri over dns, dns over cn.',
+        default: [],
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -206,6 +259,7 @@ export const ApiKeysSchema = Type.Object(
   { additionalProperties: false, default: {} },
 )
 
+export type ConsumerCertificateConfig = Static<typeof ConsumerCertificateSchema>
 export type ConsumerKeyConfig = Static<typeof ConsumerKeySchema>
 export type HmacCredentialConfig = Static<typeof HmacCredentialSchema>
 export type ConsumerConfig = Static<typeof ConsumerSchema>

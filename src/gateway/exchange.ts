@@ -14,6 +14,7 @@ import type { ClientSlots } from './client-slots.js'
 import type { PipelineExchange } from '../pipeline/run.js'
 import type { RequestHeaderRules } from '../proxy/request-header-rules.js'
 import type { TrustedProxies } from '../net/trusted-proxies.js'
+import type { CertificateHeaders } from '../tls/certificate-headers.js'
 import type { CompiledRoute, RouteTable } from '../router/compile.js'
 import type { MatchResult } from '../router/match.js'
 
@@ -48,6 +49,8 @@ export interface ExchangeRuntime {
   readonly headerRules: RequestHeaderRules
   /** trusted_proxies compiled (client-address.ts); null: every peer is the client. */
   readonly trustedProxies: TrustedProxies | null
+  /** What the upstream is told of an mTLS connection's client certificate (proxy/headers.ts). */
+  readonly certificateHeaders: CertificateHeaders
   /** The 405 answer for a path whose routes take only `allow`. */
   methodNotAllowed(allow: string): Rejection
   /** Called by the exchange exactly once, whatever the outcome. */

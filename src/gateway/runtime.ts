@@ -41,6 +41,7 @@ import { checkReferences } from '../config/references.js'
 import { checkApiKeys, compileConfigured } from '../consumers/configured.js'
 import type { CredentialDirectory } from '../consumers/directory.js'
 import { KeyHasher } from '../keys/hash.js'
+import { compileCertificateHeaders, type CertificateHeaders } from '../tls/certificate-headers.js'
 import type { KeyUsage } from '../keys/usage.js'
 import type { SignatureMemory } from '../hmac/replay.js'
 
@@ -100,6 +101,8 @@ export class Runtime implements ExchangeRuntime {
    * defaults and prefixes), headers.drop, hop-by-hop and the gateway's own fields.
    */
   readonly headerRules: RequestHeaderRules
+  /** headers.client_certificate: what an mTLS connection's requests tell the upstream. */
+  readonly certificateHeaders: CertificateHeaders
   /** Hashes presented API keys with api_keys.pepper, as the store and the config hold them. */
   readonly keyHasher: KeyHasher
   /** api_keys.prefixes: a key under any other prefix is refused unread. */
@@ -157,6 +160,12 @@ export class Runtime implements ExchangeRuntime {
       signatures: state.signatures,
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
+    this.certificateHeaders = compileCertificateHeaders(
+      config.headers.client_certificate,
+      services.consumerHeaders.names,
+      problems,
+    )
+    for (const name of this.certificateHeaders.removed) services.identityHeaders.add(name)
     checkQuotasNeedRedis(config, problems)
     const entries = compileRoutes(
       config,

@@ -99,6 +99,9 @@ export const JWT_FAILURES = {
   revoked: 'The token has been revoked.',
   unforwardable_claim: 'A claim of the token cannot be forwarded as a header.',
   consumer_disabled: 'The consumer the token names is disabled.',
+  certificate_required: 'The token is bound to a client certificate and none was presented.',
+  certificate_mismatch: 'The token is bound to another client certificate.',
+  unbound_token: 'This route accepts only tokens bound to the client certificate.',
 } as const
 
 export type JwtFailure = keyof typeof JWT_FAILURES

@@ -5,7 +5,9 @@
  * lists in Connection. Which other client fields never pass is compiled per config
  * (request-header-rules.ts). The gateway's own fields (Host, X-Forwarded-For/-Proto/-Host,
  * X-Request-Id, Via) are removed from the client's request unconditionally and then set, so a
- * client can neither supply one nor make the gateway drop one by naming it in Connection.
+ * client can neither supply one nor make the gateway drop one by naming it in Connection. The
+ * client certificate headers (headers.client_certificate) are removed the same way and set on
+ * requests of an mTLS connection.
  */
 import type { Exchange } from '../gateway/exchange.js'
 import { HOP_BY_HOP } from '../http/field-names.js'
@@ -61,6 +63,11 @@ export function buildUpstreamHeaders(
   if (clientHost !== '') out.push('x-forwarded-host', clientHost)
   const forwarded = exchange.forwardHeaders
   if (forwarded !== null) for (let i = 0; i < forwarded.length; i++) out.push(forwarded[i]!)
+  const certificate = exchange.clientCertificate
+  if (certificate !== null) {
+    const fields = exchange.runtime.certificateHeaders.of(certificate)
+    for (let i = 0; i < fields.length; i++) out.push(fields[i]!)
+  }
   if (upgrade !== '') out.push('connection', 'upgrade', 'upgrade', upgrade)
   return out
 }

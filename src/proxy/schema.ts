@@ -1,6 +1,7 @@
 /** Config schema of upstreams (targets, timeouts, retries, passive health) and of `headers:`. */
 import { Type, type Static } from '@sinclair/typebox'
 import { ConsumerHeadersSchema } from '../consumers/headers-schema.js'
+import { CertificateHeadersSchema } from '../tls/certificate-headers-schema.js'
 import {
   Duration,
   HEADER_NAME_PATTERN,
@@ -108,6 +109,7 @@ export const METHOD_OVERRIDE_HEADERS = [
 export const HeadersSchema = Type.Object(
   {
     consumer: ConsumerHeadersSchema,
+    client_certificate: CertificateHeadersSchema,
     drop: Type.Array(Pattern(HEADER_NAME_PATTERN, HEADER_NAME_REASON), {
       uniqueItems: true,
       description:

@@ -14,7 +14,10 @@
  * - a refused RFC 9421 signature or signed body, whatever the reason: 401 `invalid_signature`,
  *   one body, the `Signature` challenge and Accept-Signature (RFC 9421 §5.1) naming the
  *   components the route requires;
- * - missing scope: 403 `error="insufficient_scope"` with the `scope` the route needs.
+ * - missing scope: 403 `error="insufficient_scope"` with the `scope` the route needs;
+ * - a client certificate that maps to no consumer, or to a disabled one: 401 `unauthorized`, one
+ *   body for every reason (like keys). TLS client authentication has no HTTP auth scheme, so an
+ *   mtls-only route's 401 carries no WWW-Authenticate; the TLS handshake is its challenge.
  */
 import { createRejection, type Rejection } from '../../errors.js'
 import { JWT_FAILURES, type JwtFailure } from '../../jwt/types.js'
@@ -29,6 +32,8 @@ export interface Challenges {
   readonly invalidKey: Rejection
   /** Any refusal of a signed request (RFC 9421), with the Accept-Signature hint. */
   readonly invalidSignature: Rejection
+  /** A client certificate that names no (enabled) consumer. */
+  readonly invalidCertificate: Rejection
   /** `all:` methods that named different consumers. */
   readonly consumerMismatch: Rejection
   invalid(failure: JwtFailure): Rejection
@@ -64,6 +69,8 @@ export function signatureScheme(realm: string, acceptSignature: string): AuthSch
     hint: ['accept-signature', acceptSignature],
   }
 }
+/** A client certificate: asked for in the TLS handshake, not by an HTTP challenge. */
+export const MTLS_SCHEME: AuthScheme = { challenge: null, wants: 'a client certificate' }
 
 const cache = new Map<string, Challenges>()
 
@@ -143,6 +150,12 @@ function createChallenges(schemes: readonly AuthScheme[]): Challenges {
       'invalid_signature',
       'The request signature is not valid.',
       [...challenged(signature ?? tokenChallenge, ''), ...hints],
+    ),
+    invalidCertificate: createRejection(
+      401,
+      'unauthorized',
+      'The client certificate is not accepted on this route.',
+      fields(''),
     ),
     consumerMismatch: createRejection(
       401,

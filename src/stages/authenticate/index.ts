@@ -3,11 +3,12 @@
  * header, or a configured cookie or query parameter), an API key (its header, optionally
  * `Authorization: ApiKey`, a named query parameter), an opaque bearer token judged by an OAuth
  * 2.0 introspection endpoint, an RFC 9421 signature (Signature-Input and Signature, with a
- * consumer's shared secret) — checks it, and fills `exchange.identity` and, where the credential
- * names a known consumer, `exchange.consumer`. Each method is a {@link CredentialMethod}
- * (method.ts; jwt-method.ts, api-key-method.ts, introspection-method.ts, hmac-method.ts). A
- * method that reads the body (hmac: Content-Digest) gives the stage an onBody; other routes
- * keep streaming their bodies. On an `any:` route the
+ * consumer's shared secret), the connection's client certificate — checks it, and fills
+ * `exchange.identity` and, where the credential names a known consumer, `exchange.consumer`.
+ * Each method is a {@link CredentialMethod} (method.ts; jwt-method.ts, api-key-method.ts,
+ * introspection-method.ts, hmac-method.ts, mtls-method.ts). A method that reads the body (hmac:
+ * Content-Digest) gives the stage an onBody; other routes keep streaming their bodies. On an
+ * `any:` route the
  * method whose credential the request carries decides; a request carrying two is refused, never
  * guessed. On an `all:` route every method must admit its credential, and those that name a
  * consumer must name the same one. Synchronous for a key and for a cached or inline-verified
@@ -18,7 +19,7 @@
  * client address (gateway/client-address.ts): a valid credential from a refused address is a 403
  * `forbidden`.
  *
- * Reads: headers, query, clientAddress. Writes: identity, consumer. Answers: 400 invalid_request
+ * Reads: headers, query, clientAddress, clientCertificate. Writes: identity, consumer. Answers: 400 invalid_request
  * (several credentials, a malformed Authorization field), 401 + WWW-Authenticate (no credential,
  * invalid token, any refused API key with one body for every reason; 401 invalid_signature +
  * Accept-Signature for any refused signed request or body), 503 when the issuer's keys cannot
@@ -30,6 +31,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
  * @see https://www.rfc-editor.org/rfc/rfc7662 OAuth 2.0 Token Introspection
  * @see https://www.rfc-editor.org/rfc/rfc9421 HTTP Message Signatures
+ * @see https://www.rfc-editor.org/rfc/rfc8705 mutual TLS, certificate-bound tokens
  */
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
@@ -59,6 +61,7 @@ import {
   challengesFor,
   signatureScheme,
   type AuthScheme,
+  MTLS_SCHEME,
   type Challenges,
 } from './challenge.js'
 import { CredentialProblem, type KeySources, type TokenSources } from './credentials.js'
@@ -69,12 +72,14 @@ import type { JwtContext } from './jwt-context.js'
 import { JwtMethod } from './jwt-method.js'
 import { compileIntrospection, IntrospectionMethod } from './introspection-method.js'
 import type { AuthMode, CredentialMethod } from './method.js'
+import { MtlsMethod } from './mtls-method.js'
 import {
   AuthSchema,
   RouteApiKeySchema,
   RouteHmacSchema,
   RouteIntrospectionSchema,
   RouteJwtSchema,
+  RouteMtlsSchema,
   type AuthMethodName,
   type RouteHmacConfig,
 } from './schema.js'
@@ -98,6 +103,7 @@ const ROUTE_KEYS = {
   api_key: Type.Optional(RouteApiKeySchema),
   hmac: Type.Optional(RouteHmacSchema),
   introspection: Type.Optional(RouteIntrospectionSchema),
+  mtls: Type.Optional(RouteMtlsSchema),
 }
 export type AuthenticateConfig = Static<TObject<typeof ROUTE_KEYS>>
 
@@ -143,7 +149,7 @@ const DEFAULT_KEY_SOURCES: KeySources = { header: 'x-api-key', authorization: fa
 const DEFAULT_REALM = 'portcullis'
 
 /** The route keys that configure one method each: present only when `auth` names the method. */
-const METHOD_KEYS = ['jwt', 'api_key', 'hmac', 'introspection'] as const
+const METHOD_KEYS = ['jwt', 'api_key', 'hmac', 'introspection', 'mtls'] as const
 
 /** Compiles the authenticate stage of a route, or null for a public route. */
 export function compileAuthenticate(
@@ -216,7 +222,9 @@ export function compileAuthenticate(
         ? bearerScheme(route.introspection!.realm)
         : name === 'hmac'
           ? signatureScheme(hmac!.realm, acceptSignature(hmac!.policy))
-          : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
+          : name === 'mtls'
+            ? MTLS_SCHEME
+            : apiKeyScheme(route.api_key?.realm ?? DEFAULT_REALM),
   )
   const challenges = challengesFor(schemes)
   // Audit lines are info lines: below that level they would be built only to be dropped.
@@ -241,6 +249,7 @@ export function compileAuthenticate(
         query: jwt!.query ?? null,
       }
       const authenticator = new JwtAuthenticator(issuers, deps.jwt)
+      const bound = jwt!.require_bound_tokens === true
       methods.push(
         new JwtMethod(
           site.name,
@@ -250,6 +259,7 @@ export function compileAuthenticate(
           challenges,
           audit,
           split,
+          bound,
         ),
       )
       namesConsumers ||= issuers.some((issuer) => issuer.consumerClaim !== null)
@@ -279,6 +289,10 @@ export function compileAuthenticate(
       if (method === null) return null
       methods.push(method)
       namesConsumers ||= method.namesConsumers
+    } else if (name === 'mtls') {
+      const allowUnmapped = route.mtls?.allow_unmapped ?? false
+      methods.push(new MtlsMethod(site.name, deps.credentials, allowUnmapped, challenges, audit))
+      namesConsumers = true
     } else {
       const keys = new ApiKeyAuthenticator(deps)
       methods.push(new ApiKeyMethod(site.name, keySources!, keys, challenges, audit))

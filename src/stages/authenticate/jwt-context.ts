@@ -28,6 +28,12 @@ export interface TokenVerdict {
   readonly generation: number
   readonly kid: string | null
   readonly jti: string | null
+  /**
+   * The token's `cnf["x5t#S256"]` (RFC 8705 §3.1), null when it has none. A `cnf` whose
+   * x5t#S256 is not a string is '' and matches no certificate. The verdict is shared by every
+   * request with the token, so the certificate is compared per request, never here.
+   */
+  readonly certificateBinding: string | null
 }
 
 export class JwtContext {

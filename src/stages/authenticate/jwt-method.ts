@@ -4,6 +4,8 @@
  *
  * The consumer is looked up by name on every request (a map probe), never frozen into a cached
  * token's decision: a consumer disabled or changed after a token was cached is seen at once.
+ * Likewise a certificate-bound token (RFC 8705 §3) is compared with the connection's client
+ * certificate on every request: the cached verdict is shared by every connection.
  */
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
@@ -29,6 +31,8 @@ export class JwtMethod implements CredentialMethod {
   readonly #audit: Logger | null
   /** On a route that also takes introspection: which bearer tokens are JWTs; else null. */
   readonly #split: BearerSplit | null
+  /** jwt.require_bound_tokens: a token without cnf["x5t#S256"] is refused. */
+  readonly #requireBound: boolean
 
   constructor(
     route: string,
@@ -38,7 +42,9 @@ export class JwtMethod implements CredentialMethod {
     challenges: Challenges,
     audit: Logger | null,
     split: BearerSplit | null = null,
+    requireBoundTokens = false,
   ) {
+    this.#requireBound = requireBoundTokens
     this.#route = route
     this.#split = split
     this.sources = sources
@@ -70,6 +76,13 @@ export class JwtMethod implements CredentialMethod {
     let identity = verdict.identity
     let failure: JwtFailure | null = verdict.failure
     let consumer: Consumer | null = null
+    if (identity !== null) {
+      const unbound = this.#checkBinding(exchange, verdict.certificateBinding)
+      if (unbound !== null) {
+        identity = null
+        failure = unbound
+      }
+    }
     // issuers[].consumer_claim: the consumer of the moment, whatever it was when the token was
     // cached. Unknown: the token keeps its issuer+subject identity; disabled: refused.
     if (identity !== null && identity.consumer !== null) {
@@ -90,6 +103,17 @@ export class JwtMethod implements CredentialMethod {
     }
     if (failure === 'keys_unavailable') return this.#challenges.unavailable
     return this.#challenges.invalid(failure!)
+  }
+
+  /**
+   * RFC 8705 §3: a token bound to a certificate is admitted only over a connection presenting
+   * that certificate (its base64url SHA-256 equals cnf["x5t#S256"], §3.1); one string compare.
+   */
+  #checkBinding(exchange: StageExchange, binding: string | null): JwtFailure | null {
+    if (binding === null) return this.#requireBound ? 'unbound_token' : null
+    const certificate = exchange.clientCertificate
+    if (certificate === null) return 'certificate_required'
+    return certificate.x5tS256 === binding ? null : 'certificate_mismatch'
   }
 
   #auditVerdict(

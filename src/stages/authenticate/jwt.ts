@@ -187,6 +187,7 @@ export class JwtAuthenticator {
       generation,
       kid,
       jti,
+      certificateBinding: certificateBindingOf(payload),
     }
     if (issuer.cacheSize > 0)
       this.#context.cache.set(cacheKey, verdict, validUntil(issuer, payload, now))
@@ -235,7 +236,16 @@ function failed(
     generation: issuer === null ? 0 : issuer.keys.generation,
     kid,
     jti: null,
+    certificateBinding: null,
   }
+}
+
+/** RFC 8705 §3.1: `"cnf": { "x5t#S256": "<base64url SHA-256 of the DER certificate>" }`. */
+function certificateBindingOf(payload: Record<string, unknown>): string | null {
+  const cnf = payload['cnf']
+  if (cnf === null || typeof cnf !== 'object' || !Object.hasOwn(cnf, 'x5t#S256')) return null
+  const thumbprint = (cnf as Record<string, unknown>)['x5t#S256']
+  return typeof thumbprint === 'string' ? thumbprint : ''
 }
 
 /**

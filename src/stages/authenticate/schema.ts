@@ -11,8 +11,8 @@ import {
   Pattern,
 } from '../../config/fragments.js'
 
-/** Methods a route may name in `auth`; mtls joins as it lands. */
-export const AUTH_METHODS = ['jwt', 'api_key', 'hmac', 'introspection'] as const
+/** Methods a route may name in `auth`. */
+export const AUTH_METHODS = ['jwt', 'api_key', 'hmac', 'introspection', 'mtls'] as const
 export type AuthMethodName = (typeof AUTH_METHODS)[number]
 
 const Method = Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)))
@@ -90,6 +90,16 @@ export const RouteJwtSchema = Type.Object(
       }),
     ),
     realm: Realm('realm of the WWW-Authenticate challenge (RFC 6750 §3).'),
+    require_bound_tokens: Type.Optional(
+      Type.Boolean({
+        description:
+          'Admit only tokens bound to the client certificate (RFC 8705 §3: cnf["x5t#S256"]). A ' +
+          'bound token is always checked against the certificate, whatever this says; this also ' +
+          'refuses tokens without the binding.',
+        // Off: most tokens are bearer tokens, and binding needs an mTLS listener and an issuer that binds.
+        default: false,
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -200,8 +210,27 @@ export const RouteIntrospectionSchema = Type.Object(
   },
 )
 
+export const RouteMtlsSchema = Type.Object(
+  {
+    allow_unmapped: Type.Boolean({
+      description:
+        'Admit a valid certificate that maps to no consumer (consumers[].certificates): any ' +
+        "certificate of the listener's client CA then passes, with no consumer and its SAN URI " +
+        'or CN as the subject.',
+      // Off: a CA often signs more certificates than the callers of one route.
+      default: false,
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'How a route with auth mtls treats client certificates; the defaults apply when absent.',
+  },
+)
+
 export type AuthConfig = Static<typeof AuthSchema>
 export type RouteHmacConfig = Static<typeof RouteHmacSchema>
 export type RouteJwtConfig = Static<typeof RouteJwtSchema>
 export type RouteApiKeyConfig = Static<typeof RouteApiKeySchema>
 export type RouteIntrospectionConfig = Static<typeof RouteIntrospectionSchema>
+export type RouteMtlsConfig = Static<typeof RouteMtlsSchema>

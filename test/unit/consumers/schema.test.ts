@@ -114,6 +114,49 @@ describe('consumers: and api_keys:', () => {
     })
   })
 
+  describe('when consumers declare client certificate rules', () => {
+    const FINGERPRINT = 'AB:'.repeat(31) + 'AB'
+
+    it('fills certificates: [] and compiles the rules', () => {
+      const { config } = load({
+        consumers: [{ name: 'pay', certificates: [{ uri: 'spiffe://e.org/pay' }] }, { name: 'x' }],
+      })
+      expect(config.consumers[1]).toMatchObject({ certificates: [] })
+    })
+
+    it('names a rule of no kind or of two, and a rule declared twice, with their paths', () => {
+      const problems = problemsOf({
+        consumers: [
+          { name: 'a', certificates: [{}, { uri: 'spiffe://e.org/a', cn: 'a' }] },
+          { name: 'b', certificates: [{ sha256: FINGERPRINT }] },
+          { name: 'c', certificates: [{ sha256: FINGERPRINT.replace(/:/g, '').toLowerCase() }] },
+          { name: 'd', certificates: [{ dns: 'API.example.org' }, { dns: 'api.example.org' }] },
+        ],
+      })
+      expect(problems).toEqual([
+        { path: 'consumers[0].certificates[0]', reason: expect.stringMatching(/one of uri, dns/) },
+        { path: 'consumers[0].certificates[1]', reason: expect.stringMatching(/uri and cn/) },
+        {
+          path: 'consumers[2].certificates[0].sha256',
+          reason: expect.stringMatching(/same rule as consumers\[1\]\.certificates\[0\]/),
+        },
+        {
+          path: 'consumers[3].certificates[1].dns',
+          reason: expect.stringMatching(/same rule as consumers\[3\]\.certificates\[0\]/),
+        },
+      ])
+    })
+
+    it('refuses a malformed fingerprint and a SAN with spaces', () => {
+      const problems = problemsOf({
+        consumers: [{ name: 'a', certificates: [{ sha256: 'abc' }, { uri: 'spiffe://a b' }] }],
+      })
+      const byPath = Object.fromEntries(problems.map((p) => [p.path, p.reason]))
+      expect(byPath['consumers[0].certificates[0].sha256']).toMatch(/64 hex digits/)
+      expect(byPath['consumers[0].certificates[1].uri']).toMatch(/no spaces/)
+    })
+  })
+
   describe('when fields break the schema', () => {
     it('names each with its path and the rule in words', () => {
       const problems = problemsOf({
