@@ -12,6 +12,7 @@ import { GossipSchema } from '../gossip/schema.js'
 import { LogSchema } from '../observability/schema.js'
 import { HeadersSchema, UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../gateway/route-schema.js'
+import { OpenApiImportsSchema } from '../openapi/schema.js'
 import { RateLimitsSchema } from '../rate-limit/schema.js'
 import { RedisSchema } from '../state/schema.js'
 
@@ -32,6 +33,7 @@ export const GatewayConfigSchema = Type.Object(
     api_keys: ApiKeysSchema,
     consumers: ConsumersSchema,
     routes: Type.Array(RouteSchema, { description: 'Routes; the most specific match wins.' }),
+    openapi: OpenApiImportsSchema,
   },
   { additionalProperties: false },
 )

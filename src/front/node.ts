@@ -15,7 +15,14 @@ import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
-import { PortcullisError, REJECT, REJECT_HEAD, rejectionBody, type Rejection } from '../errors.js'
+import {
+  PortcullisError,
+  REJECT,
+  REJECT_HEAD,
+  rejectionBody,
+  rejectionContentType,
+  type Rejection,
+} from '../errors.js'
 import { handleRequest } from '../gateway/request-path.js'
 import type { Runtime } from '../gateway/runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from '../gateway/exchange.js'
@@ -52,7 +59,7 @@ class NodeExchange extends Exchange {
     const length = Buffer.byteLength(body)
     headers.push(
       'content-type',
-      'application/json',
+      rejectionContentType(rejection),
       'x-request-id',
       this.requestId,
       'content-length',

@@ -11,7 +11,13 @@
  * and refuses HTTP/1.0.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { PortcullisError, REJECT, rejectionBody, type Rejection } from '../errors.js'
+import {
+  PortcullisError,
+  REJECT,
+  rejectionBody,
+  rejectionContentType,
+  type Rejection,
+} from '../errors.js'
 import { handleRequest } from '../gateway/request-path.js'
 import type { Runtime } from '../gateway/runtime.js'
 import {
@@ -124,7 +130,7 @@ class UwsExchange extends Exchange {
       writeFields(res, rejection.headers)
       const extra = this.responseHeaders
       if (extra !== null) writeFields(res, extra)
-      res.writeHeader('content-type', 'application/json')
+      res.writeHeader('content-type', rejectionContentType(rejection))
       res.writeHeader('x-request-id', this.requestId)
       const body = this.#taskBody
       if (this.method !== 'HEAD') res.end(body, this.#taskClose)

@@ -14,6 +14,7 @@ import type { Verdict } from '../pipeline/stage.js'
 import { ProxyCall } from '../proxy/forward.js'
 import { checkHandshake, UpstreamHandshake, type UpgradeExchange } from '../proxy/websocket.js'
 import { matchRoute, MatchKind } from '../router/match.js'
+import { templateParams } from '../router/template.js'
 
 export function handleRequest(exchange: Exchange): void {
   const runtime = exchange.runtime
@@ -85,6 +86,7 @@ function admit(exchange: Exchange): boolean {
   }
   const route = match.route!
   exchange.route = route
+  if (match.template !== null) exchange.pathParams = templateParams(match.template, path)
   // Upgrade only where the route asks for WebSocket; h2c (RFC 7540 §3.2, removed by RFC 9113)
   // would let a client talk HTTP/2 past every stage.
   if (exchange.upgrade !== '' && (!route.websocket || exchange.upgrade !== 'websocket')) {

@@ -26,6 +26,8 @@ export interface StageExchange {
   readonly query: string
   /** Request headers, flat: [name, value, name, value…], names in lower case. */
   readonly headers: string[]
+  /** Declared body length: -1 when the body is chunked, 0 when there is none. */
+  readonly contentLength: number
   /** Host name the client asked for, lowercased, without port. */
   readonly host: string
   readonly clientAddress: string
@@ -34,6 +36,11 @@ export interface StageExchange {
   readonly requestId: string
   /** Path and query the upstream receives. */
   upstreamPath: string
+  /**
+   * The named segments of a templated route path (`/users/{id}`), flat [name, value, name,
+   * value…], values as in the normalized path (still percent-encoded); null on other routes.
+   */
+  readonly pathParams: readonly string[] | null
   /** Set by the authenticate stage; null on public routes and before authentication. */
   identity: Identity | null
   /**
