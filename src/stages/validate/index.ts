@@ -31,6 +31,7 @@ import type {
   StageExchange,
   Verdict,
 } from '../../pipeline/stage.js'
+import { IDENTITY_HEADER_PREFIXES } from '../../http/field-names.js'
 import { METHODS } from '../../router/methods.js'
 import { findDuplicateKey, isJsonMediaType, withinDepth } from './json-body.js'
 import { JsonSchemaCompiler, problemsOf, type SchemaCheck } from './json-schemas.js'
@@ -43,12 +44,15 @@ export type ValidateRouteConfig = Static<TObject<typeof ROUTE_KEYS>>
 export interface ValidateDeps {
   /** One per config generation: the schemas of every route compile with it. */
   readonly jsonSchemas: JsonSchemaCompiler
+  /** Header names only the gateway sets for identity; never a path segment's. */
+  readonly identityHeaders: ReadonlySet<string>
 }
 
 export const validate: StageDefinition<typeof ROUTE_KEYS, ValidateDeps> = {
   name: 'validate',
   schema: ROUTE_KEYS,
-  compile: (config, route, services) => compileValidate(config, route, services.jsonSchemas),
+  compile: (config, route, services) =>
+    compileValidate(config, route, services.jsonSchemas, services.identityHeaders),
 }
 
 export const INVALID_REQUEST = createRejection(
@@ -85,6 +89,7 @@ export function compileValidate(
   config: ValidateRouteConfig,
   site: RouteSite,
   compiler: JsonSchemaCompiler,
+  identityHeaders: ReadonlySet<string> = new Set(),
 ): ValidateStage | null {
   const validate = config.validate
   if (validate === undefined) return null
@@ -108,6 +113,15 @@ export function compileValidate(
   const forward = Object.entries(validate.forward_path_params ?? {}).map(
     ([name, header]) => [name, header.toLowerCase()] as const,
   )
+  for (const [name, header] of forward) {
+    // The upstream trusts these names as identity: the proxy removes them whatever sets them.
+    if (identityHeaders.has(header) || IDENTITY_HEADER_PREFIXES.some((p) => header.startsWith(p))) {
+      site.problems.push({
+        path: `${at}.forward_path_params.${name}`,
+        reason: `${header} is an identity header, which only authentication sets; choose another name`,
+      })
+    }
+  }
   const rules = [base, ...byMethod.values()]
   if (rules.every((r) => r === NO_RULES || isEmpty(r)) && forward.length === 0) return null
   return new ValidateStage(

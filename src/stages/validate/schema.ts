@@ -11,7 +11,9 @@ import { METHODS } from '../../router/methods.js'
 export type JsonSchema = boolean | { readonly [keyword: string]: unknown }
 
 const JsonSchemaValue = (description: string) =>
-  Type.Optional(Type.Unsafe<JsonSchema>({ type: ['object', 'boolean'], description }))
+  Type.Optional(
+    Type.Unsafe<JsonSchema>({ anyOf: [{ type: 'object' }, { type: 'boolean' }], description }),
+  )
 
 /** The schemas of one method (or of every method, at the top of `validate:`). */
 const SchemaSet = {
