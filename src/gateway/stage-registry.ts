@@ -19,7 +19,14 @@ import { validate } from '../stages/validate/index.js'
  * Every stage folder's definition. Compiled in this order, so a definition that reads another's
  * product (authenticate's challenges) comes after it; the pipeline's order is order.ts's.
  */
-export const STAGES = [ipRestriction, authenticate, authorize, rateLimit, validate, forward] as const
+export const STAGES = [
+  ipRestriction,
+  authenticate,
+  authorize,
+  rateLimit,
+  validate,
+  forward,
+] as const
 
 type Definition = (typeof STAGES)[number]
 

@@ -26,18 +26,49 @@ describe('validate config', () => {
         }),
       ],
     })
-    expect(config.routes[0]!.validate).toMatchObject({ max_depth: 64, reject_duplicate_keys: false })
+    expect(config.routes[0]!.validate).toMatchObject({
+      max_depth: 64,
+      reject_duplicate_keys: false,
+    })
   })
 
   it.each([
-    ['an unknown keyword', { body: { type: 'object', requird: ['a'] } }, 'validate.body', /unknown keyword: "requird"/],
-    ['an unknown format', { query: { properties: { a: { format: 'emial' } } } }, 'validate.query', /unknown format "emial"/],
-    ['a bad schema in a method', { PUT: { body: { type: 'objekt' } } }, 'validate.PUT.body', /type/],
-    ['a header name in capitals', { headers: { properties: { 'X-Tenant': {} } } }, 'validate.headers', /lower case/],
-    ['an identity header', { forward_path_params: { id: 'x-consumer-id' } }, 'validate.forward_path_params.id', /identity header/],
+    [
+      'an unknown keyword',
+      { body: { type: 'object', requird: ['a'] } },
+      'validate.body',
+      /unknown keyword: "requird"/,
+    ],
+    [
+      'an unknown format',
+      { query: { properties: { a: { format: 'emial' } } } },
+      'validate.query',
+      /unknown format "emial"/,
+    ],
+    [
+      'a bad schema in a method',
+      { PUT: { body: { type: 'objekt' } } },
+      'validate.PUT.body',
+      /type/,
+    ],
+    [
+      'a header name in capitals',
+      { headers: { properties: { 'X-Tenant': {} } } },
+      'validate.headers',
+      /lower case/,
+    ],
+    [
+      'an identity header',
+      { forward_path_params: { id: 'x-consumer-id' } },
+      'validate.forward_path_params.id',
+      /identity header/,
+    ],
   ])('refuses %s with its path', (_, validate, path, reason) => {
     const found = configProblems({ routes: [route(validate)] })
-    expect(found).toContainEqual({ path: `routes[0].${path}`, reason: expect.stringMatching(reason) })
+    expect(found).toContainEqual({
+      path: `routes[0].${path}`,
+      reason: expect.stringMatching(reason),
+    })
   })
 
   it('refuses a path template that is not whole segments', () => {
