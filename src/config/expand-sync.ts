@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
 import type { ExpandedConfig } from './expand.js'
+import { hasFileRef } from './file-refs.js'
 import type { GatewayConfig } from './schema.js'
 
 /** A document import that has not answered by then is a config error, not a hung load. */
@@ -57,16 +58,6 @@ export function expandConfigSync(config: GatewayConfig, file: string): ExpandedC
 function needsExpansion(config: GatewayConfig): boolean {
   if (config.openapi.length > 0) return true
   return config.routes.some((route) => route.validate !== undefined && hasFileRef(route.validate))
-}
-
-export function hasFileRef(value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return false
-  if (Array.isArray(value)) return value.some(hasFileRef)
-  for (const [key, child] of Object.entries(value)) {
-    if (key === '$ref' && typeof child === 'string' && !child.startsWith('#')) return true
-    if (hasFileRef(child)) return true
-  }
-  return false
 }
 
 function threadFilename(): string {

@@ -11,7 +11,7 @@ import { RouteSchema, type RouteConfig } from '../gateway/route-schema.js'
 import { importOpenApi } from '../openapi/import.js'
 import { METHODS } from '../router/methods.js'
 import type { JsonSchema } from '../stages/validate/schema.js'
-import { hasFileRef } from './expand-sync.js'
+import { hasFileRef } from './file-refs.js'
 import { validateConfig } from './load.js'
 import type { GatewayConfig } from './schema.js'
 

@@ -83,6 +83,7 @@ export const ValidateSchema = Type.Object(
             'Named path segments to send upstream as headers ({ id: x-user-id }), as they are in ' +
             'the path (percent-encoded). The client cannot set these headers: theirs are removed.',
           additionalProperties: false,
+          keyReason: 'must be a segment name of match.paths: letters, digits, "_", "." or "-"',
         },
       ),
     ),
