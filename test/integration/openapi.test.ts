@@ -30,6 +30,7 @@ describe('routes imported from OpenAPI documents', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pcl-openapi-'))
   cpSync('test/fixtures/openapi', dir, { recursive: true })
   let gateway: Gateway
+  let upstreamUrl = ''
 
   const config = (upstreamUrl: string) => `
 listeners:
@@ -60,6 +61,7 @@ routes: []
 
   beforeAll(async () => {
     const upstream = await startUpstream('users')
+    upstreamUrl = upstream.url
     const text = config(upstream.url)
     // Checking an OpenAPI document compiles its meta-schemas: a slow load on a busy machine.
     gateway = await startGateway({ config: text, startTimeoutMs: 90_000 })
@@ -140,6 +142,26 @@ routes: []
     })
   })
 
+  it('reloads on SIGHUP, reading the documents again', { timeout: 120_000 }, async () => {
+    const line = await gateway.reload(
+      config(upstreamUrl).replace('base_path: /v2', 'base_path: /v3'),
+    )
+    expect(line.msg).toBe('config reloaded')
+    await expect
+      .poll(async () => (await call('PUT', '/v2/users/5', 'users.write', {})).status, {
+        timeout: 10_000,
+      })
+      .toBe(404)
+    const moved = await call(
+      'PUT',
+      '/v3/users/5',
+      'users.write',
+      { name: 'Ada' },
+      { 'x-tenant': 'acme' },
+    )
+    expect(moved.status).toBe(200)
+  })
+
   it(
     'portcullis check prints the routes made and what it cannot enforce',
     { timeout: 120_000 },
@@ -147,7 +169,7 @@ routes: []
       const { code, stdout } = await runCli(['check', '--config', gateway.configFile], 90_000)
       expect(code).toBe(0)
       expect(stdout).toMatch(/\/v1\/users\/\{id\}\s+template\s+GET,HEAD\s+v1\.getUser/)
-      expect(stdout).toMatch(/\/v2\/users\/\{id\}\s+template\s+PUT\s+v2\.putUser/)
+      expect(stdout).toMatch(/\/v[23]\/users\/\{id\}\s+template\s+PUT\s+v2\.putUser/)
       expect(stdout).toContain(
         'openapi[0] GET /users/{id}: cookie parameter "session" is not validated',
       )
