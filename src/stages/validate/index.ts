@@ -145,7 +145,7 @@ function compileSet(
 ): MethodRules {
   return {
     body: set.body === undefined ? base.body : compile(set.body, 'body', `${at}.body`),
-    bodyRequired: set.body_required ?? (set.body === undefined ? base.bodyRequired : true),
+    bodyRequired: set.body_required ?? (base === NO_RULES ? true : base.bodyRequired),
     query: set.query === undefined ? base.query : compile(set.query, 'params', `${at}.query`),
     headers:
       set.headers === undefined ? base.headers : compile(set.headers, 'params', `${at}.headers`),

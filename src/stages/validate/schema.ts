@@ -23,12 +23,13 @@ const SchemaSet = {
       'max_body, and forwards the exact bytes. A { $ref: file } is resolved relative to the ' +
       'config file.',
   ),
+  // No filled default: a method's entry that does not name it keeps the route-wide value.
   body_required: Type.Optional(
     Type.Boolean({
       description:
-        'A request without a body (no bytes and no Content-Type) is refused. false: such a ' +
-        'request passes, and the body schema checks only bodies that are sent.',
-      default: true,
+        'A request without a body (no bytes and no Content-Type) is refused (the default, true, ' +
+        'for a method with a body schema). false: such a request passes, and the body schema ' +
+        'checks only bodies that are sent.',
     }),
   ),
   query: JsonSchemaValue(

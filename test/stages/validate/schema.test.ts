@@ -127,3 +127,13 @@ describe('validate config', () => {
     })
   })
 })
+
+describe('validate.body_required', () => {
+  it('keeps the route-wide value in a method entry that does not name it', () => {
+    const { config } = loadTestConfig({
+      routes: [route({ body_required: false, POST: { body: { type: 'object' } } })],
+    })
+    expect(config.routes[0]!.validate!.POST!.body_required).toBeUndefined()
+    expect(config.routes[0]!.validate!.body_required).toBe(false)
+  })
+})
