@@ -9,7 +9,8 @@ import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { runPrimary } from '../cluster/primary.js'
 import { checkConfigInThread } from '../config/checker.js'
-import { PortcullisError } from '../errors.js'
+import { logImportWarnings } from '../config/import-warnings.js'
+import { formatProblems, PortcullisError } from '../errors.js'
 import { loadNativeUws } from '../front/load-uws.js'
 import { assertListenersFree } from '../front/port-claim.js'
 import { VERIFIER_ENV, requireVerifier } from '../jwt/native-verify.js'
@@ -40,10 +41,15 @@ async function main(argv: readonly string[]): Promise<number> {
       const { loadGatewayConfig } = await import('../config/gateway-config.js')
       const { describeRouteTable } = await import('./route-table.js')
       const logger = createLogger('silent', {})
-      const { runtime } = loadGatewayConfig(args.config!, logger)
+      const { runtime, warnings } = loadGatewayConfig(args.config!, logger)
       process.stdout.write(
         `${args.config}: valid, ${runtime.table.routeCount} routes\n\n${describeRouteTable(runtime)}\n`,
       )
+      if (warnings.length > 0) {
+        process.stdout.write(
+          `\nwarnings (not enforced by the gateway):\n${formatProblems(warnings)}\n`,
+        )
+      }
       return 0
     }
     case 'start':
@@ -80,8 +86,9 @@ async function start(args: CliArgs): Promise<number> {
     // the environment, so every verifier agrees.
     process.env[VERIFIER_ENV] = verifier
   }
-  const config = await checkConfigInThread(file)
+  const { config, warnings } = await checkConfigInThread(file)
   const logger = createLogger(config.log.level, { role: 'primary', pid: process.pid })
+  logImportWarnings(logger, warnings)
   // Fail here, before forking, if the native front cannot load: never a silent fallback.
   if (front === 'uws') loadNativeUws()
   await assertListenersFree(config.listeners)

@@ -23,6 +23,7 @@ export function describeRouteTable(runtime: Runtime): string {
       }
     }
     for (const [path, level] of [...paths.exact].sort()) add(path, 'exact', level)
+    for (const { template, level } of paths.templates) add(template.spec, 'template', level)
     const prefixes = [...paths.prefix].sort(
       (a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]),
     )

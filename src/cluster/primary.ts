@@ -10,6 +10,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
 import { checkConfigInThread } from '../config/checker.js'
+import { logImportWarnings } from '../config/import-warnings.js'
 import type { GatewayConfig } from '../config/schema.js'
 import { parseDuration } from '../config/units.js'
 import { PortcullisError } from '../errors.js'
@@ -178,16 +179,22 @@ export function runPrimary(options: PrimaryOptions): void {
     }
     checking = true
     void checkConfigInThread(configFile)
-      .then(apply, (error: unknown) => {
-        if (error instanceof PortcullisError) {
-          logger.error(
-            { code: error.code, problems: error.problems, file: configFile },
-            `reload refused, still serving the previous config: ${error.message}`,
-          )
-        } else {
-          logger.error({ err: error }, 'reload failed, still serving the previous config')
-        }
-      })
+      .then(
+        ({ config: next, warnings }) => {
+          logImportWarnings(logger, warnings)
+          apply(next)
+        },
+        (error: unknown) => {
+          if (error instanceof PortcullisError) {
+            logger.error(
+              { code: error.code, problems: error.problems, file: configFile },
+              `reload refused, still serving the previous config: ${error.message}`,
+            )
+          } else {
+            logger.error({ err: error }, 'reload failed, still serving the previous config')
+          }
+        },
+      )
       .finally(() => {
         checking = false
         if (checkAgain && !shuttingDown) {

@@ -8,6 +8,7 @@ import { PortcullisError } from '../errors.js'
 import { announce } from '../observability/logger.js'
 import { startServing } from './gateway-process.js'
 import type { PrimaryOptions } from './primary.js'
+import { logImportWarnings } from '../config/import-warnings.js'
 import { logReloaded, restartRequired } from './restart-required.js'
 
 export async function runSingleProcess(options: Omit<PrimaryOptions, 'workers'>): Promise<void> {
@@ -29,7 +30,8 @@ export async function runSingleProcess(options: Omit<PrimaryOptions, 'workers'>)
       )
     }
     try {
-      const next = loadGatewayConfig(file, logger).config
+      const { config: next, warnings } = loadGatewayConfig(file, logger)
+      logImportWarnings(logger, warnings)
       serving.reload(next, generation + 1).then(() => {
         current = next
         generation++

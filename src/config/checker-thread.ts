@@ -7,7 +7,8 @@ import { loadGatewayConfig } from './gateway-config.js'
 
 function check(file: string): CheckOutcome {
   try {
-    return { kind: 'valid', config: loadGatewayConfig(file, createLogger('silent', {})).config }
+    const { config, warnings } = loadGatewayConfig(file, createLogger('silent', {}))
+    return { kind: 'valid', config, warnings }
   } catch (error) {
     if (!(error instanceof PortcullisError)) {
       return { kind: 'failed', stack: (error as Error).stack ?? String(error) }

@@ -14,7 +14,11 @@ import type { GatewayConfig } from './schema.js'
 
 /** What the thread posts back: the config with its defaults, or why it was refused. */
 export type CheckOutcome =
-  | { readonly kind: 'valid'; readonly config: GatewayConfig }
+  | {
+      readonly kind: 'valid'
+      readonly config: GatewayConfig
+      readonly warnings: readonly ConfigProblem[]
+    }
   | {
       readonly kind: 'refused'
       readonly code: PortcullisErrorCode
@@ -24,11 +28,17 @@ export type CheckOutcome =
     }
   | { readonly kind: 'failed'; readonly stack: string }
 
+/** A config that passed, with what its openapi: imports could not enforce. */
+export interface CheckedFile {
+  readonly config: GatewayConfig
+  readonly warnings: readonly ConfigProblem[]
+}
+
 /**
  * The checked config, or the PortcullisError loadGatewayConfig threw (same code, message and
  * problems), as if it had run in this thread.
  */
-export function checkConfigInThread(file: string): Promise<GatewayConfig> {
+export function checkConfigInThread(file: string): Promise<CheckedFile> {
   return new Promise((resolve, reject) => {
     const thread = new Worker(threadFilename(), { workerData: { file } })
     let answered = false
@@ -36,7 +46,7 @@ export function checkConfigInThread(file: string): Promise<GatewayConfig> {
       answered = true
       // Its answer is all that is wanted: nothing it still holds (closing pools) matters.
       void thread.terminate()
-      if (outcome.kind === 'valid') resolve(outcome.config)
+      if (outcome.kind === 'valid') resolve({ config: outcome.config, warnings: outcome.warnings })
       else if (outcome.kind === 'refused') {
         reject(new PortcullisError(outcome.code, outcome.message, outcome.problems))
       } else reject(new Error(`the config check failed: ${outcome.stack}`))

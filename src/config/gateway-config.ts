@@ -18,6 +18,7 @@ import { PoolCache } from '../proxy/upstream.js'
 import { Runtime } from '../gateway/runtime.js'
 import { JwtContext } from '../stages/authenticate/jwt-context.js'
 import { RateLimitRegistry } from '../rate-limit/registry.js'
+import { expandConfigSync } from './expand-sync.js'
 import { readConfigFile, validateConfig } from './load.js'
 import { interpolateEnv } from './interpolate.js'
 import { checkReferences } from './references.js'
@@ -31,23 +32,32 @@ import { ClientSlots } from '../gateway/client-slots.js'
 import { loadListenersTls } from '../tls/listeners.js'
 
 export interface CheckedConfig {
+  /** Self-contained: the routes of openapi: documents and the schemas' file $refs read into it. */
   readonly config: GatewayConfig
   readonly runtime: Runtime
+  /** What an openapi: import could not enforce; the config is valid nevertheless. */
+  readonly warnings: readonly ConfigProblem[]
 }
 
 /** Throws PortcullisError naming every problem; returns the config and a compiled runtime. */
 export function loadGatewayConfig(file: string, logger: Logger, env = process.env): CheckedConfig {
   const data = interpolateEnv(readConfigFile(file), env)
-  let config: GatewayConfig
+  let written: GatewayConfig
   try {
-    config = validateConfig(data, GatewayConfigSchema)
+    written = validateConfig(data, GatewayConfigSchema)
   } catch (error) {
     if (!isInvalidConfig(error)) throw error
     throw invalidConfig([...error.problems, ...checkReferences(data)])
   }
+  const expanded = expandConfigSync(written, file)
+  const config = expanded.config
   // Certificates and keys are read now, so a bad file or a mismatched pair is a config error
   // naming the file, not a failed listen (or, on a reload, a worker that refuses it).
-  const problems = [...loadListenersTls(config).problems, ...checkAdminConfig(config)]
+  const problems = [
+    ...expanded.problems,
+    ...loadListenersTls(config).problems,
+    ...checkAdminConfig(config),
+  ]
   // No request goes through these pools: node's sockets, which load nothing and open none here.
   const pools = new PoolCache(createUpstreamSockets('node'))
   const issuers = new IssuerRegistry(logger)
@@ -83,7 +93,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
     introspectors.closeAll()
   }
   if (runtime === null || problems.length > 0) throw invalidConfig(problems)
-  return { config, runtime }
+  return { config, runtime, warnings: expanded.warnings }
 }
 
 function isInvalidConfig(error: unknown): error is PortcullisError {

@@ -14,6 +14,7 @@ import { TrustedProxiesSchema } from '../net/schema.js'
 import { LogSchema } from '../observability/schema.js'
 import { HeadersSchema, UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../gateway/route-schema.js'
+import { OpenApiImportsSchema } from '../openapi/schema.js'
 import { RateLimitsSchema } from '../rate-limit/schema.js'
 import { RedisSchema } from '../state/schema.js'
 import { CorsSchema } from '../stages/cors/schema.js'
@@ -40,6 +41,7 @@ export const GatewayConfigSchema = Type.Object(
     consumers: ConsumersSchema,
     cors: Type.Optional(CorsSchema),
     routes: Type.Array(RouteSchema, { description: 'Routes; the most specific match wins.' }),
+    openapi: OpenApiImportsSchema,
   },
   { additionalProperties: false },
 )

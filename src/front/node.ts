@@ -15,7 +15,14 @@ import type { Server as NetServer, Socket } from 'node:net'
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls'
 import { performance } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
-import { PortcullisError, REJECT, REJECT_HEAD, rejectionBody, type Rejection } from '../errors.js'
+import {
+  PortcullisError,
+  REJECT,
+  REJECT_HEAD,
+  rejectionBody,
+  rejectionContentType,
+  type Rejection,
+} from '../errors.js'
 import { handleRequest } from '../gateway/request-path.js'
 import type { Runtime } from '../gateway/runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from '../gateway/exchange.js'
@@ -62,7 +69,12 @@ class NodeExchange extends Exchange {
     const body = rejection.status === 204 ? '' : rejectionBody(rejection, this.requestId)
     if (body !== '') {
       const length = Buffer.byteLength(body)
-      headers.push('content-type', 'application/json', 'content-length', String(length))
+      headers.push(
+        'content-type',
+        rejectionContentType(rejection),
+        'content-length',
+        String(length),
+      )
       // node:http sends no content in answer to HEAD (RFC 9110 §9.3.2), only its length.
       if (this.method !== 'HEAD') this.responseBytes = length
     }

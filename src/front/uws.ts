@@ -11,7 +11,13 @@
  * and refuses HTTP/1.0.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { PortcullisError, REJECT, rejectionBody, type Rejection } from '../errors.js'
+import {
+  PortcullisError,
+  REJECT,
+  rejectionBody,
+  rejectionContentType,
+  type Rejection,
+} from '../errors.js'
 import { handleRequest } from '../gateway/request-path.js'
 import type { Runtime } from '../gateway/runtime.js'
 import {
@@ -137,7 +143,7 @@ class UwsExchange extends Exchange {
         else res.endWithoutBody()
         return
       }
-      res.writeHeader('content-type', 'application/json')
+      res.writeHeader('content-type', rejectionContentType(rejection))
       if (this.method !== 'HEAD') res.end(body, this.#taskClose)
       else if (this.#taskClose) {
         // uWS 20.30 closes after a bodyless answer only with a length it writes itself, and

@@ -16,7 +16,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
-import { rejectionBody, type Rejection } from '../errors.js'
+import { rejectionBody, rejectionContentType, type Rejection } from '../errors.js'
 import { clientResponseHeaders } from '../proxy/headers.js'
 import { REJECT_WEBSOCKET, type IncomingHeaders, type TunnelClient } from '../proxy/websocket.js'
 import { handleUpgrade } from '../gateway/request-path.js'
@@ -110,7 +110,7 @@ class NodeUpgradeExchange extends Exchange implements TunnelClient {
     let head = `HTTP/1.1 ${rejection.status} ${STATUS_CODES[rejection.status] ?? 'Unknown'}\r\n`
     head += headerLines(rejection.headers)
     if (this.responseHeaders !== null) head += headerLines(this.responseHeaders)
-    head += `content-type: application/json\r\nx-request-id: ${this.requestId}\r\n`
+    head += `content-type: ${rejectionContentType(rejection)}\r\nx-request-id: ${this.requestId}\r\n`
     // Whatever follows a refused upgrade on this connection is not HTTP we could trust.
     const length = Buffer.byteLength(body)
     head += `content-length: ${length}\r\nconnection: close\r\n\r\n`

@@ -24,7 +24,7 @@ import type {
   WebSocket,
   WebSocketBehavior,
 } from 'uWebSockets.js'
-import { rejectionBody, type Rejection } from '../errors.js'
+import { rejectionBody, rejectionContentType, type Rejection } from '../errors.js'
 import { clientResponseHeaders } from '../proxy/headers.js'
 import {
   CloseCode,
@@ -179,7 +179,7 @@ class UwsUpgradeExchange extends Exchange implements TunnelClient {
     res.writeStatus(statusLine(rejection.status))
     writeFields(res, rejection.headers)
     if (this.responseHeaders !== null) writeFields(res, this.responseHeaders)
-    res.writeHeader('content-type', 'application/json')
+    res.writeHeader('content-type', rejectionContentType(rejection))
     res.writeHeader('x-request-id', this.requestId)
     const body = rejectionBody(rejection, this.requestId)
     this.responseBytes = Buffer.byteLength(body)

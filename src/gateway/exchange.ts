@@ -135,6 +135,8 @@ export abstract class Exchange implements PipelineExchange {
   /** A 405: the routes whose path matched, by name (no route is chosen), for the access log. */
   pathRoutes: string | null = null
   upstreamPath = ''
+  /** Named path segments of a templated route (`/users/{id}`), flat [name, raw value…]; else null. */
+  pathParams: string[] | null = null
   /** Set by the authenticate stage; null on public routes and before authentication. */
   identity: Identity | null = null
   consumer: Consumer | null = null

@@ -15,6 +15,7 @@ import type { Verdict } from '../pipeline/stage.js'
 import { ProxyCall } from '../proxy/forward.js'
 import { checkHandshake, UpstreamHandshake, type UpgradeExchange } from '../proxy/websocket.js'
 import { matchRoute, MatchKind, type MatchResult } from '../router/match.js'
+import { templateParams } from '../router/template.js'
 import { preflightMethod } from '../stages/cors/preflight.js'
 
 export function handleRequest(exchange: Exchange): void {
@@ -97,6 +98,7 @@ function admit(exchange: Exchange): boolean {
   if (route.hsts !== null && exchange.listener !== 'http') {
     exchange.addResponseHeader('strict-transport-security', route.hsts)
   }
+  if (match.template !== null) exchange.pathParams = templateParams(match.template, path)
   // Upgrade only where the route asks for WebSocket; h2c (RFC 7540 §3.2, removed by RFC 9113)
   // would let a client talk HTTP/2 past every stage.
   if (exchange.upgrade !== '' && (!route.websocket || exchange.upgrade !== 'websocket')) {

@@ -31,8 +31,10 @@ import {
   type RouteTable,
 } from '../router/compile.js'
 import { createMatchResult, type MatchResult } from '../router/match.js'
+import { isPathTemplate, parsePathTemplate } from '../router/template.js'
 import type { RouteConfig } from './route-schema.js'
 import { compilePipeline, type StageServices } from './stage-registry.js'
+import { JsonSchemaCompiler } from '../stages/validate/json-schemas.js'
 import type { JwtContext } from '../stages/authenticate/jwt-context.js'
 import type { RateLimitRegistry } from '../rate-limit/registry.js'
 import { checkQuotasNeedRedis } from '../rate-limit/quota.js'
@@ -158,6 +160,7 @@ export class Runtime implements ExchangeRuntime {
       corsDefault:
         config.cors === undefined ? null : compileCorsPolicy(config.cors, 'cors', problems),
       signatures: state.signatures,
+      jsonSchemas: new JsonSchemaCompiler(),
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     this.certificateHeaders = compileCertificateHeaders(
@@ -244,6 +247,13 @@ function compileRoutes(
           'strip_path needs prefix paths (ending in /*): an exact path would always forward "/"',
       })
     }
+    route.match.paths.forEach((spec, i) => {
+      if (!isPathTemplate(spec)) return
+      const template = parsePathTemplate(spec)
+      if (typeof template === 'string') {
+        problems.push({ path: `routes[${index}].match.paths[${i}]`, reason: template })
+      }
+    })
     const stages = compilePipeline(route, `routes[${index}]`, services, problems)
     const maxBodyBytes = route.max_body === undefined ? defaultMaxBody : parseSize(route.max_body)
     const compiled: CompiledRoute = {

@@ -14,13 +14,22 @@ import { cors } from '../stages/cors/index.js'
 import { forward } from '../stages/forward/index.js'
 import { ipRestriction } from '../stages/ip-restriction/index.js'
 import { rateLimit } from '../stages/rate-limit/index.js'
+import { validate } from '../stages/validate/index.js'
 
 /**
  * Every stage folder's definition. Compiled in this order, so a definition that reads another's
  * product (authenticate's challenges, rate-limit's fields for cors) comes after it; the
  * pipeline's order is order.ts's.
  */
-export const STAGES = [ipRestriction, authenticate, authorize, rateLimit, cors, forward] as const
+export const STAGES = [
+  ipRestriction,
+  authenticate,
+  authorize,
+  rateLimit,
+  cors,
+  validate,
+  forward,
+] as const
 
 type Definition = (typeof STAGES)[number]
 

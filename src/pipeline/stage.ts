@@ -28,20 +28,25 @@ export interface StageExchange {
   readonly query: string
   /** Request headers, flat: [name, value, name, value…], names in lower case. */
   readonly headers: string[]
+  /** Declared body length: -1 when the body is chunked, 0 when there is none. */
+  readonly contentLength: number
   /** Host name the client asked for, lowercased, without port. */
   readonly host: string
   /** The Host field as received; '' when absent. */
   readonly hostHeader: string
   /** The kind of listener the request came in on: `http`, or TLS (`https`, `mtls`). */
   readonly listener: 'http' | 'https' | 'mtls'
-  /** Declared body length: -1 when the body is chunked, 0 when there is none. */
-  readonly contentLength: number
   readonly clientAddress: string
   /** The verified client certificate of an mTLS connection; null on every other listener. */
   readonly clientCertificate: ClientCertificate | null
   readonly requestId: string
   /** Path and query the upstream receives. */
   upstreamPath: string
+  /**
+   * The named segments of a templated route path (`/users/{id}`), flat [name, value, name,
+   * value…], values as in the normalized path (still percent-encoded); null on other routes.
+   */
+  readonly pathParams: readonly string[] | null
   /** Set by the authenticate stage; null on public routes and before authentication. */
   identity: Identity | null
   /**

@@ -6,6 +6,12 @@
 import type { Stage } from '../pipeline/stage.js'
 import type { Upstream } from '../proxy/upstream.js'
 import type { MatchConfig } from './schema.js'
+import {
+  compareTemplates,
+  isPathTemplate,
+  parsePathTemplate,
+  type PathTemplate,
+} from './template.js'
 
 /** Everything a request needs from its route, resolved at compile time. */
 export interface CompiledRoute {
@@ -52,8 +58,16 @@ export interface PathLevel {
   readonly prefixLength: number
 }
 
+/** The routes of one template shape (`/users/{}`), and the template that extracts its names. */
+export interface TemplateLevel {
+  readonly template: PathTemplate
+  readonly level: PathLevel
+}
+
 export interface PathTable {
   readonly exact: ReadonlyMap<string, PathLevel>
+  /** Templated paths, the most specific first (template.ts compareTemplates); tried after exact. */
+  readonly templates: readonly TemplateLevel[]
   /** Keys are prefixes without the trailing '/*' ('' for '/*'). */
   readonly prefix: ReadonlyMap<string, PathLevel>
 }
@@ -69,6 +83,8 @@ export interface RouteTable {
 interface MutablePathTable {
   exact: Map<string, RouteEntry[]>
   prefix: Map<string, RouteEntry[]>
+  /** By shape; the template of the first route on it (overlaps.ts makes the others agree). */
+  templates: Map<string, { template: PathTemplate; entries: RouteEntry[] }>
 }
 
 export function compileRouteTable(entries: readonly RouteEntry[]): RouteTable {
@@ -79,8 +95,20 @@ export function compileRouteTable(entries: readonly RouteEntry[]): RouteTable {
     const hosts = entry.match.hosts?.map((h) => h.toLowerCase()) ?? [ANY]
     for (const host of new Set(hosts)) {
       let table = byHost.get(host)
-      if (table === undefined) byHost.set(host, (table = { exact: new Map(), prefix: new Map() }))
+      if (table === undefined) {
+        byHost.set(host, (table = { exact: new Map(), prefix: new Map(), templates: new Map() }))
+      }
       for (const spec of new Set(entry.match.paths)) {
+        if (isPathTemplate(spec)) {
+          const template = parsePathTemplate(spec)
+          // An invalid template was reported when its route compiled.
+          if (typeof template === 'string') continue
+          const known = table.templates.get(template.shape)
+          if (known === undefined)
+            table.templates.set(template.shape, { template, entries: [entry] })
+          else known.entries.push(entry)
+          continue
+        }
         const isPrefix = spec.endsWith('/*')
         const key = isPrefix ? spec.slice(0, -2) : spec
         const map = isPrefix ? table.prefix : table.exact
@@ -93,6 +121,7 @@ export function compileRouteTable(entries: readonly RouteEntry[]): RouteTable {
 
   const finish = (table: MutablePathTable): PathTable => ({
     exact: finishLevels(table.exact),
+    templates: finishTemplates(table.templates),
     prefix: finishLevels(table.prefix),
   })
   const exactHosts = new Map<string, PathTable>()
@@ -109,16 +138,26 @@ export function compileRouteTable(entries: readonly RouteEntry[]): RouteTable {
 
 function finishLevels(levels: Map<string, RouteEntry[]>): Map<string, PathLevel> {
   const out = new Map<string, PathLevel>()
-  for (const [key, entries] of levels) {
-    const routes = [...new Set(entries.map((e) => e.route))]
-    const takesAll = routes.some((r) => r.methods === null)
-    const allow = takesAll
-      ? ''
-      : [...new Set(routes.flatMap((r) => [...r.methods!]))].sort().join(', ')
-    const names = routes.map((r) => r.name).join(',')
-    out.set(key, { routes, allow, names, prefixLength: key.length })
-  }
+  for (const [key, entries] of levels) out.set(key, finishLevel(entries, key.length))
   return out
+}
+
+function finishTemplates(
+  templates: Map<string, { template: PathTemplate; entries: RouteEntry[] }>,
+): TemplateLevel[] {
+  return [...templates.values()]
+    .map(({ template, entries }) => ({ template, level: finishLevel(entries, 0) }))
+    .sort((a, b) => compareTemplates(a.template, b.template))
+}
+
+function finishLevel(entries: readonly RouteEntry[], prefixLength: number): PathLevel {
+  const routes = [...new Set(entries.map((e) => e.route))]
+  const takesAll = routes.some((r) => r.methods === null)
+  const allow = takesAll
+    ? ''
+    : [...new Set(routes.flatMap((r) => [...r.methods!]))].sort().join(', ')
+  const names = routes.map((r) => r.name).join(',')
+  return { routes, allow, names, prefixLength }
 }
 
 /** The method set of a route: GET implies HEAD (RFC 9110 §9.3.2). */

@@ -1,11 +1,12 @@
 /**
  * Finds the route of a request in a compiled {@link RouteTable}. The most specific match wins:
- * an exact host before a wildcard host before any host; within a host, an exact path before the
- * longest prefix. The most specific path that has routes decides the method: if none of its
+ * an exact host before a wildcard host before any host; within a host, an exact path before a
+ * template (`/users/{id}`, literal segments first) before the longest prefix. The most specific path that has routes decides the method: if none of its
  * routes takes the method, the answer is 405 with its Allow list, never a less specific route
  * (so a GET-only admin path can never fall through to a catch-all for POST).
  */
 import type { CompiledRoute, PathLevel, PathTable, RouteTable } from './compile.js'
+import { matchesTemplate, type PathTemplate } from './template.js'
 
 export const MatchKind = { Found: 0, NotFound: 1, MethodNotAllowed: 2 } as const
 export type MatchKind = (typeof MatchKind)[keyof typeof MatchKind]
@@ -20,10 +21,19 @@ export interface MatchResult {
   routeNames: string
   /** Length of the matched path spec, for strip_path. */
   prefixLength: number
+  /** The template of a templated path that matched (its names to extract), else null. */
+  template: PathTemplate | null
 }
 
 export function createMatchResult(): MatchResult {
-  return { kind: MatchKind.NotFound, route: null, allow: '', routeNames: '', prefixLength: 0 }
+  return {
+    kind: MatchKind.NotFound,
+    route: null,
+    allow: '',
+    routeNames: '',
+    prefixLength: 0,
+    template: null,
+  }
 }
 
 export function matchRoute(
@@ -35,6 +45,7 @@ export function matchRoute(
 ): MatchResult {
   out.kind = MatchKind.NotFound
   out.route = null
+  out.template = null
   if (table.exactHosts.size > 0) {
     const t = table.exactHosts.get(host)
     if (t !== undefined && matchPath(t, path, method, out)) return out
@@ -59,6 +70,14 @@ function matchPath(table: PathTable, path: string, method: string, out: MatchRes
   if (table.exact.size > 0) {
     const level = table.exact.get(path)
     if (level !== undefined) return pickMethod(level, method, out)
+  }
+  const templates = table.templates
+  for (let i = 0; i < templates.length; i++) {
+    const entry = templates[i]!
+    if (matchesTemplate(entry.template, path)) {
+      out.template = entry.template
+      return pickMethod(entry.level, method, out)
+    }
   }
   const prefixes = table.prefix
   if (prefixes.size === 0) return false

@@ -5,6 +5,7 @@
  */
 import type { ConfigProblem } from '../errors.js'
 import { compileMethods } from './compile.js'
+import { isPathTemplate, parsePathTemplate } from './template.js'
 
 /** What overlap detection reads of a route: its match, as written. */
 export interface RouteMatchOf {
@@ -28,14 +29,14 @@ export function findOverlaps(routes: readonly RouteMatchOf[]): ConfigProblem[] {
     for (const host of new Set(route.hosts?.map((h) => h.toLowerCase()) ?? [ANY_HOST])) {
       let specs = byHost.get(host)
       if (specs === undefined) byHost.set(host, (specs = new Map()))
-      for (const spec of new Set(route.paths)) {
+      for (const spec of new Set(route.paths.map(shapeOf))) {
         const list = specs.get(spec)
         if (list === undefined) specs.set(spec, [route])
         else list.push(route)
       }
     }
   }
-  const problems: ConfigProblem[] = []
+  const problems: ConfigProblem[] = findNameConflicts(routes)
   for (const specs of byHost.values()) {
     for (const [spec, list] of specs) {
       for (let i = 0; i < list.length; i++) {
@@ -65,4 +66,38 @@ function sharedMethods(
   if (a === null || b === null) return ''
   const shared = [...a].filter((m) => b.has(m))
   return shared.length === 0 ? null : shared.join(', ')
+}
+
+/** `/users/{id}` and `/users/{uid}` match the same requests: both are `/users/{}`. */
+function shapeOf(spec: string): string {
+  if (!isPathTemplate(spec)) return spec
+  const template = parsePathTemplate(spec)
+  return typeof template === 'string' ? spec : template.shape
+}
+
+/**
+ * Routes of one template shape must name its segments alike: the router extracts one set of
+ * names per shape, and two spellings of one path would be a trap for whoever reads the config.
+ */
+function findNameConflicts(routes: readonly RouteMatchOf[]): ConfigProblem[] {
+  const seen = new Map<string, { spec: string; route: RouteMatchOf }>()
+  const problems: ConfigProblem[] = []
+  for (const route of routes) {
+    for (const spec of route.paths) {
+      if (!isPathTemplate(spec)) continue
+      const template = parsePathTemplate(spec)
+      if (typeof template === 'string') continue
+      const first = seen.get(template.shape)
+      if (first === undefined) seen.set(template.shape, { spec, route })
+      else if (first.spec !== spec) {
+        problems.push({
+          path: `routes[${route.index}].match.paths[${route.paths.indexOf(spec)}]`,
+          reason:
+            `${spec} names the segments of ${first.spec} (route "${first.route.name}") ` +
+            'differently; use the same names',
+        })
+      }
+    }
+  }
+  return problems
 }

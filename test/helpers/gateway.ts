@@ -102,6 +102,8 @@ export interface StartOptions {
    * the test's host, not there.
    */
   readonly netns?: string
+  /** How long to wait for `portcullis started` (default 15 s): longer for configs slow to load. */
+  readonly startTimeoutMs?: number
   /** Called once the gateway is spawned, before it started (a test signalling it early). */
   readonly onSpawn?: (pid: number, configFile: string) => void
 }
@@ -372,7 +374,10 @@ async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
 
   let started: LogLine
   try {
-    started = await waitForLog((l) => l.msg === 'portcullis started', START_TIMEOUT_MS)
+    started = await waitForLog(
+      (l) => l.msg === 'portcullis started',
+      options.startTimeoutMs ?? START_TIMEOUT_MS,
+    )
   } catch (error) {
     killGroup(pid, 'SIGKILL')
     throw error

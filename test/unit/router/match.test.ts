@@ -9,6 +9,7 @@ import {
 } from '../../../src/router/compile.js'
 import { createMatchResult, matchRoute, MatchKind } from '../../../src/router/match.js'
 import type { MatchConfig } from '../../../src/router/schema.js'
+import { parsePathTemplate, templateParams } from '../../../src/router/template.js'
 
 type Method = NonNullable<MatchConfig['methods']>[number]
 
@@ -187,5 +188,66 @@ describe('matchRoute', () => {
       expect(out.kind).toBe(MatchKind.NotFound)
       expect(out.route).toBeNull()
     })
+  })
+})
+
+describe('matchRoute with path templates', () => {
+  const t = table([
+    { name: 'user', paths: ['/users/{id}'], methods: ['GET'] },
+    { name: 'me', paths: ['/users/me'] },
+    { name: 'post', paths: ['/users/{id}/posts/{post}'] },
+    { name: 'any-posts', paths: ['/{who}/posts/{post}'] },
+    { name: 'api', paths: ['/users/*'] },
+  ])
+
+  it('matches a template segment by segment', () => {
+    expect(lookup(t, '/users/42')).toBe('user')
+    expect(lookup(t, '/users/42/posts/7')).toBe('post')
+  })
+
+  it('prefers an exact path to a template, and a template to a prefix', () => {
+    expect(lookup(t, '/users/me')).toBe('me')
+    expect(lookup(t, '/users/42/other')).toBe('api')
+  })
+
+  it('prefers literal segments to named ones, position by position', () => {
+    expect(lookup(t, '/teams/posts/7')).toBe('any-posts')
+  })
+
+  it.each(['/users/', '/users//posts/7', '/users/42/posts/7/'])(
+    'never matches an empty segment or a trailing slash (%s)',
+    (path) => {
+      expect(lookup(t, path)).not.toMatch(/^(user|post)$/)
+    },
+  )
+
+  it('answers 405 with the template routes’ methods', () => {
+    expect(lookup(t, '/users/42', 'gateway.test', 'POST')).toBe('405 GET, HEAD')
+  })
+
+  it('reports the named segments of the path it matched', () => {
+    const result = matchRoute(t, 'h', '/users/a%20b/posts/9', 'GET', createMatchResult())
+    expect(templateParams(result.template!, '/users/a%20b/posts/9')).toEqual([
+      'id',
+      'a%20b',
+      'post',
+      '9',
+    ])
+  })
+
+  it('reports no template for an exact or prefix match', () => {
+    expect(matchRoute(t, 'h', '/users/me', 'GET', createMatchResult()).template).toBeNull()
+    expect(matchRoute(t, 'h', '/users/1/x', 'GET', createMatchResult()).template).toBeNull()
+  })
+})
+
+describe('parsePathTemplate', () => {
+  it.each([
+    ['/users/{id}/*', /prefix/],
+    ['/users/{id}/{id}', /twice/],
+    ['/users/x{id}', /whole \{name\}/],
+    ['/users/{}', /whole \{name\}/],
+  ])('refuses %s', (spec, reason) => {
+    expect(parsePathTemplate(spec)).toMatch(reason)
   })
 })

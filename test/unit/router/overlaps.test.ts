@@ -94,3 +94,32 @@ describe('findOverlaps', () => {
     })
   })
 })
+
+describe('findOverlaps with path templates', () => {
+  it('finds two templates of one shape, whatever their names', () => {
+    const problems = overlaps([
+      { name: 'a', paths: ['/users/{id}'] },
+      { name: 'b', paths: ['/users/{uid}'], methods: ['GET'] },
+    ])
+    expect(problems.map((p) => p.path)).toEqual(['routes[1].match.paths[0]', 'routes[1].match'])
+    expect(problems[0]!.reason).toMatch(/names the segments of \/users\/\{id\}.*differently/)
+  })
+
+  it('lets a template and an exact path of its shape stand together', () => {
+    expect(
+      overlaps([
+        { name: 'a', paths: ['/users/{id}'] },
+        { name: 'b', paths: ['/users/me'] },
+      ]),
+    ).toEqual([])
+  })
+
+  it('lets routes share a template by method', () => {
+    expect(
+      overlaps([
+        { name: 'a', paths: ['/users/{id}'], methods: ['GET'] },
+        { name: 'b', paths: ['/users/{id}'], methods: ['PUT'] },
+      ]),
+    ).toEqual([])
+  })
+})
