@@ -14,7 +14,9 @@ import type { GatewayConfig } from '../config/schema.js'
 import { parseDuration } from '../config/units.js'
 import { PortcullisError } from '../errors.js'
 import { announce } from '../observability/logger.js'
+import { ProcessCounters } from '../observability/metrics/process-metrics.js'
 import type { FrontKind } from './gateway-process.js'
+import { MetricsGathering } from './metrics-gathering.js'
 import type { ToPrimary, ToWorker } from './messages.js'
 import { logReloaded, restartRequired } from './restart-required.js'
 
@@ -55,6 +57,8 @@ export function runPrimary(options: PrimaryOptions): void {
   }))
   const listening = new Set<Slot>()
   let announced = false
+  const counters = new ProcessCounters()
+  const scrapes = new MetricsGathering(counters)
 
   // The uws front binds with SO_REUSEPORT and the kernel spreads connections. The node front
   // shares one listening socket: with node's default round-robin the primary accepts and hands
@@ -131,6 +135,20 @@ export function runPrimary(options: PrimaryOptions): void {
           })
         }
         return
+      case 'metrics-request': {
+        const asker = slot.worker
+        if (asker === null) return
+        const workers = slots.flatMap((s) =>
+          s.worker !== null && listening.has(s) ? [s.worker] : [],
+        )
+        scrapes.gather(workers, (processes) =>
+          send(asker, { type: 'metrics-reply', id: message.id, processes }),
+        )
+        return
+      }
+      case 'metrics':
+        scrapes.receive(message.id, message.families)
+        return
       case 'reloaded':
         if (message.error !== null) {
           logger.error(
@@ -161,7 +179,9 @@ export function runPrimary(options: PrimaryOptions): void {
       'worker died; respawning',
     )
     setTimeout(() => {
-      if (!shuttingDown) fork(slot)
+      if (shuttingDown) return
+      counters.workerRestarts++
+      fork(slot)
     }, delay)
   }
 
@@ -176,6 +196,7 @@ export function runPrimary(options: PrimaryOptions): void {
     checking = true
     void checkConfigInThread(configFile)
       .then(apply, (error: unknown) => {
+        counters.reloadsRefused++
         if (error instanceof PortcullisError) {
           logger.error(
             { code: error.code, problems: error.problems, file: configFile },
@@ -198,6 +219,8 @@ export function runPrimary(options: PrimaryOptions): void {
     if (shuttingDown) return
     config = next
     generation++
+    counters.generation = generation
+    counters.reloadsApplied++
     logger.level = config.log.level
     for (const slot of slots)
       if (slot.worker !== null) send(slot.worker, { type: 'reload', config, generation })

@@ -27,6 +27,7 @@ import type { Logger } from 'pino'
 import { BodyRateWatch } from '../gateway/body-rate.js'
 import { CredentialDirectory } from '../consumers/directory.js'
 import { KeyUsage } from '../keys/usage.js'
+import { WorkerMeter } from '../observability/metrics/meter.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 
 export interface CheckedConfig {
@@ -62,6 +63,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       rateLimits: new RateLimitRegistry(),
       bodyRates: new BodyRateWatch(),
       clientSlots: new ClientSlots(),
+      meter: new WorkerMeter(),
       inFlight: 0,
       draining: false,
       onIdle: null,

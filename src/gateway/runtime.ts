@@ -3,6 +3,7 @@
  * upstreams and the limits. A reload compiles a new runtime and new requests take it; requests in
  * flight keep the one they started with, so a reload never changes a request half-way.
  */
+import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 import { compileConsumerHeaders } from '../stages/forward/consumer-headers.js'
@@ -17,6 +18,7 @@ import type { GossipSettings } from '../gossip/schema.js'
 import { compileGossip } from '../gossip/settings.js'
 import { DEFAULT_IDENTITY_HEADERS, IDENTITY_HEADER_PREFIXES } from '../http/field-names.js'
 import { writeAccessLog } from '../observability/access-log.js'
+import { NO_ROUTE, type WorkerMeter } from '../observability/metrics/meter.js'
 import { PoolCache, Upstream } from '../proxy/upstream.js'
 import {
   compileMethods,
@@ -57,6 +59,8 @@ export interface WorkerState {
   readonly bodyRates: BodyRateWatch
   /** Requests in flight per client address, for limits.max_concurrent_per_client. */
   readonly clientSlots: ClientSlots
+  /** Request, authentication and upstream counters for /metrics. */
+  readonly meter: WorkerMeter
   inFlight: number
   draining: boolean
   /** Called when in-flight drops to zero while draining. */
@@ -115,7 +119,10 @@ export class Runtime implements ExchangeRuntime {
     state.pools.beginGeneration()
     const upstreams = new Map<string, Upstream>()
     for (const [name, upstreamConfig] of Object.entries(config.upstreams)) {
-      upstreams.set(name, new Upstream(name, upstreamConfig, state.pools))
+      upstreams.set(
+        name,
+        new Upstream(name, upstreamConfig, state.pools, state.meter.upstream(name)),
+      )
     }
     this.upstreams = upstreams
 
@@ -135,6 +142,7 @@ export class Runtime implements ExchangeRuntime {
       keyHasher: this.keyHasher,
       keyUsage: state.keyUsage,
       apiKeyPrefixes: this.apiKeyPrefixes,
+      authMeter: state.meter.auth,
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     checkQuotasNeedRedis(config, problems)
@@ -189,6 +197,15 @@ export class Runtime implements ExchangeRuntime {
       const stages = route.finishStages
       for (let i = 0; i < stages.length; i++) stages[i]!.onFinish!(exchange)
     }
+    const now = performance.now()
+    const upstreamStarted = exchange.upstreamStartedAt
+    state.meter.recordExchange(
+      route?.name ?? NO_ROUTE,
+      exchange.method,
+      exchange.status,
+      now - exchange.startedAt,
+      upstreamStarted === 0 ? -1 : (exchange.upstreamHeadersAt || now) - upstreamStarted,
+    )
     if (this.accessLog) writeAccessLog(this.logger, exchange)
     if (state.draining && state.inFlight === 0 && state.onIdle !== null) state.onIdle()
   }

@@ -18,6 +18,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc6750 Bearer tokens
  * @see https://www.rfc-editor.org/rfc/rfc8725 JWT Best Current Practices
  */
+import { performance } from 'node:perf_hooks'
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
 import type { Consumer } from '../../consumers/consumer.js'
@@ -25,6 +26,7 @@ import type { CredentialDirectory } from '../../consumers/directory.js'
 import type { Rejection } from '../../errors.js'
 import { isGatewayOwned } from '../../http/field-names.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
+import type { AuthMeter } from '../../observability/metrics/meter.js'
 import {
   routeProduct,
   type RouteSite,
@@ -62,6 +64,8 @@ export interface AuthenticateDeps extends KeyServices {
   readonly audit: boolean
   /** Consumers and keys of the worker (config and store). */
   readonly credentials: CredentialDirectory
+  /** The worker's decision counters for /metrics; none in tools that only compile. */
+  readonly authMeter?: AuthMeter | undefined
 }
 
 /** What authentication compiled for a route, for the stages compiled after it. */
@@ -175,7 +179,15 @@ export function compileAuthenticate(
       namesConsumers = true
     }
   }
-  return new AuthenticateStage(site.name, methods, mode, namesConsumers, challenges, audit)
+  return new AuthenticateStage(
+    site.name,
+    methods,
+    mode,
+    namesConsumers,
+    challenges,
+    audit,
+    deps.authMeter ?? null,
+  )
 }
 
 function keySourcesOf(
@@ -216,6 +228,9 @@ export class AuthenticateStage implements Stage {
   readonly #methods: readonly CredentialMethod[]
   readonly #mode: AuthMode
   readonly #audit: Logger | null
+  readonly #meter: AuthMeter | null
+  /** The method label of a refusal: the route's only method, or `any`/`all`. */
+  readonly #label: string
 
   constructor(
     route: string,
@@ -224,10 +239,13 @@ export class AuthenticateStage implements Stage {
     namesConsumers: boolean,
     challenges: Challenges,
     audit: Logger | null,
+    meter: AuthMeter | null = null,
   ) {
     this.#route = route
     this.#methods = methods
     this.#mode = mode
+    this.#meter = meter
+    this.#label = mode === 'one' ? methods[0]!.name : mode
     this.namesConsumers = namesConsumers
     this.challenges = challenges
     this.#audit = audit
@@ -242,6 +260,23 @@ export class AuthenticateStage implements Stage {
   }
 
   onRequest(exchange: StageExchange): Verdict | Promise<Verdict> {
+    if (this.#meter === null) return this.#decide(exchange)
+    const started = performance.now()
+    const verdict = this.#decide(exchange)
+    if (verdict instanceof Promise) return verdict.then((v) => this.#count(exchange, v, started))
+    return this.#count(exchange, verdict, started)
+  }
+
+  /** Counts a decision: admitted by the identity's method, refused by the wire code. */
+  #count(exchange: StageExchange, verdict: Verdict, started: number): Verdict {
+    const seconds = (performance.now() - started) / 1000
+    if (verdict === undefined)
+      this.#meter!.record(exchange.identity?.method ?? this.#label, 'ok', seconds)
+    else this.#meter!.record(this.#label, verdict.code, seconds)
+    return verdict
+  }
+
+  #decide(exchange: StageExchange): Verdict | Promise<Verdict> {
     if (this.#mode === 'one') {
       const method = this.#methods[0]!
       const credential = method.find(exchange)
