@@ -13,6 +13,7 @@ import { UwsFront } from '../front/uws.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
 import { JwksKeySource } from '../jwt/jwks.js'
 import type { MetricFamily } from '../observability/metrics/families.js'
+import { createAuditLogger } from '../observability/audit-log.js'
 import { renderMetrics } from '../observability/metrics/exposition.js'
 import {
   collectWorkerMetrics,
@@ -85,8 +86,13 @@ export async function startServing(
   const pool = verifyThreads > 0 ? new VerifyPool(verifyThreads) : null
   // Chosen once for the process's life (--upstream-sockets, inherited through the environment).
   const sockets = createUpstreamSockets()
+  const auditLog = createAuditLogger(config.log, logger, {
+    chain: `${options.workerIndex}.${process.pid}`,
+    bindings: { role: 'audit', pid: process.pid, worker: options.workerIndex },
+  })
   const state: WorkerState = {
     logger,
+    auditLog,
     pools: new PoolCache(sockets),
     issuers: new IssuerRegistry(logger),
     jwt: new JwtContext(pool, revocations),
@@ -206,6 +212,7 @@ export async function startServing(
   // Off the traffic front: its own node:http server on its own port (admin/server.ts).
   const admin = await AdminHost.start(config, {
     logger,
+    auditLog,
     workerIndex: options.workerIndex,
     workerCount: options.workerCount,
     consumer: (name) => state.credentials.consumer(name),

@@ -43,6 +43,8 @@ import type { KeyUsage } from '../keys/usage.js'
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
   readonly logger: Logger
+  /** Audit lines' logger (log.audit_file, log.audit_chain_key): `logger` unless one is set. */
+  readonly auditLog?: Logger
   readonly pools: PoolCache
   /** Issuers and their keys, carried over reloads while their config is unchanged. */
   readonly issuers: IssuerRegistry
@@ -143,6 +145,7 @@ export class Runtime implements ExchangeRuntime {
       keyUsage: state.keyUsage,
       apiKeyPrefixes: this.apiKeyPrefixes,
       authMeter: state.meter.auth,
+      auditLog: state.auditLog ?? state.logger,
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     checkQuotasNeedRedis(config, problems)

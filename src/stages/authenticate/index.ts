@@ -66,6 +66,8 @@ export interface AuthenticateDeps extends KeyServices {
   readonly credentials: CredentialDirectory
   /** The worker's decision counters for /metrics; none in tools that only compile. */
   readonly authMeter?: AuthMeter | undefined
+  /** Where audit lines go (observability/audit-log.ts); `logger` when absent. */
+  readonly auditLog?: Logger | undefined
 }
 
 /** What authentication compiled for a route, for the stages compiled after it. */
@@ -150,7 +152,8 @@ export function compileAuthenticate(
   )
   const challenges = challengesFor(schemes)
   // Audit lines are info lines: below that level they would be built only to be dropped.
-  const audit = deps.audit && deps.logger.isLevelEnabled('info') ? deps.logger : null
+  const auditLog = deps.auditLog ?? deps.logger
+  const audit = deps.audit && auditLog.isLevelEnabled('info') ? auditLog : null
   const methods: CredentialMethod[] = []
   let namesConsumers = false
   for (const name of names) {
