@@ -135,7 +135,7 @@ export class AdminServer {
       }
     }
     if (method !== 'GET' && method !== 'HEAD')
-      audit(services.logger, who, method, path, route, reply)
+      audit(services.auditLog ?? services.logger, who, method, path, route, reply)
     res.setHeader('x-request-id', requestId)
     res.setHeader('cache-control', 'no-store')
     if (reply.body === null) {

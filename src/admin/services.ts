@@ -12,6 +12,8 @@ import type { StatusViewOf } from './api-schemas.js'
 export interface AdminServices {
   readonly config: GatewayConfig
   readonly logger: Logger
+  /** Where audit lines go (observability/audit-log.ts); `logger` when absent. */
+  readonly auditLog?: Logger
   /** The worker's consumer of that name (config wins over store), as the gateway resolves it. */
   consumer(name: string): Consumer | undefined
   /** Consumers of the config file, in config order. */

@@ -23,6 +23,7 @@ Usage:
   portcullis keys show|revoke|usage ID | keys rotate ID [--grace 24h]
   portcullis keys hash [KEY] [--config FILE]
   portcullis revoke --jti ID (--exp UNIX_SECONDS | --ttl DURATION)
+  portcullis audit verify FILE [--key-env NAME]
   portcullis --help | --version
 
 Commands:
@@ -35,6 +36,8 @@ Commands:
           the pepper of --config's api_keys.pepper, else $PORTCULLIS_KEY_PEPPER. Local.
   revoke  Revoke a token by its jti until its exp, through the admin API: every worker of
           every gateway sharing its Redis refuses it within a second.
+  audit verify  Check the HMAC chain of an audit file (log.audit_chain_key), the key read
+          from $NAME (default PORTCULLIS_AUDIT_CHAIN_KEY); exit 1 naming the first bad line.
   token   Sign a test token with a private key (or HMAC secret) file and print it, to try a
           route of your config. Never a substitute for an identity provider.
 

@@ -25,6 +25,10 @@ async function main(argv: readonly string[]): Promise<number> {
     const { runAdminCommand } = await import('./admin-commands.js')
     return runAdminCommand(parseAdminArgs(argv))
   }
+  if (argv[0] === 'audit') {
+    const { runAuditCommand } = await import('./audit.js')
+    return runAuditCommand(argv.slice(1))
+  }
   const args = parseArgs(argv)
   switch (args.command) {
     case 'help':

@@ -28,6 +28,7 @@ export interface WorkerSlotView {
 /** What the serving process knows that the admin API reports or consults. */
 export interface AdminHostContext {
   readonly logger: Logger
+  readonly auditLog: Logger
   readonly workerIndex: number
   readonly workerCount: number
   consumer(name: string): Consumer | undefined
@@ -97,6 +98,7 @@ export class AdminHost {
     return {
       config,
       logger: context.logger,
+      auditLog: context.auditLog,
       keyPrefixes: keyPrefixesOf(config),
       consumer: (name) => context.consumer(name),
       configConsumers: () => context.configConsumers(config),

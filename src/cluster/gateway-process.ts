@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
-import type { BoundListener, Front, FrontListener } from '../front/front.js'
+import type { BoundListener, Front, FrontListener, StatusAnswer } from '../front/front.js'
 import { loadNativeUws } from '../front/load-uws.js'
 import { bindUwsDirect } from '../front/uws-direct.js'
 import { describeVerifier } from '../jwt/native-verify.js'
@@ -12,6 +12,16 @@ import { NodeFront } from '../front/node.js'
 import { UwsFront } from '../front/uws.js'
 import { IntrospectorRegistry } from '../introspection/registry.js'
 import { IssuerRegistry } from '../jwt/issuer.js'
+import { JwksKeySource } from '../jwt/jwks.js'
+import type { MetricFamily } from '../observability/metrics/families.js'
+import { createAuditLogger } from '../observability/audit-log.js'
+import { renderMetrics } from '../observability/metrics/exposition.js'
+import {
+  collectWorkerMetrics,
+  type IssuerReading,
+  type WorkerReadings,
+} from '../observability/metrics/worker-metrics.js'
+import { openConnections } from '../proxy/transport.js'
 import { RedisRevocationSync, RevocationList } from '../jwt/revocation.js'
 import { VerifyPool } from '../jwt/verify-pool.js'
 import { createUpstreamSockets } from '../proxy/h1/socket-choice.js'
@@ -28,6 +38,7 @@ import { BodyRateWatch } from '../gateway/body-rate.js'
 import { CredentialDirectory } from '../consumers/directory.js'
 import { KeyUsage } from '../keys/usage.js'
 import { SignatureMemory } from '../hmac/replay.js'
+import { WorkerMeter } from '../observability/metrics/meter.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 import { AdminHost, type WorkerSlotView } from './admin-host.js'
 import { serveListenersTls } from '../tls/listeners.js'
@@ -46,6 +57,8 @@ export interface ServingProcess {
    * counts the reloads (the admin API's /status reports it).
    */
   reload(config: GatewayConfig, generation: number): Promise<void>
+  /** This process's metric families, read now. */
+  metrics(): MetricFamily[]
   /** Stops accepting, lets in-flight requests finish within `graceMs`, then resolves. */
   drain(graceMs: number): Promise<void>
 }
@@ -58,6 +71,11 @@ export interface ServingOptions {
   readonly workerCount: number
   /** Asks the primary for every worker slot (admin /status); null when there is no primary. */
   readonly askPrimary: (() => Promise<readonly WorkerSlotView[] | null>) | null
+  /**
+   * Every process's families for a scrape of /metrics on this process: the primary gathers them
+   * from each worker; alone (--workers 0), `own` and the supervising counters.
+   */
+  readonly gatherMetrics: (own: MetricFamily[]) => Promise<readonly (readonly MetricFamily[])[]>
 }
 
 export async function startServing(
@@ -71,8 +89,13 @@ export async function startServing(
   const pool = verifyThreads > 0 ? new VerifyPool(verifyThreads) : null
   // Chosen once for the process's life (--upstream-sockets, inherited through the environment).
   const sockets = createUpstreamSockets()
+  const auditLog = createAuditLogger(config.log, logger, {
+    chain: `${options.workerIndex}.${process.pid}`,
+    bindings: { role: 'audit', pid: process.pid, worker: options.workerIndex },
+  })
   const state: WorkerState = {
     logger,
+    auditLog,
     pools: new PoolCache(sockets),
     issuers: new IssuerRegistry(logger),
     introspectors: new IntrospectorRegistry(logger),
@@ -84,6 +107,7 @@ export async function startServing(
     rateLimits: new RateLimitRegistry(),
     bodyRates: new BodyRateWatch(),
     clientSlots: new ClientSlots(),
+    meter: new WorkerMeter(),
     inFlight: 0,
     draining: false,
     onIdle: null,
@@ -144,6 +168,38 @@ export async function startServing(
       ? front.description
       : `${front.description}; mtls listener on node:tls (OpenSSL ${process.versions.openssl})`
 
+  const readings: WorkerReadings = {
+    meter: state.meter,
+    tokenCache: {
+      get hits() {
+        return state.jwt.cacheHits
+      },
+      get misses() {
+        return state.jwt.cacheMisses
+      },
+    },
+    signatures: state.jwt.signatureTimes,
+    policies: state.rateLimits.meters,
+    issuers: () => issuerReadings(state.issuers),
+    upstreamConnections: () => upstreamConnections(runtime),
+    rateLimitSync: () => {
+      const sync = rateLimitSync
+      if (sync === null) return null
+      return { failures: sync.stats.failures, lagSeconds: sync.lagMs / 1000 }
+    },
+    gossipMembers: () => sharing.member?.stats.members ?? null,
+  }
+  const metrics = () => collectWorkerMetrics(readings)
+  const scrape = async (accept: string): Promise<StatusAnswer> => {
+    try {
+      const answer = await renderMetrics(await options.gatherMetrics(metrics()), accept)
+      return { status: 200, contentType: answer.contentType, body: answer.body }
+    } catch (error) {
+      logger.error({ err: error }, 'metrics scrape failed')
+      return { status: 500, contentType: JSON_TYPE, body: '{"error":"internal_error"}' }
+    }
+  }
+
   const bound: string[] = []
   const { http, https, mtls, status } = config.listeners
   const listen = async (
@@ -153,13 +209,15 @@ export async function startServing(
     on: Front = front,
   ) => {
     const at: BoundListener = probe
-      ? await front.listenStatus(listener, (path) =>
-          statusProbe(path, state, () =>
-            redisReadiness({
-              revocations: revocationSync?.status ?? null,
-              credentials: credentialSync?.status ?? null,
-            }),
-          ),
+      ? await front.listenStatus(listener, (path, accept) =>
+          path === '/metrics'
+            ? scrape(accept)
+            : statusProbe(path, state, () =>
+                redisReadiness({
+                  revocations: revocationSync?.status ?? null,
+                  credentials: credentialSync?.status ?? null,
+                }),
+              ),
         )
       : await on.listen(listener)
     bound.push(`${scheme}://${at.host}:${at.port}`)
@@ -201,6 +259,7 @@ export async function startServing(
   // Off the traffic front: its own node:http server on its own port (admin/server.ts).
   const admin = await AdminHost.start(config, {
     logger,
+    auditLog,
     workerIndex: options.workerIndex,
     workerCount: options.workerCount,
     consumer: (name) => state.credentials.consumer(name),
@@ -225,6 +284,7 @@ export async function startServing(
     verifier: describeVerifier(),
     upstreamSockets: sockets.description,
     listeners: bound,
+    metrics,
     async reload(next: GatewayConfig, generation: number): Promise<void> {
       const compiled = new Runtime(next, state)
       // Certificates, keys, CA bundle and CRLs are read again; a file that does not load keeps
@@ -334,17 +394,47 @@ function syncRevocations(
   return sync
 }
 
-function statusProbe(
-  path: string,
-  state: WorkerState,
-  redisDetail: () => string,
-): { status: number; body: string } {
-  if (path === '/healthz') return { status: 200, body: '{"status":"ok"}' }
+const JSON_TYPE = 'application/json'
+
+function statusProbe(path: string, state: WorkerState, redisDetail: () => string): StatusAnswer {
+  if (path === '/healthz') return { status: 200, contentType: JSON_TYPE, body: '{"status":"ok"}' }
   if (path === '/readyz') {
     // Ready while Redis is down (the last known sets serve); the detail says how each stands.
     return state.draining
-      ? { status: 503, body: `{"status":"draining"${redisDetail()}}` }
-      : { status: 200, body: `{"status":"ready"${redisDetail()}}` }
+      ? { status: 503, contentType: JSON_TYPE, body: `{"status":"draining"${redisDetail()}}` }
+      : { status: 200, contentType: JSON_TYPE, body: `{"status":"ready"${redisDetail()}}` }
   }
-  return { status: 404, body: '{"error":"not_found","message":"Probes are /healthz and /readyz."}' }
+  return {
+    status: 404,
+    contentType: JSON_TYPE,
+    body: '{"error":"not_found","message":"Paths are /healthz, /readyz and /metrics."}',
+  }
+}
+
+/** Each issuer's JWKS counters; issuers with static keys have none. */
+function issuerReadings(issuers: IssuerRegistry): IssuerReading[] {
+  const readings: IssuerReading[] = []
+  const now = Date.now()
+  for (const issuer of issuers.current()) {
+    if (!(issuer.keys instanceof JwksKeySource)) continue
+    const stats = issuer.keys.stats
+    readings.push({
+      issuer: issuer.name,
+      fetches: stats.fetches,
+      failures: stats.failures,
+      keysAgeSeconds: stats.lastSuccessAt === null ? null : (now - stats.lastSuccessAt) / 1000,
+    })
+  }
+  return readings
+}
+
+/** Open connections per upstream of the running generation, over its targets' pools. */
+function upstreamConnections(runtime: Runtime): Map<string, number> {
+  const open = new Map<string, number>()
+  for (const [name, upstream] of runtime.upstreams) {
+    let sum = 0
+    for (const target of upstream.targets) sum += openConnections(target.pool)
+    open.set(name, sum)
+  }
+  return open
 }

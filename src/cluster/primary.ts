@@ -15,7 +15,9 @@ import type { GatewayConfig } from '../config/schema.js'
 import { parseDuration } from '../config/units.js'
 import { PortcullisError } from '../errors.js'
 import { announce } from '../observability/logger.js'
+import { ProcessCounters } from '../observability/metrics/process-metrics.js'
 import type { FrontKind } from './gateway-process.js'
+import { MetricsGathering } from './metrics-gathering.js'
 import type { ToPrimary, ToWorker } from './messages.js'
 import { logReloaded, restartRequired } from './restart-required.js'
 
@@ -56,6 +58,8 @@ export function runPrimary(options: PrimaryOptions): void {
   }))
   const listening = new Set<Slot>()
   let announced = false
+  const counters = new ProcessCounters()
+  const scrapes = new MetricsGathering(counters)
 
   // The uws front binds with SO_REUSEPORT and the kernel spreads connections. The node front
   // shares one listening socket: with node's default round-robin the primary accepts and hands
@@ -135,6 +139,20 @@ export function runPrimary(options: PrimaryOptions): void {
           })
         }
         return
+      case 'metrics-request': {
+        const asker = slot.worker
+        if (asker === null) return
+        const workers = slots.flatMap((s) =>
+          s.worker !== null && listening.has(s) ? [s.worker] : [],
+        )
+        scrapes.gather(workers, (processes) =>
+          send(asker, { type: 'metrics-reply', id: message.id, processes }),
+        )
+        return
+      }
+      case 'metrics':
+        scrapes.receive(message.id, message.families)
+        return
       case 'reloaded':
         if (message.error !== null) {
           logger.error(
@@ -165,7 +183,9 @@ export function runPrimary(options: PrimaryOptions): void {
       'worker died; respawning',
     )
     setTimeout(() => {
-      if (!shuttingDown) fork(slot)
+      if (shuttingDown) return
+      counters.workerRestarts++
+      fork(slot)
     }, delay)
   }
 
@@ -185,6 +205,7 @@ export function runPrimary(options: PrimaryOptions): void {
           apply(next)
         },
         (error: unknown) => {
+          counters.reloadsRefused++
           if (error instanceof PortcullisError) {
             logger.error(
               { code: error.code, problems: error.problems, file: configFile },
@@ -208,6 +229,8 @@ export function runPrimary(options: PrimaryOptions): void {
     if (shuttingDown) return
     config = next
     generation++
+    counters.generation = generation
+    counters.reloadsApplied++
     logger.level = config.log.level
     for (const slot of slots)
       if (slot.worker !== null) send(slot.worker, { type: 'reload', config, generation })

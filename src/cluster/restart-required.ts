@@ -24,6 +24,8 @@ const STARTUP_ONLY: readonly StartupOnly[] = [
   { path: ['cluster', 'workers'], why: 'workers are forked at start' },
   { path: ['cluster', 'verify_threads'], why: 'verify threads are started with each worker' },
   { path: ['gossip'], why: 'gossip members bind and find their peers at start' },
+  { path: ['log', 'audit_file'], why: 'the audit file is opened at start' },
+  { path: ['log', 'audit_chain_key'], why: 'each audit chain is keyed once, at start' },
 ]
 
 interface StartupOnly {

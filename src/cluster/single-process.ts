@@ -6,6 +6,7 @@ import { loadGatewayConfig } from '../config/gateway-config.js'
 import { parseDuration } from '../config/units.js'
 import { PortcullisError } from '../errors.js'
 import { announce } from '../observability/logger.js'
+import { ProcessCounters } from '../observability/metrics/process-metrics.js'
 import { startServing } from './gateway-process.js'
 import type { PrimaryOptions } from './primary.js'
 import { logImportWarnings } from '../config/import-warnings.js'
@@ -13,16 +14,19 @@ import { logReloaded, restartRequired } from './restart-required.js'
 
 export async function runSingleProcess(options: Omit<PrimaryOptions, 'workers'>): Promise<void> {
   const { configFile: file, config, front, verifyThreads, logger, overridden } = options
+  const counters = new ProcessCounters()
   const serving = await startServing(config, front, logger, {
     verifyThreads,
     workerIndex: 0,
     workerCount: 1,
     askPrimary: null,
+    gatherMetrics: (own) => Promise.resolve([own, counters.families()]),
   })
   let current = config
   let generation = 0
   process.on('SIGHUP', () => {
     const refused = (error: unknown) => {
+      counters.reloadsRefused++
       const problems = error instanceof PortcullisError ? error.problems : []
       logger.error(
         { problems, file },
@@ -35,6 +39,8 @@ export async function runSingleProcess(options: Omit<PrimaryOptions, 'workers'>)
       serving.reload(next, generation + 1).then(() => {
         current = next
         generation++
+        counters.generation = generation
+        counters.reloadsApplied++
         logger.level = next.log.level
         logReloaded(logger, { file }, restartRequired(config, next, { front, overridden }))
       }, refused)

@@ -1,5 +1,6 @@
 /** Entry point of a cluster worker: waits for its config from the primary, then serves. */
 import { createLogger } from '../observability/logger.js'
+import type { MetricFamily } from '../observability/metrics/families.js'
 import type { WorkerSlotView } from './admin-host.js'
 import { startServing, type ServingProcess } from './gateway-process.js'
 import type { ToPrimary, ToWorker } from './messages.js'
@@ -47,6 +48,28 @@ function askPrimary(): Promise<readonly WorkerSlotView[] | null> {
   })
 }
 
+/** A scrape waits this long for the primary to gather every worker's families. */
+const METRICS_TIMEOUT_MS = 2000
+type Processes = readonly (readonly MetricFamily[])[]
+const metricsRequests = new Map<number, (processes: Processes) => void>()
+
+/** Every process's families, through the primary; this worker's alone when it does not answer. */
+function gatherMetrics(own: MetricFamily[]): Promise<Processes> {
+  const id = nextStatusId++
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      metricsRequests.delete(id)
+      resolve([own])
+    }, METRICS_TIMEOUT_MS)
+    metricsRequests.set(id, (processes) => {
+      clearTimeout(timer)
+      metricsRequests.delete(id)
+      resolve(processes)
+    })
+    send({ type: 'metrics-request', id })
+  })
+}
+
 process.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'start':
@@ -56,6 +79,7 @@ process.on('message', (message: ToWorker) => {
         workerIndex: message.workerIndex,
         workerCount: message.workerCount,
         askPrimary,
+        gatherMetrics,
       }).then(
         (s) => {
           serving = s
@@ -80,6 +104,12 @@ process.on('message', (message: ToWorker) => {
       return
     case 'status':
       statusRequests.get(message.id)?.(message.workers)
+      return
+    case 'metrics-collect':
+      send({ type: 'metrics', id: message.id, families: serving?.metrics() ?? [] })
+      return
+    case 'metrics-reply':
+      metricsRequests.get(message.id)?.(message.processes)
       return
     case 'shutdown':
       void (serving === null ? Promise.resolve() : serving.drain(message.graceMs)).then(() => {

@@ -28,6 +28,7 @@ import { BodyRateWatch } from '../gateway/body-rate.js'
 import { CredentialDirectory } from '../consumers/directory.js'
 import { KeyUsage } from '../keys/usage.js'
 import { SignatureMemory } from '../hmac/replay.js'
+import { WorkerMeter } from '../observability/metrics/meter.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 import { loadListenersTls } from '../tls/listeners.js'
 
@@ -78,6 +79,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
       rateLimits: new RateLimitRegistry(),
       bodyRates: new BodyRateWatch(),
       clientSlots: new ClientSlots(),
+      meter: new WorkerMeter(),
       inFlight: 0,
       draining: false,
       onIdle: null,

@@ -18,8 +18,18 @@ export interface BoundListener {
   readonly port: number
 }
 
-/** Answers a probe path with a status and a JSON body. */
-export type StatusProbe = (path: string) => { status: number; body: string }
+/** A status listener's answer: a probe's JSON, or the metrics exposition. */
+export interface StatusAnswer {
+  readonly status: number
+  readonly contentType: string
+  readonly body: string
+}
+
+/**
+ * Answers a status path (`accept`: the request's Accept field, '' when absent); a promise for
+ * /metrics, which gathers every worker's counters.
+ */
+export type StatusProbe = (path: string, accept: string) => StatusAnswer | Promise<StatusAnswer>
 
 export interface Front {
   /** Names the front and its binary in the startup line. */

@@ -26,7 +26,7 @@ import {
 import { handleRequest } from '../gateway/request-path.js'
 import type { Runtime } from '../gateway/runtime.js'
 import { Exchange, type BodySink, type ListenerKind } from '../gateway/exchange.js'
-import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
+import type { BoundListener, Front, FrontListener, StatusAnswer, StatusProbe } from './front.js'
 import { completeHead, recordHeader } from './request-head.js'
 import { newRequestId } from './request-id.js'
 import { splitTarget } from '../gateway/normalize-path.js'
@@ -249,9 +249,12 @@ export class NodeFront implements Front {
   }
 
   listenStatus(listener: FrontListener, probe: StatusProbe): Promise<BoundListener> {
+    const write = (res: ServerResponse, answer: StatusAnswer) =>
+      res.writeHead(answer.status, { 'content-type': answer.contentType }).end(answer.body)
     const server = createHttpServer((req, res) => {
-      const { status, body } = probe(req.url ?? '/')
-      res.writeHead(status, { 'content-type': 'application/json' }).end(body)
+      const answer = probe(req.url ?? '/', req.headers.accept ?? '')
+      if (answer instanceof Promise) void answer.then((a) => write(res, a))
+      else write(res, answer)
     })
     // Kept out of #servers: the status listener outlives closeListeners() (front.ts).
     return this.#bind(server, listener, false)

@@ -30,7 +30,7 @@ import type { UwsModule } from './load-uws.js'
 import { statusLine, writeFields } from './uws-head.js'
 import type { UwsDirect } from './uws-direct.js'
 import { UwsHeadReader } from './uws-request.js'
-import type { BoundListener, Front, FrontListener, StatusProbe } from './front.js'
+import type { BoundListener, Front, FrontListener, StatusAnswer, StatusProbe } from './front.js'
 import { NodeFront } from './node.js'
 import { TunnelDrainWatch, webSocketBehavior } from './websocket-uws.js'
 import { TLS12_CIPHERS } from '../tls/profile.js'
@@ -420,9 +420,21 @@ export class UwsFront implements Front {
 
   listenStatus(listener: FrontListener, probe: StatusProbe): Promise<BoundListener> {
     const app = this.#uws.App()
+    const write = (res: HttpResponse, answer: StatusAnswer): void => {
+      res
+        .writeStatus(statusLine(answer.status))
+        .writeHeader('content-type', answer.contentType)
+        .end(answer.body)
+    }
     app.any('/*', (res: HttpResponse, req: HttpRequest) => {
-      const { status, body } = probe(req.getUrl())
-      res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').end(body)
+      const answer = probe(req.getUrl(), req.getHeader('accept'))
+      if (!(answer instanceof Promise)) return write(res, answer)
+      // uWS forbids touching a response after its client left.
+      let gone = false
+      res.onAborted(() => (gone = true))
+      void answer.then((a) => {
+        if (!gone) res.cork(() => write(res, a))
+      })
     })
     // Kept out of #sockets: the status listener outlives closeListeners() (front.ts).
     return this.#bind(app, listener, false)

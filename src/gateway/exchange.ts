@@ -154,6 +154,18 @@ export abstract class Exchange implements PipelineExchange {
   rateLimitFieldsAt = 0
   rateLimitFieldsEnd = 0
 
+  /**
+   * W3C Trace Context, filled on first use by observability/trace-context.ts: the trace, the
+   * gateway's span, the client's span ('' for a new trace), the client's tracestate, and the
+   * traceparent sent upstream ('' until computed).
+   */
+  traceId = ''
+  spanId = ''
+  parentSpanId = ''
+  traceState = ''
+  traceSampled = false
+  traceparent = ''
+
   /** performance.now() milliseconds. */
   startedAt = 0
   upstreamStartedAt = 0

@@ -3,6 +3,7 @@
  * upstreams and the limits. A reload compiles a new runtime and new requests take it; requests in
  * flight keep the one they started with, so a reload never changes a request half-way.
  */
+import { performance } from 'node:perf_hooks'
 import { hstsValue } from '../tls/hsts.js'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
@@ -22,6 +23,7 @@ import type { GossipSettings } from '../gossip/schema.js'
 import { compileGossip } from '../gossip/settings.js'
 import { DEFAULT_IDENTITY_HEADERS, IDENTITY_HEADER_PREFIXES } from '../http/field-names.js'
 import { writeAccessLog } from '../observability/access-log.js'
+import { NO_ROUTE, type WorkerMeter } from '../observability/metrics/meter.js'
 import { PoolCache, Upstream } from '../proxy/upstream.js'
 import {
   compileMethods,
@@ -50,6 +52,8 @@ import type { SignatureMemory } from '../hmac/replay.js'
 /** State that outlives a reload: the logger, warm pools, counters, the draining flag. */
 export interface WorkerState {
   readonly logger: Logger
+  /** Audit lines' logger (log.audit_file, log.audit_chain_key): `logger` unless one is set. */
+  readonly auditLog?: Logger
   readonly pools: PoolCache
   /** Issuers and their keys, carried over reloads while their config is unchanged. */
   readonly issuers: IssuerRegistry
@@ -70,6 +74,8 @@ export interface WorkerState {
   readonly bodyRates: BodyRateWatch
   /** Requests in flight per client address, for limits.max_concurrent_per_client. */
   readonly clientSlots: ClientSlots
+  /** Request, authentication and upstream counters for /metrics. */
+  readonly meter: WorkerMeter
   inFlight: number
   draining: boolean
   /** Called when in-flight drops to zero while draining. */
@@ -135,7 +141,10 @@ export class Runtime implements ExchangeRuntime {
     state.pools.beginGeneration()
     const upstreams = new Map<string, Upstream>()
     for (const [name, upstreamConfig] of Object.entries(config.upstreams)) {
-      upstreams.set(name, new Upstream(name, upstreamConfig, state.pools))
+      upstreams.set(
+        name,
+        new Upstream(name, upstreamConfig, state.pools, state.meter.upstream(name)),
+      )
     }
     this.upstreams = upstreams
 
@@ -161,6 +170,8 @@ export class Runtime implements ExchangeRuntime {
         config.cors === undefined ? null : compileCorsPolicy(config.cors, 'cors', problems),
       signatures: state.signatures,
       jsonSchemas: new JsonSchemaCompiler(),
+      authMeter: state.meter.auth,
+      auditLog: state.auditLog ?? state.logger,
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     this.certificateHeaders = compileCertificateHeaders(
@@ -222,6 +233,15 @@ export class Runtime implements ExchangeRuntime {
       const stages = route.finishStages
       for (let i = 0; i < stages.length; i++) stages[i]!.onFinish!(exchange)
     }
+    const now = performance.now()
+    const upstreamStarted = exchange.upstreamStartedAt
+    state.meter.recordExchange(
+      route?.name ?? NO_ROUTE,
+      exchange.method,
+      exchange.status,
+      now - exchange.startedAt,
+      upstreamStarted === 0 ? -1 : (exchange.upstreamHeadersAt || now) - upstreamStarted,
+    )
     if (this.accessLog) writeAccessLog(this.logger, exchange)
     if (state.draining && state.inFlight === 0 && state.onIdle !== null) state.onIdle()
   }

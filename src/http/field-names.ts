@@ -31,6 +31,9 @@ export const GATEWAY_OWNED: ReadonlySet<string> = new Set([
   'forwarded',
   'x-request-id',
   'via',
+  // W3C Trace Context: the gateway's span replaces the client's (observability/trace-context.ts).
+  'traceparent',
+  'tracestate',
 ])
 
 /**

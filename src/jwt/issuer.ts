@@ -135,6 +135,11 @@ export class IssuerRegistry {
     await Promise.all([...this.#issuers.values()].map((issuer) => issuer.start()))
   }
 
+  /** The issuers of the last compile and those still carried over, for /metrics. */
+  current(): IterableIterator<CompiledIssuer> {
+    return this.#issuers.values()
+  }
+
   closeAll(): void {
     for (const issuer of this.#issuers.values()) issuer.keys.close()
     this.#issuers.clear()

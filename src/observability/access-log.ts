@@ -5,13 +5,17 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { Exchange } from '../gateway/exchange.js'
+import { traceOf } from './trace-context.js'
 
 export function writeAccessLog(logger: Logger, exchange: Exchange): void {
   const now = performance.now()
   const upstreamStarted = exchange.upstreamStartedAt
+  // A request answered before the upstream (a 401, a 404) gets its trace id here.
+  traceOf(exchange)
   logger.info(
     {
       request_id: exchange.requestId,
+      trace_id: exchange.traceId,
       method: exchange.method,
       path: exchange.path === '' ? '(invalid)' : exchange.path,
       route: exchange.route?.name ?? exchange.pathRoutes,

@@ -17,6 +17,23 @@ export const LogSchema = Type.Object(
         'reason, verification time); never the token, at most its first 8 characters.',
       default: true,
     }),
+    audit_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Where audit lines go, appended; every worker writes the same file. Unset: stdout, ' +
+          'with the other lines. A change takes a restart.',
+      }),
+    ),
+    audit_chain_key: Type.Optional(
+      Type.String({
+        minLength: 16,
+        description:
+          'Seals every audit line into an HMAC-SHA256 chain with this key (write it as ' +
+          '${ENV_VAR}); `portcullis audit verify` checks the chain. Unset: no chain. A change ' +
+          'takes a restart.',
+      }),
+    ),
   },
   { additionalProperties: false, default: {} },
 )

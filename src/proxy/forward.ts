@@ -169,14 +169,19 @@ export class ProxyCall implements ResponseFieldsHandler, UpstreamCall {
     const code = (error as { code?: string }).code ?? ''
     if (code === QUEUE_TIMEOUT) {
       // The target is busy, not failing: no ejection, and no retry that would wait again.
+      this.#upstream.meter.busy++
       exchange.errorDetail = `upstream ${this.#target.origin}: ${error.message}`
       exchange.reject(REJECT.upstreamBusy)
       return
     }
     const now = performance.now()
+    const meter = this.#upstream.meter
+    if (TIMEOUT_ERRORS.has(code)) meter.timeouts++
+    else if (CONNECT_ERRORS.has(code)) meter.connectFailures++
     if (!this.#responseStarted && (CONNECT_ERRORS.has(code) || TIMEOUT_ERRORS.has(code))) {
       this.#upstream.recordFailure(this.#target, now)
       if (CONNECT_ERRORS.has(code) && this.#canRetry()) {
+        meter.retries++
         this.#attempt++
         this.#target = this.#upstream.pick(now, this.#target)
         this.#controller = null

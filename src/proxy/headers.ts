@@ -4,13 +4,14 @@
  * Hop-by-hop fields are removed per RFC 9110 §7.6.1: the fixed list plus every name the sender
  * lists in Connection. Which other client fields never pass is compiled per config
  * (request-header-rules.ts). The gateway's own fields (Host, X-Forwarded-For/-Proto/-Host,
- * X-Request-Id, Via) are removed from the client's request unconditionally and then set, so a
- * client can neither supply one nor make the gateway drop one by naming it in Connection. The
- * client certificate headers (headers.client_certificate) are removed the same way and set on
- * requests of an mTLS connection.
+ * X-Request-Id, Via, traceparent, tracestate) are removed from the client's request
+ * unconditionally and then set, so a client can neither supply one nor make the gateway drop one
+ * by naming it in Connection. The client certificate headers (headers.client_certificate) are
+ * removed the same way and set on requests of an mTLS connection.
  */
 import type { Exchange } from '../gateway/exchange.js'
 import { HOP_BY_HOP } from '../http/field-names.js'
+import { traceOf } from '../observability/trace-context.js'
 import type { Target, UpstreamTimings } from './upstream.js'
 
 /**
@@ -59,7 +60,10 @@ export function buildUpstreamHeaders(
     exchange.requestId,
     'via',
     VIA,
+    'traceparent',
+    traceOf(exchange),
   )
+  if (exchange.traceState !== '') out.push('tracestate', exchange.traceState)
   if (clientHost !== '') out.push('x-forwarded-host', clientHost)
   const forwarded = exchange.forwardHeaders
   if (forwarded !== null) for (let i = 0; i < forwarded.length; i++) out.push(forwarded[i]!)

@@ -55,6 +55,11 @@ export class QueueBoundPool implements Transport {
     return this.#pool.close()
   }
 
+  /** The wrapped Pool's counters (openConnections in transport.ts). */
+  get stats(): Pool['stats'] {
+    return this.#pool.stats
+  }
+
   started(request: WaitingRequest): void {
     this.#waiting.delete(request)
     if (this.#waiting.size === 0 && this.#timer !== null) {

@@ -6,3 +6,12 @@ export interface Transport {
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
   close(): Promise<void>
 }
+
+/**
+ * Connections a transport holds open: the native pool's `stats.connections`, undici's
+ * `stats.connected`; 0 for a transport that reports neither.
+ */
+export function openConnections(transport: Transport): number {
+  const stats = (transport as { stats?: { connections?: number; connected?: number } }).stats
+  return stats?.connections ?? stats?.connected ?? 0
+}

@@ -10,6 +10,7 @@
  */
 import { Pool } from 'undici'
 import { parseDuration } from '../config/units.js'
+import { UpstreamMeter } from '../observability/metrics/meter.js'
 import { H1Pool } from './h1/pool.js'
 import type { UpstreamSockets } from './h1/socket-choice.js'
 import { QueueBoundPool } from './queue-bound.js'
@@ -118,10 +119,18 @@ export class Upstream implements UpstreamTimings {
   readonly ejectAfter: number
   readonly ejectForMs: number
   readonly preserveHost: boolean
+  /** Failures, retries and ejections under this upstream's name, across reloads (/metrics). */
+  readonly meter: UpstreamMeter
   #next = 0
 
-  constructor(name: string, config: UpstreamConfig, pools: PoolCache) {
+  constructor(
+    name: string,
+    config: UpstreamConfig,
+    pools: PoolCache,
+    meter: UpstreamMeter = new UpstreamMeter(),
+  ) {
     this.name = name
+    this.meter = meter
     this.headersTimeoutMs = parseDuration(config.timeout)
     this.bodyTimeoutMs = parseDuration(config.body_timeout)
     this.retries = config.retries
@@ -158,6 +167,7 @@ export class Upstream implements UpstreamTimings {
     if (++target.consecutiveFailures >= this.ejectAfter) {
       target.ejectedUntil = now + this.ejectForMs
       target.consecutiveFailures = 0
+      this.meter.ejections++
       return true
     }
     return false

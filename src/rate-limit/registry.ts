@@ -12,6 +12,7 @@ import { slidingWindow } from './algorithms/sliding-window.js'
 import { tokenBucket } from './algorithms/token-bucket.js'
 import { CounterTable, type Loan, type SyncDelta, type TierRate } from './counters.js'
 import { PolicyHeaders } from './policy-headers.js'
+import { meterOf, PolicyMeter } from '../observability/metrics/meter.js'
 import type { HostOptions } from './host-shares.js'
 import { checkQuotaPolicy, QuotaTable, type QuotaLeaseSource } from './quota.js'
 import { parseRate } from './rate.js'
@@ -78,8 +79,17 @@ export class CompiledPolicy<Table extends Limiter = Limiter> {
   /** phase: pre_auth: counted by the stage before authenticate (see pipeline/order.ts). */
   readonly preAuth: boolean
 
-  constructor(name: string, config: RateLimitPolicyConfig, table: Table) {
+  /** Decisions under this policy's name, kept across the reloads that recompile it. */
+  readonly meter: PolicyMeter
+
+  constructor(
+    name: string,
+    config: RateLimitPolicyConfig,
+    table: Table,
+    meter: PolicyMeter = new PolicyMeter(),
+  ) {
     this.name = name
+    this.meter = meter
     const key = config.key
     const colon = key.indexOf(':')
     this.keyKind = keyKindOf(key)
@@ -133,6 +143,8 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
   readonly now: () => number
   #shareOf: number
   /** By name and config: a changed config is a new table. */
+  /** Decisions by policy name, for /metrics; outlive the policies a reload replaces. */
+  readonly meters = new Map<string, PolicyMeter>()
   #policies = new Map<string, CompiledPolicy<CounterTable>>()
   #used = new Set<string>()
   /** The policies of the generation in service, by name: where remote deltas go. */
@@ -229,7 +241,7 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
         table.trackRedis = this.#trackRedis
         table.peers = this.#peers
         table.host = this.#host
-        policy = new CompiledPolicy(name, config, table)
+        policy = new CompiledPolicy(name, config, table, meterOf(this.meters, name, newPolicyMeter))
         this.#policies.set(id, policy)
       }
       byName.set(name, policy)
@@ -256,7 +268,7 @@ export class RateLimitRegistry implements DeltaSource, DeltaSink {
         maxKeys: config.max_keys,
       })
       table.source = this.#quotaSource
-      policy = new CompiledPolicy(name, config, table)
+      policy = new CompiledPolicy(name, config, table, meterOf(this.meters, name, newPolicyMeter))
       this.#quotas.set(id, policy)
     }
     this.#pendingQuotas.set(name, policy.table)
@@ -461,4 +473,8 @@ function checkPolicy(
     })
   }
   return problems.length > before ? null : tiers
+}
+
+function newPolicyMeter(): PolicyMeter {
+  return new PolicyMeter()
 }

@@ -84,6 +84,8 @@ export class RedisRateLimitSync {
   #failing = false
   #failingSince = 0
   #lastSuccess = -Infinity
+  /** When it was created: the lag before a first successful round counts from here. */
+  readonly #createdAt: number
   #stats: RateLimitSyncStats = {
     syncs: 0,
     failures: 0,
@@ -103,6 +105,7 @@ export class RedisRateLimitSync {
     options: RateLimitSyncOptions = {},
   ) {
     this.#registry = registry
+    this.#createdAt = registry.now()
     this.#logger = logger
     this.config = config
     this.#prefix = `${config.key_prefix}rl:`
@@ -115,6 +118,11 @@ export class RedisRateLimitSync {
   }
 
   /** True while rounds succeed: Redis holds the limits even if gossip is cut. */
+  /** Milliseconds since the last round that reached Redis (or since start, before one did). */
+  get lagMs(): number {
+    return this.#registry.now() - Math.max(this.#lastSuccess, this.#createdAt)
+  }
+
   get healthy(): boolean {
     return (
       !this.#failing &&

@@ -33,6 +33,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9421 HTTP Message Signatures
  * @see https://www.rfc-editor.org/rfc/rfc8705 mutual TLS, certificate-bound tokens
  */
+import { performance } from 'node:perf_hooks'
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import type { Logger } from 'pino'
 import type { Consumer } from '../../consumers/consumer.js'
@@ -44,6 +45,7 @@ import type { SignatureMemory } from '../../hmac/replay.js'
 import { serializeString } from '../../hmac/structured-fields.js'
 import type { Introspector } from '../../introspection/introspector.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
+import type { AuthMeter } from '../../observability/metrics/meter.js'
 import {
   routeProduct,
   type RouteSite,
@@ -122,6 +124,10 @@ export interface AuthenticateDeps extends KeyServices {
   readonly credentials: CredentialDirectory
   /** The signatures the worker accepted, to refuse replays (hmac). */
   readonly signatures: SignatureMemory
+  /** The worker's decision counters for /metrics; none in tools that only compile. */
+  readonly authMeter?: AuthMeter | undefined
+  /** Where audit lines go (observability/audit-log.ts); `logger` when absent. */
+  readonly auditLog?: Logger | undefined
 }
 
 /** What authentication compiled for a route, for the stages compiled after it. */
@@ -228,7 +234,8 @@ export function compileAuthenticate(
   )
   const challenges = challengesFor(schemes)
   // Audit lines are info lines: below that level they would be built only to be dropped.
-  const audit = deps.audit && deps.logger.isLevelEnabled('info') ? deps.logger : null
+  const auditLog = deps.auditLog ?? deps.logger
+  const audit = deps.audit && auditLog.isLevelEnabled('info') ? auditLog : null
   const methods: CredentialMethod[] = []
   let namesConsumers = false
   const split =
@@ -299,7 +306,15 @@ export function compileAuthenticate(
       namesConsumers = true
     }
   }
-  return new AuthenticateStage(site.name, methods, mode, namesConsumers, challenges, audit)
+  return new AuthenticateStage(
+    site.name,
+    methods,
+    mode,
+    namesConsumers,
+    challenges,
+    audit,
+    deps.authMeter ?? null,
+  )
 }
 
 /** Which bearer tokens are JWTs of the route's issuers, beside introspection. */
@@ -417,6 +432,9 @@ export class AuthenticateStage implements Stage {
   readonly #methods: readonly CredentialMethod[]
   readonly #mode: AuthMode
   readonly #audit: Logger | null
+  readonly #meter: AuthMeter | null
+  /** The method label of a refusal: the route's only method, or `any`/`all`. */
+  readonly #label: string
 
   constructor(
     route: string,
@@ -425,10 +443,13 @@ export class AuthenticateStage implements Stage {
     namesConsumers: boolean,
     challenges: Challenges,
     audit: Logger | null,
+    meter: AuthMeter | null = null,
   ) {
     this.#route = route
     this.#methods = methods
     this.#mode = mode
+    this.#meter = meter
+    this.#label = mode === 'one' ? methods[0]!.name : mode
     this.namesConsumers = namesConsumers
     this.challenges = challenges
     this.#audit = audit
@@ -451,14 +472,32 @@ export class AuthenticateStage implements Stage {
   }
 
   onRequest(exchange: StageExchange): Verdict | Promise<Verdict> {
-    const verdict = this.#authenticate(exchange)
+    if (this.#meter === null) return this.#admit(exchange)
+    const started = performance.now()
+    const verdict = this.#admit(exchange)
+    if (verdict instanceof Promise) return verdict.then((v) => this.#count(exchange, v, started))
+    return this.#count(exchange, verdict, started)
+  }
+
+  /** Counts a decision: admitted by the identity's method, refused by the wire code. */
+  #count(exchange: StageExchange, verdict: Verdict, started: number): Verdict {
+    const seconds = (performance.now() - started) / 1000
+    if (verdict === undefined)
+      this.#meter!.record(exchange.identity?.method ?? this.#label, 'ok', seconds)
+    else this.#meter!.record(this.#label, verdict.code, seconds)
+    return verdict
+  }
+
+  /** The methods' verdict, then the consumer's `ip:` rules once a method named one. */
+  #admit(exchange: StageExchange): Verdict | Promise<Verdict> {
+    const verdict = this.#decide(exchange)
     if (!this.namesConsumers) return verdict
     return verdict instanceof Promise
       ? verdict.then((v) => v ?? consumerAddressVerdict(exchange))
       : (verdict ?? consumerAddressVerdict(exchange))
   }
 
-  #authenticate(exchange: StageExchange): Verdict | Promise<Verdict> {
+  #decide(exchange: StageExchange): Verdict | Promise<Verdict> {
     if (this.#mode === 'one') {
       const method = this.#methods[0]!
       const credential = method.find(exchange)

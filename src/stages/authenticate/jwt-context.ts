@@ -9,6 +9,7 @@ import type { CompiledIssuer } from '../../jwt/issuer.js'
 import type { RevocationList } from '../../jwt/revocation.js'
 import type { JwsAlgorithm, JwtFailure } from '../../jwt/types.js'
 import { shouldOffload, type VerifyPool } from '../../jwt/verify-pool.js'
+import { Histogram } from '../../observability/metrics/histogram.js'
 
 /** Refused tokens remembered per worker: enough to absorb a replay flood, small enough not to matter. */
 const FAILURE_CACHE_ENTRIES = 4096
@@ -42,6 +43,11 @@ export class JwtContext {
   readonly inFlight = new Map<string, Promise<TokenVerdict>>()
   readonly pool: VerifyPool | null
   readonly revocations: RevocationList
+  /** Verified-token cache lookups (either cache answering is a hit), for /metrics. */
+  cacheHits = 0
+  cacheMisses = 0
+  /** Signature checks by algorithm, for /metrics. */
+  readonly signatureTimes = new Map<string, Histogram>()
 
   constructor(pool: VerifyPool | null, revocations: RevocationList) {
     this.pool = pool
@@ -52,6 +58,16 @@ export class JwtContext {
   /** Sizes the verified-token cache for a new config generation (kept when the size is unchanged). */
   resize(entries: number): void {
     if (entries !== this.cache.capacity) this.cache = new TokenCache<TokenVerdict>(entries)
+  }
+
+  /** Counts a signature check that took `ms` milliseconds. */
+  timeSignature(alg: JwsAlgorithm, ms: number): void {
+    let h = this.signatureTimes.get(alg)
+    if (h === undefined) {
+      h = new Histogram()
+      this.signatureTimes.set(alg, h)
+    }
+    h.observe(ms / 1000)
   }
 
   /** Whether to check a signature with `alg` and `key` on the pool; for RSA its modulus decides. */

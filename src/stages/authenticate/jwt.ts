@@ -10,6 +10,7 @@
  * refused token is cached briefly too, so a replayed bad token costs no signature check.
  * Concurrent requests with the same unverified token share one verification.
  */
+import { performance } from 'node:perf_hooks'
 import { readScopes, type Identity } from '../../identity.js'
 import { checkClaims, checkType, tokenExpiry } from '../../jwt/claims.js'
 import { parseToken, type ParsedToken } from '../../jwt/compact.js'
@@ -62,7 +63,11 @@ export class JwtAuthenticator {
     // reached since with the current keys: each cache is judged on its own, successes first.
     const hit =
       this.#admit(context.cache.get(key, now)) ?? this.#admit(context.failures.get(key, now))
-    if (hit !== null) return hit
+    if (hit !== null) {
+      context.cacheHits++
+      return hit
+    }
+    context.cacheMisses++
     const pending = context.inFlight.get(key)
     // The verification in flight may be another route's: its verdict is judged by this route's
     // issuers like a cached one, or a token of an issuer only that route trusts would pass here.
@@ -147,12 +152,14 @@ export class JwtAuthenticator {
     const generation = keys.generation
     const pool = this.#context.pool
     // The first candidate is the key tried first (the only one when the token names a kid).
+    const started = performance.now()
     if (pool !== null && this.#context.offload(alg, candidates[0]!.key)) {
       return this.#track(
         cacheKey,
-        verifyOnPool(pool, alg, candidates, parsed).then((valid) =>
-          this.#conclude(parsed, issuer, generation, valid, cacheKey, Date.now()),
-        ),
+        verifyOnPool(pool, alg, candidates, parsed).then((valid) => {
+          this.#context.timeSignature(alg, performance.now() - started)
+          return this.#conclude(parsed, issuer, generation, valid, cacheKey, Date.now())
+        }),
       )
     }
     let valid = false
@@ -160,6 +167,7 @@ export class JwtAuthenticator {
     for (let i = 0; i < tries && !valid; i++) {
       valid = verifySignature(alg, candidates[i]!.key, parsed.signingInput, parsed.signature)
     }
+    this.#context.timeSignature(alg, performance.now() - started)
     return this.#conclude(parsed, issuer, generation, valid, cacheKey, now)
   }
 

@@ -39,13 +39,20 @@ export interface AuthorizeDeps {
   readonly logger: Logger
   /** `log.audit`: a line per denial. */
   readonly audit: boolean
+  /** Where audit lines go (observability/audit-log.ts); `logger` when absent. */
+  readonly auditLog?: Logger | undefined
 }
 
 export const authorize: StageDefinition<typeof ROUTE_KEYS, AuthorizeDeps> = {
   name: 'authorize',
   schema: ROUTE_KEYS,
   compile: (config, route, deps) =>
-    compileAuthorize(config, route, challengesOf(route), deps.audit ? deps.logger : null),
+    compileAuthorize(
+      config,
+      route,
+      challengesOf(route),
+      deps.audit ? (deps.auditLog ?? deps.logger) : null,
+    ),
 }
 
 /** The challenges of the route's authenticate stage; null on a public route. */

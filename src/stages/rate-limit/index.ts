@@ -206,6 +206,7 @@ export class RateLimitStage implements Stage {
         if (out.borrow && borrowed < BORROW_ROUNDS) {
           return this.#borrowThenDecide(exchange, policy, tier, this.#fallback, key, borrowed)
         }
+        policy.meter.limited++
         reportDecision(exchange, policy.headers, out)
         return RATE_LIMITED
       }
@@ -216,6 +217,8 @@ export class RateLimitStage implements Stage {
         copyDecision(out, report)
       }
     }
+    // Counted once every policy admitted: a policy whose units were refunded decided nothing.
+    for (let i = 0; i < policies.length; i++) policies[i]!.meter.admitted++
     reportDecision(exchange, policies[reported]!.headers, report)
     return undefined
   }

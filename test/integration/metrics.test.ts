@@ -1,0 +1,128 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { FRONTS, startGateway, stopAllGateways, type ConfigInput } from '../helpers/gateway.js'
+import { send } from '../helpers/http.js'
+import { createSigner, nowSeconds, sign, type Signer } from '../helpers/jwt.js'
+import { countOf, labelValues, scrape, valueOf } from '../helpers/metrics.js'
+import { closeAllUpstreams, startUpstream, type TestUpstream } from '../helpers/upstream.js'
+
+const ISS = 'https://metrics.issuer.test'
+const AUD = 'metrics-api'
+
+let upstream: TestUpstream
+let signer: Signer
+let keyFile: string
+
+beforeAll(async () => {
+  upstream = await startUpstream('echo')
+  signer = createSigner('ES256', 'metrics-key')
+  keyFile = join(mkdtempSync(join(tmpdir(), 'pcl-metrics-')), 'es256.pem')
+  writeFileSync(keyFile, signer.publicPem)
+})
+
+afterEach(async () => {
+  await stopAllGateways()
+  upstream.reset()
+})
+
+afterAll(async () => {
+  await closeAllUpstreams()
+})
+
+function config(): ConfigInput {
+  return {
+    upstreams: { echo: { targets: [upstream.url] } },
+    issuers: [{ name: 'idp', issuer: ISS, keys: keyFile, audiences: [AUD], algorithms: ['ES256'] }],
+    routes: [
+      { name: 'pub', match: { paths: ['/pub/*'] }, upstream: 'echo', auth: 'none' },
+      {
+        name: 'sec',
+        match: { paths: ['/sec/*'] },
+        upstream: 'echo',
+        auth: 'jwt',
+        jwt: { issuers: ['idp'] },
+      },
+    ],
+  }
+}
+
+/** Known traffic: every count below follows from it. */
+async function drive(url: string): Promise<string> {
+  const token = await sign(signer, { iss: ISS, aud: AUD, sub: 'alice', exp: nowSeconds() + 600 })
+  for (let i = 0; i < 5; i++) expect((await send(`${url}/pub/a?i=${i}`)).status).toBe(200)
+  for (let i = 0; i < 3; i++)
+    expect((await send(`${url}/pub/b`, { method: 'POST', body: 'x' })).status).toBe(200)
+  for (let i = 0; i < 2; i++) expect((await send(`${url}/nowhere/${i}`)).status).toBe(404)
+  const bearer = { authorization: `Bearer ${token}` }
+  for (let i = 0; i < 2; i++)
+    expect((await send(`${url}/sec/a`, { headers: bearer })).status).toBe(200)
+  for (let i = 0; i < 3; i++) expect((await send(`${url}/sec/a`)).status).toBe(401)
+  return token
+}
+
+describe.each(FRONTS)('/metrics on the %s front', (front) => {
+  describe.each([2, 0])('with --workers %i', (workers) => {
+    it('counts every request of every worker exactly, by route, method and status class', async () => {
+      const gateway = await startGateway({ front, workers, config: config() })
+      const token = await drive(gateway.url)
+      const m = await scrape(gateway.statusUrl)
+      expect(m.contentType).toMatch(/^text\/plain; version=0\.0\.4/)
+      const requests = 'portcullis_requests_total'
+      expect(valueOf(m, requests, { route: 'pub', method: 'GET', status_class: '2xx' })).toBe(5)
+      expect(valueOf(m, requests, { route: 'pub', method: 'POST', status_class: '2xx' })).toBe(3)
+      expect(valueOf(m, requests, { route: '(none)', method: 'GET', status_class: '4xx' })).toBe(2)
+      expect(valueOf(m, requests, { route: 'sec', status_class: '2xx' })).toBe(2)
+      expect(valueOf(m, requests, { route: 'sec', status_class: '4xx' })).toBe(3)
+      expect(valueOf(m, requests)).toBe(15)
+
+      expect(countOf(m, 'portcullis_request_duration_seconds', { route: 'pub' })).toBe(8)
+      expect(countOf(m, 'portcullis_gateway_duration_seconds', { route: 'pub' })).toBe(8)
+      expect(countOf(m, 'portcullis_upstream_duration_seconds', { route: 'pub' })).toBe(8)
+      expect(countOf(m, 'portcullis_upstream_duration_seconds', { route: 'sec' })).toBe(2)
+
+      const decisions = 'portcullis_auth_decisions_total'
+      expect(valueOf(m, decisions, { method: 'jwt', outcome: 'allow', reason: 'ok' })).toBe(2)
+      expect(valueOf(m, decisions, { method: 'jwt', outcome: 'deny' })).toBe(3)
+      expect(countOf(m, 'portcullis_auth_duration_seconds', { method: 'jwt' })).toBe(5)
+      // The same token twice: verified once per worker that saw it, answered from cache after.
+      const lookups = 'portcullis_token_cache_lookups_total'
+      expect(valueOf(m, lookups)).toBe(2)
+      const verified = countOf(m, 'portcullis_jwt_verify_duration_seconds', { algorithm: 'ES256' })
+      expect(verified).toBe(valueOf(m, lookups, { result: 'miss' }))
+      expect(verified).toBeGreaterThanOrEqual(1)
+
+      expect(valueOf(m, 'portcullis_config_generation')).toBe(0)
+      expect(valueOf(m, 'portcullis_worker_restarts_total')).toBe(0)
+
+      // Bounded labels: no path, query, token or client address in any label value.
+      for (const value of labelValues(m)) {
+        expect(value).not.toMatch(/\/|127\.0\.0\.1|alice/)
+        expect(token.includes(value) && value.length > 8).toBe(false)
+      }
+    })
+  })
+
+  it('answers OpenMetrics when the scraper asks for it', async () => {
+    const gateway = await startGateway({ front, workers: 2, config: config() })
+    expect((await send(`${gateway.url}/pub/a`)).status).toBe(200)
+    const m = await scrape(gateway.statusUrl, 'application/openmetrics-text; version=1.0.0')
+    expect(m.contentType).toMatch(/^application\/openmetrics-text; version=1\.0\.0/)
+    expect(m.text.endsWith('# EOF\n')).toBe(true)
+    expect(m.text).toContain(
+      'portcullis_requests_total{route="pub",method="GET",status_class="2xx"} 1',
+    )
+  })
+
+  it('counts reloads and keeps request counters across them', async () => {
+    const gateway = await startGateway({ front, workers: 2, config: config() })
+    expect((await send(`${gateway.url}/pub/a`)).status).toBe(200)
+    await gateway.reload(config())
+    expect((await send(`${gateway.url}/pub/a`)).status).toBe(200)
+    const m = await scrape(gateway.statusUrl)
+    expect(valueOf(m, 'portcullis_config_generation')).toBe(1)
+    expect(valueOf(m, 'portcullis_config_reloads_total', { outcome: 'applied' })).toBe(1)
+    expect(valueOf(m, 'portcullis_requests_total', { route: 'pub' })).toBe(2)
+  })
+})
