@@ -6,6 +6,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { Duration, Name, Pattern } from '../config/fragments.js'
+import { ASYMMETRIC_ALGORITHMS } from '../jwt/types.js'
 
 /** RFC 7662 §2.1: the protected resource authenticates to the endpoint as an OAuth client. */
 export const CLIENT_AUTH_METHODS = [
@@ -15,19 +16,8 @@ export const CLIENT_AUTH_METHODS = [
 ] as const
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number]
 
-/** RFC 7518 §3.1 algorithms a private_key_jwt assertion may be signed with. */
-export const ASSERTION_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-] as const
+/** RFC 7518 §3.1 algorithms a private_key_jwt assertion may be signed with: the asymmetric ones. */
+export const ASSERTION_ALGORITHMS = ASYMMETRIC_ALGORITHMS
 
 export const BreakerSchema = Type.Object(
   {
