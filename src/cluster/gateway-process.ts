@@ -263,6 +263,7 @@ export async function startServing(
     workerIndex: options.workerIndex,
     workerCount: options.workerCount,
     consumer: (name) => state.credentials.consumer(name),
+    isConfigHmacKey: (keyId) => state.credentials.isConfigHmacKey(keyId),
     configConsumers: (current) =>
       current.consumers.flatMap((c) => {
         const consumer = state.credentials.consumer(c.name)
