@@ -292,6 +292,17 @@ export const RotatedHmacView = Type.Object(
   { additionalProperties: false },
 )
 
+export const ReencryptionView = Type.Object(
+  {
+    encryption_key: Type.String({ description: 'The key every active secret is sealed with now.' }),
+    reencrypted: Type.Integer({ description: 'Secrets re-encrypted by this call.' }),
+    failed: Type.Array(Type.String(), {
+      description: 'Key ids whose secret does not decrypt with redis.encryption_keys.',
+    }),
+  },
+  { additionalProperties: false },
+)
+
 export const UsageView = Type.Object(
   {
     id: Type.String(),

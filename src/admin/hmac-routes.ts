@@ -17,6 +17,7 @@ import {
   NewHmacBody,
   NewHmacView,
   Page,
+  ReencryptionView,
   RotatedHmacView,
   type HmacRotateInput,
   type NewHmacInput,
@@ -179,6 +180,21 @@ export const HMAC_ROUTES: readonly AdminRoute[] = [
         },
         target: `${keyId} -> ${rotated.record.key_id}`,
       }
+    },
+  },
+  {
+    method: 'POST',
+    path: '/hmac-credentials/reencrypt',
+    operationId: 'reencryptHmacCredentials',
+    summary:
+      'Re-encrypt every active HMAC secret with the first of redis.encryption_keys, so an older ' +
+      'key can be removed; key ids and secrets stay.',
+    ok: { status: 200, description: 'What was re-encrypted.', schema: ReencryptionView },
+    failures: [503],
+    change: 'hmac.reencrypt',
+    async handle({ services }) {
+      const outcome = await sealingStore(services).reencryptHmac()
+      return { status: 200, body: outcome, target: outcome.encryption_key }
     },
   },
   {

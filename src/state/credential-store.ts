@@ -38,6 +38,8 @@ const DELETE_CONSUMER = luaScript(DELETE_CONSUMER_SCRIPT)
 const DELETE_RECORD = luaScript(DELETE_RECORD_SCRIPT)
 /** A generated HMAC secret: the output length of SHA-256 (RFC 2104 §3). */
 const GENERATED_SECRET_BYTES = 32
+/** Records per HSCAN round of a re-encryption: each is one script call, so rounds stay short. */
+const REENCRYPT_BATCH = 200
 
 /** How long a call waits for a connection before answering 503: an admin waits, a script retries. */
 const CONNECT_WAIT_MS = 2000
@@ -111,6 +113,13 @@ export interface NewHmacCredential {
 export interface IssuedHmacCredential {
   secret: Buffer | null
   record: StoredHmacCredential
+}
+export interface HmacReencryption {
+  /** The key every active secret is now sealed with. */
+  encryption_key: string
+  reencrypted: number
+  /** Key ids whose secret did not decrypt with the configured keys. */
+  failed: string[]
 }
 export interface KeyUsageRecord {
   admitted: number
@@ -433,6 +442,40 @@ export class CredentialStore {
       // -1: the old record changed meanwhile; 0: a generated id exists. Either way, again.
     }
     throw new StoreConflictError(`HMAC key ${keyId} kept changing; try again`)
+  }
+
+  /**
+   * Re-encrypts with the current (first) encryption key every active secret sealed with another,
+   * so an old key can leave `redis.encryption_keys`; the secrets and key ids stay. A record
+   * changed meanwhile is left for the next call; one that does not decrypt is reported.
+   */
+  async reencryptHmac(): Promise<HmacReencryption> {
+    const keyring = this.#requireKeyring()
+    const sealWith = keyring.sealingKey!
+    const outcome: HmacReencryption = { encryption_key: sealWith, reencrypted: 0, failed: [] }
+    let cursor = '0'
+    do {
+      const [next, flat] = await this.#call((r) =>
+        r.hscan(this.#keys.hmac, cursor, 'COUNT', REENCRYPT_BATCH),
+      )
+      cursor = next
+      for (let i = 1; i < flat.length; i += 2) {
+        const current = flat[i]!
+        const record = JSON.parse(current) as StoredHmacCredential
+        // A revoked secret is never decrypted again: it needs no key.
+        if (record.state !== 'active' || record.secret.key === sealWith) continue
+        const owner = { consumer: record.consumer, keyId: record.key_id }
+        const secret = keyring.open(record.secret, owner)
+        if (typeof secret === 'string') {
+          outcome.failed.push(record.key_id)
+          continue
+        }
+        const resealed: StoredHmacCredential = { ...record, secret: keyring.seal(secret, owner) }
+        secret.fill(0)
+        if ((await this.#putHmac(record.consumer, [[resealed, current]])) > 0) outcome.reencrypted++
+      }
+    } while (cursor !== '0')
+    return outcome
   }
 
   async deleteHmac(keyId: string): Promise<boolean> {

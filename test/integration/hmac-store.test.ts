@@ -24,7 +24,7 @@ import { send, type HttpResult } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
 import { closeAllUpstreams, startUpstream, type Echo } from '../helpers/upstream.js'
-import { waitUntil } from '../helpers/wait.js'
+import { sleep, waitUntil } from '../helpers/wait.js'
 
 const K1 = randomBytes(32).toString('base64')
 const K2 = randomBytes(32).toString('base64')
@@ -397,6 +397,23 @@ describe('HMAC credentials of the credential store', () => {
       ])
       expect(k2only.code).toBe(1)
       expect(k2only.stderr).toContain('which redis.encryption_keys does not list')
+      // Re-encrypted under k2, the secrets no longer need k1: the same key ids and secrets verify.
+      const reencrypted = await call<{ encryption_key: string; reencrypted: number; failed: [] }>(
+        'POST',
+        '/hmac-credentials/reencrypt',
+      )
+      expect(reencrypted.status).toBe(200)
+      expect(reencrypted.json.encryption_key).toBe('k2')
+      expect(reencrypted.json.reencrypted).toBeGreaterThan(0)
+      expect(reencrypted.json.failed).toEqual([])
+      const read = await call<HmacRecord>('GET', `/hmac-credentials/${before.record.key_id}`)
+      expect(read.json.encryption_key).toBe('k2')
+      const k2reload = await gateway.reload(config([{ id: 'k2', key: '${PCL_TEST_K2}' }]))
+      expect(String(k2reload.msg)).toMatch(/reloaded/)
+      // The workers' new sync has read the store with k2 alone by now.
+      await sleep(1500)
+      expect((await signedGet(before.record.key_id, oldSecret)).status).toBe(200)
+      expect(gateway.logs.some((l) => String(l.msg).includes('cannot be decrypted'))).toBe(false)
     })
   })
 
