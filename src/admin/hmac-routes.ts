@@ -184,7 +184,7 @@ export const HMAC_ROUTES: readonly AdminRoute[] = [
   },
   {
     method: 'POST',
-    path: '/hmac-credentials/reencrypt',
+    path: '/hmac-secrets/reencrypt',
     operationId: 'reencryptHmacCredentials',
     summary:
       'Re-encrypt every active HMAC secret with the first of redis.encryption_keys, so an older ' +

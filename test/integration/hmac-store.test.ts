@@ -400,7 +400,7 @@ describe('HMAC credentials of the credential store', () => {
       // Re-encrypted under k2, the secrets no longer need k1: the same key ids and secrets verify.
       const reencrypted = await call<{ encryption_key: string; reencrypted: number; failed: [] }>(
         'POST',
-        '/hmac-credentials/reencrypt',
+        '/hmac-secrets/reencrypt',
       )
       expect(reencrypted.status).toBe(200)
       expect(reencrypted.json.encryption_key).toBe('k2')
