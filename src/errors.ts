@@ -75,6 +75,7 @@ export type WireErrorCode =
   | 'config_owned'
   | 'conflict'
   | 'store_unavailable'
+  | 'encryption_not_configured'
   | 'unsupported_media_type'
 
 /**

@@ -5,6 +5,8 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Duration, Name, Pattern } from '../config/fragments.js'
+import { KEY_ID_PATTERN, KEY_ID_REASON } from '../consumers/schema.js'
+import { HMAC_ALGORITHMS, SECRET_ENCODINGS } from '../hmac/keys.js'
 import { RFC3339_PATTERN, RFC3339_REASON } from '../keys/time.js'
 
 /** RFC 3339 §5.6 date-time, as the config's keys take it; key-routes.ts checks the calendar. */
@@ -119,6 +121,63 @@ export const RotateBody = Type.Object(
   { additionalProperties: false, default: {} },
 )
 
+const HmacKeyId = (description: string) => Pattern(KEY_ID_PATTERN, KEY_ID_REASON, { description })
+const HmacSecret = Type.String({
+  minLength: 1,
+  maxLength: 1024,
+  description:
+    'A secret of your own, at least 32 bytes once decoded; absent: the gateway generates one ' +
+    'and answers it this once.',
+})
+const HmacSecretEncoding = Type.Union(
+  SECRET_ENCODINGS.map((e) => Type.Literal(e)),
+  { description: 'How `secret` is written (default utf8).' },
+)
+
+export const NewHmacBody = Type.Object(
+  {
+    key_id: Type.Optional(
+      HmacKeyId(
+        'The keyid clients name in Signature-Input (RFC 9421 §2.3); unique. Absent: generated (hk_…).',
+      ),
+    ),
+    secret: Type.Optional(HmacSecret),
+    secret_encoding: Type.Optional(HmacSecretEncoding),
+    algorithm: Type.Optional(
+      Type.Union(
+        HMAC_ALGORITHMS.map((a) => Type.Literal(a)),
+        { description: 'The MAC signatures with this key must use (default hmac-sha256).' },
+      ),
+    ),
+    label: Type.Optional(
+      Nullable(Type.String({ maxLength: 128, description: 'A note: where the secret is used.' })),
+    ),
+    scopes: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
+        maxItems: 256,
+        uniqueItems: true,
+        description: "Scopes the credential grants, checked by a route's scopes: like a token's.",
+      }),
+    ),
+    expires_at: Type.Optional(Nullable(DateTime('Refused from this time.'))),
+  },
+  { additionalProperties: false },
+)
+
+export const HmacRotateBody = Type.Object(
+  {
+    grace: Duration({
+      description:
+        'How long the replaced credential keeps verifying (never longer than its own expiry).',
+      default: '24h',
+    }),
+    key_id: Type.Optional(HmacKeyId('The new keyid; absent: generated (hk_…).')),
+    secret: Type.Optional(HmacSecret),
+    secret_encoding: Type.Optional(HmacSecretEncoding),
+  },
+  { additionalProperties: false, default: {} },
+)
+
 export const RevocationBody = Type.Object(
   {
     jti: Type.String({ minLength: 1, maxLength: 1024, description: 'The token id to refuse.' }),
@@ -190,6 +249,56 @@ export const RotatedKeyView = Type.Object(
     key: Type.String({ description: 'The new key: shown this once, never stored.' }),
     record: KeyView,
     previous: KeyView,
+  },
+  { additionalProperties: false },
+)
+
+/** An HMAC credential as the admin API shows it: never the secret, clear or encrypted. */
+export const HmacView = Type.Object(
+  {
+    key_id: Type.String(),
+    consumer: Type.String(),
+    algorithm: Type.String(),
+    scopes: Type.Array(Type.String()),
+    label: Nullable(Type.String()),
+    state: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+    expires_at: Nullable(Type.String()),
+    encryption_key: Type.String({
+      description: 'Id of the redis.encryption_keys entry its secret is encrypted with.',
+    }),
+    created_at: Type.String(),
+    revoked_at: Nullable(Type.String()),
+    rotated_from: Nullable(Type.String()),
+    rotated_to: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+)
+
+const IssuedSecret = Nullable(
+  Type.String({
+    description:
+      'The generated secret, 32 bytes in base64url: shown this once, stored only encrypted. ' +
+      'null when the request gave the secret.',
+  }),
+)
+
+export const NewHmacView = Type.Object(
+  { secret: IssuedSecret, record: HmacView },
+  { additionalProperties: false },
+)
+
+export const RotatedHmacView = Type.Object(
+  { secret: IssuedSecret, record: HmacView, previous: HmacView },
+  { additionalProperties: false },
+)
+
+export const ReencryptionView = Type.Object(
+  {
+    encryption_key: Type.String({ description: 'The key every active secret is sealed with now.' }),
+    reencrypted: Type.Integer({ description: 'Secrets re-encrypted by this call.' }),
+    failed: Type.Array(Type.String(), {
+      description: 'Key ids whose secret does not decrypt with redis.encryption_keys.',
+    }),
   },
   { additionalProperties: false },
 )
@@ -290,6 +399,9 @@ export type ConsumerChangeInput = Static<typeof ConsumerChangeBody>
 export type NewKeyInput = Static<typeof NewKeyBody>
 export type RotateInput = Static<typeof RotateBody>
 export type RevocationInput = Static<typeof RevocationBody>
+export type NewHmacInput = Static<typeof NewHmacBody>
+export type HmacRotateInput = Static<typeof HmacRotateBody>
+export type HmacViewOf = Static<typeof HmacView>
 export type ConsumerViewOf = Static<typeof ConsumerView>
 export type KeyViewOf = Static<typeof KeyView>
 export type StatusViewOf = Static<typeof StatusView>

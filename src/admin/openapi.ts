@@ -19,10 +19,10 @@ const PRIVATE_KEYWORDS = new Set(['patternReason', 'keyReason'])
 const FAILURES: Readonly<Record<number, string>> = {
   400: 'invalid_request: the body or query is invalid (every problem with its path).',
   401: 'admin_unauthorized: no admin token, or not one of admin.tokens.',
-  404: 'not_found: no such consumer or key.',
-  409: 'config_owned: the consumer is declared in the config file; conflict: it exists already, or the key is not active.',
+  404: 'not_found: no such consumer, key or HMAC credential.',
+  409: 'config_owned: the consumer or HMAC key id is declared in the config file; conflict: it exists already, or the key or credential is not active.',
   413: 'payload_too_large: the body is larger than the admin API takes.',
-  503: 'store_unavailable: no redis configured, or Redis does not answer.',
+  503: 'store_unavailable: no redis configured, or Redis does not answer; encryption_not_configured: an HMAC secret to store and no redis.encryption_keys.',
 }
 
 export function adminOpenApi(routes: readonly AdminRoute[]): Record<string, unknown> {
@@ -83,7 +83,7 @@ export function adminOpenApi(routes: readonly AdminRoute[]): Record<string, unkn
       title: 'portcullis admin API',
       version: ADMIN_API_VERSION,
       description:
-        'Consumers, API keys, JWT revocations and status of a portcullis gateway, on its ' +
+        'Consumers, API keys, HMAC credentials, JWT revocations and status of a portcullis gateway, on its ' +
         'listeners.admin listener. Every call needs Authorization: Bearer <token>, the token ' +
         'one whose SHA-256 is in admin.tokens.',
     },

@@ -15,7 +15,11 @@ import type { TSchema } from '@sinclair/typebox'
 import { createValidator } from '../config/validate.js'
 import { PortcullisError, type ConfigProblem } from '../errors.js'
 import { newRequestId } from '../front/request-id.js'
-import { StoreConflictError, StoreUnavailableError } from '../state/credential-store.js'
+import {
+  EncryptionUnconfiguredError,
+  StoreConflictError,
+  StoreUnavailableError,
+} from '../state/credential-store.js'
 import { AdminError } from './admin-error.js'
 import { AdminAuth } from './auth.js'
 import { AdminRouter, type AdminReply, type AdminRoute } from './route.js'
@@ -224,6 +228,9 @@ function toAdminError(error: unknown): AdminError {
     )
   }
   if (error instanceof StoreConflictError) return new AdminError(409, 'conflict', error.message)
+  if (error instanceof EncryptionUnconfiguredError) {
+    return new AdminError(503, 'encryption_not_configured', error.message)
+  }
   return new AdminError(500, 'internal_error', 'The admin API failed to process the request.')
 }
 
@@ -243,7 +250,7 @@ function problemView(problem: ConfigProblem): ConfigProblem {
 
 /**
  * One line per change attempt, whatever log.level says: who (the token's digest prefix, never the
- * token), what, on what, and how it ended. A key is never logged: only its id.
+ * token), what, on what, and how it ended. A key or an HMAC secret is never logged: only its id.
  */
 function audit(
   logger: Logger,

@@ -16,6 +16,8 @@ export interface AdminServices {
   readonly auditLog?: Logger
   /** The worker's consumer of that name (config wins over store), as the gateway resolves it. */
   consumer(name: string): Consumer | undefined
+  /** Whether the config declares this HMAC key id (it wins over the store's). */
+  isConfigHmacKey(keyId: string): boolean
   /** Consumers of the config file, in config order. */
   configConsumers(): readonly Consumer[]
   /** The credential store; null without `redis:`. */

@@ -1,7 +1,10 @@
-/** Records as the admin API shows them: a key never with its hash, a consumer with its owner. */
+/**
+ * Records as the admin API shows them: a key never with its hash, an HMAC credential never with
+ * its secret, a consumer with its owner.
+ */
 import type { Consumer } from '../consumers/consumer.js'
-import type { StoredConsumer, StoredKey } from '../keys/records.js'
-import type { ConsumerViewOf, KeyViewOf } from './api-schemas.js'
+import type { StoredConsumer, StoredHmacCredential, StoredKey } from '../keys/records.js'
+import type { ConsumerViewOf, HmacViewOf, KeyViewOf } from './api-schemas.js'
 
 export function configConsumerView(consumer: Consumer): ConsumerViewOf {
   return consumerView(consumer, 'config', null, null)
@@ -50,5 +53,22 @@ export function keyView(key: StoredKey): KeyViewOf {
     revoked_at: key.revoked_at,
     rotated_from: key.rotated_from,
     rotated_to: key.rotated_to,
+  }
+}
+
+export function hmacView(credential: StoredHmacCredential): HmacViewOf {
+  return {
+    key_id: credential.key_id,
+    consumer: credential.consumer,
+    algorithm: credential.algorithm,
+    scopes: [...credential.scopes],
+    label: credential.label,
+    state: credential.state,
+    expires_at: credential.expires_at,
+    encryption_key: credential.secret.key,
+    created_at: credential.created_at,
+    revoked_at: credential.revoked_at,
+    rotated_from: credential.rotated_from,
+    rotated_to: credential.rotated_to,
   }
 }

@@ -32,6 +32,7 @@ export interface AdminHostContext {
   readonly workerIndex: number
   readonly workerCount: number
   consumer(name: string): Consumer | undefined
+  isConfigHmacKey(keyId: string): boolean
   configConsumers(config: GatewayConfig): readonly Consumer[]
   credentialSizes(): { consumers: number; keys: number }
   syncs(): {
@@ -101,6 +102,7 @@ export class AdminHost {
       auditLog: context.auditLog,
       keyPrefixes: keyPrefixesOf(config),
       consumer: (name) => context.consumer(name),
+      isConfigHmacKey: (keyId) => context.isConfigHmacKey(keyId),
       configConsumers: () => context.configConsumers(config),
       store: () => store,
       status: () => this.#status(config, generation),

@@ -263,6 +263,7 @@ export async function startServing(
     workerIndex: options.workerIndex,
     workerCount: options.workerCount,
     consumer: (name) => state.credentials.consumer(name),
+    isConfigHmacKey: (keyId) => state.credentials.isConfigHmacKey(keyId),
     configConsumers: (current) =>
       current.consumers.flatMap((c) => {
         const consumer = state.credentials.consumer(c.name)
@@ -374,8 +375,16 @@ function leaseQuotas(
   return leaser
 }
 
+/**
+ * The same connection and settings, but for encryption_keys: they concern only the credential
+ * sync (credential-syncing.ts), so rotating them leaves rate limits and revocations running.
+ */
 function sameRedis(a: RedisConfig, b: RedisConfig): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
+  return JSON.stringify(withoutEncryptionKeys(a)) === JSON.stringify(withoutEncryptionKeys(b))
+}
+
+function withoutEncryptionKeys({ encryption_keys: _, ...rest }: RedisConfig): object {
+  return rest
 }
 
 /** Keeps the Redis revocation sync matching the config: started, kept, replaced or stopped. */

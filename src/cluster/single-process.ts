@@ -7,6 +7,7 @@ import { parseDuration } from '../config/units.js'
 import { PortcullisError } from '../errors.js'
 import { announce } from '../observability/logger.js'
 import { ProcessCounters } from '../observability/metrics/process-metrics.js'
+import { checkStoredHmacSecrets } from '../state/stored-secrets-check.js'
 import { startServing } from './gateway-process.js'
 import type { PrimaryOptions } from './primary.js'
 import { logImportWarnings } from '../config/import-warnings.js'
@@ -36,14 +37,21 @@ export async function runSingleProcess(options: Omit<PrimaryOptions, 'workers'>)
     try {
       const { config: next, warnings } = loadGatewayConfig(file, logger)
       logImportWarnings(logger, warnings)
-      serving.reload(next, generation + 1).then(() => {
-        current = next
-        generation++
-        counters.generation = generation
-        counters.reloadsApplied++
-        logger.level = next.log.level
-        logReloaded(logger, { file }, restartRequired(config, next, { front, overridden }))
-      }, refused)
+      checkStoredHmacSecrets(next)
+        .then((problems) => {
+          if (problems.length > 0) {
+            throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
+          }
+          return serving.reload(next, generation + 1)
+        })
+        .then(() => {
+          current = next
+          generation++
+          counters.generation = generation
+          counters.reloadsApplied++
+          logger.level = next.log.level
+          logReloaded(logger, { file }, restartRequired(config, next, { front, overridden }))
+        }, refused)
     } catch (error) {
       refused(error)
     }

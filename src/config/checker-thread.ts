@@ -1,13 +1,21 @@
-/** The thread of checker.ts: loads one config file completely and posts the outcome. */
+/**
+ * The thread of checker.ts: loads one config file completely, checks that the credential store's
+ * HMAC secrets decrypt with it (state/stored-secrets-check.ts), and posts the outcome.
+ */
 import { parentPort, workerData } from 'node:worker_threads'
 import { formatProblems, PortcullisError } from '../errors.js'
 import { createLogger } from '../observability/logger.js'
+import { checkStoredHmacSecrets } from '../state/stored-secrets-check.js'
 import type { CheckOutcome } from './checker.js'
 import { loadGatewayConfig } from './gateway-config.js'
 
-function check(file: string): CheckOutcome {
+async function check(file: string): Promise<CheckOutcome> {
   try {
     const { config, warnings } = loadGatewayConfig(file, createLogger('silent', {}))
+    const problems = await checkStoredHmacSecrets(config)
+    if (problems.length > 0) {
+      throw new PortcullisError('PCL_ERR_CONFIG_INVALID', 'invalid configuration', problems)
+    }
     return { kind: 'valid', config, warnings }
   } catch (error) {
     if (!(error instanceof PortcullisError)) {
@@ -21,4 +29,4 @@ function check(file: string): CheckOutcome {
   }
 }
 
-parentPort!.postMessage(check((workerData as { file: string }).file))
+parentPort!.postMessage(await check((workerData as { file: string }).file))

@@ -31,6 +31,7 @@ import { SignatureMemory } from '../hmac/replay.js'
 import { WorkerMeter } from '../observability/metrics/meter.js'
 import { ClientSlots } from '../gateway/client-slots.js'
 import { loadListenersTls } from '../tls/listeners.js'
+import { checkEncryptionKeys } from '../state/secret-box.js'
 
 export interface CheckedConfig {
   /** Self-contained: the routes of openapi: documents and the schemas' file $refs read into it. */
@@ -58,6 +59,7 @@ export function loadGatewayConfig(file: string, logger: Logger, env = process.en
     ...expanded.problems,
     ...loadListenersTls(config).problems,
     ...checkAdminConfig(config),
+    ...checkEncryptionKeys(config.redis?.encryption_keys ?? []),
   ]
   // No request goes through these pools: node's sockets, which load nothing and open none here.
   const pools = new PoolCache(createUpstreamSockets('node'))

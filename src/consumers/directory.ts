@@ -4,8 +4,8 @@
  * full at start and after a gap, then changed one record at a time as the store publishes them.
  * Requests look up a key by its hash and a consumer by its name; neither waits on Redis.
  *
- * The config wins over the store on a clash (a consumer's name, a key's hash): it is the
- * declared state, and the admin API refuses to change what the config owns.
+ * The config wins over the store on a clash (a consumer's name, a key's hash, an HMAC key id): it
+ * is the declared state, and the admin API refuses to change what the config owns.
  */
 import type { ConfigProblem } from '../errors.js'
 import type { HmacKey } from '../hmac/keys.js'
@@ -25,8 +25,10 @@ export class CredentialDirectory {
   #configConsumers = NO_CONSUMERS
   /** Config keys by hash. */
   #configKeys = NO_KEYS
-  /** Config HMAC credentials by key id (the store holds none yet). */
+  /** Config HMAC credentials by key id. */
   #hmacKeys = NO_HMAC_KEYS
+  /** Store HMAC credentials by key id, their secrets decrypted by the sync. */
+  #storedHmacKeys = new Map<string, HmacKey>()
   /** consumers[].certificates; config only (the store holds no certificate rules). */
   #certificates = new CertificateMap()
   #storedConsumers = new Map<string, Consumer>()
@@ -56,7 +58,12 @@ export class CredentialDirectory {
 
   /** The HMAC credential with this key id; the caller checks its consumer. */
   hmacKey(keyId: string): HmacKey | undefined {
-    return this.#hmacKeys.get(keyId)
+    return this.#hmacKeys.get(keyId) ?? this.#storedHmacKeys.get(keyId)
+  }
+
+  /** Whether the config declares this HMAC key id (the admin API leaves it alone). */
+  isConfigHmacKey(keyId: string): boolean {
+    return this.#hmacKeys.has(keyId)
   }
 
   /**
@@ -86,10 +93,15 @@ export class CredentialDirectory {
   }
 
   /** Replaces the store's part with a full read. */
-  replaceStored(consumers: Iterable<StoredConsumer>, keys: Iterable<StoredKey>): void {
+  replaceStored(
+    consumers: Iterable<StoredConsumer>,
+    keys: Iterable<StoredKey>,
+    hmacKeys: Iterable<HmacKey> = [],
+  ): void {
     const read = this.beginStoredRead()
     for (const record of consumers) read.addConsumer(record)
     for (const record of keys) read.addKey(record)
+    for (const key of hmacKeys) read.addHmacKey(key)
     read.commit()
   }
 
@@ -107,6 +119,7 @@ export class CredentialDirectory {
     this.#storedConsumers = read.consumers
     this.#storedKeys = read.keys
     this.#storedHashes = read.hashes
+    this.#storedHmacKeys = read.hmacKeys
   }
 
   /** One consumer created, changed (`record`) or deleted (null) in the store. */
@@ -127,6 +140,12 @@ export class CredentialDirectory {
     this.#storedHashes.set(id, record.hash)
   }
 
+  /** One HMAC credential synced (`key`), or revoked, deleted or undecryptable (null). */
+  applyHmacKey(keyId: string, key: HmacKey | null): void {
+    if (key === null) this.#storedHmacKeys.delete(keyId)
+    else this.#storedHmacKeys.set(keyId, key)
+  }
+
   /** Distinct consumers and keys this worker would answer for (the config's shadowing the store's). */
   get sizes(): { consumers: number; keys: number } {
     let consumers = this.#storedConsumers.size
@@ -144,6 +163,7 @@ interface StoredReadResult {
   readonly consumers: Map<string, Consumer>
   readonly keys: Map<string, KeyEntry>
   readonly hashes: Map<string, string>
+  readonly hmacKeys: Map<string, HmacKey>
 }
 
 /** The store's consumers and keys as a full read finds them, taken by the directory at commit. */
@@ -152,6 +172,7 @@ export class StoredRead implements StoredReadResult {
   readonly consumers = new Map<string, Consumer>()
   readonly keys = new Map<string, KeyEntry>()
   readonly hashes = new Map<string, string>()
+  readonly hmacKeys = new Map<string, HmacKey>()
   readonly #directory: CredentialDirectory
 
   constructor(directory: CredentialDirectory) {
@@ -166,6 +187,10 @@ export class StoredRead implements StoredReadResult {
     // A scan may hand a record over twice (Redis HSCAN does): the same id and hash again.
     this.keys.set(record.hash, this.compiler.fromStored(record))
     this.hashes.set(record.id, record.hash)
+  }
+
+  addHmacKey(key: HmacKey): void {
+    this.hmacKeys.set(key.id, key)
   }
 
   commit(): void {

@@ -61,8 +61,8 @@ export const ConsumerKeySchema = Type.Object(
 )
 
 /** RFC 9421 keyid: printable ASCII without spaces, `"` or `\`, so it is one sf-string as is. */
-const KEY_ID_PATTERN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,128}$'
-const KEY_ID_REASON = 'must be 1 to 128 printable ASCII characters without spaces, " or \\'
+export const KEY_ID_PATTERN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,128}$'
+export const KEY_ID_REASON = 'must be 1 to 128 printable ASCII characters without spaces, " or \\'
 
 export const HmacCredentialSchema = Type.Object(
   {

@@ -1,6 +1,7 @@
 /**
- * HMAC credentials of consumers (`consumers[].hmac_credentials`): a key id the client names in
- * `keyid` (RFC 9421 §2.3) and the shared secret, decoded and held as a KeyObject once at load.
+ * HMAC credentials of consumers (`consumers[].hmac_credentials`, and the credential store's): a
+ * key id the client names in `keyid` (RFC 9421 §2.3) and the shared secret, decoded (or
+ * decrypted) and held as a KeyObject once at load or sync.
  * The credential directory keeps them by key id, so finding the key of a request is one map probe.
  */
 import { createSecretKey, type KeyObject } from 'node:crypto'
@@ -30,6 +31,8 @@ export interface HmacKey {
   readonly algorithm: HmacAlgorithm
   readonly secret: KeyObject
   readonly scopes: ReadonlySet<string>
+  /** Unix seconds from which the key is refused (a rotated store credential); Infinity: never. */
+  readonly expiresAt: number
   /** Built on first use, shared by every request signed with this key. */
   identity: Identity | null
 }
@@ -55,13 +58,19 @@ export function decodeSecret(secret: string, encoding: SecretEncoding): Buffer |
   return canonical === decoded ? bytes : null
 }
 
-export function createHmacKey(consumer: string, fields: HmacKeyFields, secret: Buffer): HmacKey {
+export function createHmacKey(
+  consumer: string,
+  fields: Pick<HmacKeyFields, 'key_id' | 'algorithm' | 'scopes'>,
+  secret: Buffer,
+  expiresAt = Infinity,
+): HmacKey {
   return {
     id: fields.key_id,
     consumer,
     algorithm: fields.algorithm,
     secret: createSecretKey(secret),
     scopes: new Set(fields.scopes),
+    expiresAt,
     identity: null,
   }
 }

@@ -1,8 +1,10 @@
 /**
  * The records the credential store keeps in Redis (state/credential-layout.ts): the admin API
  * writes them, workers read them. JSON, times as RFC 3339 strings. A key record never holds the
- * key itself: only its hash and what is needed to recognise it on a screen.
+ * key itself: only its hash and what is needed to recognise it on a screen. An HMAC credential
+ * holds its secret encrypted (state/secret-box.ts): the gateway must read it back to verify.
  */
+import type { HmacAlgorithm } from '../hmac/keys.js'
 
 export interface StoredConsumer {
   readonly name: string
@@ -39,6 +41,33 @@ export interface StoredKey {
   readonly created_at: string
   readonly revoked_at: string | null
   /** Rotation: the key this one replaced, and the key that replaced this one. */
+  readonly rotated_from: string | null
+  readonly rotated_to: string | null
+}
+
+/** A secret as the store keeps it (state/secret-box.ts): never in clear. */
+export interface SealedSecret {
+  /** Id of the `redis.encryption_keys` entry that sealed it. */
+  readonly key: string
+  /** The 96-bit IV, base64. */
+  readonly iv: string
+  /** Ciphertext followed by the 16-byte GCM tag, base64. */
+  readonly data: string
+}
+
+export interface StoredHmacCredential {
+  /** The RFC 9421 `keyid` a signed request names; the record's id in the admin API. */
+  readonly key_id: string
+  readonly consumer: string
+  readonly algorithm: HmacAlgorithm
+  readonly scopes: readonly string[]
+  readonly label: string | null
+  readonly secret: SealedSecret
+  readonly state: StoredKeyState
+  /** Refused from then on; set on the replaced credential by a rotation. */
+  readonly expires_at: string | null
+  readonly created_at: string
+  readonly revoked_at: string | null
   readonly rotated_from: string | null
   readonly rotated_to: string | null
 }

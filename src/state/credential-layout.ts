@@ -1,5 +1,5 @@
 /**
- * Where consumers and API keys live in Redis, under the configured key prefix. The admin side
+ * Where consumers, API keys and HMAC credentials live in Redis, under the configured key prefix. The admin side
  * (credential-store.ts) writes them, each change in one script; workers (credential-sync.ts)
  * read them.
  *
@@ -9,11 +9,14 @@
  *   <p>apikeys:index               ZSET  every key id at score 0: list pages in id order
  *   <p>apikeys:consumer:<name>     SET   the consumer's key ids (deleting a consumer deletes them)
  *   <p>apikeys:usage:<id>          HASH  admitted, refused (HINCRBY), last_used_at (ms), last_address
+ *   <p>hmac                        HASH  key id → JSON StoredHmacCredential (secret encrypted)
+ *   <p>hmac:index                  ZSET  every key id at score 0: list pages in key id order
+ *   <p>hmac:consumer:<name>        SET   the consumer's HMAC key ids (deleting a consumer deletes them)
  *   <p>credentials:version         INCR  on every change
  *   <p>credentials                 channel: one {@link CredentialMessage} per change, carrying the
  *                                  version it produced, so workers apply them in order
  */
-import type { StoredConsumer, StoredKey } from '../keys/records.js'
+import type { StoredConsumer, StoredHmacCredential, StoredKey } from '../keys/records.js'
 
 export interface CredentialKeys {
   readonly consumers: string
@@ -26,6 +29,10 @@ export interface CredentialKeys {
   readonly consumerKeysPrefix: string
   /** Prefix of the per-key usage hashes; {@link keyUsageHash} appends the id. */
   readonly usagePrefix: string
+  readonly hmac: string
+  readonly hmacIndex: string
+  /** Prefix of the per-consumer HMAC key id sets; {@link consumerHmacSet} appends the name. */
+  readonly consumerHmacPrefix: string
 }
 
 export function credentialKeys(prefix: string): CredentialKeys {
@@ -38,7 +45,14 @@ export function credentialKeys(prefix: string): CredentialKeys {
     channel: `${prefix}credentials`,
     consumerKeysPrefix: `${prefix}apikeys:consumer:`,
     usagePrefix: `${prefix}apikeys:usage:`,
+    hmac: `${prefix}hmac`,
+    hmacIndex: `${prefix}hmac:index`,
+    consumerHmacPrefix: `${prefix}hmac:consumer:`,
   }
+}
+
+export function consumerHmacSet(keys: CredentialKeys, consumer: string): string {
+  return keys.consumerHmacPrefix + consumer
 }
 
 export function consumerKeySet(keys: CredentialKeys, consumer: string): string {
@@ -71,6 +85,12 @@ export type CredentialMessage =
       readonly id: string
       readonly record: StoredKey | null
     }
+  | {
+      readonly v: number
+      readonly kind: 'hmac'
+      readonly id: string
+      readonly record: StoredHmacCredential | null
+    }
 
 /** Parses a channel message; null for anything malformed (ignored: the poll catches up). */
 export function parseCredentialMessage(text: string): CredentialMessage | null {
@@ -86,5 +106,6 @@ export function parseCredentialMessage(text: string): CredentialMessage | null {
   if (record !== null && (typeof record !== 'object' || record === undefined)) return null
   if (kind === 'consumer') return { v, kind, id, record: record as StoredConsumer | null }
   if (kind === 'key') return { v, kind, id, record: record as StoredKey | null }
+  if (kind === 'hmac') return { v, kind, id, record: record as StoredHmacCredential | null }
   return null
 }

@@ -1,31 +1,45 @@
 /**
- * The admin side of consumers and API keys in Redis (credential-layout.ts), used only by the admin
+ * The admin side of consumers, API keys and HMAC credentials in Redis (credential-layout.ts), used only by the admin
  * API. Every change is one script (credentials.lua.ts) that writes, INCRs the version and
  * publishes, so workers (credential-sync.ts) see it within a second. An update reads the record,
  * changes it and writes it only if nobody changed it meanwhile, trying again a few times.
  *
  * Inputs are validated by the caller (the admin API's schemas); the store checks what only it can:
  * existence, conflicts and key state. A key for a consumer the config declares is allowed (keys
- * always live here), so the store does not require the consumer to be in Redis.
+ * always live here), so the store does not require the consumer to be in Redis. HMAC secrets are
+ * sealed here (secret-box.ts) before they reach Redis, and never leave this module in clear except
+ * as the answer to the call that made them.
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { generateApiKey, keyDisplay } from '../keys/format.js'
 import type { KeyHasher } from '../keys/hash.js'
-import type { StoredConsumer, StoredKey } from '../keys/records.js'
+import type { HmacAlgorithm } from '../hmac/keys.js'
+import type { StoredConsumer, StoredHmacCredential, StoredKey } from '../keys/records.js'
 import {
+  consumerHmacSet,
   consumerKeySet,
   credentialKeys,
   keyUsageHash,
   USAGE_FIELDS,
   type CredentialKeys,
 } from './credential-layout.js'
-import { DELETE_CONSUMER_SCRIPT, PUT_RECORDS_SCRIPT } from './credentials.lua.js'
+import {
+  DELETE_CONSUMER_SCRIPT,
+  DELETE_RECORD_SCRIPT,
+  PUT_RECORDS_SCRIPT,
+} from './credentials.lua.js'
 import { createRedis, evalScript, luaScript } from './redis-client.js'
 import type { RedisConfig } from './schema.js'
+import { SecretKeyring } from './secret-box.js'
 
 const PUT = luaScript(PUT_RECORDS_SCRIPT)
 const DELETE_CONSUMER = luaScript(DELETE_CONSUMER_SCRIPT)
+const DELETE_RECORD = luaScript(DELETE_RECORD_SCRIPT)
+/** A generated HMAC secret: the output length of SHA-256 (RFC 2104 §3). */
+const GENERATED_SECRET_BYTES = 32
+/** Records per HSCAN round of a re-encryption: each is one script call, so rounds stay short. */
+const REENCRYPT_BATCH = 200
 
 /** How long a call waits for a connection before answering 503: an admin waits, a script retries. */
 const CONNECT_WAIT_MS = 2000
@@ -43,6 +57,11 @@ const UNBIASED_LIMIT = 256 - (256 % 62)
 export class StoreUnavailableError extends Error {}
 /** The name exists already, or the key is not active: the admin API answers 409 `conflict`. */
 export class StoreConflictError extends Error {}
+/**
+ * An HMAC secret to seal and no `redis.encryption_keys`: the admin API answers 503
+ * `encryption_not_configured`.
+ */
+export class EncryptionUnconfiguredError extends Error {}
 
 export interface Page<T> {
   items: T[]
@@ -79,6 +98,29 @@ export interface NewKey {
   allow_ips?: string[]
   deny_ips?: string[]
 }
+export interface NewHmacCredential {
+  consumer: string
+  /** null: generated (`hk_` and 16 base62 characters). */
+  key_id: string | null
+  /** null: 32 random bytes, returned once. */
+  secret: Buffer | null
+  algorithm: HmacAlgorithm
+  label: string | null
+  scopes: string[]
+  expires_at: string | null
+}
+/** What a create or rotate answers: the secret only when the store generated it. */
+export interface IssuedHmacCredential {
+  secret: Buffer | null
+  record: StoredHmacCredential
+}
+export interface HmacReencryption {
+  /** The key every active secret is now sealed with. */
+  encryption_key: string
+  reencrypted: number
+  /** Key ids whose secret did not decrypt with the configured keys. */
+  failed: string[]
+}
 export interface KeyUsageRecord {
   admitted: number
   refused: number
@@ -90,10 +132,12 @@ export class CredentialStore {
   readonly #redis: Redis
   readonly #keys: CredentialKeys
   readonly #hasher: KeyHasher
+  readonly #keyring: SecretKeyring
 
   constructor(redis: RedisConfig, hasher: KeyHasher) {
     this.#keys = credentialKeys(redis.key_prefix)
     this.#hasher = hasher
+    this.#keyring = new SecretKeyring(redis.encryption_keys ?? [])
     this.#redis = createRedis(redis.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -169,6 +213,9 @@ export class CredentialStore {
           consumerKeySet(k, name),
           k.version,
           k.channel,
+          k.hmac,
+          k.hmacIndex,
+          consumerHmacSet(k, name),
         ],
         [name, k.usagePrefix, messageTail('consumer', name, 'null')],
       ),
@@ -215,14 +262,7 @@ export class CredentialStore {
     limit: number,
   ): Promise<Page<StoredKey>> {
     if (consumer === null) return this.#page(this.#keys.keyIndex, this.#keys.keys, cursor, limit)
-    // A consumer holds few keys: its set is read whole and paged in id order, like the index.
-    const after = cursor === null ? null : decodeCursor(cursor)
-    const ids = (await this.#call((r) => r.smembers(consumerKeySet(this.#keys, consumer)))).sort()
-    const start = after === null ? 0 : ids.findIndex((id) => id > after)
-    const slice = start < 0 ? [] : ids.slice(start, start + limit)
-    const items = await this.#records<StoredKey>(this.#keys.keys, slice)
-    const more = start >= 0 && start + limit < ids.length
-    return { items, next_cursor: more ? encodeCursor(slice[slice.length - 1]!) : null }
+    return this.#memberPage(consumerKeySet(this.#keys, consumer), this.#keys.keys, cursor, limit)
   }
 
   async revokeKey(id: string): Promise<StoredKey | null> {
@@ -286,6 +326,177 @@ export class CredentialStore {
     throw new StoreConflictError(`key ${id} kept changing; try again`)
   }
 
+  /** Whether new HMAC secrets can be sealed (`redis.encryption_keys` is set). */
+  get canSealSecrets(): boolean {
+    return this.#keyring.canSeal
+  }
+
+  async createHmac(c: NewHmacCredential): Promise<IssuedHmacCredential> {
+    const keyring = this.#requireKeyring()
+    const secret = c.secret ?? randomBytes(GENERATED_SECRET_BYTES)
+    const now = new Date().toISOString()
+    for (;;) {
+      const keyId = c.key_id ?? newId('hk_')
+      const record: StoredHmacCredential = {
+        key_id: keyId,
+        consumer: c.consumer,
+        algorithm: c.algorithm,
+        scopes: c.scopes,
+        label: c.label,
+        secret: keyring.seal(secret, { consumer: c.consumer, keyId }),
+        state: 'active',
+        expires_at: c.expires_at,
+        created_at: now,
+        revoked_at: null,
+        rotated_from: null,
+        rotated_to: null,
+      }
+      if ((await this.#putHmac(c.consumer, [[record, '']])) > 0) {
+        return { secret: c.secret === null ? secret : null, record }
+      }
+      if (c.key_id !== null) throw new StoreConflictError(`HMAC key id "${keyId}" exists already`)
+      // A generated id that exists (one chance in 62^16): draw another.
+    }
+  }
+
+  async getHmac(keyId: string): Promise<StoredHmacCredential | null> {
+    const json = await this.#call((r) => r.hget(this.#keys.hmac, keyId))
+    return json === null ? null : (JSON.parse(json) as StoredHmacCredential)
+  }
+
+  async listHmac(
+    consumer: string | null,
+    cursor: string | null,
+    limit: number,
+  ): Promise<Page<StoredHmacCredential>> {
+    const k = this.#keys
+    if (consumer === null) return this.#page(k.hmacIndex, k.hmac, cursor, limit)
+    return this.#memberPage(consumerHmacSet(k, consumer), k.hmac, cursor, limit)
+  }
+
+  async revokeHmac(keyId: string): Promise<StoredHmacCredential | null> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.#call((r) => r.hget(this.#keys.hmac, keyId))
+      if (current === null) return null
+      const old = JSON.parse(current) as StoredHmacCredential
+      if (old.state !== 'active')
+        throw new StoreConflictError(`HMAC key ${keyId} is revoked already`)
+      const record: StoredHmacCredential = {
+        ...old,
+        state: 'revoked',
+        revoked_at: new Date().toISOString(),
+      }
+      if ((await this.#putHmac(old.consumer, [[record, current]])) > 0) return record
+    }
+    throw new StoreConflictError(`HMAC key ${keyId} kept changing; try again`)
+  }
+
+  /**
+   * A new credential (new key id and secret) with the old one's consumer, algorithm, scopes,
+   * label and expiry; the old one keeps verifying until min(its expiry, now + grace), so clients
+   * switch key id and secret together meanwhile. The new secret is sealed with the current
+   * encryption key. Refused (conflict) for a credential revoked, expired or rotated already.
+   */
+  async rotateHmac(
+    keyId: string,
+    graceMs: number,
+    next: { key_id: string | null; secret: Buffer | null },
+  ): Promise<(IssuedHmacCredential & { previous: StoredHmacCredential }) | null> {
+    const keyring = this.#requireKeyring()
+    const secret = next.secret ?? randomBytes(GENERATED_SECRET_BYTES)
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.#call((r) => r.hget(this.#keys.hmac, keyId))
+      if (current === null) return null
+      const old = JSON.parse(current) as StoredHmacCredential
+      const nowMs = Date.now()
+      if (old.state !== 'active') throw new StoreConflictError(`HMAC key ${keyId} is revoked`)
+      if (old.rotated_to !== null) {
+        throw new StoreConflictError(`HMAC key ${keyId} was rotated already, to ${old.rotated_to}`)
+      }
+      const oldExpiresMs = old.expires_at === null ? Infinity : Date.parse(old.expires_at)
+      if (oldExpiresMs <= nowMs) throw new StoreConflictError(`HMAC key ${keyId} has expired`)
+      const newKeyId = next.key_id ?? newId('hk_')
+      const record: StoredHmacCredential = {
+        ...old,
+        key_id: newKeyId,
+        secret: keyring.seal(secret, { consumer: old.consumer, keyId: newKeyId }),
+        created_at: new Date(nowMs).toISOString(),
+        revoked_at: null,
+        rotated_from: old.key_id,
+        rotated_to: null,
+      }
+      const graceEndMs = nowMs + Math.max(0, graceMs)
+      const previous: StoredHmacCredential = {
+        ...old,
+        expires_at: graceEndMs < oldExpiresMs ? new Date(graceEndMs).toISOString() : old.expires_at,
+        rotated_to: newKeyId,
+      }
+      const result = await this.#putHmac(old.consumer, [
+        [record, ''],
+        [previous, current],
+      ])
+      if (result > 0) return { secret: next.secret === null ? secret : null, record, previous }
+      if (result === 0 && next.key_id !== null) {
+        throw new StoreConflictError(`HMAC key id "${newKeyId}" exists already`)
+      }
+      // -1: the old record changed meanwhile; 0: a generated id exists. Either way, again.
+    }
+    throw new StoreConflictError(`HMAC key ${keyId} kept changing; try again`)
+  }
+
+  /**
+   * Re-encrypts with the current (first) encryption key every active secret sealed with another,
+   * so an old key can leave `redis.encryption_keys`; the secrets and key ids stay. A record
+   * changed meanwhile is left for the next call; one that does not decrypt is reported.
+   */
+  async reencryptHmac(): Promise<HmacReencryption> {
+    const keyring = this.#requireKeyring()
+    const sealWith = keyring.sealingKey!
+    const outcome: HmacReencryption = { encryption_key: sealWith, reencrypted: 0, failed: [] }
+    let cursor = '0'
+    do {
+      const [next, flat] = await this.#call((r) =>
+        r.hscan(this.#keys.hmac, cursor, 'COUNT', REENCRYPT_BATCH),
+      )
+      cursor = next
+      for (let i = 1; i < flat.length; i += 2) {
+        const current = flat[i]!
+        const record = JSON.parse(current) as StoredHmacCredential
+        // A revoked secret is never decrypted again: it needs no key.
+        if (record.state !== 'active' || record.secret.key === sealWith) continue
+        const owner = { consumer: record.consumer, keyId: record.key_id }
+        const secret = keyring.open(record.secret, owner)
+        if (typeof secret === 'string') {
+          outcome.failed.push(record.key_id)
+          continue
+        }
+        const resealed: StoredHmacCredential = { ...record, secret: keyring.seal(secret, owner) }
+        secret.fill(0)
+        if ((await this.#putHmac(record.consumer, [[resealed, current]])) > 0) outcome.reencrypted++
+      }
+    } while (cursor !== '0')
+    return outcome
+  }
+
+  async deleteHmac(keyId: string): Promise<boolean> {
+    const k = this.#keys
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.#call((r) => r.hget(k.hmac, keyId))
+      if (current === null) return false
+      const { consumer } = JSON.parse(current) as StoredHmacCredential
+      const result = await this.#call((r) =>
+        evalScript(
+          r,
+          DELETE_RECORD,
+          [k.hmac, k.hmacIndex, consumerHmacSet(k, consumer), k.version, k.channel],
+          [keyId, messageTail('hmac', keyId, 'null')],
+        ),
+      )
+      if (Number(result) > 0) return true
+    }
+    return false
+  }
+
   async keyUsage(id: string): Promise<KeyUsageRecord | null> {
     const [exists, usage] = await this.#call((r) =>
       Promise.all([r.hexists(this.#keys.keys, id), r.hgetall(keyUsageHash(this.#keys, id))]),
@@ -333,6 +544,55 @@ export class CredentialStore {
         ),
       ),
     )
+  }
+
+  /** Writes HMAC credentials of one consumer, as {@link #putKeys} does keys. */
+  #putHmac(
+    consumer: string,
+    records: readonly (readonly [StoredHmacCredential, string])[],
+  ): Promise<number> {
+    const k = this.#keys
+    const args: string[] = []
+    for (const [record, expected] of records) {
+      const json = JSON.stringify(record)
+      args.push(record.key_id, expected, json, messageTail('hmac', record.key_id, json))
+    }
+    return this.#call(async (r) =>
+      Number(
+        await evalScript(
+          r,
+          PUT,
+          [k.hmac, k.hmacIndex, k.version, k.channel, consumerHmacSet(k, consumer)],
+          args,
+        ),
+      ),
+    )
+  }
+
+  #requireKeyring(): SecretKeyring {
+    if (!this.#keyring.canSeal) {
+      throw new EncryptionUnconfiguredError(
+        'redis.encryption_keys is empty: HMAC secrets are stored encrypted, so the config must ' +
+          'give at least one key (32 bytes, base64) before the store can hold one',
+      )
+    }
+    return this.#keyring
+  }
+
+  /** A consumer holds few records: its set is read whole and paged in id order, like an index. */
+  async #memberPage<T>(
+    set: string,
+    hash: string,
+    cursor: string | null,
+    limit: number,
+  ): Promise<Page<T>> {
+    const after = cursor === null ? null : decodeCursor(cursor)
+    const ids = (await this.#call((r) => r.smembers(set))).sort()
+    const start = after === null ? 0 : ids.findIndex((id) => id > after)
+    const slice = start < 0 ? [] : ids.slice(start, start + limit)
+    const items = await this.#records<T>(hash, slice)
+    const more = start >= 0 && start + limit < ids.length
+    return { items, next_cursor: more ? encodeCursor(slice[slice.length - 1]!) : null }
   }
 
   /** One page of `hash`'s records in `index` order (names or ids), after the cursor's member. */
@@ -393,16 +653,22 @@ export class CredentialStore {
 }
 
 /** The message after `{"v":<version>`, built here so the script never parses JSON. */
-function messageTail(kind: 'consumer' | 'key', id: string, json: string): string {
+function messageTail(kind: 'consumer' | 'key' | 'hmac', id: string, json: string): string {
   return `,"kind":"${kind}","id":${JSON.stringify(id)},"record":${json}}`
 }
 
 /** `key_` and 16 base62 characters from the CSPRNG, without modulo bias. */
 function newKeyId(): string {
-  let id = 'key_'
-  while (id.length < 4 + KEY_ID_LENGTH) {
+  return newId('key_')
+}
+
+/** `prefix` and 16 base62 characters from the CSPRNG, without modulo bias. */
+function newId(prefix: string): string {
+  const length = prefix.length + KEY_ID_LENGTH
+  let id = prefix
+  while (id.length < length) {
     for (const byte of randomBytes(KEY_ID_LENGTH + 4)) {
-      if (byte < UNBIASED_LIMIT && id.length < 4 + KEY_ID_LENGTH) id += BASE62[byte % 62]
+      if (byte < UNBIASED_LIMIT && id.length < length) id += BASE62[byte % 62]
     }
   }
   return id

@@ -5,11 +5,12 @@
  * they were made. A gap (a lost message), a new subscription or a poll that finds the version
  * moved without its message reads everything again, HSCAN in chunks, while messages that arrive
  * meanwhile wait and are applied after it in order. While Redis is down the last known set keeps
- * serving.
+ * serving. HMAC secrets are decrypted here, once per record synced, with `redis.encryption_keys`.
  */
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import type { StoredConsumer, StoredKey } from '../keys/records.js'
+import type { HmacKey } from '../hmac/keys.js'
+import type { StoredConsumer, StoredHmacCredential, StoredKey } from '../keys/records.js'
 import {
   credentialKeys,
   parseCredentialMessage,
@@ -17,8 +18,12 @@ import {
   type CredentialMessage,
 } from './credential-layout.js'
 import type { RedisConfig } from './schema.js'
+import { SecretKeyring } from './secret-box.js'
+import { openProblemReason, openStoredHmac } from './stored-hmac.js'
 import { VersionedSync, type SyncedSet, type SyncStatus } from './versioned-sync.js'
 
+/** Key ids named in the one line a full read logs about credentials it could not decrypt. */
+const LOGGED_KEY_IDS = 10
 /** Fields per HSCAN round: small enough that Redis serves other clients between rounds. */
 const SCAN_COUNT = 1000
 /**
@@ -33,16 +38,21 @@ export interface StoredCredentials {
   beginStoredRead(): {
     addConsumer(record: StoredConsumer): void
     addKey(record: StoredKey): void
+    addHmacKey(key: HmacKey): void
     commit(): void
   }
   applyConsumer(name: string, record: StoredConsumer | null): void
   applyKey(id: string, record: StoredKey | null): void
+  /** null: revoked, deleted, or not decryptable: the key id stops verifying. */
+  applyHmacKey(keyId: string, key: HmacKey | null): void
 }
 
 export class RedisCredentialSync implements SyncedSet {
   readonly #directory: StoredCredentials
   readonly #keys: CredentialKeys
   readonly #sync: VersionedSync
+  readonly #keyring: SecretKeyring
+  readonly #logger: Logger
   #pending: CredentialMessage[] = []
 
   /** The settings it runs with, so a reload can tell whether to keep it. */
@@ -52,6 +62,9 @@ export class RedisCredentialSync implements SyncedSet {
     this.#directory = directory
     this.config = config
     this.#keys = credentialKeys(config.key_prefix)
+    // A change of encryption_keys changes the config, so a new sync reads everything with them.
+    this.#keyring = new SecretKeyring(config.encryption_keys ?? [])
+    this.#logger = logger
     this.#sync = new VersionedSync(this, config, logger, {
       name: 'credential sync',
       whileDown: 'keeping the last known consumers and keys',
@@ -105,8 +118,24 @@ export class RedisCredentialSync implements SyncedSet {
     const keys = await scanValues(redis, this.#keys.keys, (text) =>
       read.addKey(JSON.parse(text) as StoredKey),
     )
+    const unreadable: string[] = []
+    let problem = ''
+    const hmac = await scanValues(redis, this.#keys.hmac, (text) => {
+      const record = JSON.parse(text) as StoredHmacCredential
+      const key = openStoredHmac(record, this.#keyring)
+      if (typeof key === 'string') {
+        if (unreadable.length === 0) problem = openProblemReason(key, record)
+        unreadable.push(record.key_id)
+      } else if (key !== null) read.addHmacKey(key)
+    })
     read.commit()
-    return { consumers, keys }
+    if (unreadable.length > 0) {
+      this.#logger.error(
+        { count: unreadable.length, key_ids: unreadable.slice(0, LOGGED_KEY_IDS), reason: problem },
+        'HMAC credentials of the store cannot be decrypted: their signatures are refused',
+      )
+    }
+    return { consumers, keys, hmac }
   }
 
   caughtUp(version: number): void {
@@ -136,7 +165,19 @@ export class RedisCredentialSync implements SyncedSet {
 
   #apply(message: CredentialMessage): void {
     if (message.kind === 'consumer') this.#directory.applyConsumer(message.id, message.record)
-    else this.#directory.applyKey(message.id, message.record)
+    else if (message.kind === 'key') this.#directory.applyKey(message.id, message.record)
+    else this.#directory.applyHmacKey(message.id, this.#openHmac(message.record))
+  }
+
+  #openHmac(record: StoredHmacCredential | null): HmacKey | null {
+    if (record === null) return null
+    const key = openStoredHmac(record, this.#keyring)
+    if (typeof key !== 'string') return key
+    this.#logger.error(
+      { key_id: record.key_id, consumer: record.consumer, reason: openProblemReason(key, record) },
+      'HMAC credential of the store cannot be decrypted: its signatures are refused',
+    )
+    return null
   }
 }
 

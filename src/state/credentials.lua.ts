@@ -11,10 +11,14 @@
  *                  not overwritten). Checks every record first, then writes them all; answers
  *                  0 (one exists already), -1 (one changed or is gone) or the last version.
  * delete_consumer  KEYS: consumers, consumer index, keys, key index, the consumer's key set,
- *                  version, channel
+ *                  version, channel, hmac, hmac index, the consumer's hmac set
  *                  ARGV: name, usage hash prefix, message tail
- *                  deletes the consumer, its keys and their usage, one message each; answers 0
- *                  when there was no such consumer, else the last version
+ *                  deletes the consumer, its keys and their usage, its HMAC credentials, one
+ *                  message each; answers 0 when there was no such consumer, else the last version
+ * delete_record    KEYS: hash, index, member set, version, channel
+ *                  ARGV: id, message tail
+ *                  deletes one record (an HMAC credential); answers 0 when there was none, else
+ *                  the version
  * usage            KEYS: one usage hash per key; ARGV: per key, 4 values: admitted, refused,
  *                  last used (ms), last address
  *                  adds the counts; takes last used/address only when newer than what is there
@@ -57,8 +61,24 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[5])) do
   redis.call('PUBLISH', KEYS[7], '{"v":' .. v .. ',"kind":"key","id":"' .. id .. '","record":null}')
 end
 redis.call('DEL', KEYS[5])
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[10])) do
+  redis.call('HDEL', KEYS[8], id)
+  redis.call('ZREM', KEYS[9], id)
+  local v = redis.call('INCR', KEYS[6])
+  redis.call('PUBLISH', KEYS[7], '{"v":' .. v .. ',"kind":"hmac","id":' .. cjson.encode(id) .. ',"record":null}')
+end
+redis.call('DEL', KEYS[10])
 local v = redis.call('INCR', KEYS[6])
 redis.call('PUBLISH', KEYS[7], '{"v":' .. v .. ARGV[3])
+return v
+`
+
+export const DELETE_RECORD_SCRIPT = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+local v = redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', KEYS[5], '{"v":' .. v .. ARGV[2])
 return v
 `
 

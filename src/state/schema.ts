@@ -1,4 +1,7 @@
-/** Config schema of the optional Redis connection shared by revocation and rate limiting. */
+/**
+ * Config schema of the optional Redis connection shared by revocation, rate limiting and the
+ * credential store, and the keys that encrypt the store's HMAC secrets.
+ */
 import { Type, type Static } from '@sinclair/typebox'
 import { Duration, Pattern } from '../config/fragments.js'
 
@@ -33,6 +36,26 @@ export const RateLimitSyncSchema = Type.Object(
   { additionalProperties: false, default: {} },
 )
 
+/** Names an encryption key: stored beside each ciphertext, so it must stay short and plain. */
+export const ENCRYPTION_KEY_ID_PATTERN = '^[A-Za-z0-9_.-]{1,64}$'
+
+export const EncryptionKeySchema = Type.Object(
+  {
+    id: Pattern(ENCRYPTION_KEY_ID_PATTERN, 'must be 1 to 64 letters, digits, "_", "." or "-"', {
+      description:
+        'Names the key; stored beside every secret it encrypts, so keep it for as long as the ' +
+        'key decrypts anything. Unique.',
+    }),
+    key: Type.String({
+      minLength: 1,
+      description:
+        '32 random bytes in base64 or base64url (openssl rand -base64 32); give it by ${ENV}, ' +
+        'never in the file.',
+    }),
+  },
+  { additionalProperties: false },
+)
+
 export const RedisSchema = Type.Object(
   {
     url: Pattern('^rediss?://', 'must be a URL starting with redis:// or rediss://', {
@@ -48,9 +71,22 @@ export const RedisSchema = Type.Object(
       },
     ),
     rate_limit_sync: RateLimitSyncSchema,
+    // Optional in the type so code that builds a RedisConfig need not name it; the loader fills [].
+    encryption_keys: Type.Optional(
+      Type.Array(EncryptionKeySchema, {
+        description:
+          'Keys that encrypt the HMAC secrets of the credential store at rest (AES-256-GCM). The ' +
+          'first encrypts new and rotated secrets; every one decrypts, so a key is rotated by ' +
+          'putting the new one first and removing the old one once nothing uses it. Needed before ' +
+          'the admin API creates an HMAC credential, and before a gateway starts on a store that ' +
+          'holds some. Empty: the store holds no HMAC credentials.',
+        default: [],
+      }),
+    ),
   },
   { additionalProperties: false },
 )
 
 export type RedisConfig = Static<typeof RedisSchema>
+export type EncryptionKeyConfig = Static<typeof EncryptionKeySchema>
 export type RateLimitSyncConfig = Static<typeof RateLimitSyncSchema>

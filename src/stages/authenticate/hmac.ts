@@ -28,6 +28,7 @@ import type { Identity } from '../../identity.js'
 export type SignatureRefusal =
   | 'malformed'
   | 'unknown_key'
+  | 'key_expired'
   | 'unknown_consumer'
   | 'consumer_disabled'
   | 'algorithm_mismatch'
@@ -93,6 +94,8 @@ export class SignatureVerifier {
     const chosen = this.#choose(inputs)
     if (chosen === null) return this.keyId === null ? 'malformed' : 'unknown_key'
     const key = this.key!
+    // A store credential replaced by a rotation verifies until its grace period ends.
+    if (now >= key.expiresAt) return 'key_expired'
     const consumer = this.#credentials.consumer(key.consumer)
     if (consumer === undefined) return 'unknown_consumer'
     if (consumer.disabled) return 'consumer_disabled'

@@ -8,6 +8,7 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { Rejection } from '../../../src/errors.js'
 import { contentDigest } from '../../../src/hmac/content-digest.js'
+import { createHmacKey } from '../../../src/hmac/keys.js'
 import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import { RevocationList } from '../../../src/jwt/revocation.js'
 import {
@@ -271,6 +272,22 @@ describe('authenticate: hmac', () => {
       const headers = await sign({ keyId: 'nobody-1' })
       expectRefused(compile().onRequest(exchange('GET', URL_, headers)), 'unknown_key')
       expect(lastAudit()).toMatchObject({ key_id: 'nobody-1', consumer: null })
+    })
+
+    it('refuses a store credential past its expiry (a rotation’s grace), admits it before', async () => {
+      const key = (expiresAt: number) =>
+        createHmacKey(
+          'acme',
+          { key_id: 'hk_rotated', algorithm: 'hmac-sha256', scopes: [] },
+          Buffer.from(SECRET),
+          expiresAt,
+        )
+      services.credentials.applyHmacKey('hk_rotated', key(nowSeconds() + 60))
+      const admitted = await sign({ keyId: 'hk_rotated' })
+      expect(compile().onRequest(exchange('GET', URL_, admitted))).toBeUndefined()
+      services.credentials.applyHmacKey('hk_rotated', key(nowSeconds()))
+      const headers = await sign({ keyId: 'hk_rotated', created: nowSeconds() - 1 })
+      expectRefused(compile().onRequest(exchange('GET', URL_, headers)), 'key_expired')
     })
 
     it('refuses a key of a disabled consumer', async () => {

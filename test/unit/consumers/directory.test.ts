@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { CredentialDirectory } from '../../../src/consumers/directory.js'
+import { createHmacKey } from '../../../src/hmac/keys.js'
 import type { ConsumersConfig } from '../../../src/consumers/schema.js'
 import type { ConfigProblem } from '../../../src/errors.js'
 import { hashOf, storedConsumer, storedKey } from './fixtures.js'
@@ -43,6 +44,48 @@ describe('CredentialDirectory', () => {
       directory.replaceStored([], [storedKey('key_a', 'other', { hash })])
       expect(directory.keyByHash(hash)).toMatchObject({ consumer: 'acme' })
       expect(directory.sizes).toEqual({ consumers: 1, keys: 1 })
+    })
+  })
+
+  describe('when the config and the store hold the same HMAC key id', () => {
+    const storeKey = (keyId: string) =>
+      createHmacKey(
+        'other',
+        { key_id: keyId, algorithm: 'hmac-sha256', scopes: ['store'] },
+        Buffer.alloc(32, 2),
+      )
+
+    it('answers with the config’s credential, and the store’s once the config drops it', () => {
+      const directory = configured([
+        {
+          ...configConsumer('acme'),
+          hmac_credentials: [
+            {
+              key_id: 'shared',
+              secret: 'c'.repeat(32),
+              secret_encoding: 'utf8',
+              algorithm: 'hmac-sha256',
+              scopes: ['config'],
+            },
+          ],
+        },
+      ])
+      directory.replaceStored([], [], [storeKey('shared')])
+      expect(directory.hmacKey('shared')?.consumer).toBe('acme')
+      expect(directory.isConfigHmacKey('shared')).toBe(true)
+      directory.applyHmacKey('shared', storeKey('shared'))
+      expect(directory.hmacKey('shared')?.consumer).toBe('acme')
+      directory.setConfigured([], [])
+      expect(directory.hmacKey('shared')?.consumer).toBe('other')
+      expect(directory.isConfigHmacKey('shared')).toBe(false)
+    })
+
+    it('forgets a store credential revoked or deleted (applied as null)', () => {
+      const directory = configured([])
+      directory.applyHmacKey('hk_1', storeKey('hk_1'))
+      expect(directory.hmacKey('hk_1')).toBeDefined()
+      directory.applyHmacKey('hk_1', null)
+      expect(directory.hmacKey('hk_1')).toBeUndefined()
     })
   })
 
