@@ -220,13 +220,18 @@ describe.each(FRONTS)('TLS listeners (--front %s)', (front) => {
         config(at, { https: { host: '127.0.0.1', port: at.https, cert: live, key: liveKey } }),
       )
       expect((await gw.reload(JSON.parse(text) as ConfigInput)).msg).toBe('config reloaded')
-      await eventually(
-        async () => (await tlsRequest({ port: at.https })).serverCn === 'second.test',
-      )
+      // Each poll also uses the kept connection, so that however long the reload takes it never
+      // idles long enough for the front to close it (5 s on the node front).
+      const keptCns = new Set<string | undefined>()
+      await eventually(async () => {
+        keptCns.add((await tlsRequest({ port: at.https, agent })).serverCn)
+        return (await tlsRequest({ port: at.https })).serverCn === 'second.test'
+      })
       // The connection opened before the reload goes on, on its certificate.
       const again = await tlsRequest({ port: at.https, agent })
       expect(again.status).toBe(200)
       expect(again.serverCn).toBe('first.test')
+      expect([...keptCns]).toEqual(['first.test'])
       agent.destroy()
 
       // A certificate without its key: refused, the running pair serves on.
