@@ -114,7 +114,7 @@ describe.skipIf(SKIP)(
             servername: SNI_NAME,
             fresh: 4,
             kept: 2,
-            maxRequests: 30_000,
+            maxRequests: 100_000,
             maxMs: 240_000,
           })
           await traffic.settledOn(first.main, false, SETTLED, SETTLE_TIMEOUT_MS)
