@@ -12,6 +12,7 @@ import { checkConfigInThread } from '../config/checker.js'
 import { logImportWarnings } from '../config/import-warnings.js'
 import { formatProblems, PortcullisError } from '../errors.js'
 import { loadNativeUws } from '../front/load-uws.js'
+import { migrateReqWarning, readMigrateReq } from '../front/migrate-req.js'
 import { assertListenersFree } from '../front/port-claim.js'
 import { VERIFIER_ENV, requireVerifier } from '../jwt/native-verify.js'
 import { NATIVE_ENV } from '../native/load.js'
@@ -94,7 +95,12 @@ async function start(args: CliArgs): Promise<number> {
   const logger = createLogger(config.log.level, { role: 'primary', pid: process.pid })
   logImportWarnings(logger, warnings)
   // Fail here, before forking, if the native front cannot load: never a silent fallback.
-  if (front === 'uws') loadNativeUws()
+  if (front === 'uws') {
+    loadNativeUws()
+    // Once, here: the workers share the primary's network namespace and so its setting.
+    const migration = migrateReqWarning(config.listeners, readMigrateReq())
+    if (migration !== null) logger.warn(migration.fields, migration.message)
+  }
   await assertListenersFree(config.listeners)
   const workers = resolveWorkers(workersFlag, config.cluster.workers)
   const verifyThreads = resolveVerifyThreads(

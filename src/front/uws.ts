@@ -373,6 +373,8 @@ export class UwsFront implements Front {
    * router its open connections still use. So a new SSLApp binds the same port beside the old one
    * (SO_REUSEPORT), then the old listen socket closes: new connections reach the new app, and
    * the old app goes on serving the connections it has (its SSL contexts stay alive with it).
+   * Those still queued on the closed socket survive only by net.ipv4.tcp_migrate_req
+   * (migrate-req.ts warns at start without it).
    */
   updateTls(kind: ListenerKind, tls: ServerTls): Promise<void> {
     const entry = this.#tls.get(kind)

@@ -132,9 +132,10 @@ export interface Gateway {
   waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number, from?: number): Promise<LogLine>
   /**
    * Rewrites the config file, sends SIGHUP, and resolves with the `config reloaded`,
-   * `config partly reloaded…` (restart required) or `reload refused…` line of the primary.
+   * `config partly reloaded…` (restart required) or `reload refused…` line of the primary,
+   * waiting `timeoutMs` at most (default RELOAD_TIMEOUT_MS; longer for a machine under load).
    */
-  reload(config: ConfigSource): Promise<LogLine>
+  reload(config: ConfigSource, timeoutMs?: number): Promise<LogLine>
   /** Sends `signal` to the primary and resolves with its exit code (null if a signal ended it). */
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
@@ -415,7 +416,7 @@ async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
     exited: entry.exited,
     accessLogs: () => logs.filter((l) => l.msg === 'access'),
     waitForLog,
-    async reload(config: ConfigSource): Promise<LogLine> {
+    async reload(config: ConfigSource, timeoutMs = RELOAD_TIMEOUT_MS): Promise<LogLine> {
       const next = renderConfig(config, ports)
       if (next.ext !== first.ext) {
         throw new Error(
@@ -431,7 +432,7 @@ async function startGatewayOnce(options: StartOptions): Promise<Gateway> {
           (l.msg === 'config reloaded' ||
             l.msg.startsWith('config partly reloaded') ||
             l.msg.startsWith('reload refused')),
-        RELOAD_TIMEOUT_MS,
+        timeoutMs,
         from,
       )
     },

@@ -1,7 +1,9 @@
 /**
- * Two hosts on one machine: two network namespaces joined by a veth pair, for the suites whose
- * traffic must cross a real interface between addresses that are not loopback (gossip between
- * hosts). Needs root and iproute2; {@link netnsRefusal} says why not, for `describe.skipIf`.
+ * Hosts of their own on one machine, as network namespaces: two joined by a veth pair, for the
+ * suites whose traffic must cross a real interface between addresses that are not loopback
+ * (gossip between hosts), or one alone with its own kernel settings (`net.*` sysctls are per
+ * namespace), for the suites that need one the machine does not have. Needs root and iproute2;
+ * {@link netnsRefusal} says why not, for `describe.skipIf`.
  *
  * Each namespace has its own loopback and its own ports, so the processes a test starts in one
  * ({@link NetnsHost.spawn}, a gateway through `startGateway({ netns })`) use fixed ports without
@@ -9,7 +11,7 @@
  * cannot reach either: it sends requests through {@link NetnsHost.startClient}, a node process
  * inside that sends the requests it is handed.
  *
- * {@link LinkedHosts.destroy} (call it from afterAll) and an `exit` hook SIGKILL every process in
+ * `destroy()` (call it from afterAll or a finally) and an `exit` hook SIGKILL every process in
  * the namespaces and delete them, even when a test failed half-way. A run killed outright leaves
  * its namespaces behind; the next {@link createLinkedHosts} deletes those whose process is gone.
  */
@@ -21,7 +23,7 @@ import { REPO_ROOT } from './gateway.js'
 import { isAlive } from './proc.js'
 import { sleep } from './wait.js'
 
-/** Every namespace made here is `pcl-test-<pid>-<random>-<a|b>`. */
+/** Every namespace made here is `pcl-test-<pid>-<random>[-<a|b>]`. */
 const PREFIX = 'pcl-test-'
 /** Both ends of the veth are created inside their namespaces, so the name clashes with nothing. */
 const LINK = 'pcl0'
@@ -180,25 +182,66 @@ export function createLinkedHosts(): LinkedHosts {
   return {
     a: createHost(names.a, `${subnet}.1`),
     b: createHost(names.b, `${subnet}.2`),
-    async destroy(): Promise<void> {
-      // A deleted namespace (and its veth) lives on until its last process exits: kill, wait a
-      // little for the exits, then delete, so nothing outlives the suite.
-      for (let i = 0; i < 50; i++) {
-        const pids = [...pidsIn(names.a), ...pidsIn(names.b)]
-        if (pids.length === 0) break
-        for (const pid of pids) {
-          try {
-            process.kill(pid, 'SIGKILL')
-          } catch {
-            // Exited meanwhile.
-          }
-        }
-        await sleep(20)
-      }
-      removeNetns(names.a)
-      removeNetns(names.b)
-    },
+    destroy: () => destroyNamespaces([names.a, names.b]),
   }
+}
+
+export interface IsolatedHost extends NetnsHost {
+  /** SIGKILLs every process in the namespace and deletes it. */
+  destroy(): Promise<void>
+}
+
+/**
+ * Makes one namespace with only its loopback (up, so its address is 127.0.0.1) and `sysctls`
+ * written in it (`{ 'net.ipv4.tcp_migrate_req': '1' }`): settings of the namespace alone, which
+ * the machine's own keep. Throws when one cannot be set (a kernel without it).
+ */
+export function createIsolatedHost(sysctls: Readonly<Record<string, string>> = {}): IsolatedHost {
+  removeOrphans()
+  const netns = `${PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`
+  try {
+    ip('netns', 'add', netns)
+    created.add(netns)
+    ip('-n', netns, 'link', 'set', 'lo', 'up')
+    for (const [key, value] of Object.entries(sysctls)) writeSysctl(netns, key, value)
+  } catch (error) {
+    removeNetns(netns)
+    throw error
+  }
+  return { ...createHost(netns, '127.0.0.1'), destroy: () => destroyNamespaces([netns]) }
+}
+
+/** Sets a sysctl inside `netns` (its /proc/sys/net is the namespace's) and reads it back. */
+function writeSysctl(netns: string, key: string, value: string): void {
+  const file = `/proc/sys/${key.replaceAll('.', '/')}`
+  const script = 'printf %s "$1" > "$2" && cat "$2"'
+  const result = spawnSync('ip', ['netns', 'exec', netns, 'sh', '-c', script, 'sh', value, file], {
+    encoding: 'utf8',
+    timeout: 5000,
+  })
+  if (result.status !== 0 || result.stdout.trim() !== value) {
+    throw new Error(`cannot set ${key}=${value} in ${netns}: ${result.stderr.trim()}`)
+  }
+}
+
+/**
+ * A deleted namespace (and a veth in it) lives on until its last process exits: kill, wait a
+ * little for the exits, then delete, so nothing outlives the suite.
+ */
+async function destroyNamespaces(names: readonly string[]): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const pids = names.flatMap(pidsIn)
+    if (pids.length === 0) break
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+    await sleep(20)
+  }
+  for (const netns of names) removeNetns(netns)
 }
 
 function createHost(netns: string, address: string): NetnsHost {
