@@ -210,9 +210,9 @@ export async function startServing(
   ) => {
     const at: BoundListener = probe
       ? await front.listenStatus(listener, (path, accept) =>
-          path === '/metrics'
+          path === '/metrics' && runtime.meter !== null
             ? scrape(accept)
-            : statusProbe(path, state, () =>
+            : statusProbe(path, state, runtime.meter !== null, () =>
                 redisReadiness({
                   revocations: revocationSync?.status ?? null,
                   credentials: credentialSync?.status ?? null,
@@ -396,7 +396,12 @@ function syncRevocations(
 
 const JSON_TYPE = 'application/json'
 
-function statusProbe(path: string, state: WorkerState, redisDetail: () => string): StatusAnswer {
+function statusProbe(
+  path: string,
+  state: WorkerState,
+  metrics: boolean,
+  redisDetail: () => string,
+): StatusAnswer {
   if (path === '/healthz') return { status: 200, contentType: JSON_TYPE, body: '{"status":"ok"}' }
   if (path === '/readyz') {
     // Ready while Redis is down (the last known sets serve); the detail says how each stands.
@@ -404,11 +409,19 @@ function statusProbe(path: string, state: WorkerState, redisDetail: () => string
       ? { status: 503, contentType: JSON_TYPE, body: `{"status":"draining"${redisDetail()}}` }
       : { status: 200, contentType: JSON_TYPE, body: `{"status":"ready"${redisDetail()}}` }
   }
-  return {
-    status: 404,
-    contentType: JSON_TYPE,
-    body: '{"error":"not_found","message":"Paths are /healthz, /readyz and /metrics."}',
-  }
+  // metrics.enabled false: /metrics is not served, and the answer does not offer it.
+  return metrics ? NOT_FOUND : NOT_FOUND_WITHOUT_METRICS
+}
+
+const NOT_FOUND: StatusAnswer = {
+  status: 404,
+  contentType: JSON_TYPE,
+  body: '{"error":"not_found","message":"Paths are /healthz, /readyz and /metrics."}',
+}
+const NOT_FOUND_WITHOUT_METRICS: StatusAnswer = {
+  status: 404,
+  contentType: JSON_TYPE,
+  body: '{"error":"not_found","message":"Paths are /healthz and /readyz (metrics.enabled is false)."}',
 }
 
 /** Each issuer's JWKS counters; issuers with static keys have none. */

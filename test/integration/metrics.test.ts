@@ -115,6 +115,41 @@ describe.each(FRONTS)('/metrics on the %s front', (front) => {
     )
   })
 
+  describe('with metrics.enabled false', () => {
+    it('answers 404 on /metrics while probes and traffic go on', async () => {
+      const gateway = await startGateway({
+        front,
+        workers: 2,
+        config: { ...config(), metrics: { enabled: false } },
+      })
+      expect((await send(`${gateway.url}/pub/a`)).status).toBe(200)
+      const res = await send(`${gateway.statusUrl}/metrics`)
+      expect(res.status).toBe(404)
+      expect(res.text).not.toContain('portcullis_')
+      expect((await send(`${gateway.statusUrl}/healthz`)).status).toBe(200)
+    })
+
+    it('counts nothing until a reload turns metrics on', async () => {
+      const gateway = await startGateway({
+        front,
+        workers: 0,
+        config: { ...config(), metrics: { enabled: false } },
+      })
+      const token = await sign(signer, { iss: ISS, aud: AUD, exp: nowSeconds() + 600 })
+      expect((await send(`${gateway.url}/pub/a`)).status).toBe(200)
+      expect((await send(`${gateway.url}/nowhere`)).status).toBe(404)
+      const bearer = { authorization: `Bearer ${token}` }
+      expect((await send(`${gateway.url}/sec/a`, { headers: bearer })).status).toBe(200)
+      await gateway.reload(config())
+      expect((await send(`${gateway.url}/pub/a`)).status).toBe(200)
+      const m = await scrape(gateway.statusUrl)
+      expect(valueOf(m, 'portcullis_requests_total')).toBe(1)
+      expect(countOf(m, 'portcullis_request_duration_seconds', { route: 'pub' })).toBe(1)
+      expect(valueOf(m, 'portcullis_auth_decisions_total')).toBe(0)
+      expect(countOf(m, 'portcullis_jwt_verify_duration_seconds')).toBe(0)
+    })
+  })
+
   it('counts reloads and keeps request counters across them', async () => {
     const gateway = await startGateway({ front, workers: 2, config: config() })
     expect((await send(`${gateway.url}/pub/a`)).status).toBe(200)

@@ -52,6 +52,8 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
     'From the upstream request to its response head.',
   )
   for (const [route, m] of meter.routes) {
+    // Meters are made when a route compiles; one that took no request yet has nothing to say.
+    if (m.total.count === 0) continue
     const labels = { route }
     for (let mc = 0; mc < METHOD_CLASSES.length; mc++) {
       for (let sc = 0; sc < STATUS_CLASSES.length; sc++) {
@@ -72,17 +74,18 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
     'portcullis_auth_decisions_total',
     "Authentication decisions by method, outcome and reason ('ok' when admitted).",
   )
-  for (const [method, reasons] of meter.auth.decisions) {
-    for (const [reason, value] of reasons) {
-      const outcome = reason === 'ok' ? 'allow' : 'deny'
-      decisions.values.push({ labels: { method, outcome, reason }, value })
-    }
-  }
   const authDuration = histogram(
     'portcullis_auth_duration_seconds',
     'Authentication decision time by method, cached credentials included.',
   )
-  for (const [method, h] of meter.auth.durations) addHistogram(authDuration, { method }, h)
+  for (const [method, m] of meter.auth.methods) {
+    if (m.duration.count === 0) continue
+    if (m.admitted > 0)
+      decisions.values.push({ labels: { method, outcome: 'allow', reason: 'ok' }, value: m.admitted })
+    for (const [reason, value] of m.refused)
+      decisions.values.push({ labels: { method, outcome: 'deny', reason }, value })
+    addHistogram(authDuration, { method }, m.duration)
+  }
   const signatures = histogram(
     'portcullis_jwt_verify_duration_seconds',
     'JWT signature verification time by algorithm (tokens not answered from the cache).',
