@@ -81,7 +81,10 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
   for (const [method, m] of meter.auth.methods) {
     if (m.duration.count === 0) continue
     if (m.admitted > 0)
-      decisions.values.push({ labels: { method, outcome: 'allow', reason: 'ok' }, value: m.admitted })
+      decisions.values.push({
+        labels: { method, outcome: 'allow', reason: 'ok' },
+        value: m.admitted,
+      })
     for (const [reason, value] of m.refused)
       decisions.values.push({ labels: { method, outcome: 'deny', reason }, value })
     addHistogram(authDuration, { method }, m.duration)
