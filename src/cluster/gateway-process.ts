@@ -18,6 +18,7 @@ import { createAuditLogger } from '../observability/audit-log.js'
 import { renderMetrics } from '../observability/metrics/exposition.js'
 import {
   collectWorkerMetrics,
+  type IntrospectorReading,
   type IssuerReading,
   type WorkerReadings,
 } from '../observability/metrics/worker-metrics.js'
@@ -181,6 +182,7 @@ export async function startServing(
     signatures: state.jwt.signatureTimes,
     policies: state.rateLimits.meters,
     issuers: () => issuerReadings(state.issuers),
+    introspectors: () => introspectorReadings(state.introspectors),
     upstreamConnections: () => upstreamConnections(runtime),
     rateLimitSync: () => {
       const sync = rateLimitSync
@@ -439,6 +441,24 @@ function issuerReadings(issuers: IssuerRegistry): IssuerReading[] {
     })
   }
   return readings
+}
+
+/** Each introspector's counters, summed by name (a reload may hold an old and a new one). */
+function introspectorReadings(registry: IntrospectorRegistry): IntrospectorReading[] {
+  const byName = new Map<string, IntrospectorReading>()
+  for (const introspector of registry.current()) {
+    const { hits, misses, calls, failures } = introspector.stats
+    const before = byName.get(introspector.name)
+    byName.set(introspector.name, {
+      introspector: introspector.name,
+      hits: hits + (before?.hits ?? 0),
+      misses: misses + (before?.misses ?? 0),
+      calls: calls + (before?.calls ?? 0),
+      failures: failures + (before?.failures ?? 0),
+      breakerOpen: introspector.breakerOpen || (before?.breakerOpen ?? false),
+    })
+  }
+  return [...byName.values()]
 }
 
 /** Open connections per upstream of the running generation, over its targets' pools. */

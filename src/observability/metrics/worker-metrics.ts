@@ -17,6 +17,16 @@ export interface IssuerReading {
   readonly keysAgeSeconds: number | null
 }
 
+/** What one introspector (introspection/introspector.ts) reports. */
+export interface IntrospectorReading {
+  readonly introspector: string
+  readonly hits: number
+  readonly misses: number
+  readonly calls: number
+  readonly failures: number
+  readonly breakerOpen: boolean
+}
+
 export interface WorkerReadings {
   readonly meter: WorkerMeter
   readonly tokenCache: { readonly hits: number; readonly misses: number }
@@ -25,6 +35,8 @@ export interface WorkerReadings {
   /** Rate-limit decisions by policy name (rate-limit/registry.ts), across reloads. */
   readonly policies: ReadonlyMap<string, PolicyMeter>
   issuers(): readonly IssuerReading[]
+  /** One reading per introspector name. */
+  introspectors(): readonly IntrospectorReading[]
   /** Open connections per upstream of the running generation. */
   upstreamConnections(): ReadonlyMap<string, number>
   /** The Redis reconciliation of rate-limit counters; null when it is off. */
@@ -160,6 +172,8 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
       keysAge.values.push({ labels: { issuer }, value: reading.keysAgeSeconds })
   }
 
+  const introspection = introspectionFamilies(readings.introspectors())
+
   const families = [
     requests,
     total,
@@ -176,6 +190,7 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
     connections,
     jwksFetches,
     keysAge,
+    ...introspection,
   ]
   const sync = readings.rateLimitSync()
   if (sync !== null) {
@@ -203,4 +218,29 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
     families.push(seen)
   }
   return families
+}
+
+function introspectionFamilies(readings: readonly IntrospectorReading[]): MetricFamily[] {
+  const lookups = counter(
+    'portcullis_introspection_cache_lookups_total',
+    'Introspection answer cache lookups by introspector and result (hit: a fresh answer).',
+  )
+  const calls = counter(
+    'portcullis_introspection_calls_total',
+    'Calls to the introspection endpoint by introspector and result (ok, failed).',
+  )
+  const breaker = gauge(
+    'portcullis_introspection_breaker_open',
+    "1 while the introspector's breaker holds calls back (in any worker), else 0.",
+    'max',
+  )
+  for (const r of readings) {
+    const introspector = r.introspector
+    lookups.values.push({ labels: { introspector, result: 'hit' }, value: r.hits })
+    lookups.values.push({ labels: { introspector, result: 'miss' }, value: r.misses })
+    calls.values.push({ labels: { introspector, result: 'ok' }, value: r.calls - r.failures })
+    calls.values.push({ labels: { introspector, result: 'failed' }, value: r.failures })
+    breaker.values.push({ labels: { introspector }, value: r.breakerOpen ? 1 : 0 })
+  }
+  return [lookups, calls, breaker]
 }

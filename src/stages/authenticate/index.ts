@@ -90,11 +90,19 @@ import {
  * The consumer's `ip:` rules, once a method named it: deny wins, then a non-empty allow list
  * (consumers/address-rules.ts). 403 forbidden, as the route's own IP rules answer.
  */
+/** The metrics reason of a request without one usable credential, by CredentialProblem. */
+const REFUSALS: readonly string[] = [
+  'no_credential',
+  'multiple_credentials',
+  'malformed_credential',
+]
+
 function consumerAddressVerdict(exchange: StageExchange): Verdict {
   const rules = exchange.consumer?.addresses ?? null
   if (rules === null || rules.admits(exchange.clientAddress)) return undefined
   exchange.identity = null
   exchange.consumer = null
+  exchange.authRefusal = 'address_not_allowed'
   return REJECT.addressRefused
 }
 
@@ -483,10 +491,10 @@ export class AuthenticateStage implements Stage {
     return this.#count(exchange, verdict, started)
   }
 
-  /** Counts a decision: admitted by the identity's method, refused by the wire code. */
+  /** Counts a decision: admitted by the identity's method, refused by the method's reason. */
   #count(exchange: StageExchange, verdict: Verdict, started: number): Verdict {
     const seconds = (performance.now() - started) / 1000
-    if (verdict !== undefined) this.#refusals!.refuse(verdict.code, seconds)
+    if (verdict !== undefined) this.#refusals!.refuse(exchange.authRefusal || verdict.code, seconds)
     else this.#admittedBy(exchange.identity?.method)!.admit(seconds)
     return verdict
   }
@@ -611,6 +619,7 @@ export class AuthenticateStage implements Stage {
   #conflict(exchange: StageExchange): Rejection {
     exchange.identity = null
     exchange.consumer = null
+    exchange.authRefusal = 'consumer_mismatch'
     if (this.#audit !== null) {
       this.#audit.info(
         {
@@ -634,6 +643,7 @@ export class AuthenticateStage implements Stage {
         : problem === CredentialProblem.Multiple
           ? this.challenges.multiple
           : this.challenges.malformed
+    exchange.authRefusal = REFUSALS[problem]
     if (this.#audit !== null) this.#auditNoCredential(exchange, rejection, method)
     return rejection
   }
