@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { FRONTS, startGateway, stopAllGateways, type ConfigInput } from '../helpers/gateway.js'
 import { send } from '../helpers/http.js'
+import { freePort } from '../helpers/ports.js'
 import { createSigner, nowSeconds, sign, type Signer } from '../helpers/jwt.js'
 import { countOf, labelValues, scrape, valueOf } from '../helpers/metrics.js'
 import { closeAllUpstreams, startUpstream, type TestUpstream } from '../helpers/upstream.js'
@@ -113,6 +114,53 @@ describe.each(FRONTS)('/metrics on the %s front', (front) => {
     expect(m.text).toContain(
       'portcullis_requests_total{route="pub",method="GET",status_class="2xx"} 1',
     )
+  })
+
+  it('counts rate-limit decisions by policy, and upstream failures, retries and ejections', async () => {
+    const closed = await freePort()
+    const gateway = await startGateway({
+      front,
+      workers: 0,
+      config: {
+        upstreams: {
+          echo: { targets: [upstream.url] },
+          // The first target refuses connections: one failure ejects it, the retry goes on.
+          flaky: {
+            targets: [`http://127.0.0.1:${closed}`, upstream.url],
+            retries: 1,
+            eject_after: 1,
+            eject_for: '10m',
+          },
+        },
+        rate_limits: { tight: { key: 'ip', algorithm: 'fixed_window', rate: '2/h' } },
+        routes: [
+          {
+            name: 'limited',
+            match: { paths: ['/limited/*'] },
+            upstream: 'echo',
+            auth: 'none',
+            rate_limit: 'tight',
+          },
+          { name: 'flaky', match: { paths: ['/flaky/*'] }, upstream: 'flaky', auth: 'none' },
+        ],
+      },
+    })
+    for (let i = 0; i < 2; i++) expect((await send(`${gateway.url}/limited/a`)).status).toBe(200)
+    expect((await send(`${gateway.url}/limited/a`)).status).toBe(429)
+    for (let i = 0; i < 3; i++) expect((await send(`${gateway.url}/flaky/a`)).status).toBe(200)
+    const m = await scrape(gateway.statusUrl)
+    const limits = 'portcullis_rate_limit_decisions_total'
+    expect(valueOf(m, limits, { policy: 'tight', outcome: 'admitted' })).toBe(2)
+    expect(valueOf(m, limits, { policy: 'tight', outcome: 'limited' })).toBe(1)
+    const failures = 'portcullis_upstream_failures_total'
+    expect(valueOf(m, failures, { upstream: 'flaky', kind: 'connect' })).toBe(1)
+    expect(valueOf(m, failures, { upstream: 'flaky', kind: 'timeout' })).toBe(0)
+    expect(valueOf(m, failures, { upstream: 'echo' })).toBe(0)
+    expect(valueOf(m, 'portcullis_upstream_retries_total', { upstream: 'flaky' })).toBe(1)
+    expect(valueOf(m, 'portcullis_upstream_ejections_total', { upstream: 'flaky' })).toBe(1)
+    const requests = 'portcullis_requests_total'
+    expect(valueOf(m, requests, { route: 'limited', status_class: '4xx' })).toBe(1)
+    expect(valueOf(m, requests, { route: 'flaky', status_class: '2xx' })).toBe(3)
   })
 
   describe('with metrics.enabled false', () => {
