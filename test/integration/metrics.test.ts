@@ -163,6 +163,20 @@ describe.each(FRONTS)('/metrics on the %s front', (front) => {
     expect(valueOf(m, requests, { route: 'flaky', status_class: '2xx' })).toBe(3)
   })
 
+  it('counts a worker the primary respawned after it died', async () => {
+    const gateway = await startGateway({ front, workers: 2, config: config() })
+    const from = gateway.logs.length
+    process.kill(gateway.workerPids[0]!, 'SIGKILL')
+    await gateway.waitForLog(
+      (l) => typeof l.msg === 'string' && l.msg.startsWith('worker respawned'),
+      10_000,
+      from,
+    )
+    const m = await scrape(gateway.statusUrl)
+    expect(valueOf(m, 'portcullis_worker_restarts_total')).toBe(1)
+    expect(valueOf(m, 'portcullis_config_generation')).toBe(0)
+  })
+
   describe('with metrics.enabled false', () => {
     it('answers 404 on /metrics while probes and traffic go on', async () => {
       const gateway = await startGateway({
