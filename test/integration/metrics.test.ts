@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { FRONTS, startGateway, stopAllGateways, type ConfigInput } from '../helpers/gateway.js'
 import { send } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
-import { createSigner, nowSeconds, sign, type Signer } from '../helpers/jwt.js'
+import { createSigner, nowSeconds, sign, startJwksServer, type Signer } from '../helpers/jwt.js'
 import { countOf, labelValues, scrape, valueOf } from '../helpers/metrics.js'
 import { closeAllUpstreams, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 
@@ -161,6 +161,40 @@ describe.each(FRONTS)('/metrics on the %s front', (front) => {
     const requests = 'portcullis_requests_total'
     expect(valueOf(m, requests, { route: 'limited', status_class: '4xx' })).toBe(1)
     expect(valueOf(m, requests, { route: 'flaky', status_class: '2xx' })).toBe(3)
+  })
+
+  it('reports JWKS fetches by issuer and the age of the keys in use', async () => {
+    const jwks = await startJwksServer([signer.publicJwk!])
+    try {
+      const gateway = await startGateway({
+        front,
+        workers: 2,
+        config: {
+          ...config(),
+          issuers: [
+            {
+              name: 'idp',
+              issuer: ISS,
+              jwks_uri: jwks.url,
+              audiences: [AUD],
+              algorithms: ['ES256'],
+            },
+          ],
+        },
+      })
+      const m = await scrape(gateway.statusUrl)
+      const fetches = 'portcullis_jwks_refreshes_total'
+      // Every fetch so far succeeded: each worker loads the keys before it listens.
+      expect(valueOf(m, fetches, { issuer: 'idp', result: 'ok' })).toBe(jwks.hits)
+      expect(jwks.hits).toBeGreaterThanOrEqual(2)
+      expect(valueOf(m, fetches, { issuer: 'idp', result: 'failed' })).toBe(0)
+      const age = valueOf(m, 'portcullis_jwks_keys_age_seconds', { issuer: 'idp' })
+      expect(age).toBeGreaterThanOrEqual(0)
+      expect(age).toBeLessThan(300)
+    } finally {
+      await stopAllGateways()
+      await jwks.close()
+    }
   })
 
   it('counts a worker the primary respawned after it died', async () => {
