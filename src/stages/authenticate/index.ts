@@ -86,17 +86,17 @@ import {
   type RouteHmacConfig,
 } from './schema.js'
 
+/** The metrics reason of a request without one usable credential, by CredentialProblem. */
+const REFUSALS: Readonly<Record<CredentialProblem, string>> = {
+  [CredentialProblem.Missing]: 'no_credential',
+  [CredentialProblem.Multiple]: 'multiple_credentials',
+  [CredentialProblem.Malformed]: 'malformed_credential',
+}
+
 /**
  * The consumer's `ip:` rules, once a method named it: deny wins, then a non-empty allow list
  * (consumers/address-rules.ts). 403 forbidden, as the route's own IP rules answer.
  */
-/** The metrics reason of a request without one usable credential, by CredentialProblem. */
-const REFUSALS: readonly string[] = [
-  'no_credential',
-  'multiple_credentials',
-  'malformed_credential',
-]
-
 function consumerAddressVerdict(exchange: StageExchange): Verdict {
   const rules = exchange.consumer?.addresses ?? null
   if (rules === null || rules.admits(exchange.clientAddress)) return undefined
