@@ -60,6 +60,8 @@ export interface TargetReport {
   readonly variant?: string
   /** The gateway's command line, the run's temp dir as $TMP. */
   readonly command?: string
+  /** The target (by scenario target name) this one's CPU per request is priced against. */
+  readonly pricedAgainst?: string
   readonly runs: readonly RunRecord[]
 }
 
@@ -267,6 +269,52 @@ function ratioCell(gateway: TargetReport, base: TargetReport | undefined, row: R
 const LIMITED = 'loader-limited'
 
 /**
+ * Gateway CPU per request of `target` over that of `base`, run by run: the runs of one repetition
+ * are interleaved, so they share the machine's weather, and their ratio is steadier than the
+ * ratio of two medians. undefined when no repetition measured both.
+ */
+export function pairedCpuRatio(
+  target: TargetReport,
+  base: TargetReport,
+  phase: Phase,
+): Spread | undefined {
+  const ratios: number[] = []
+  for (const run of target.runs) {
+    if (run.phase !== phase) continue
+    const other = base.runs.find((b) => b.phase === phase && b.rep === run.rep)
+    const a = run.cpu.gatewayUsPerReq
+    const b = other?.cpu.gatewayUsPerReq
+    if (a !== undefined && b !== undefined && b > 0) ratios.push(a / b)
+  }
+  return spread(ratios)
+}
+
+/** One line per target priced against another: its CPU per request ratio in each phase. */
+function pricingLines(report: BenchReport): string[] {
+  const lines: string[] = []
+  for (const target of report.targets) {
+    if (target.pricedAgainst === undefined) continue
+    const base = report.targets.find(
+      (other) =>
+        (other.variant ?? other.name) === target.pricedAgainst && other.peer === target.peer,
+    )
+    if (base === undefined) continue
+    const cells = report.meta.phases.flatMap((phase) => {
+      const s = pairedCpuRatio(target, base, phase)
+      if (s === undefined) return []
+      const range = s.n > 1 ? ` (${s.min.toFixed(3)}–${s.max.toFixed(3)})` : ''
+      return [`${phase} ${s.median.toFixed(3)}×${range}`]
+    })
+    if (cells.length === 0) continue
+    lines.push(
+      `- gateway CPU µs/request, ${target.name}/${base.name}, median of the runs' ratios: ` +
+        cells.join('; '),
+    )
+  }
+  return lines
+}
+
+/**
  * One line per kind of note and phase: the same remark from three runs differs only in its numbers,
  * so the first one is kept with a count.
  */
@@ -331,6 +379,8 @@ export function renderMarkdown(report: BenchReport): string {
   }
   if (shownRows.length === 0)
     lines.push(`| (no run completed) | ${report.targets.map(() => '').join(' | ')} |`)
+  const pricing = pricingLines(report)
+  if (pricing.length > 0) lines.push('', ...pricing)
 
   const notes: string[] = []
   for (const target of report.targets) {

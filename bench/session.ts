@@ -392,6 +392,9 @@ export async function runScenario(
       ...(entry.error === undefined ? {} : { error: entry.error }),
       ...(subject.peer === undefined ? {} : { peer: subject.peer }),
       variant: subject.target.name,
+      ...(subject.target.pricedAgainst === undefined
+        ? {}
+        : { pricedAgainst: subject.target.pricedAgainst }),
       ...(entry.command === undefined ? {} : { command: entry.command }),
       runs: entry.runs,
     }

@@ -46,6 +46,11 @@ export interface ScenarioTarget {
    * portcullis of its own for it. Default: the scenario's `gatewayConfig`.
    */
   readonly gatewayConfig?: GatewayConfig
+  /**
+   * The name of another gateway target this one is priced against (the same gateway without a
+   * feature): the report adds their gateway CPU per request ratio, run by run.
+   */
+  readonly pricedAgainst?: string
 }
 
 /** Where one gateway instance listens. Every instance of a run has ports of its own. */

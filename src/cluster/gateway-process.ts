@@ -18,6 +18,7 @@ import { createAuditLogger } from '../observability/audit-log.js'
 import { renderMetrics } from '../observability/metrics/exposition.js'
 import {
   collectWorkerMetrics,
+  type IntrospectorReading,
   type IssuerReading,
   type WorkerReadings,
 } from '../observability/metrics/worker-metrics.js'
@@ -181,6 +182,7 @@ export async function startServing(
     signatures: state.jwt.signatureTimes,
     policies: state.rateLimits.meters,
     issuers: () => issuerReadings(state.issuers),
+    introspectors: () => introspectorReadings(state.introspectors),
     upstreamConnections: () => upstreamConnections(runtime),
     rateLimitSync: () => {
       const sync = rateLimitSync
@@ -210,9 +212,9 @@ export async function startServing(
   ) => {
     const at: BoundListener = probe
       ? await front.listenStatus(listener, (path, accept) =>
-          path === '/metrics'
+          path === '/metrics' && runtime.meter !== null
             ? scrape(accept)
-            : statusProbe(path, state, () =>
+            : statusProbe(path, state, runtime.meter !== null, () =>
                 redisReadiness({
                   revocations: revocationSync?.status ?? null,
                   credentials: credentialSync?.status ?? null,
@@ -405,7 +407,12 @@ function syncRevocations(
 
 const JSON_TYPE = 'application/json'
 
-function statusProbe(path: string, state: WorkerState, redisDetail: () => string): StatusAnswer {
+function statusProbe(
+  path: string,
+  state: WorkerState,
+  metrics: boolean,
+  redisDetail: () => string,
+): StatusAnswer {
   if (path === '/healthz') return { status: 200, contentType: JSON_TYPE, body: '{"status":"ok"}' }
   if (path === '/readyz') {
     // Ready while Redis is down (the last known sets serve); the detail says how each stands.
@@ -413,11 +420,19 @@ function statusProbe(path: string, state: WorkerState, redisDetail: () => string
       ? { status: 503, contentType: JSON_TYPE, body: `{"status":"draining"${redisDetail()}}` }
       : { status: 200, contentType: JSON_TYPE, body: `{"status":"ready"${redisDetail()}}` }
   }
-  return {
-    status: 404,
-    contentType: JSON_TYPE,
-    body: '{"error":"not_found","message":"Paths are /healthz, /readyz and /metrics."}',
-  }
+  // metrics.enabled false: /metrics is not served, and the answer does not offer it.
+  return metrics ? NOT_FOUND : NOT_FOUND_WITHOUT_METRICS
+}
+
+const NOT_FOUND: StatusAnswer = {
+  status: 404,
+  contentType: JSON_TYPE,
+  body: '{"error":"not_found","message":"Paths are /healthz, /readyz and /metrics."}',
+}
+const NOT_FOUND_WITHOUT_METRICS: StatusAnswer = {
+  status: 404,
+  contentType: JSON_TYPE,
+  body: '{"error":"not_found","message":"Paths are /healthz and /readyz (metrics.enabled is false)."}',
 }
 
 /** Each issuer's JWKS counters; issuers with static keys have none. */
@@ -435,6 +450,24 @@ function issuerReadings(issuers: IssuerRegistry): IssuerReading[] {
     })
   }
   return readings
+}
+
+/** Each introspector's counters, summed by name (a reload may hold an old and a new one). */
+function introspectorReadings(registry: IntrospectorRegistry): IntrospectorReading[] {
+  const byName = new Map<string, IntrospectorReading>()
+  for (const introspector of registry.current()) {
+    const { hits, misses, calls, failures } = introspector.stats
+    const before = byName.get(introspector.name)
+    byName.set(introspector.name, {
+      introspector: introspector.name,
+      hits: hits + (before?.hits ?? 0),
+      misses: misses + (before?.misses ?? 0),
+      calls: calls + (before?.calls ?? 0),
+      failures: failures + (before?.failures ?? 0),
+      breakerOpen: introspector.breakerOpen || (before?.breakerOpen ?? false),
+    })
+  }
+  return [...byName.values()]
 }
 
 /** Open connections per upstream of the running generation, over its targets' pools. */

@@ -140,6 +140,7 @@ export abstract class Exchange implements PipelineExchange {
   /** Set by the authenticate stage; null on public routes and before authentication. */
   identity: Identity | null = null
   consumer: Consumer | null = null
+  authRefusal = ''
   /** Identity headers for the upstream, flat like `headers`; set by the forward stage. */
   forwardHeaders: readonly string[] | null = null
   /** Extra response headers from stages (rate-limit headers…), flat like `headers`. */

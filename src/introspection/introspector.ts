@@ -59,6 +59,11 @@ export class Introspector {
   readonly retryAfterSeconds: number
   /** Whether its answers can name a consumer (consumer_claim). */
   readonly namesConsumers: boolean
+  /**
+   * For /metrics: lookups a fresh cached answer served (hits) or not (misses), and calls to the
+   * endpoint by result.
+   */
+  readonly stats = { hits: 0, misses: 0, calls: 0, failures: 0 }
   readonly #settings: IntrospectorSettings
   readonly #endpoint: IntrospectionCall
   readonly #cache: TokenCache<CachedAnswer>
@@ -92,6 +97,11 @@ export class Introspector {
     return this.#cache.size
   }
 
+  /** Whether the breaker keeps calls from the endpoint (open, or half-open awaiting its probe). */
+  get breakerOpen(): boolean {
+    return this.#breaker.isOpen
+  }
+
   /** Calls waiting for the endpoint. */
   get inFlight(): number {
     return this.#inFlight.size
@@ -103,7 +113,11 @@ export class Introspector {
     const key = this.#cache.keyOf(token)
     const now = this.#now()
     const cached = this.#cache.get(key, now)
-    if (cached !== undefined && now < cached.freshUntilMs) return cached.answer
+    if (cached !== undefined && now < cached.freshUntilMs) {
+      this.stats.hits++
+      return cached.answer
+    }
+    this.stats.misses++
     const pending = this.#inFlight.get(key)
     if (pending !== undefined) return pending
     if (!this.#breaker.allow(now)) return this.#fallback(cached, now)
@@ -117,6 +131,7 @@ export class Introspector {
   }
 
   async #ask(token: string, key: string, cached: CachedAnswer | undefined): Promise<Answer> {
+    this.stats.calls++
     try {
       let body: unknown
       try {
@@ -140,6 +155,7 @@ export class Introspector {
   }
 
   #failed(key: string, cached: CachedAnswer | undefined, reason: string): Answer {
+    this.stats.failures++
     const now = this.#now()
     const wasOpen = this.#breaker.isOpen
     this.#breaker.failed(now)

@@ -88,6 +88,11 @@ export class IntrospectorRegistry {
     }
   }
 
+  /** The introspectors of the last compile and those still carried over, for /metrics. */
+  current(): IterableIterator<Introspector> {
+    return this.#introspectors.values()
+  }
+
   closeAll(): void {
     for (const introspector of this.#introspectors.values()) introspector.close()
     this.#introspectors.clear()

@@ -2,13 +2,12 @@
  * One access-log line per request. Only the normalized path is logged, never the query (it can
  * carry credentials such as api_key=…) nor any header value.
  */
-import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { Exchange } from '../gateway/exchange.js'
 import { traceOf } from './trace-context.js'
 
-export function writeAccessLog(logger: Logger, exchange: Exchange): void {
-  const now = performance.now()
+/** `now` is the exchange's end in performance.now() milliseconds, read once for metrics too. */
+export function writeAccessLog(logger: Logger, exchange: Exchange, now: number): void {
   const upstreamStarted = exchange.upstreamStartedAt
   // A request answered before the upstream (a 401, a 404) gets its trace id here.
   traceOf(exchange)

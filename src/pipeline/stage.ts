@@ -54,6 +54,11 @@ export interface StageExchange {
    * (so every stage of the request sees the same one); null when the identity names none.
    */
   consumer: Consumer | null
+  /**
+   * Why the authenticate stage's method refused the credential, a bounded code (`expired`,
+   * `unknown_key`…) that the response never tells; '' before any refusal. For metrics.
+   */
+  authRefusal: string
   /** Identity headers for the upstream, flat like `headers`; set by the forward stage. */
   forwardHeaders: readonly string[] | null
   /** Extra response headers from stages (rate-limit headers…), flat like `headers`. */

@@ -3,6 +3,7 @@
  * hosts first (exact, then wildcard, then any), then paths (exact, then prefixes from the longest),
  * then methods. Built once at load and on reload, from routes that overlaps.ts found apart.
  */
+import type { RouteMeter } from '../observability/metrics/meter.js'
 import type { Stage } from '../pipeline/stage.js'
 import type { Upstream } from '../proxy/upstream.js'
 import type { MatchConfig } from './schema.js'
@@ -38,6 +39,8 @@ export interface CompiledRoute {
   readonly ownsCors: boolean
   /** Strict-Transport-Security value for TLS listeners (routes[].hsts), or null. */
   readonly hsts: string | null
+  /** Its requests and durations for /metrics; null when metrics are off. */
+  readonly meter: RouteMeter | null
 }
 
 export interface RouteEntry {

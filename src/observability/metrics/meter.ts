@@ -39,7 +39,7 @@ export function statusClass(status: number): number {
   return hundreds >= 1 && hundreds <= 5 ? hundreds - 1 : 5
 }
 
-/** One route's requests and durations. */
+/** One route's requests and durations; the compiled route holds it, so counting looks nothing up. */
 export class RouteMeter {
   /** By method class × status class. */
   readonly requests = new Float64Array(METHOD_CLASSES.length * STATUS_CLASSES.length)
@@ -49,27 +49,48 @@ export class RouteMeter {
   readonly gateway = new Histogram()
   /** From the upstream request's start to its response head; only exchanges that reached one. */
   readonly upstream = new Histogram()
+
+  /**
+   * Counts an ended exchange. `upstreamMs` is -1 when no upstream request started; times are
+   * performance.now() milliseconds.
+   */
+  record(method: string, status: number, totalMs: number, upstreamMs: number): void {
+    this.requests[methodClass(method) * STATUS_CLASSES.length + statusClass(status)]!++
+    const total = totalMs / 1000
+    this.total.observe(total)
+    if (upstreamMs >= 0) {
+      const upstream = upstreamMs / 1000
+      this.upstream.observe(upstream)
+      this.gateway.observe(total > upstream ? total - upstream : 0)
+    } else this.gateway.observe(total)
+  }
 }
 
-/** Authentication decisions by method and reason ('ok' for an admitted credential). */
-export class AuthMeter {
-  readonly decisions = new Map<string, Map<string, number>>()
-  /** Decision time by method, a cached token or key included. */
-  readonly durations = new Map<string, Histogram>()
+/** One authentication method's decisions ('any'/'all' for a refusal no single method made). */
+export class AuthMethodMeter {
+  admitted = 0
+  /** Refusals by reason, a bounded code. */
+  readonly refused = new Map<string, number>()
+  /** Decision time, a cached token or key included. */
+  readonly duration = new Histogram()
 
-  record(method: string, reason: string, seconds: number): void {
-    let reasons = this.decisions.get(method)
-    if (reasons === undefined) {
-      reasons = new Map()
-      this.decisions.set(method, reasons)
-    }
-    reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
-    let h = this.durations.get(method)
-    if (h === undefined) {
-      h = new Histogram()
-      this.durations.set(method, h)
-    }
-    h.observe(seconds)
+  admit(seconds: number): void {
+    this.admitted++
+    this.duration.observe(seconds)
+  }
+
+  refuse(reason: string, seconds: number): void {
+    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1)
+    this.duration.observe(seconds)
+  }
+}
+
+/** Authentication decisions by method; each route's stage holds the meters of its methods. */
+export class AuthMeter {
+  readonly methods = new Map<string, AuthMethodMeter>()
+
+  method(name: string): AuthMethodMeter {
+    return meterOf(this.methods, name, () => new AuthMethodMeter())
   }
 }
 
@@ -110,25 +131,5 @@ export class WorkerMeter {
 
   upstream(name: string): UpstreamMeter {
     return meterOf(this.upstreams, name, () => new UpstreamMeter())
-  }
-
-  /**
-   * Counts an ended exchange. `upstreamMs` is -1 when no upstream request started; times are
-   * performance.now() milliseconds.
-   */
-  recordExchange(
-    route: string,
-    method: string,
-    status: number,
-    totalMs: number,
-    upstreamMs: number,
-  ): void {
-    const meter = this.routes.get(route) ?? this.route(route)
-    meter.requests[methodClass(method) * STATUS_CLASSES.length + statusClass(status)]!++
-    meter.total.observe(totalMs / 1000)
-    if (upstreamMs >= 0) {
-      meter.upstream.observe(upstreamMs / 1000)
-      meter.gateway.observe(Math.max(0, totalMs - upstreamMs) / 1000)
-    } else meter.gateway.observe(totalMs / 1000)
   }
 }

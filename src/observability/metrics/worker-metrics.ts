@@ -17,6 +17,16 @@ export interface IssuerReading {
   readonly keysAgeSeconds: number | null
 }
 
+/** What one introspector (introspection/introspector.ts) reports. */
+export interface IntrospectorReading {
+  readonly introspector: string
+  readonly hits: number
+  readonly misses: number
+  readonly calls: number
+  readonly failures: number
+  readonly breakerOpen: boolean
+}
+
 export interface WorkerReadings {
   readonly meter: WorkerMeter
   readonly tokenCache: { readonly hits: number; readonly misses: number }
@@ -25,6 +35,8 @@ export interface WorkerReadings {
   /** Rate-limit decisions by policy name (rate-limit/registry.ts), across reloads. */
   readonly policies: ReadonlyMap<string, PolicyMeter>
   issuers(): readonly IssuerReading[]
+  /** One reading per introspector name. */
+  introspectors(): readonly IntrospectorReading[]
   /** Open connections per upstream of the running generation. */
   upstreamConnections(): ReadonlyMap<string, number>
   /** The Redis reconciliation of rate-limit counters; null when it is off. */
@@ -52,6 +64,8 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
     'From the upstream request to its response head.',
   )
   for (const [route, m] of meter.routes) {
+    // Meters are made when a route compiles; one that took no request yet has nothing to say.
+    if (m.total.count === 0) continue
     const labels = { route }
     for (let mc = 0; mc < METHOD_CLASSES.length; mc++) {
       for (let sc = 0; sc < STATUS_CLASSES.length; sc++) {
@@ -72,17 +86,21 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
     'portcullis_auth_decisions_total',
     "Authentication decisions by method, outcome and reason ('ok' when admitted).",
   )
-  for (const [method, reasons] of meter.auth.decisions) {
-    for (const [reason, value] of reasons) {
-      const outcome = reason === 'ok' ? 'allow' : 'deny'
-      decisions.values.push({ labels: { method, outcome, reason }, value })
-    }
-  }
   const authDuration = histogram(
     'portcullis_auth_duration_seconds',
     'Authentication decision time by method, cached credentials included.',
   )
-  for (const [method, h] of meter.auth.durations) addHistogram(authDuration, { method }, h)
+  for (const [method, m] of meter.auth.methods) {
+    if (m.duration.count === 0) continue
+    if (m.admitted > 0)
+      decisions.values.push({
+        labels: { method, outcome: 'allow', reason: 'ok' },
+        value: m.admitted,
+      })
+    for (const [reason, value] of m.refused)
+      decisions.values.push({ labels: { method, outcome: 'deny', reason }, value })
+    addHistogram(authDuration, { method }, m.duration)
+  }
   const signatures = histogram(
     'portcullis_jwt_verify_duration_seconds',
     'JWT signature verification time by algorithm (tokens not answered from the cache).',
@@ -154,6 +172,8 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
       keysAge.values.push({ labels: { issuer }, value: reading.keysAgeSeconds })
   }
 
+  const introspection = introspectionFamilies(readings.introspectors())
+
   const families = [
     requests,
     total,
@@ -170,6 +190,7 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
     connections,
     jwksFetches,
     keysAge,
+    ...introspection,
   ]
   const sync = readings.rateLimitSync()
   if (sync !== null) {
@@ -197,4 +218,29 @@ export function collectWorkerMetrics(readings: WorkerReadings): MetricFamily[] {
     families.push(seen)
   }
   return families
+}
+
+function introspectionFamilies(readings: readonly IntrospectorReading[]): MetricFamily[] {
+  const lookups = counter(
+    'portcullis_introspection_cache_lookups_total',
+    'Introspection answer cache lookups by introspector and result (hit: a fresh answer).',
+  )
+  const calls = counter(
+    'portcullis_introspection_calls_total',
+    'Calls to the introspection endpoint by introspector and result (ok, failed).',
+  )
+  const breaker = gauge(
+    'portcullis_introspection_breaker_open',
+    "1 while the introspector's breaker holds calls back (in any worker), else 0.",
+    'max',
+  )
+  for (const r of readings) {
+    const introspector = r.introspector
+    lookups.values.push({ labels: { introspector, result: 'hit' }, value: r.hits })
+    lookups.values.push({ labels: { introspector, result: 'miss' }, value: r.misses })
+    calls.values.push({ labels: { introspector, result: 'ok' }, value: r.calls - r.failures })
+    calls.values.push({ labels: { introspector, result: 'failed' }, value: r.failures })
+    breaker.values.push({ labels: { introspector }, value: r.breakerOpen ? 1 : 0 })
+  }
+  return [lookups, calls, breaker]
 }

@@ -42,6 +42,7 @@ export class ApiKeyMethod implements CredentialMethod {
     const keys = this.#keys
     const refusal = keys.check(key, exchange.clientAddress, Date.now())
     if (this.#audit !== null) this.#auditKey(exchange, refusal, key)
+    if (refusal !== null) exchange.authRefusal = refusal
     // A valid key from an address its rules refuse (issue 17): 403, as the route's own IP rules
     // answer. Only a caller holding the key learns that it is valid; every other refusal keeps
     // issue 16's one 401, so keys cannot be probed.

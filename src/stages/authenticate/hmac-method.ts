@@ -57,6 +57,7 @@ export class HmacMethod implements CredentialMethod {
     const refusal = verifier.check(exchange, signatureInput, signature, now)
     if (this.#audit !== null) this.#auditSignature(exchange, refusal)
     if (refusal !== null) {
+      exchange.authRefusal = refusal
       return refusal === 'replay_memory_full'
         ? REPLAY_MEMORY_FULL
         : this.#challenges.invalidSignature

@@ -45,7 +45,7 @@ import type { SignatureMemory } from '../../hmac/replay.js'
 import { serializeString } from '../../hmac/structured-fields.js'
 import type { Introspector } from '../../introspection/introspector.js'
 import type { CompiledIssuer } from '../../jwt/issuer.js'
-import type { AuthMeter } from '../../observability/metrics/meter.js'
+import type { AuthMeter, AuthMethodMeter } from '../../observability/metrics/meter.js'
 import {
   routeProduct,
   type RouteSite,
@@ -86,6 +86,13 @@ import {
   type RouteHmacConfig,
 } from './schema.js'
 
+/** The metrics reason of a request without one usable credential, by CredentialProblem. */
+const REFUSALS: Readonly<Record<CredentialProblem, string>> = {
+  [CredentialProblem.Missing]: 'no_credential',
+  [CredentialProblem.Multiple]: 'multiple_credentials',
+  [CredentialProblem.Malformed]: 'malformed_credential',
+}
+
 /**
  * The consumer's `ip:` rules, once a method named it: deny wins, then a non-empty allow list
  * (consumers/address-rules.ts). 403 forbidden, as the route's own IP rules answer.
@@ -95,6 +102,7 @@ function consumerAddressVerdict(exchange: StageExchange): Verdict {
   if (rules === null || rules.admits(exchange.clientAddress)) return undefined
   exchange.identity = null
   exchange.consumer = null
+  exchange.authRefusal = 'address_not_allowed'
   return REJECT.addressRefused
 }
 
@@ -432,9 +440,13 @@ export class AuthenticateStage implements Stage {
   readonly #methods: readonly CredentialMethod[]
   readonly #mode: AuthMode
   readonly #audit: Logger | null
-  readonly #meter: AuthMeter | null
-  /** The method label of a refusal: the route's only method, or `any`/`all`. */
-  readonly #label: string
+  /**
+   * The meter of a refusal: the route's only method, or `any`/`all`; null when metrics are off.
+   * Resolved here so that counting looks nothing up.
+   */
+  readonly #refusals: AuthMethodMeter | null
+  /** The meters of admissions, one per method in `#methods` order. */
+  readonly #admissions: readonly AuthMethodMeter[]
 
   constructor(
     route: string,
@@ -448,8 +460,8 @@ export class AuthenticateStage implements Stage {
     this.#route = route
     this.#methods = methods
     this.#mode = mode
-    this.#meter = meter
-    this.#label = mode === 'one' ? methods[0]!.name : mode
+    this.#refusals = meter?.method(mode === 'one' ? methods[0]!.name : mode) ?? null
+    this.#admissions = meter === null ? [] : methods.map((method) => meter.method(method.name))
     this.namesConsumers = namesConsumers
     this.challenges = challenges
     this.#audit = audit
@@ -472,20 +484,27 @@ export class AuthenticateStage implements Stage {
   }
 
   onRequest(exchange: StageExchange): Verdict | Promise<Verdict> {
-    if (this.#meter === null) return this.#admit(exchange)
+    if (this.#refusals === null) return this.#admit(exchange)
     const started = performance.now()
     const verdict = this.#admit(exchange)
     if (verdict instanceof Promise) return verdict.then((v) => this.#count(exchange, v, started))
     return this.#count(exchange, verdict, started)
   }
 
-  /** Counts a decision: admitted by the identity's method, refused by the wire code. */
+  /** Counts a decision: admitted by the identity's method, refused by the method's reason. */
   #count(exchange: StageExchange, verdict: Verdict, started: number): Verdict {
     const seconds = (performance.now() - started) / 1000
-    if (verdict === undefined)
-      this.#meter!.record(exchange.identity?.method ?? this.#label, 'ok', seconds)
-    else this.#meter!.record(this.#label, verdict.code, seconds)
+    if (verdict !== undefined) this.#refusals!.refuse(exchange.authRefusal || verdict.code, seconds)
+    else this.#admittedBy(exchange.identity?.method)!.admit(seconds)
     return verdict
+  }
+
+  /** The meter of the method that admitted: under `all` the last one, whose identity stands. */
+  #admittedBy(method: string | undefined): AuthMethodMeter | undefined {
+    const methods = this.#methods
+    for (let i = 0; i < methods.length; i++)
+      if (methods[i]!.name === method) return this.#admissions[i]
+    return this.#admissions[methods.length - 1]
   }
 
   /** The methods' verdict, then the consumer's `ip:` rules once a method named one. */
@@ -600,6 +619,7 @@ export class AuthenticateStage implements Stage {
   #conflict(exchange: StageExchange): Rejection {
     exchange.identity = null
     exchange.consumer = null
+    exchange.authRefusal = 'consumer_mismatch'
     if (this.#audit !== null) {
       this.#audit.info(
         {
@@ -623,6 +643,7 @@ export class AuthenticateStage implements Stage {
         : problem === CredentialProblem.Multiple
           ? this.challenges.multiple
           : this.challenges.malformed
+    exchange.authRefusal = REFUSALS[problem]
     if (this.#audit !== null) this.#auditNoCredential(exchange, rejection, method)
     return rejection
   }

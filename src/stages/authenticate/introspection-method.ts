@@ -135,6 +135,7 @@ export class IntrospectionMethod implements CredentialMethod {
       exchange.consumer = consumer
       return undefined
     }
+    exchange.authRefusal = reason!
     return refusal ?? this.#refusals.get(answer.failure!)!
   }
 

@@ -48,6 +48,8 @@ export class JwtContext {
   cacheMisses = 0
   /** Signature checks by algorithm, for /metrics. */
   readonly signatureTimes = new Map<string, Histogram>()
+  /** Whether signature checks are timed: metrics.enabled of the running generation. */
+  timesSignatures = true
 
   constructor(pool: VerifyPool | null, revocations: RevocationList) {
     this.pool = pool

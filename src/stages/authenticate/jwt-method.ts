@@ -101,6 +101,7 @@ export class JwtMethod implements CredentialMethod {
       exchange.consumer = consumer
       return undefined
     }
+    exchange.authRefusal = failure!
     if (failure === 'keys_unavailable') return this.#challenges.unavailable
     return this.#challenges.invalid(failure!)
   }

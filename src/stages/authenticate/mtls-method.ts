@@ -74,7 +74,10 @@ export class MtlsMethod implements CredentialMethod {
       else consumer = found
     } else if (!this.#allowUnmapped) refusal = 'unmapped_certificate'
     if (this.#audit !== null) this.#auditCertificate(exchange, certificate, name, refusal)
-    if (refusal !== null) return this.#challenges.invalidCertificate
+    if (refusal !== null) {
+      exchange.authRefusal = refusal
+      return this.#challenges.invalidCertificate
+    }
     const consumerName = consumer === null ? null : consumer.name
     let identity = this.#identities.get(certificate)
     if (identity === undefined || identity.consumer !== consumerName) {

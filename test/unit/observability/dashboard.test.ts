@@ -14,6 +14,7 @@ function exposedNames(): Set<string> {
     signatures: new Map(),
     policies: new Map(),
     issuers: () => [],
+    introspectors: () => [],
     upstreamConnections: () => new Map(),
     rateLimitSync: () => ({ failures: 0, lagSeconds: 0 }),
     gossipMembers: () => 0,

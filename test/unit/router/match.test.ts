@@ -38,6 +38,7 @@ function compiled(name: string, methods: readonly Method[] | undefined): Compile
     websocket: false,
     ownsCors: false,
     hsts: null,
+    meter: null,
   }
 }
 
