@@ -12,6 +12,7 @@ import { IssuersSchema, RevocationSchema } from '../jwt/schema.js'
 import { GossipSchema } from '../gossip/schema.js'
 import { TrustedProxiesSchema } from '../net/schema.js'
 import { LogSchema } from '../observability/schema.js'
+import { TracingSchema } from '../observability/tracing/schema.js'
 import { HeadersSchema, UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../gateway/route-schema.js'
 import { OpenApiImportsSchema } from '../openapi/schema.js'
@@ -29,6 +30,7 @@ export const GatewayConfigSchema = Type.Object(
     trusted_proxies: TrustedProxiesSchema,
     tls: TlsSchema,
     log: LogSchema,
+    tracing: Type.Optional(TracingSchema),
     redis: Type.Optional(RedisSchema),
     gossip: GossipSchema,
     issuers: IssuersSchema,

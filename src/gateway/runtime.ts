@@ -24,6 +24,9 @@ import { compileGossip } from '../gossip/settings.js'
 import { DEFAULT_IDENTITY_HEADERS, IDENTITY_HEADER_PREFIXES } from '../http/field-names.js'
 import { writeAccessLog } from '../observability/access-log.js'
 import { NO_ROUTE, type WorkerMeter } from '../observability/metrics/meter.js'
+import { traceOf } from '../observability/trace-context.js'
+import { compileTracing, type TracingSettings } from '../observability/tracing/settings.js'
+import type { RequestTracer } from '../observability/tracing/tracer.js'
 import { PoolCache, Upstream } from '../proxy/upstream.js'
 import {
   compileMethods,
@@ -117,6 +120,14 @@ export class Runtime implements ExchangeRuntime {
   readonly apiKeyPrefixes: readonly string[]
   /** `gossip:` compiled; used once per process (a change needs a restart). */
   readonly gossip: GossipSettings
+  /** `tracing:` compiled; null when absent. */
+  readonly tracing: TracingSettings | null
+  /**
+   * The tracer for `tracing`, set by the serving process once it has loaded the SDK
+   * (cluster/gateway-process.ts), before the generation takes requests; null without tracing
+   * and in runtimes that only check a config.
+   */
+  tracer: RequestTracer | null = null
   /** Reused by the synchronous matcher; never held across a tick. */
   readonly matchResult: MatchResult = createMatchResult()
   /** 405 rejections, one per distinct Allow value, built at compile time. */
@@ -150,6 +161,7 @@ export class Runtime implements ExchangeRuntime {
 
     // Names, references and overlaps first: the stages below skip what these found missing.
     const problems: ConfigProblem[] = checkReferences(config)
+    this.tracing = compileTracing(config.tracing, problems)
     const issuers = state.issuers.compile(config.issuers, problems)
     this.trustedProxies = compileTrustedProxies(config, problems)
     const services: StageServices = {
@@ -172,6 +184,7 @@ export class Runtime implements ExchangeRuntime {
       jsonSchemas: new JsonSchemaCompiler(),
       authMeter: state.meter.auth,
       auditLog: state.auditLog ?? state.logger,
+      traced: config.tracing !== undefined,
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     this.certificateHeaders = compileCertificateHeaders(
@@ -242,6 +255,11 @@ export class Runtime implements ExchangeRuntime {
       now - exchange.startedAt,
       upstreamStarted === 0 ? -1 : (exchange.upstreamHeadersAt || now) - upstreamStarted,
     )
+    const tracer = this.tracer
+    if (tracer !== null) {
+      traceOf(exchange)
+      if (exchange.traceSampled) tracer.record(exchange, now)
+    }
     if (this.accessLog) writeAccessLog(this.logger, exchange)
     if (state.draining && state.inFlight === 0 && state.onIdle !== null) state.onIdle()
   }

@@ -128,6 +128,8 @@ export interface AuthenticateDeps extends KeyServices {
   readonly authMeter?: AuthMeter | undefined
   /** Where audit lines go (observability/audit-log.ts); `logger` when absent. */
   readonly auditLog?: Logger | undefined
+  /** `tracing:` is configured: decisions are timed onto the exchange for the auth span. */
+  readonly traced?: boolean | undefined
 }
 
 /** What authentication compiled for a route, for the stages compiled after it. */
@@ -314,6 +316,7 @@ export function compileAuthenticate(
     challenges,
     audit,
     deps.authMeter ?? null,
+    deps.traced ?? false,
   )
 }
 
@@ -433,6 +436,8 @@ export class AuthenticateStage implements Stage {
   readonly #mode: AuthMode
   readonly #audit: Logger | null
   readonly #meter: AuthMeter | null
+  /** Decisions are timed (metrics or tracing); else onRequest is the bare decision. */
+  readonly #timed: boolean
   /** The method label of a refusal: the route's only method, or `any`/`all`. */
   readonly #label: string
 
@@ -444,11 +449,13 @@ export class AuthenticateStage implements Stage {
     challenges: Challenges,
     audit: Logger | null,
     meter: AuthMeter | null = null,
+    traced = false,
   ) {
     this.#route = route
     this.#methods = methods
     this.#mode = mode
     this.#meter = meter
+    this.#timed = meter !== null || traced
     this.#label = mode === 'one' ? methods[0]!.name : mode
     this.namesConsumers = namesConsumers
     this.challenges = challenges
@@ -472,19 +479,26 @@ export class AuthenticateStage implements Stage {
   }
 
   onRequest(exchange: StageExchange): Verdict | Promise<Verdict> {
-    if (this.#meter === null) return this.#admit(exchange)
+    if (!this.#timed) return this.#admit(exchange)
     const started = performance.now()
     const verdict = this.#admit(exchange)
     if (verdict instanceof Promise) return verdict.then((v) => this.#count(exchange, v, started))
     return this.#count(exchange, verdict, started)
   }
 
-  /** Counts a decision: admitted by the identity's method, refused by the wire code. */
+  /**
+   * Notes a decision on the exchange (the auth span) and counts it: admitted by the identity's
+   * method, refused by the wire code.
+   */
   #count(exchange: StageExchange, verdict: Verdict, started: number): Verdict {
-    const seconds = (performance.now() - started) / 1000
-    if (verdict === undefined)
-      this.#meter!.record(exchange.identity?.method ?? this.#label, 'ok', seconds)
-    else this.#meter!.record(this.#label, verdict.code, seconds)
+    const ended = performance.now()
+    const method = verdict === undefined ? (exchange.identity?.method ?? this.#label) : this.#label
+    const outcome = verdict === undefined ? 'ok' : verdict.code
+    exchange.authStartedAt = started
+    exchange.authEndedAt = ended
+    exchange.authMethod = method
+    exchange.authOutcome = outcome
+    this.#meter?.record(method, outcome, (ended - started) / 1000)
     return verdict
   }
 
