@@ -17,7 +17,7 @@ import type { TrustedProxies } from '../net/trusted-proxies.js'
 import type { CertificateHeaders } from '../tls/certificate-headers.js'
 import type { CompiledRoute, RouteTable } from '../router/compile.js'
 import type { MatchResult } from '../router/match.js'
-import type { RequestTracer } from '../observability/tracing/tracer.js'
+import type { TracingSettings } from '../observability/tracing/settings.js'
 
 /** The worker's request counters, which outlive a config generation (runtime.ts WorkerState). */
 export interface RequestCounters {
@@ -61,6 +61,23 @@ export interface ExchangeRuntime {
   methodNotAllowed(allow: string): Rejection
   /** Called by the exchange exactly once, whatever the outcome. */
   onExchangeEnd(exchange: Exchange): void
+}
+
+/**
+ * Span export as the request path sees it (observability/tracing/otlp.ts implements it, loaded
+ * only when `tracing:` is configured).
+ */
+export interface RequestTracer {
+  readonly settings: TracingSettings
+  /** Whether a new trace (no valid incoming traceparent) is sampled: the trace-id ratio. */
+  sampleNew(traceId: string): boolean
+  /**
+   * Hands the exchange's spans (server, authentication, upstream call) to the batch processor;
+   * called once at its end, for sampled exchanges only. `endedAt` is performance.now().
+   */
+  record(exchange: Exchange, endedAt: number): void
+  /** Exports what is queued and stops; settles within `timeoutMs` whatever the collector does. */
+  close(timeoutMs: number): Promise<void>
 }
 
 /** What the front tells the proxy about the client side of an exchange. */

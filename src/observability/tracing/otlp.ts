@@ -50,11 +50,10 @@ import {
   ATTR_URL_SCHEME,
 } from '@opentelemetry/semantic-conventions'
 import type { Logger } from 'pino'
-import type { Exchange } from '../../gateway/exchange.js'
 import { HexIds } from '../trace-context.js'
 import { LoggedExporter } from './export-log.js'
 import type { TracingSettings } from './settings.js'
-import type { RequestTracer } from './tracer.js'
+import type { Exchange, RequestTracer } from '../../gateway/exchange.js'
 
 /** The instrumentation scope of every span. */
 const SCOPE = 'portcullis'

@@ -1,25 +1,12 @@
 /**
- * The seam between the request path and span export. The request path sees a
- * {@link RequestTracer} (or null: tracing not configured); the OpenTelemetry SDK behind it
+ * The seam between the request path and span export. The request path sees a RequestTracer
+ * (gateway/exchange.ts; null: tracing not configured); the OpenTelemetry SDK behind it
  * (otlp.ts) is imported by {@link TracingHost} the first time a config asks for tracing, so a
  * gateway without `tracing:` never loads a module of it.
  */
 import type { Logger } from 'pino'
-import type { Exchange } from '../../gateway/exchange.js'
+import type { RequestTracer } from '../../gateway/exchange.js'
 import { sameTracing, type TracingSettings } from './settings.js'
-
-export interface RequestTracer {
-  readonly settings: TracingSettings
-  /** Whether a new trace (no valid incoming traceparent) is sampled: the trace-id ratio. */
-  sampleNew(traceId: string): boolean
-  /**
-   * Hands the exchange's spans (server, authentication, upstream call) to the batch processor;
-   * called once at its end, for sampled exchanges only. `endedAt` is performance.now().
-   */
-  record(exchange: Exchange, endedAt: number): void
-  /** Exports what is queued and stops; settles within `timeoutMs` whatever the collector does. */
-  close(timeoutMs: number): Promise<void>
-}
 
 /** The primary kills a worker 5s past the shutdown grace: a flush at exit must end before. */
 const EXIT_FLUSH_MAX_MS = 4000
