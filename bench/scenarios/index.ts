@@ -5,6 +5,7 @@ import { jwtEddsa, jwtEs256, jwtRs256 } from './jwt.js'
 import { metrics } from './metrics.js'
 import { passthrough } from './passthrough.js'
 import { ratelimit } from './ratelimit.js'
+import { tracing } from './tracing.js'
 import type { Scenario } from './types.js'
 import { validate } from './validate.js'
 
@@ -22,5 +23,6 @@ export const scenarios: ReadonlyMap<string, Scenario> = new Map(
     introspection,
     validate,
     metrics,
+    tracing,
   ].map((scenario) => [scenario.name, scenario]),
 )

@@ -15,6 +15,7 @@ import { IssuerRegistry } from '../jwt/issuer.js'
 import { JwksKeySource } from '../jwt/jwks.js'
 import type { MetricFamily } from '../observability/metrics/families.js'
 import { createAuditLogger } from '../observability/audit-log.js'
+import { TracingHost } from '../observability/tracing/tracer.js'
 import { renderMetrics } from '../observability/metrics/exposition.js'
 import {
   collectWorkerMetrics,
@@ -114,6 +115,10 @@ export async function startServing(
     onIdle: null,
   }
   let runtime = new Runtime(config, state)
+  // The SDK is imported here, and only when `tracing:` is configured.
+  const tracing = new TracingHost(logger)
+  runtime.tracer = await tracing.prepare(runtime.tracing)
+  tracing.use(runtime.tracer)
   let revocationSync = syncRevocations(null, config.redis, revocations, logger)
   let credentialSync = syncCredentials(null, config.redis, state.credentials, logger)
   let usageFlush = flushKeyUsage(null, config, state.keyUsage, logger)
@@ -299,6 +304,9 @@ export async function startServing(
         await mtlsFront.updateTls('mtls', nextTls.mtls)
       await state.issuers.startAll()
       await shareLimits(next)
+      // Last of the waits: nothing can fail between taking the tracer and using it.
+      compiled.tracer = await tracing.prepare(compiled.tracing)
+      tracing.use(compiled.tracer)
       runtime = compiled
       for (const f of fronts) f.setRuntime(runtime)
       revocationSync = syncRevocations(revocationSync, next.redis, revocations, logger)
@@ -317,7 +325,7 @@ export async function startServing(
       // Unused quota goes back to the other members, and key usage counted so far is written;
       // bounded by the grace below.
       const released = Promise.all([quotaLeaser?.close(), usageFlush?.close()])
-      return new Promise((resolve) => {
+      const drained = new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn(
             { in_flight: state.inFlight },
@@ -335,6 +343,8 @@ export async function startServing(
         if (state.inFlight === 0) done()
         else state.onIdle = done
       })
+      // The spans of the last requests are queued once they ended: exported before the exit.
+      return drained.then(() => tracing.close())
     },
   }
 }

@@ -11,7 +11,7 @@ import type { GatewayConfig } from '../config/schema.js'
  * Config sections only read at start, each with why. Every other key applies on reload: TLS
  * listeners' files (certificates, keys, client_ca, crl, verify_depth), routes,
  * upstreams, issuers, revocation, rate limits, redis, limits (node:http keeps its head limit
- * below), log, and the cluster's shutdown grace and respawn backoff (read by the primary when
+ * below), log, tracing (the SDK is loaded on the reload that sets it), and the cluster's shutdown grace and respawn backoff (read by the primary when
  * used).
  */
 const STARTUP_ONLY: readonly StartupOnly[] = [

@@ -13,6 +13,7 @@ import { GossipSchema } from '../gossip/schema.js'
 import { TrustedProxiesSchema } from '../net/schema.js'
 import { LogSchema } from '../observability/schema.js'
 import { MetricsSchema } from '../observability/metrics/schema.js'
+import { TracingSchema } from '../observability/tracing/schema.js'
 import { HeadersSchema, UpstreamsSchema } from '../proxy/schema.js'
 import { RouteSchema } from '../gateway/route-schema.js'
 import { OpenApiImportsSchema } from '../openapi/schema.js'
@@ -31,6 +32,7 @@ export const GatewayConfigSchema = Type.Object(
     tls: TlsSchema,
     log: LogSchema,
     metrics: MetricsSchema,
+    tracing: Type.Optional(TracingSchema),
     redis: Type.Optional(RedisSchema),
     gossip: GossipSchema,
     issuers: IssuersSchema,

@@ -17,6 +17,7 @@ import type { TrustedProxies } from '../net/trusted-proxies.js'
 import type { CertificateHeaders } from '../tls/certificate-headers.js'
 import type { CompiledRoute, RouteTable } from '../router/compile.js'
 import type { MatchResult } from '../router/match.js'
+import type { TracingSettings } from '../observability/tracing/settings.js'
 
 /** The worker's request counters, which outlive a config generation (runtime.ts WorkerState). */
 export interface RequestCounters {
@@ -51,10 +52,32 @@ export interface ExchangeRuntime {
   readonly trustedProxies: TrustedProxies | null
   /** What the upstream is told of an mTLS connection's client certificate (proxy/headers.ts). */
   readonly certificateHeaders: CertificateHeaders
+  /**
+   * Span export (observability/tracing): null unless `tracing:` is configured, and until the
+   * serving process has loaded the SDK for this generation.
+   */
+  readonly tracer: RequestTracer | null
   /** The 405 answer for a path whose routes take only `allow`. */
   methodNotAllowed(allow: string): Rejection
   /** Called by the exchange exactly once, whatever the outcome. */
   onExchangeEnd(exchange: Exchange): void
+}
+
+/**
+ * Span export as the request path sees it (observability/tracing/otlp.ts implements it, loaded
+ * only when `tracing:` is configured).
+ */
+export interface RequestTracer {
+  readonly settings: TracingSettings
+  /** Whether a new trace (no valid incoming traceparent) is sampled: the trace-id ratio. */
+  sampleNew(traceId: string): boolean
+  /**
+   * Hands the exchange's spans (server, authentication, upstream call) to the batch processor;
+   * called once at its end, for sampled exchanges only. `endedAt` is performance.now().
+   */
+  record(exchange: Exchange, endedAt: number): void
+  /** Exports what is queued and stops; settles within `timeoutMs` whatever the collector does. */
+  close(timeoutMs: number): Promise<void>
 }
 
 /** What the front tells the proxy about the client side of an exchange. */
@@ -166,6 +189,18 @@ export abstract class Exchange implements PipelineExchange {
   traceState = ''
   traceSampled = false
   traceparent = ''
+  /** The upstream call's span, the upstream's parent: set only for a sampled trace under tracing. */
+  upstreamSpanId = ''
+
+  /**
+   * Set by the authenticate stage when it times itself (metrics, tracing): performance.now() at
+   * its start and decision (0: it did not run), the method that decided, and 'ok' or the wire
+   * code of the refusal.
+   */
+  authStartedAt = 0
+  authEndedAt = 0
+  authMethod = ''
+  authOutcome = ''
 
   /** performance.now() milliseconds. */
   startedAt = 0

@@ -15,7 +15,7 @@ import type { BodyRateWatch } from './body-rate.js'
 import { compileTrustedProxies } from './client-address.js'
 import type { TrustedProxies } from '../net/trusted-proxies.js'
 import type { ClientSlots } from './client-slots.js'
-import type { Exchange, ExchangeRuntime } from './exchange.js'
+import type { Exchange, ExchangeRuntime, RequestTracer } from './exchange.js'
 import type { IntrospectorRegistry } from '../introspection/registry.js'
 import type { IssuerRegistry } from '../jwt/issuer.js'
 import type { RevocationList } from '../jwt/revocation.js'
@@ -24,6 +24,8 @@ import { compileGossip } from '../gossip/settings.js'
 import { DEFAULT_IDENTITY_HEADERS, IDENTITY_HEADER_PREFIXES } from '../http/field-names.js'
 import { writeAccessLog } from '../observability/access-log.js'
 import { NO_ROUTE, type RouteMeter, type WorkerMeter } from '../observability/metrics/meter.js'
+import { traceOf } from '../observability/trace-context.js'
+import { compileTracing, type TracingSettings } from '../observability/tracing/settings.js'
 import { PoolCache, Upstream } from '../proxy/upstream.js'
 import {
   compileMethods,
@@ -123,6 +125,14 @@ export class Runtime implements ExchangeRuntime {
   readonly apiKeyPrefixes: readonly string[]
   /** `gossip:` compiled; used once per process (a change needs a restart). */
   readonly gossip: GossipSettings
+  /** `tracing:` compiled; null when absent. */
+  readonly tracing: TracingSettings | null
+  /**
+   * The tracer for `tracing`, set by the serving process once it has loaded the SDK
+   * (cluster/gateway-process.ts), before the generation takes requests; null without tracing
+   * and in runtimes that only check a config.
+   */
+  tracer: RequestTracer | null = null
   /** Reused by the synchronous matcher; never held across a tick. */
   readonly matchResult: MatchResult = createMatchResult()
   /** 405 rejections, one per distinct Allow value, built at compile time. */
@@ -159,6 +169,7 @@ export class Runtime implements ExchangeRuntime {
 
     // Names, references and overlaps first: the stages below skip what these found missing.
     const problems: ConfigProblem[] = checkReferences(config)
+    this.tracing = compileTracing(config.tracing, problems)
     const issuers = state.issuers.compile(config.issuers, problems)
     this.trustedProxies = compileTrustedProxies(config, problems)
     const services: StageServices = {
@@ -181,6 +192,7 @@ export class Runtime implements ExchangeRuntime {
       jsonSchemas: new JsonSchemaCompiler(),
       authMeter: this.meter?.auth,
       auditLog: state.auditLog ?? state.logger,
+      traced: config.tracing !== undefined,
     }
     for (const name of services.consumerHeaders.names) services.identityHeaders.add(name)
     this.certificateHeaders = compileCertificateHeaders(
@@ -244,8 +256,9 @@ export class Runtime implements ExchangeRuntime {
       const stages = route.finishStages
       for (let i = 0; i < stages.length; i++) stages[i]!.onFinish!(exchange)
     }
-    if (this.#timed) {
-      // One clock read serves the metrics and the access line.
+    const tracer = this.tracer
+    if (this.#timed || tracer !== null) {
+      // One clock read serves the metrics, the span and the access line.
       const now = performance.now()
       const meter = route === null ? this.#noRouteMeter : route.meter
       if (meter !== null) {
@@ -256,6 +269,10 @@ export class Runtime implements ExchangeRuntime {
           now - exchange.startedAt,
           upstreamStarted === 0 ? -1 : (exchange.upstreamHeadersAt || now) - upstreamStarted,
         )
+      }
+      if (tracer !== null) {
+        traceOf(exchange)
+        if (exchange.traceSampled) tracer.record(exchange, now)
       }
       if (this.accessLog) writeAccessLog(this.logger, exchange, now)
     }

@@ -4,7 +4,12 @@
  * one starts a new trace; the upstream receives the gateway's `traceparent` and, when the
  * incoming one was valid, the client's `tracestate` unchanged.
  *
- * Computed on first use (the upstream request head, the access log), not for every request.
+ * With `tracing:` configured (runtime.tracer), a new trace is sampled by the tracer's ratio, and
+ * a sampled exchange gets a second span id, its upstream call's, which the upstream receives as
+ * its parent: the spans exported at the exchange's end (tracing/otlp.ts) carry these ids.
+ *
+ * Computed on first use (the upstream request head, the access log, the exchange's end when
+ * tracing), not for every request.
  * Ids come from a batch of CSPRNG bytes formatted as hex at once, like request ids
  * (front/request-id.ts): one randomFillSync per batch, never one per request.
  *
@@ -67,7 +72,8 @@ const VERSION_00_LENGTH = 55
 
 /**
  * Fills the exchange's trace fields once: traceId, spanId (the gateway's), parentSpanId ('' for a
- * new trace), traceFlags and the `traceparent` to send upstream.
+ * new trace), traceSampled, upstreamSpanId (sampled under tracing) and the `traceparent` to send
+ * upstream.
  */
 export function traceOf(exchange: Exchange): string {
   if (exchange.traceparent !== '') return exchange.traceparent
@@ -100,8 +106,16 @@ export function traceOf(exchange: Exchange): string {
     exchange.traceState = ''
   }
   exchange.spanId = spanIds.next()
+  let parent = exchange.spanId
+  const tracer = exchange.runtime.tracer
+  if (tracer !== null) {
+    // Parent-based: a continued trace keeps its caller's decision, a new one takes the ratio.
+    if (exchange.parentSpanId === '') sampled = tracer.sampleNew(exchange.traceId)
+    // An exported trace has a client span for the upstream call: the upstream's parent.
+    if (sampled) parent = exchange.upstreamSpanId = spanIds.next()
+  }
   exchange.traceSampled = sampled
-  exchange.traceparent = `00-${exchange.traceId}-${exchange.spanId}-${sampled ? '01' : '00'}`
+  exchange.traceparent = `00-${exchange.traceId}-${parent}-${sampled ? '01' : '00'}`
   return exchange.traceparent
 }
 

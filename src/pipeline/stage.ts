@@ -72,6 +72,14 @@ export interface StageExchange {
   rateLimitRemaining: number
   rateLimitFieldsAt: number
   rateLimitFieldsEnd: number
+  /**
+   * Written by the authenticate stage when it times its decision (metrics, tracing):
+   * performance.now() at its start and end, the method that decided, 'ok' or the refusal's code.
+   */
+  authStartedAt: number
+  authEndedAt: number
+  authMethod: string
+  authOutcome: string
   /** First value of a request header (name in lowercase), or undefined. */
   header(name: string): string | undefined
   /** Removes every occurrence of a request header (name in lowercase). */

@@ -136,6 +136,8 @@ export interface AuthenticateDeps extends KeyServices {
   readonly authMeter?: AuthMeter | undefined
   /** Where audit lines go (observability/audit-log.ts); `logger` when absent. */
   readonly auditLog?: Logger | undefined
+  /** `tracing:` is configured: decisions are timed onto the exchange for the auth span. */
+  readonly traced?: boolean | undefined
 }
 
 /** What authentication compiled for a route, for the stages compiled after it. */
@@ -322,6 +324,7 @@ export function compileAuthenticate(
     challenges,
     audit,
     deps.authMeter ?? null,
+    deps.traced ?? false,
   )
 }
 
@@ -447,6 +450,10 @@ export class AuthenticateStage implements Stage {
   readonly #refusals: AuthMethodMeter | null
   /** The meters of admissions, one per method in `#methods` order. */
   readonly #admissions: readonly AuthMethodMeter[]
+  /** Decisions are timed (metrics or tracing); else onRequest is the bare decision. */
+  readonly #timed: boolean
+  /** The method label of a refusal: the route's only method, or `any`/`all`. */
+  readonly #label: string
 
   constructor(
     route: string,
@@ -456,12 +463,15 @@ export class AuthenticateStage implements Stage {
     challenges: Challenges,
     audit: Logger | null,
     meter: AuthMeter | null = null,
+    traced = false,
   ) {
     this.#route = route
     this.#methods = methods
     this.#mode = mode
-    this.#refusals = meter?.method(mode === 'one' ? methods[0]!.name : mode) ?? null
+    this.#label = mode === 'one' ? methods[0]!.name : mode
+    this.#refusals = meter?.method(this.#label) ?? null
     this.#admissions = meter === null ? [] : methods.map((method) => meter.method(method.name))
+    this.#timed = meter !== null || traced
     this.namesConsumers = namesConsumers
     this.challenges = challenges
     this.#audit = audit
@@ -484,18 +494,33 @@ export class AuthenticateStage implements Stage {
   }
 
   onRequest(exchange: StageExchange): Verdict | Promise<Verdict> {
-    if (this.#refusals === null) return this.#admit(exchange)
+    if (!this.#timed) return this.#admit(exchange)
     const started = performance.now()
     const verdict = this.#admit(exchange)
     if (verdict instanceof Promise) return verdict.then((v) => this.#count(exchange, v, started))
     return this.#count(exchange, verdict, started)
   }
 
-  /** Counts a decision: admitted by the identity's method, refused by the method's reason. */
+  /**
+   * Notes a decision on the exchange (the auth span) and counts it: admitted by the identity's
+   * method, refused by the method's reason.
+   */
   #count(exchange: StageExchange, verdict: Verdict, started: number): Verdict {
-    const seconds = (performance.now() - started) / 1000
-    if (verdict !== undefined) this.#refusals!.refuse(exchange.authRefusal || verdict.code, seconds)
-    else this.#admittedBy(exchange.identity?.method)!.admit(seconds)
+    const ended = performance.now()
+    const seconds = (ended - started) / 1000
+    exchange.authStartedAt = started
+    exchange.authEndedAt = ended
+    if (verdict === undefined) {
+      const method = exchange.identity?.method
+      exchange.authMethod = method ?? this.#label
+      exchange.authOutcome = 'ok'
+      if (this.#refusals !== null) this.#admittedBy(method)!.admit(seconds)
+    } else {
+      const reason = exchange.authRefusal || verdict.code
+      exchange.authMethod = this.#label
+      exchange.authOutcome = reason
+      this.#refusals?.refuse(reason, seconds)
+    }
     return verdict
   }
 

@@ -18,6 +18,7 @@ import { createLogger } from '../../../src/observability/logger.js'
 import type { RouteConfig } from '../../../src/gateway/route-schema.js'
 import {
   compileAuthenticate,
+  type AuthenticateDeps,
   type AuthenticateStage,
 } from '../../../src/stages/authenticate/index.js'
 import { JwtContext } from '../../../src/stages/authenticate/jwt-context.js'
@@ -129,6 +130,7 @@ function exchange(authorization?: string, method = 'GET'): FakeExchange {
 }
 
 let authenticate: AuthenticateStage
+let authDeps: AuthenticateDeps
 let forward: ForwardStage
 let route: RouteConfig
 
@@ -155,19 +157,37 @@ beforeAll(() => {
     websocket: false,
   }
   const site = { name: route.name, path: 'routes[0]', problems }
-  authenticate = compileAuthenticate(route, site, {
+  authDeps = {
     issuers,
     introspectors: new Map(),
     jwt: context,
     logger,
     audit: false,
     ...keyServices(),
-  })!
+  }
+  authenticate = compileAuthenticate(route, site, authDeps)!
   forward = compileForward(route, site, authenticate)!
   expect(problems).toEqual([])
 })
 
 describe('authenticate stage', () => {
+  it('notes its decision on the exchange when tracing, with no meter, for the auth span', () => {
+    const site = { name: route.name, path: 'routes[0]', problems: [] }
+    const traced = compileAuthenticate(route, site, { ...authDeps, traced: true })!
+    const admitted = exchange(`Bearer ${token({ sub: 'alice', scope: 'read' })}`)
+    expect(traced.onRequest(admitted)).toBeUndefined()
+    expect(admitted.authStartedAt).toBeGreaterThan(0)
+    expect(admitted.authEndedAt).toBeGreaterThanOrEqual(admitted.authStartedAt)
+    expect([admitted.authMethod, admitted.authOutcome]).toEqual(['jwt', 'ok'])
+    const refused = exchange(`Bearer ${token({ exp: 1 })}`)
+    traced.onRequest(refused)
+    expect([refused.authMethod, refused.authOutcome]).toEqual(['jwt', 'expired'])
+    // Without tracing or a meter the stage does not time itself.
+    const untimed = exchange(`Bearer ${token({ sub: 'alice', scope: 'read' })}`)
+    authenticate.onRequest(untimed)
+    expect(untimed.authStartedAt).toBe(0)
+  })
+
   it('refuses a request without a token synchronously, with the bare challenge', () => {
     const verdict = authenticate.onRequest(exchange())
     expect(verdict).not.toBeInstanceOf(Promise)

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { HexIds, isValidTraceparent, traceOf } from '../../../src/observability/trace-context.js'
+import type { RequestTracer } from '../../../src/gateway/exchange.js'
+import type { TracingSettings } from '../../../src/observability/tracing/settings.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -80,6 +82,57 @@ describe('trace context', () => {
       const sent = traceOf(exchange)
       expect(traceOf(exchange)).toBe(sent)
       expect(exchange.traceId).toMatch(/^[0-9a-f]{32}$/)
+    })
+  })
+
+  describe('traceOf under tracing', () => {
+    /** A tracer whose ratio samples every new trace or none; it records the trace ids asked. */
+    function tracer(samplesNew: boolean): RequestTracer & { asked: string[] } {
+      const asked: string[] = []
+      return {
+        asked,
+        settings: {} as TracingSettings,
+        sampleNew: (traceId) => {
+          asked.push(traceId)
+          return samplesNew
+        },
+        record: () => undefined,
+        close: () => Promise.resolve(),
+      }
+    }
+
+    function tracedWith(t: RequestTracer, ...headers: string[]): FakeExchange {
+      const exchange = new FakeExchange([], t)
+      exchange.headers = headers
+      return exchange
+    }
+
+    it('samples a new trace by the ratio and names the upstream span as the parent', () => {
+      const t = tracer(true)
+      const exchange = tracedWith(t)
+      const sent = traceOf(exchange)
+      expect(t.asked).toEqual([exchange.traceId])
+      expect(exchange.traceSampled).toBe(true)
+      expect(exchange.upstreamSpanId).toMatch(/^[0-9a-f]{16}$/)
+      expect(exchange.upstreamSpanId).not.toBe(exchange.spanId)
+      expect(sent).toBe(`00-${exchange.traceId}-${exchange.upstreamSpanId}-01`)
+    })
+
+    it('leaves a new trace the ratio does not take unsampled, with the gateway as the parent', () => {
+      const exchange = tracedWith(tracer(false))
+      expect(traceOf(exchange)).toBe(`00-${exchange.traceId}-${exchange.spanId}-00`)
+      expect(exchange.upstreamSpanId).toBe('')
+    })
+
+    it("follows a continued trace's sampled flag without asking the ratio", () => {
+      const none = tracer(false)
+      const sampled = tracedWith(none, 'traceparent', VALID)
+      expect(traceOf(sampled)).toBe(`00-${TRACE}-${sampled.upstreamSpanId}-01`)
+      const all = tracer(true)
+      const unsampled = tracedWith(all, 'traceparent', `00-${TRACE}-${PARENT}-00`)
+      expect(traceOf(unsampled)).toBe(`00-${TRACE}-${unsampled.spanId}-00`)
+      expect(none.asked).toEqual([])
+      expect(all.asked).toEqual([])
     })
   })
 
