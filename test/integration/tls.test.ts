@@ -6,7 +6,7 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { Agent } from 'node:https'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createPki, type Authority, type Issued, type Pki } from '../helpers/certificates.js'
+import { createPki, type Authority, type Issued, type Pki } from '../../scripts/pki.js'
 import {
   FRONTS,
   runCli,
