@@ -31,6 +31,9 @@ export const NODE_TLS_PROFILE = {
   maxVersion: 'TLSv1.3',
   // node:tls takes both lists in one string; without TLS_* names it would turn TLS 1.3 off.
   ciphers: `${TLS13_SUITES}:${TLS12_CIPHERS}`,
+  // The profile lets the client choose among these (a client without AES hardware puts ChaCha20
+  // first), as the uWS listener does; node:tls servers default to their own order.
+  honorCipherOrder: false,
   // The fronts speak HTTP/1.1 only; a client offering h2 alone is refused in the handshake.
   ALPNProtocols: ['http/1.1'],
 } as const
