@@ -29,6 +29,9 @@ interface AutocannonOptions {
   duration: number
   timeout: number
   requests: AutocannonRequest[]
+  /** https: SNI, and options for every tls.connect (a client certificate). */
+  servername?: string
+  tlsOptions?: { cert: Buffer; key: Buffer }
   overallRate?: number
   ignoreCoordinatedOmission?: boolean
 }
@@ -109,6 +112,13 @@ function runAutocannon(spec: LoadSpec, seconds: number): Promise<AutocannonResul
       ...(request.headers === undefined ? {} : { headers: { ...request.headers } }),
       ...(request.body === undefined ? {} : { body: request.body }),
     })),
+  }
+  if (spec.tls !== undefined) {
+    options.servername = spec.tls.servername
+    const { certFile, keyFile } = spec.tls
+    if (certFile !== undefined && keyFile !== undefined) {
+      options.tlsOptions = { cert: readFileSync(certFile), key: readFileSync(keyFile) }
+    }
   }
   if (spec.engine === 'autocannon-rate') {
     if (spec.rate === undefined) throw new Error('autocannon-rate needs a rate')

@@ -4,13 +4,24 @@ import { introspection } from './introspection.js'
 import { jwtEddsa, jwtEs256, jwtRs256 } from './jwt.js'
 import { passthrough } from './passthrough.js'
 import { ratelimit } from './ratelimit.js'
+import { tls, tlsHandshake } from './tls.js'
 import type { Scenario } from './types.js'
 import { validate } from './validate.js'
 
 /** Every scenario `--scenario` accepts, in the order `--peers` runs them. A new scenario is one
  * file plus one line here. */
 export const scenarios: ReadonlyMap<string, Scenario> = new Map(
-  [passthrough, jwtRs256, jwtEs256, jwtEddsa, ratelimit, apiKey, hmac, introspection, validate].map(
-    (scenario) => [scenario.name, scenario],
-  ),
+  [
+    passthrough,
+    jwtRs256,
+    jwtEs256,
+    jwtEddsa,
+    ratelimit,
+    apiKey,
+    hmac,
+    introspection,
+    validate,
+    tls,
+    tlsHandshake,
+  ].map((scenario) => [scenario.name, scenario]),
 )
