@@ -31,3 +31,12 @@ export function isLoaderGap(target: ScenarioTarget, phase: Phase, options: Optio
   const reason = phaseGap(target, phase, options)
   return reason !== undefined && (target.load === 'handshakes') === (phase === 'handshakes')
 }
+
+/** What a reader must know about a figure `phase` measures for `target`, or undefined. */
+export function loaderCaveat(target: ScenarioTarget, phase: Phase): string | undefined {
+  if (phase === 'saturation-wrk' && target.tls !== undefined) {
+    // autocannon keeps its warm-up's connections (bench/load.ts); a wrk run cannot.
+    return 'wrk opens its connections inside the window, so its figures include one full handshake per connection'
+  }
+  return undefined
+}

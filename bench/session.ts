@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { evaluateChecks } from './checks.js'
 import { Harness, originOf, type Measured, type Subject } from './harness.js'
-import { isLoaderGap, phaseGap } from './loader-fit.js'
+import { isLoaderGap, loaderCaveat, phaseGap } from './loader-fit.js'
 import { record } from './record.js'
 import { instancePids, probe, startInstance, type Instance, type Upstream } from './instances.js'
 import { firstLine, log, pct, type Options } from './options.js'
@@ -245,6 +245,8 @@ export async function runScenario(
       if (isLoaderGap(target, phase, options)) {
         warnings.push(`${target.name}: no ${phase} runs, ${phaseGap(target, phase, options)}`)
       }
+      const caveat = phaseGap(target, phase, options) === undefined && loaderCaveat(target, phase)
+      if (caveat) warnings.push(`${target.name}, ${phase}: ${caveat}`)
     }
   }
   /** The active subjects `phase` measures. */
