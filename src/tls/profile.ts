@@ -4,6 +4,7 @@
  *
  * @see https://wiki.mozilla.org/Security/Server_Side_TLS#Intermediate_compatibility_.28recommended.29
  */
+import { constants } from 'node:crypto'
 
 /** TLS 1.2 cipher list of the intermediate profile (OpenSSL names). */
 export const TLS12_CIPHERS = [
@@ -36,4 +37,8 @@ export const NODE_TLS_PROFILE = {
   honorCipherOrder: false,
   // The fronts speak HTTP/1.1 only; a client offering h2 alone is refused in the handshake.
   ALPNProtocols: ['http/1.1'],
+  // No session tickets, as the profile says (a ticket key that outlives its sessions undoes
+  // forward secrecy); it also spares every full handshake encrypting a session into a ticket,
+  // the client's certificate included on mtls (bench/RESULTS.md, issue 17).
+  secureOptions: constants.SSL_OP_NO_TICKET,
 } as const
