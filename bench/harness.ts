@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { instancePids, type Instance, type Upstream } from './instances.js'
 import { LOAD_CPU, REQUEST_TIMEOUT_S, type Options } from './options.js'
+import { HANDSHAKE_CLIENTS, parseSTime, sTimeArgs } from './handshakes.js'
 import { pacedLoader, writeNativeSpec } from './paced-native.js'
 import {
   Child,
@@ -32,6 +33,12 @@ import { wrkArgs, parseWrkOutput } from './wrk.js'
  * list. wrk and the paced loader rotate over the whole list.
  */
 const AUTOCANNON_MAX_REQUESTS = 256
+
+/** Where a subject's load goes: its instance (https for a TLS target) or the upstream. */
+export function originOf(subject: Subject, upstream: Upstream): string {
+  const origin = subject.instance?.origin ?? upstream.origin
+  return subject.target.tls === undefined ? origin : origin.replace(/^http:/, 'https:')
+}
 
 /** What is measured: a scenario target, through `instance` or (without one) at the upstream. */
 export interface Subject {
@@ -78,7 +85,7 @@ export class Harness {
   ) {}
 
   private originOf(subject: Subject): string {
-    return subject.instance?.origin ?? this.upstream.origin
+    return originOf(subject, this.upstream)
   }
 
   /**
@@ -180,6 +187,14 @@ export class Harness {
           warmupSeconds: options.warmup,
           durationSeconds: options.duration,
           timeoutSeconds: REQUEST_TIMEOUT_S,
+          ...(target.tls === undefined
+            ? {}
+            : {
+                tls: {
+                  servername: target.tls.servername,
+                  ...(target.tls.client === undefined ? {} : target.tls.client),
+                },
+              }),
         }
         const [command, args] = this.loaderCommand(spec, native)
         children.push(
@@ -275,7 +290,9 @@ export class Harness {
    * run's own warm-up of a second or two does not cover that at a few thousand req/s.
    */
   async warmUp(subject: Subject, script: string | undefined, seconds: number): Promise<void> {
-    if (script !== undefined) {
+    if (subject.target.load === 'handshakes') {
+      await this.handshakes(subject, seconds)
+    } else if (script !== undefined) {
       await this.wrk(subject, script, Math.max(1, Math.round(seconds)))
     } else {
       await this.runLoader(subject, 'autocannon', 1)
@@ -301,6 +318,78 @@ export class Harness {
       loaderCpu: [loaderSeconds],
       loaderCap: options.pin ? 1 : Math.min(threads, cpus().length),
       label: `wrk -t${threads}`,
+      window,
+    }
+  }
+
+  /** s_time processes against the subject for `seconds`; resolves to the handshakes made. */
+  private async handshakes(subject: Subject, seconds: number): Promise<number> {
+    const { options } = this
+    const tls = subject.target.tls
+    const port = subject.instance?.at.port
+    if (tls === undefined || port === undefined) throw new Error('handshakes need a TLS gateway')
+    const children: Child[] = []
+    try {
+      for (let index = 0; index < HANDSHAKE_CLIENTS; index++) {
+        children.push(
+          new Child({
+            name: `s_time ${index + 1}`,
+            command: 'openssl',
+            args: sTimeArgs(port, tls, seconds),
+            ...(options.pin ? { cpus: LOAD_CPU } : {}),
+          }),
+        )
+      }
+      const outputs = children.map((child) => {
+        const lines: string[] = []
+        child.onLine((text) => lines.push(text))
+        return lines
+      })
+      const timer = setTimeout(
+        () => children.forEach((child) => void child.stop(1000)),
+        (seconds + REQUEST_TIMEOUT_S + 30) * 1000,
+      )
+      const exits = await Promise.all(children.map((child) => child.exited))
+      clearTimeout(timer)
+      exits.forEach((info, index) => {
+        if (info.code !== 0) {
+          throw new Error(`s_time exited (${describeExit(info)})
+${children[index]!.tail()}`)
+        }
+      })
+      return outputs.reduce((sum, lines) => sum + parseSTime(lines.join('\n')), 0)
+    } finally {
+      for (const child of children) if (child.exitInfo === undefined) await child.stop(1000)
+    }
+  }
+
+  /** Full handshakes at saturation: `completed` counts handshakes, CPU is per handshake. */
+  async runHandshakes(subject: Subject): Promise<Measured> {
+    const { options } = this
+    if (options.warmup > 0) await this.handshakes(subject, options.warmup)
+    let reapedBefore = 0
+    const { value: completed, window } = await this.window(subject, (begin) => {
+      // Like wrk: the s_time processes are reaped before /proc could be read, so their CPU is
+      // this process's cutime/cstime.
+      reapedBefore = reapedChildrenCpuTicks()
+      begin()
+      return this.handshakes(subject, options.duration)
+    })
+    const loaderSeconds = (reapedChildrenCpuTicks() - reapedBefore) / clockTicksPerSecond()
+    return {
+      result: {
+        engine: 's_time',
+        elapsedSeconds: window.wallSeconds,
+        completed,
+        errors: 0,
+        timeouts: 0,
+        statusCounts: {},
+        latencyMs: undefined,
+      },
+      loaderCpu: [loaderSeconds],
+      // Every s_time process shares the one load core under --pin.
+      loaderCap: options.pin ? 1 : cpus().length,
+      label: `openssl s_time -new ×${HANDSHAKE_CLIENTS}`,
       window,
     }
   }

@@ -9,6 +9,7 @@ import { GATEWAY_CPU, HOST, LOAD_CPU, firstLine, type Options } from './options.
 import { Child, descendants, describeExit, portAccepts, sleep } from './processes.js'
 import type { Launch, Peer } from './peers/types.js'
 import type { Listen, ScenarioTarget } from './scenarios/types.js'
+import { tlsDispatcher } from './tls-probe.js'
 
 const READY_TIMEOUT_MS = 30_000
 /** A gateway that announces readiness but has not yet, this long after its port opened, is taken
@@ -153,6 +154,20 @@ export function instancePids(instance: Instance): number[] {
  * full speed would look like a fast gateway. */
 export async function probe(origin: string, target: ScenarioTarget): Promise<void> {
   const accept = target.acceptStatus ?? [200]
+  const dispatcher = target.tls === undefined ? undefined : tlsDispatcher(target.tls)
+  try {
+    await probeWith(origin, target, accept, dispatcher)
+  } finally {
+    await dispatcher?.close()
+  }
+}
+
+async function probeWith(
+  origin: string,
+  target: ScenarioTarget,
+  accept: readonly number[],
+  dispatcher: Dispatcher | undefined,
+): Promise<void> {
   for (const item of target.requests.slice(0, 20)) {
     let status: number
     let text: string
@@ -163,6 +178,7 @@ export async function probe(origin: string, target: ScenarioTarget): Promise<voi
         ...(item.body === undefined ? {} : { body: item.body }),
         headersTimeout: 5000,
         bodyTimeout: 5000,
+        ...(dispatcher === undefined ? {} : { dispatcher }),
       })
       status = response.statusCode
       text = await response.body.text()

@@ -27,6 +27,15 @@ export interface LoadSpec {
   readonly durationSeconds: number
   /** Per-request timeout. */
   readonly timeoutSeconds: number
+  /** An https origin: the name sent in SNI, and for mutual TLS the client's PEM files. */
+  readonly tls?: LoadTls
+}
+
+/** What a loader's TLS client sends (autocannon's `servername` and `tlsOptions`). */
+export interface LoadTls {
+  readonly servername: string
+  readonly certFile?: string
+  readonly keyFile?: string
 }
 
 export interface LatencySummaryMs {
@@ -39,8 +48,8 @@ export interface LatencySummaryMs {
 }
 
 export interface LoadResult {
-  /** `wrk` when the result was parsed from a wrk run rather than produced by bench/load.ts. */
-  readonly engine: LoadEngine | 'wrk'
+  /** `wrk` or `s_time` when parsed from that tool's run rather than produced by bench/load.ts. */
+  readonly engine: LoadEngine | 'wrk' | 's_time'
   /** Wall time of the measured window, seconds. */
   readonly elapsedSeconds: number
   /** Responses received (any status). */

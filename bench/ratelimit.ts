@@ -467,6 +467,7 @@ const PHASE_TEXT: Readonly<Record<Phase, string>> = {
   saturation: 'saturation (autocannon)',
   'saturation-wrk': 'saturation (wrk)',
   'fixed-rate': 'fixed rate',
+  handshakes: 'full TLS handshakes',
 }
 
 /** CPU µs per request of `limited` against `unlimited`, per phase, from the cost report. */

@@ -102,9 +102,12 @@ function rowFlags(runs: readonly RunRecord[]): string[] {
 }
 
 export function compareScenario(report: BenchReport): ScenarioComparison {
+  // A handshake scenario has no request phases: its saturation is the handshake phase.
   const saturation: Phase = report.meta.phases.includes('saturation-wrk')
     ? 'saturation-wrk'
-    : 'saturation'
+    : report.meta.phases.includes('saturation')
+      ? 'saturation'
+      : 'handshakes'
   const rows = report.targets.map((target): ComparisonRow => {
     const sat = target.runs.filter((run) => run.phase === saturation)
     const fixed = target.runs.filter((run) => run.phase === 'fixed-rate')

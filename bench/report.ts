@@ -7,7 +7,8 @@ import type { LatencySummaryMs } from './protocol.js'
 import type { RssPeak } from './processes.js'
 import type { TargetVia } from './scenarios/types.js'
 
-export type Phase = 'saturation' | 'saturation-wrk' | 'fixed-rate'
+/** `handshakes`: new TLS connections at saturation, each a full handshake (no request). */
+export type Phase = 'saturation' | 'saturation-wrk' | 'fixed-rate' | 'handshakes'
 
 export interface CpuFigures {
   /** Gateway CPU (all its processes) per completed request, µs. Gateway targets only. */
@@ -88,10 +89,32 @@ export interface BenchMeta {
   readonly phases: readonly Phase[]
 }
 
+/** A scenario's ratio target in one phase (bench/checks.ts). */
+export interface CheckResult {
+  readonly label: string
+  readonly phase: Phase
+  /** Report names of the two subjects. */
+  readonly subject: string
+  readonly baseline: string
+  /** Gateway CPU µs per request (or handshake), medians over the runs. */
+  readonly subjectUs: Spread
+  readonly baselineUs: Spread
+  /** The figure's ratio of the medians, and of each round's pair of runs. */
+  readonly ratio: number
+  readonly paired: Spread | undefined
+  /** `≤ 1.25`, `≥ 0.8`, or undefined for a reference line. */
+  readonly bound: string | undefined
+  readonly met: boolean | undefined
+  /** Flags of either side's runs that bear on CPU (NOISY, ERRORS…). */
+  readonly flags: readonly string[]
+}
+
 export interface BenchReport {
   readonly meta: BenchMeta
   readonly rate?: { readonly value: number; readonly source: string }
   readonly targets: readonly TargetReport[]
+  /** The scenario's ratio targets, when it has any. */
+  readonly checks?: readonly CheckResult[]
   readonly warnings: readonly string[]
   /** `--peers`: the pairs of peer and target not measured, and why. */
   readonly skipped?: readonly {
@@ -200,6 +223,43 @@ function rows(rate: number | undefined): Row[] {
       format: twoDecimals,
       gatewayOnly: true,
       flags: CPU_FLAGS,
+    },
+    {
+      label: 'full TLS handshakes/s',
+      phase: 'handshakes',
+      pick: (r) => r.rps,
+      format: integer,
+    },
+    {
+      label: 'gateway CPU µs/handshake',
+      phase: 'handshakes',
+      pick: (r) => r.cpu.gatewayUsPerReq,
+      format: oneDecimal,
+      gatewayOnly: true,
+      flags: CPU_FLAGS,
+    },
+    {
+      label: 'handshakes/s per core (10⁶ ÷ µs)',
+      phase: 'handshakes',
+      pick: (r) => (r.cpu.gatewayUsPerReq === undefined ? undefined : 1e6 / r.cpu.gatewayUsPerReq),
+      format: integer,
+      gatewayOnly: true,
+      flags: CPU_FLAGS,
+    },
+    {
+      label: 'gateway CPU, cores busy in handshakes',
+      phase: 'handshakes',
+      pick: (r) => r.cpu.gatewayCores,
+      format: twoDecimals,
+      gatewayOnly: true,
+      flags: CPU_FLAGS,
+    },
+    {
+      label: 'loader CPU, cores busy in handshakes',
+      phase: 'handshakes',
+      pick: (r) => r.cpu.loaderCores,
+      format: twoDecimals,
+      flags: ['LOADER-LIMITED'],
     },
     {
       label: 'gateway peak RSS, MiB (all processes)',
@@ -382,6 +442,10 @@ export function renderMarkdown(report: BenchReport): string {
   const pricing = pricingLines(report)
   if (pricing.length > 0) lines.push('', ...pricing)
 
+  if (report.checks !== undefined && report.checks.length > 0) {
+    lines.push('', ...renderChecks(report.checks))
+  }
+
   const notes: string[] = []
   for (const target of report.targets) {
     if (target.status === 'failed')
@@ -396,6 +460,35 @@ export function renderMarkdown(report: BenchReport): string {
     lines.push('', 'Notes:', '', ...notes.map((note) => `- ${note.replace(/\n/g, '\n  ')}`))
   }
   return `${lines.join('\n')}\n`
+}
+
+const PHASE_NAMES: Readonly<Record<Phase, string>> = {
+  saturation: 'saturation (autocannon)',
+  'saturation-wrk': 'saturation (wrk)',
+  'fixed-rate': 'fixed rate',
+  handshakes: 'handshakes (s_time)',
+}
+
+function renderChecks(checks: readonly CheckResult[]): string[] {
+  const us = (s: Spread) => `${oneDecimal(s.median)} (${oneDecimal(s.min)}–${oneDecimal(s.max)})`
+  const lines = [
+    '| target | phase | subject µs | baseline µs | ratio of medians | per-round ratios | bound | met |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
+  ]
+  for (const check of checks) {
+    const paired =
+      check.paired === undefined
+        ? '—'
+        : `${twoDecimals(check.paired.median)} (${twoDecimals(check.paired.min)}–${twoDecimals(check.paired.max)})`
+    const met = check.met === undefined ? '—' : check.met ? 'met' : '**not met**'
+    const flags = check.flags.length > 0 ? ` **${check.flags.join(' ')}**` : ''
+    lines.push(
+      `| ${check.label}: ${check.subject} / ${check.baseline} | ${PHASE_NAMES[check.phase]} | ` +
+        `${us(check.subjectUs)} | ${us(check.baselineUs)} | ${twoDecimals(check.ratio)}×${flags} | ` +
+        `${paired} | ${check.bound ?? '—'} | ${met} |`,
+    )
+  }
+  return lines
 }
 
 // ---- RESULTS.md ---------------------------------------------------------------------------------

@@ -7,7 +7,9 @@
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { Harness, type Measured, type Subject } from './harness.js'
+import { evaluateChecks } from './checks.js'
+import { Harness, originOf, type Measured, type Subject } from './harness.js'
+import { isLoaderGap, loaderCaveat, phaseGap } from './loader-fit.js'
 import { record } from './record.js'
 import { instancePids, probe, startInstance, type Instance, type Upstream } from './instances.js'
 import { firstLine, log, pct, type Options } from './options.js'
@@ -23,6 +25,7 @@ import {
   type TargetReport,
 } from './report.js'
 import type { Listen, PreparedScenario, Scenario, ScenarioTarget } from './scenarios/types.js'
+import { negotiated } from './tls-probe.js'
 import { writeWrkScript } from './wrk.js'
 
 export interface SessionInput {
@@ -192,11 +195,28 @@ export async function runScenario(
   const active = (): Subject[] =>
     subjects.filter((subject) => state.get(subject)!.error === undefined)
 
+  const warnings: string[] = []
+  /** What each TLS subject negotiated, by target: its peers must agree. */
+  const tlsParams = new Map<string, Map<string, string>>()
   for (const subject of active()) {
     try {
-      await probe(subject.instance?.origin ?? input.upstream.origin, subject.target)
+      await probe(originOf(subject, input.upstream), subject.target)
+      const at = subject.instance?.at
+      if (subject.target.tls !== undefined && at !== undefined) {
+        const { params, alpn } = await negotiated(at.host, at.port, subject.target.tls)
+        log(`${subject.name}: negotiated ${params}, ALPN ${alpn}`)
+        warnings.push(`${subject.name} negotiated ${params}, ALPN ${alpn}`)
+        const byPeer = tlsParams.get(subject.target.name) ?? new Map<string, string>()
+        byPeer.set(subject.name, params)
+        tlsParams.set(subject.target.name, byPeer)
+      }
     } catch (error) {
       fail(subject, firstLine(error))
+    }
+  }
+  for (const [target, byPeer] of tlsParams) {
+    if (new Set(byPeer.values()).size > 1) {
+      warnings.push(`**the gateways of ${target} negotiated different TLS parameters**`)
     }
   }
 
@@ -206,19 +226,36 @@ export async function runScenario(
   if (input.wrk !== undefined) {
     for (const subject of active()) {
       if (scripts.has(subject.target)) continue
+      if (phaseGap(subject.target, 'saturation-wrk', options) !== undefined) continue
       const file = join(workDir, `wrk-${subject.target.name}.lua`)
       writeWrkScript(file, subject.target.requests)
       scripts.set(subject.target, file)
     }
   }
+  const requests = active().some((subject) => subject.target.load !== 'handshakes')
+  const handshakes = active().some((subject) => subject.target.load === 'handshakes')
   const phases: Phase[] = [
-    ...(autocannonSaturation ? (['saturation'] as const) : []),
-    ...(wrkSaturation ? (['saturation-wrk'] as const) : []),
-    'fixed-rate',
+    ...(requests && autocannonSaturation ? (['saturation'] as const) : []),
+    ...(requests && wrkSaturation ? (['saturation-wrk'] as const) : []),
+    ...(handshakes ? (['handshakes'] as const) : []),
+    ...(requests ? (['fixed-rate'] as const) : []),
   ]
+  for (const target of targets) {
+    for (const phase of phases) {
+      if (isLoaderGap(target, phase, options)) {
+        warnings.push(`${target.name}: no ${phase} runs, ${phaseGap(target, phase, options)}`)
+      }
+      const caveat = phaseGap(target, phase, options) === undefined && loaderCaveat(target, phase)
+      if (caveat) warnings.push(`${target.name}, ${phase}: ${caveat}`)
+    }
+  }
+  /** The active subjects `phase` measures. */
+  const measuredIn = (phase: Phase): Subject[] =>
+    active().filter((subject) => phaseGap(subject.target, phase, options) === undefined)
   const perRun = options.warmup + options.duration + RUN_OVERHEAD_S
+  const runsPerRound = phases.reduce((sum, phase) => sum + measuredIn(phase).length, 0)
   input.budget(
-    perRun * phases.length * options.runs * active().length +
+    perRun * runsPerRound * options.runs +
       plans.length * (options.instanceWarmup + RUN_OVERHEAD_S) +
       30,
   )
@@ -255,7 +292,7 @@ export async function runScenario(
     rate?: number,
   ) => {
     const entry = state.get(subject)!
-    if (entry.error !== undefined) return
+    if (entry.error !== undefined || phaseGap(subject.target, phase, options) !== undefined) return
     try {
       const measured = await run()
       const result = record(options, subject, phase, rep, measured, rate)
@@ -308,6 +345,13 @@ export async function runScenario(
       }
     }
   }
+  if (handshakes) {
+    for (let rep = 1; rep <= options.runs; rep++) {
+      for (const subject of active()) {
+        await measure(subject, 'handshakes', rep, () => harness.runHandshakes(subject))
+      }
+    }
+  }
 
   // ---- fixed rate: one offered rate for every subject of the scenario ---------------------------
   const saturationPhase: Phase = autocannonSaturation ? 'saturation' : 'saturation-wrk'
@@ -356,7 +400,6 @@ export async function runScenario(
     }
   }
 
-  const warnings: string[] = []
   for (const plan of plans) {
     const instance = plan.instance
     if (instance === undefined) continue
@@ -413,6 +456,7 @@ export async function runScenario(
     },
     ...(rate === undefined ? {} : { rate }),
     targets: reports,
+    ...(prepared.checks === undefined ? {} : { checks: evaluateChecks(prepared.checks, reports) }),
     warnings,
     ...(skipped.length === 0 ? {} : { skipped }),
   }

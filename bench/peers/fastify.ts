@@ -27,6 +27,8 @@ export const fastify: Peer = {
       case 'proxy':
       case 'jwt':
         return true
+      case 'tls':
+        return 'TLS is compared with HAProxy alone (issue 17)'
       case undefined:
         return 'portcullis-only target'
     }

@@ -8,10 +8,15 @@
  * HAProxy 2.6's jwt_verify knows RS*, PS*, ES* and HS*, not EdDSA (a valid Ed25519 token gets a
  * 401 here). The ratelimit scenario's hook is `rules()`: a stick-table section and
  * `track-sc0`/`deny` rules in the frontend.
+ *
+ * TLS work terminates on the bind line (`ssl crt`, and `ca-file … verify required` for mutual
+ * TLS) with the bind options of Mozilla's "intermediate" HAProxy configuration, the profile
+ * portcullis's listeners follow (src/tls/profile.ts): the same cipher lists, client preference.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { GatewayWork } from '../scenarios/types.js'
+import { TLS12_CIPHERS, TLS13_SUITES } from '../../src/tls/profile.js'
+import type { GatewayWork, TlsWork } from '../scenarios/types.js'
 import { ensureDebianBinary, versionLine } from './install.js'
 import { renderTemplate } from './template.js'
 import type { Peer, PeerEnv } from './types.js'
@@ -19,16 +24,37 @@ import type { Peer, PeerEnv } from './types.js'
 let binary = 'haproxy'
 
 interface Rules {
+  /** Options after the bind address (TLS). */
+  readonly bind: string
   /** Lines of the frontend, before `default_backend`. */
   readonly frontend: readonly string[]
   /** Whole sections after the backend, e.g. a stick-table's own `backend`. */
   readonly sections: readonly string[]
 }
 
-function rules(work: GatewayWork): Rules {
+/**
+ * The bind options of TLS work; `dir`: where the certificate and key go as the one PEM file
+ * `crt` reads.
+ */
+function tlsBind(work: TlsWork, dir: string): string {
+  const pem = join(dir, 'server.pem')
+  writeFileSync(pem, `${readFileSync(work.certFile, 'utf8')}${readFileSync(work.keyFile, 'utf8')}`)
+  // Mozilla intermediate for HAProxy: ssl-min-ver TLSv1.2, its two cipher lists,
+  // prefer-client-ciphers, no-tls-tickets; ALPN http/1.1 as portcullis offers.
+  const options = [
+    `ssl crt ${pem} alpn http/1.1 ssl-min-ver TLSv1.2`,
+    `ciphers ${TLS12_CIPHERS} ciphersuites ${TLS13_SUITES} prefer-client-ciphers no-tls-tickets`,
+    ...(work.clientCaFile === undefined ? [] : [`ca-file ${work.clientCaFile} verify required`]),
+  ]
+  return ` ${options.join(' ')}`
+}
+
+function rules(work: GatewayWork, dir: string): Rules {
   switch (work.kind) {
     case 'proxy':
-      return { frontend: [], sections: [] }
+      return { bind: '', frontend: [], sections: [] }
+    case 'tls':
+      return { bind: tlsBind(work, dir), frontend: [], sections: [] }
     case 'jwt': {
       // Each check answers 401 like the other gateways (the guide uses deny's default 403).
       const deny = 'http-request deny deny_status 401'
@@ -46,6 +72,7 @@ function rules(work: GatewayWork): Rules {
           'http-request set-var(txn.now) date()',
           `${deny} if { var(txn.exp),sub(txn.now) -m int lt 0 }`,
         ],
+        bind: '',
         sections: [],
       }
     }
@@ -64,6 +91,7 @@ export const haproxy: Peer = {
   supports(work) {
     switch (work?.kind) {
       case 'proxy':
+      case 'tls':
         return true
       case 'jwt':
         return work.alg === 'EdDSA'
@@ -81,10 +109,11 @@ export const haproxy: Peer = {
   launch(input, at, env, id) {
     const dir = join(env.workDir, id)
     mkdirSync(dir, { recursive: true })
-    const { frontend, sections } = rules(input.work!)
+    const { bind, frontend, sections } = rules(input.work!, dir)
     const cfg = renderTemplate(env.root, 'haproxy.cfg', join(dir, 'haproxy.cfg'), {
       threads: Math.max(1, env.workers),
       listen: `${at.host}:${at.port}`,
+      bind,
       upstream: `${env.upstream.host}:${env.upstream.port}`,
       frontend: frontend.map((line) => `  ${line}`).join('\n'),
       sections: sections.join('\n'),
@@ -94,5 +123,6 @@ export const haproxy: Peer = {
   },
   describe: (env: PeerEnv) =>
     `one process, nbthread ${Math.max(1, env.workers)}, http-reuse always, JWT by jwt_verify ` +
-    'with the rules of its JWT guide (no token cache exists), no logging',
+    'with the rules of its JWT guide (no token cache exists), TLS with the bind options of ' +
+    "Mozilla's intermediate profile (verify required for mutual TLS), no logging",
 }

@@ -24,6 +24,8 @@ export const nginx: Peer = {
         return true
       case 'jwt':
         return 'open-source nginx has no JWT verification (auth_jwt is NGINX Plus only)'
+      case 'tls':
+        return 'TLS is compared with HAProxy alone (issue 17)'
       case undefined:
         return 'portcullis-only target'
     }

@@ -6,6 +6,7 @@ import { metrics } from './metrics.js'
 import { passthrough } from './passthrough.js'
 import { ratelimit } from './ratelimit.js'
 import { tracing } from './tracing.js'
+import { tls, tlsHandshake } from './tls.js'
 import type { Scenario } from './types.js'
 import { validate } from './validate.js'
 
@@ -24,5 +25,7 @@ export const scenarios: ReadonlyMap<string, Scenario> = new Map(
     validate,
     metrics,
     tracing,
+    tls,
+    tlsHandshake,
   ].map((scenario) => [scenario.name, scenario]),
 )

@@ -51,6 +51,24 @@ export interface ScenarioTarget {
    * feature): the report adds their gateway CPU per request ratio, run by run.
    */
   readonly pricedAgainst?: string
+  /** Served over TLS: loaders connect with https and these settings. Default: plain HTTP. */
+  readonly tls?: TargetTls
+  /**
+   * `requests` (default): keep-alive requests, measured in the saturation and fixed-rate phases.
+   * `handshakes`: new TLS connections, each a full handshake and no request (the `handshakes`
+   * phase); needs `tls`.
+   */
+  readonly load?: 'requests' | 'handshakes'
+}
+
+/** How a loader connects to a TLS target. */
+export interface TargetTls {
+  /** PEM file of the CA the server certificate chains to. */
+  readonly caFile: string
+  /** The name sent in SNI, one the server certificate is valid for. */
+  readonly servername: string
+  /** mTLS: the certificate and key (PEM files) every connection presents. */
+  readonly client?: { readonly certFile: string; readonly keyFile: string }
 }
 
 /** Where one gateway instance listens. Every instance of a run has ports of its own. */
@@ -69,11 +87,23 @@ export type GatewayConfig = (at: Listen) => string
  * with keep-alive; later kinds (`api-key`, `ratelimit`) join this union, and the compiler then
  * points at every peer that has to say whether and how it does them.
  */
-export type GatewayWork = ProxyWork | JwtWork
+export type GatewayWork = ProxyWork | JwtWork | TlsWork
 
 /** Forward and nothing else. */
 export interface ProxyWork {
   readonly kind: 'proxy'
+}
+
+/**
+ * Terminate TLS (1.2 or 1.3, keep-alive), then forward. With `clientCaFile`, every connection must
+ * present a certificate of that CA, verified in the handshake (mutual TLS).
+ */
+export interface TlsWork {
+  readonly kind: 'tls'
+  /** Absolute paths in the run's temp dir: the server certificate (PEM chain) and its key. */
+  readonly certFile: string
+  readonly keyFile: string
+  readonly clientCaFile?: string
 }
 
 /** Verify a bearer JWT (signature, iss, aud, exp), then forward; 401 otherwise. */
@@ -108,6 +138,32 @@ export interface PreparedScenario {
    * every `gateway` target's ratios are taken against it.
    */
   readonly targets: readonly ScenarioTarget[]
+  /** The scenario's targets as ratios of two subjects' CPU, checked in every phase both ran. */
+  readonly checks?: readonly RatioCheck[]
+}
+
+/** A subject of a check: a target through a gateway (default `portcullis`). */
+export interface CheckSubject {
+  readonly target: string
+  readonly peer?: string
+}
+
+/**
+ * One target of a scenario, e.g. "keep-alive TLS at most 1.25× plain passthrough's CPU per
+ * request": `subject`'s gateway CPU per request (or handshake) against `baseline`'s.
+ */
+export interface RatioCheck {
+  readonly label: string
+  readonly subject: CheckSubject
+  readonly baseline: CheckSubject
+  /**
+   * `cpu`: subject µs ÷ baseline µs (lower is better, `max` bounds it). `per-core`: what one core
+   * serves, subject ÷ baseline = baseline µs ÷ subject µs (higher is better, `min` bounds it).
+   */
+  readonly figure: 'cpu' | 'per-core'
+  /** Omitted: shown for reference, no target. */
+  readonly max?: number
+  readonly min?: number
 }
 
 export interface Scenario {

@@ -83,7 +83,7 @@ export const TlsListenerSchema = Type.Object(
     additionalProperties: false,
     description:
       'HTTPS listener: TLS 1.2 and 1.3 with the Mozilla "intermediate" ciphers, terminated by ' +
-      'native OpenSSL (uWS SSLApp, or node:https with --front node). Certificates and keys ' +
+      'BoringSSL (uWS SSLApp) or OpenSSL (node:https with --front node). Certificates and keys ' +
       'are read again on every reload (SIGHUP).',
   },
 )

@@ -4,6 +4,7 @@
  *
  * @see https://wiki.mozilla.org/Security/Server_Side_TLS#Intermediate_compatibility_.28recommended.29
  */
+import { constants } from 'node:crypto'
 
 /** TLS 1.2 cipher list of the intermediate profile (OpenSSL names). */
 export const TLS12_CIPHERS = [
@@ -31,6 +32,13 @@ export const NODE_TLS_PROFILE = {
   maxVersion: 'TLSv1.3',
   // node:tls takes both lists in one string; without TLS_* names it would turn TLS 1.3 off.
   ciphers: `${TLS13_SUITES}:${TLS12_CIPHERS}`,
+  // The profile lets the client choose among these (a client without AES hardware puts ChaCha20
+  // first), as the uWS listener does; node:tls servers default to their own order.
+  honorCipherOrder: false,
   // The fronts speak HTTP/1.1 only; a client offering h2 alone is refused in the handshake.
   ALPNProtocols: ['http/1.1'],
+  // No session tickets, as the profile says (a ticket key that outlives its sessions undoes
+  // forward secrecy); it also spares every full handshake encrypting a session into a ticket,
+  // the client's certificate included on mtls (bench/RESULTS.md, issue 17).
+  secureOptions: constants.SSL_OP_NO_TICKET,
 } as const

@@ -9,7 +9,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { request } from 'node:https'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPki, type Authority, type Issued, type Pki } from '../helpers/certificates.js'
+import { createPki, type Authority, type Issued, type Pki } from '../../scripts/pki.js'
 import { hmacToken } from '../helpers/jwt.js'
 import { freePort } from '../helpers/ports.js'
 import {

@@ -12,7 +12,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPki, type Authority, type Pki } from '../helpers/certificates.js'
+import { createPki, type Authority, type Pki } from '../../scripts/pki.js'
 import { FRONTS, startGateway, stopAllGateways, type ConfigInput } from '../helpers/gateway.js'
 import { createIsolatedHost, netnsRefusal, type IsolatedHost } from '../helpers/netns.js'
 import { startTlsTraffic, type TlsTraffic } from '../helpers/tls-traffic.js'

@@ -2,12 +2,12 @@
  * TLS listeners on real sockets: certificates chosen by SNI, the TLS profile, certificate checks
  * at load and reload, certificates replaced on SIGHUP without dropping connections (under traffic:
  * tls-reload-netns.test.ts), mutual TLS refused in the handshake, and HSTS. Every certificate is
- * made at run time (helpers/certificates).
+ * made at run time (scripts/pki.ts).
  */
 import { copyFileSync, writeFileSync } from 'node:fs'
 import { Agent } from 'node:https'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createPki, type Authority, type Issued, type Pki } from '../helpers/certificates.js'
+import { createPki, type Authority, type Issued, type Pki } from '../../scripts/pki.js'
 import {
   FRONTS,
   runCli,

@@ -25,7 +25,7 @@ import {
   type ClientCertificate,
   type PeerCertificateFields,
 } from '../../../src/tls/client-certificate.js'
-import { createPki, type IssueOptions, type Pki } from '../../helpers/certificates.js'
+import { createPki, type IssueOptions, type Pki } from '../../../scripts/pki.js'
 import { keyServices, type ConsumerInput } from '../../helpers/credentials.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 

@@ -19,7 +19,7 @@ import {
   type ClientCertificate,
   type PeerCertificateFields,
 } from '../../../src/tls/client-certificate.js'
-import { createPki, type Pki } from '../../helpers/certificates.js'
+import { createPki, type Pki } from '../../../scripts/pki.js'
 import { FakeExchange } from '../../helpers/exchange.js'
 
 const SPIFFE = 'spiffe://example.org/ns/payments/sa/api'

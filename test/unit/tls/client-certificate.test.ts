@@ -14,7 +14,7 @@ import {
   splitAltNames,
   type PeerCertificateFields,
 } from '../../../src/tls/client-certificate.js'
-import { createPki, type Authority, type Pki } from '../../helpers/certificates.js'
+import { createPki, type Authority, type Pki } from '../../../scripts/pki.js'
 
 /** A URI that, split naively on ", ", would add the SAN URI an attacker wants mapped. */
 const FORGING_URI = 'spiffe://example.org/ns/guest, URI:spiffe://example.org/ns/admin'

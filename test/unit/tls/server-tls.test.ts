@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadServerTls } from '../../../src/tls/server-tls.js'
-import { createPki, type Authority, type Pki } from '../../helpers/certificates.js'
+import { createPki, type Authority, type Pki } from '../../../scripts/pki.js'
 
 const DAY_MS = 86_400_000
 

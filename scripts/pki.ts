@@ -1,7 +1,8 @@
 /**
  * Certificates made at run time with the `openssl` command line (no private key is committed):
  * CAs (root or intermediate), server and client certificates, expired or not yet valid ones, and
- * CRLs. Everything lives in one temp dir per {@link Pki}; `cleanup()` removes it.
+ * CRLs. Everything lives in one temp dir per {@link Pki}; `cleanup()` removes it. The tests and
+ * the bench's TLS scenarios (bench/scenarios/tls.ts) both make theirs here.
  *
  * @example
  *   const pki = createPki()
@@ -72,8 +73,9 @@ export interface Pki {
 const HOUR = 3600
 const DAY = 86_400
 
-export function createPki(): Pki {
-  const root = mkdtempSync(join(tmpdir(), 'portcullis-pki-'))
+/** `dir`: an existing directory to fill (the caller removes it); default a new temp dir. */
+export function createPki(dir?: string): Pki {
+  const root = dir ?? mkdtempSync(join(tmpdir(), 'portcullis-pki-'))
   let counter = 0
   const unique = (prefix: string) => `${prefix}-${++counter}`
 
