@@ -10,7 +10,7 @@ import { parseDuration } from '../config/units.js'
 import { decodeSecret, MIN_SECRET_BYTES, type SecretEncoding } from '../hmac/keys.js'
 import { parseRfc3339 } from '../keys/time.js'
 import type { CredentialStore } from '../state/credential-store.js'
-import { AdminError, invalidRequest, notFound } from './admin-error.js'
+import { AdminError, notFound } from './admin-error.js'
 import {
   HmacRotateBody,
   HmacView,
@@ -23,7 +23,7 @@ import {
   type NewHmacInput,
 } from './api-schemas.js'
 import { requireStore } from './consumer-routes.js'
-import { readCursor, readLimit, writeCursor } from './paging.js'
+import { storePage } from './paging.js'
 import type { AdminRoute } from './route.js'
 import type { AdminServices } from './services.js'
 import { hmacView } from './views.js'
@@ -90,24 +90,9 @@ export const HMAC_ROUTES: readonly AdminRoute[] = [
     ok: { status: 200, description: 'A page.', schema: Page(HmacView) },
     failures: [503],
     change: null,
-    async handle({ query, services }) {
-      const limit = readLimit(query)
-      const cursor = readCursor(query, { phase: 'store', position: '' })
-      if (cursor.phase !== 'store') {
-        throw invalidRequest('cursor', 'is a cursor of /consumers, not of /hmac-credentials')
-      }
-      const consumer = query.get('consumer') || null
-      const page = await requireStore(services).listHmac(consumer, cursor.position || null, limit)
-      return {
-        status: 200,
-        body: {
-          items: page.items.map(hmacView),
-          next_cursor:
-            page.next_cursor === null
-              ? null
-              : writeCursor({ phase: 'store', position: page.next_cursor }),
-        },
-      }
+    handle({ query, services }) {
+      const store = requireStore(services)
+      return storePage(query, '/hmac-credentials', store.listHmac.bind(store), hmacView)
     },
   },
   {

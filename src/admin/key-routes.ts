@@ -7,7 +7,7 @@ import { isIP } from 'node:net'
 import { parseDuration } from '../config/units.js'
 import type { ConfigProblem } from '../errors.js'
 import { parseRfc3339 } from '../keys/time.js'
-import { AdminError, invalidRequest, notFound } from './admin-error.js'
+import { AdminError, notFound } from './admin-error.js'
 import {
   KeyView,
   NewKeyBody,
@@ -20,7 +20,7 @@ import {
   type RotateInput,
 } from './api-schemas.js'
 import { requireStore } from './consumer-routes.js'
-import { readCursor, readLimit, writeCursor } from './paging.js'
+import { storePage } from './paging.js'
 import type { AdminRoute } from './route.js'
 import { keyView } from './views.js'
 
@@ -75,24 +75,9 @@ export const KEY_ROUTES: readonly AdminRoute[] = [
     ok: { status: 200, description: 'A page.', schema: Page(KeyView) },
     failures: [503],
     change: null,
-    async handle({ query, services }) {
-      const limit = readLimit(query)
-      const cursor = readCursor(query, { phase: 'store', position: '' })
-      if (cursor.phase !== 'store') {
-        throw invalidRequest('cursor', 'is a cursor of /consumers, not of /keys')
-      }
-      const consumer = query.get('consumer') || null
-      const page = await requireStore(services).listKeys(consumer, cursor.position || null, limit)
-      return {
-        status: 200,
-        body: {
-          items: page.items.map(keyView),
-          next_cursor:
-            page.next_cursor === null
-              ? null
-              : writeCursor({ phase: 'store', position: page.next_cursor }),
-        },
-      }
+    handle({ query, services }) {
+      const store = requireStore(services)
+      return storePage(query, '/keys', store.listKeys.bind(store), keyView)
     },
   },
   {

@@ -2,7 +2,9 @@
  * Cursor pagination of the admin API. A cursor is opaque to callers: base64url of the phase and
  * the position within it, so the store's own cursor (an HSCAN position) can change shape freely.
  */
+import type { Page } from '../state/credential-store.js'
 import { invalidRequest } from './admin-error.js'
+import type { AdminReply } from './route.js'
 
 /** Items of a page unless ?limit says otherwise: a screenful. */
 export const DEFAULT_LIMIT = 50
@@ -43,4 +45,32 @@ export function writeCursor(cursor: Cursor): string {
   return Buffer.from(`${cursor.phase === 'config' ? 'c' : 's'}:${cursor.position}`).toString(
     'base64url',
   )
+}
+
+/**
+ * A page of a collection that only the store holds (keys, HMAC credentials), optionally of one
+ * consumer (`?consumer=`), with the store's cursor wrapped in the API's.
+ */
+export async function storePage<T>(
+  query: URLSearchParams,
+  path: string,
+  list: (consumer: string | null, cursor: string | null, limit: number) => Promise<Page<T>>,
+  view: (record: T) => unknown,
+): Promise<AdminReply> {
+  const limit = readLimit(query)
+  const cursor = readCursor(query, { phase: 'store', position: '' })
+  if (cursor.phase !== 'store') {
+    throw invalidRequest('cursor', `is a cursor of /consumers, not of ${path}`)
+  }
+  const page = await list(query.get('consumer') || null, cursor.position || null, limit)
+  return {
+    status: 200,
+    body: {
+      items: page.items.map(view),
+      next_cursor:
+        page.next_cursor === null
+          ? null
+          : writeCursor({ phase: 'store', position: page.next_cursor }),
+    },
+  }
 }

@@ -49,12 +49,7 @@ describe('what the processes of `start` load', () => {
   // plain objects that nothing in a worker compiles.
   it('loads in a worker neither the config validator nor the optional clients', () => {
     const worker = [...packagesLoadedBy('src/cluster/worker-main.ts').keys()]
-    for (const optional of [
-      'ajv/dist/2019.js',
-      'yaml',
-      'ioredis',
-      'piscina',
-    ]) {
+    for (const optional of ['ajv/dist/2019.js', 'yaml', 'ioredis', 'piscina']) {
       expect(worker).not.toContain(optional)
     }
   })
