@@ -13,6 +13,7 @@
  *
  * @see https://www.rfc-editor.org/rfc/rfc9421#section-2 Components
  */
+import type { CommonSignatureInput } from './signature-input.js'
 import { serializeInnerList, serializeString, type InnerList } from './structured-fields.js'
 
 /** What the base reads of a request: the slots of the gateway's exchange of the same names. */
@@ -71,6 +72,26 @@ export function signatureBase(list: InnerList, message: SignedMessage): string |
     base += serializeString(name) + ': ' + value + '\n'
   }
   return base + '"@signature-params": ' + serializeInnerList(list)
+}
+
+/**
+ * The same base for a Signature-Input read by signature-input.ts: its components need no
+ * escaping (they hold no `"` or `\`) and its Inner List's text is already serialized.
+ */
+export function commonSignatureBase(
+  input: CommonSignatureInput,
+  message: SignedMessage,
+): string | BaseProblem {
+  const text = input.text
+  let base = ''
+  for (let i = 0; i < input.count; i++) {
+    if (input.repeats(i)) return BaseProblem.Malformed
+    const name = text.slice(input.starts[i]!, input.ends[i]!)
+    const value = componentValue(name, message)
+    if (typeof value !== 'string') return value
+    base += '"' + name + '": ' + value + '\n'
+  }
+  return base + '"@signature-params": ' + text.slice(input.listStart)
 }
 
 /** The value of one covered component (no parameters), or why there is none. */

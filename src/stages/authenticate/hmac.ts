@@ -10,12 +10,19 @@
  *
  * @see https://www.rfc-editor.org/rfc/rfc9421#section-3.2 Verifying a Signature
  */
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import type { Consumer } from '../../consumers/consumer.js'
 import type { CredentialDirectory } from '../../consumers/directory.js'
-import { HMAC_DIGESTS, type HmacKey } from '../../hmac/keys.js'
+import type { HmacAlgorithm, HmacKey } from '../../hmac/keys.js'
+import { macBytes, SignatureMac } from '../../hmac/mac.js'
 import type { SignatureMemory } from '../../hmac/replay.js'
-import { BaseProblem, signatureBase, type SignedMessage } from '../../hmac/signature-base.js'
+import {
+  BaseProblem,
+  commonSignatureBase,
+  signatureBase,
+  type SignedMessage,
+} from '../../hmac/signature-base.js'
+import { CommonSignatureInput, readSignature } from '../../hmac/signature-input.js'
 import {
   isInnerList,
   parseDictionary,
@@ -65,6 +72,15 @@ export class SignatureVerifier {
   readonly #credentials: CredentialDirectory
   readonly #memory: SignatureMemory
   readonly #policy: SignaturePolicy
+  readonly #mac = new SignatureMac()
+  /** Reads the common shape of Signature-Input in one pass; null: every field is parsed. */
+  readonly #common: CommonSignatureInput | null
+  /** A MAC's bytes as the Signature field presents them, decoded here (by algorithm). */
+  readonly #presented: Record<HmacAlgorithm, Buffer> = {
+    'hmac-sha256': Buffer.alloc(macBytes('hmac-sha256')),
+  }
+  #lastKeyId = ''
+  #lastLabel = ''
   /** The key and consumer of the last check (null when not found): read right after it. */
   key: HmacKey | null = null
   consumer: Consumer | null = null
@@ -72,10 +88,17 @@ export class SignatureVerifier {
   keyId: string | null = null
   label: string | null = null
 
-  constructor(credentials: CredentialDirectory, memory: SignatureMemory, policy: SignaturePolicy) {
+  /** `commonShape` false sends every field to the full parser (tests compare the two). */
+  constructor(
+    credentials: CredentialDirectory,
+    memory: SignatureMemory,
+    policy: SignaturePolicy,
+    commonShape = true,
+  ) {
     this.#credentials = credentials
     this.#memory = memory
     this.#policy = policy
+    this.#common = commonShape ? new CommonSignatureInput() : null
   }
 
   /** null: admitted (key and consumer are set); else why not. */
@@ -89,6 +112,76 @@ export class SignatureVerifier {
     this.consumer = null
     this.keyId = null
     this.label = null
+    const common = this.#common
+    if (common !== null && common.read(signatureInput)) {
+      return this.#checkCommon(common, request, signatureField, now)
+    }
+    return this.#checkParsed(request, signatureInput, signatureField, now)
+  }
+
+  /** The steps of #checkParsed, in the same order, over a field in the common shape. */
+  #checkCommon(
+    input: CommonSignatureInput,
+    request: SignedRequest,
+    signatureField: string | null,
+    now: number,
+  ): SignatureRefusal | null {
+    if (signatureField === null || input.keyIdStart < 0) return 'malformed'
+    const keyId = this.#keyIdOf(input)
+    this.keyId = keyId
+    const key = this.#credentials.hmacKey(keyId)
+    if (key === undefined) return 'unknown_key'
+    this.key = key
+    const label = this.#labelOf(input)
+    this.label = label
+    const consumer = this.#credentials.consumer(key.consumer)
+    if (consumer === undefined) return 'unknown_consumer'
+    if (consumer.disabled) return 'consumer_disabled'
+    if (input.algStart >= 0 && !input.holds(key.algorithm, input.algStart, input.algEnd)) {
+      return 'algorithm_mismatch'
+    }
+    const policy = this.#policy
+    const required = policy.components
+    for (let i = 0; i < required.length; i++) {
+      if (!input.covers(required[i]!)) return 'missing_component'
+    }
+    if (policy.contentDigest && request.contentLength !== 0 && !input.covers('content-digest')) {
+      return 'missing_component'
+    }
+    const created = input.created
+    if (created === null) return 'missing_created'
+    const refusal = this.#checkWindow(created, input.expires, now)
+    if (refusal !== null) return refusal
+    let presented = this.#presented[key.algorithm]
+    const at = readSignature(signatureField, label, presented)
+    if (at < 0) {
+      const parsed = presentedSignature(signatureField, label)
+      if (parsed === null) return 'malformed'
+      presented = parsed
+    }
+    const base = commonSignatureBase(input, request)
+    if (typeof base !== 'string') return baseRefusal(base)
+    const expected = this.#mac.sign(key, base)
+    if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
+      return 'bad_signature'
+    }
+    if (this.#policy.replay) {
+      // The canonical base64 the reader checked is the text itself.
+      const text = at < 0 ? presented.toString('base64') : signatureField.slice(at, -1)
+      const seen = this.#remember(text, created, now)
+      if (seen !== null) return seen
+    }
+    this.consumer = consumer
+    return null
+  }
+
+  /** The general path: both fields parsed as RFC 8941 Dictionaries. */
+  #checkParsed(
+    request: SignedRequest,
+    signatureInput: string,
+    signatureField: string | null,
+    now: number,
+  ): SignatureRefusal | null {
     const inputs = parseDictionary(signatureInput)
     if (inputs === null || signatureField === null) return 'malformed'
     const chosen = this.#choose(inputs)
@@ -104,34 +197,44 @@ export class SignatureVerifier {
     if (alg !== undefined && alg !== key.algorithm) return 'algorithm_mismatch'
     const refusal = this.#checkCoverage(chosen, request) ?? this.#checkTimes(chosen, now)
     if (refusal !== null) return refusal
-    const signatures = parseDictionary(signatureField)
-    const signature = signatures?.get(this.label!)
-    if (signature === undefined || isInnerList(signature) || !Buffer.isBuffer(signature.value)) {
-      return 'malformed'
-    }
+    const presented = presentedSignature(signatureField, this.label!)
+    if (presented === null) return 'malformed'
     const base = signatureBase(chosen, request)
-    if (typeof base !== 'string') {
-      return base === BaseProblem.Absent
-        ? 'absent_component'
-        : base === BaseProblem.Unsupported
-          ? 'unsupported_component'
-          : 'malformed'
-    }
-    const digest = HMAC_DIGESTS[key.algorithm]
-    const presented = signature.value
-    const expected = createHmac(digest.hash, key.secret).update(base).digest()
+    if (typeof base !== 'string') return baseRefusal(base)
+    const expected = this.#mac.sign(key, base)
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
       return 'bad_signature'
     }
     if (this.#policy.replay) {
-      const created = params.get('created') as number
-      // Remembered until `created` leaves the window: from then on the window refuses it anyway.
-      const forgetAt = created + this.#policy.maxAgeSeconds + 1
-      const seen = this.#memory.remember(presented.toString('base64'), forgetAt, now)
-      if (seen !== 'new') return seen === 'replay' ? 'replay' : 'replay_memory_full'
+      const seen = this.#remember(
+        presented.toString('base64'),
+        params.get('created') as number,
+        now,
+      )
+      if (seen !== null) return seen
     }
     this.consumer = consumer
     return null
+  }
+
+  /** Remembered until `created` leaves the window: from then on the window refuses it anyway. */
+  #remember(signature: string, created: number, now: number): SignatureRefusal | null {
+    const forgetAt = created + this.#policy.maxAgeSeconds + 1
+    const seen = this.#memory.remember(signature, forgetAt, now)
+    return seen === 'new' ? null : seen === 'replay' ? 'replay' : 'replay_memory_full'
+  }
+
+  /** The keyid's text, the previous request's string when it is the same (no new string). */
+  #keyIdOf(input: CommonSignatureInput): string {
+    const last = this.#lastKeyId
+    if (input.holds(last, input.keyIdStart, input.keyIdEnd)) return last
+    return (this.#lastKeyId = input.text.slice(input.keyIdStart, input.keyIdEnd))
+  }
+
+  #labelOf(input: CommonSignatureInput): string {
+    const last = this.#lastLabel
+    if (input.holds(last, 0, input.labelEnd)) return last
+    return (this.#lastLabel = input.text.slice(0, input.labelEnd))
   }
 
   /**
@@ -168,18 +271,38 @@ export class SignatureVerifier {
   }
 
   #checkTimes(list: InnerList, now: number): SignatureRefusal | null {
-    const policy = this.#policy
     const created = list.params.get('created')
     if (typeof created !== 'number') return 'missing_created'
+    const expires = list.params.get('expires')
+    if (expires !== undefined && typeof expires !== 'number') {
+      return this.#checkWindow(created, null, now) ?? 'malformed'
+    }
+    return this.#checkWindow(created, expires ?? null, now)
+  }
+
+  /** `created` within the window and not in the future, `expires` (when given) not past. */
+  #checkWindow(created: number, expires: number | null, now: number): SignatureRefusal | null {
+    const policy = this.#policy
     if (now - created > policy.maxAgeSeconds) return 'stale'
     if (created - now > policy.clockSkewSeconds) return 'future'
-    const expires = list.params.get('expires')
-    if (expires !== undefined) {
-      if (typeof expires !== 'number') return 'malformed'
-      if (now - policy.clockSkewSeconds >= expires) return 'expired'
-    }
+    if (expires !== null && now - policy.clockSkewSeconds >= expires) return 'expired'
     return null
   }
+}
+
+/** The MAC a Signature field holds under `label`, or null when it holds none. */
+function presentedSignature(field: string, label: string): Buffer | null {
+  const member = parseDictionary(field)?.get(label)
+  if (member === undefined || isInnerList(member) || !Buffer.isBuffer(member.value)) return null
+  return member.value
+}
+
+function baseRefusal(problem: BaseProblem): SignatureRefusal {
+  return problem === BaseProblem.Absent
+    ? 'absent_component'
+    : problem === BaseProblem.Unsupported
+      ? 'unsupported_component'
+      : 'malformed'
 }
 
 /** Whether the signature covers the component `name` (without parameters). */
