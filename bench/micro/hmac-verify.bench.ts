@@ -27,6 +27,7 @@ const KEY: HmacKey = {
   secret: createSecretKey(Buffer.from(SECRET)),
   scopes: new Set(),
   identity: null,
+  expiresAt: Infinity,
 }
 const CREATED = 1_765_148_000
 

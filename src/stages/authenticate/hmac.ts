@@ -134,6 +134,7 @@ export class SignatureVerifier {
     this.key = key
     const label = this.#labelOf(input)
     this.label = label
+    if (now >= key.expiresAt) return 'key_expired'
     const consumer = this.#credentials.consumer(key.consumer)
     if (consumer === undefined) return 'unknown_consumer'
     if (consumer.disabled) return 'consumer_disabled'

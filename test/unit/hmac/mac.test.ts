@@ -16,6 +16,7 @@ function key(secret: Buffer): HmacKey {
     secret: createSecretKey(secret),
     scopes: new Set(),
     identity: null,
+    expiresAt: Infinity,
   }
 }
 
