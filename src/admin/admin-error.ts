@@ -34,6 +34,12 @@ export function invalidRequest(path: string, reason: string): AdminError {
   })
 }
 
+/** Refuses a request whose fields have problems, listing every one. */
+export function refuseProblems(problems: readonly ConfigProblem[]): void {
+  if (problems.length === 0) return
+  throw new AdminError(400, 'invalid_request', 'The request is invalid.', { problems })
+}
+
 export function notFound(what: string): AdminError {
   return new AdminError(404, 'not_found', `${what} does not exist.`)
 }

@@ -6,7 +6,7 @@
  */
 import type { ConsumerChangeInput, NewConsumerInput } from './api-schemas.js'
 import { ConsumerChangeBody, ConsumerView, NewConsumerBody, Page } from './api-schemas.js'
-import { AdminError, notFound, storeUnavailable } from './admin-error.js'
+import { AdminError, notFound, refuseProblems, storeUnavailable } from './admin-error.js'
 import { readCursor, readLimit, writeCursor } from './paging.js'
 import type { AdminCall, AdminRoute } from './route.js'
 import type { AdminServices } from './services.js'
@@ -192,9 +192,7 @@ function checkIp(ip: IpBody): void {
     ...parseAddressList(ip.allow ?? [], 'ip.allow').problems,
     ...parseAddressList(ip.deny ?? [], 'ip.deny').problems,
   ]
-  if (problems.length > 0) {
-    throw new AdminError(400, 'invalid_request', 'The request is invalid.', { problems })
-  }
+  refuseProblems(problems)
 }
 
 function ipInput(ip: IpBody): ConsumerIpInput | null {

@@ -10,7 +10,7 @@ import { parseDuration } from '../config/units.js'
 import { decodeSecret, MIN_SECRET_BYTES, type SecretEncoding } from '../hmac/keys.js'
 import { parseRfc3339 } from '../keys/time.js'
 import type { CredentialStore } from '../state/credential-store.js'
-import { AdminError, notFound } from './admin-error.js'
+import { AdminError, notFound, refuseProblems } from './admin-error.js'
 import {
   HmacRotateBody,
   HmacView,
@@ -49,9 +49,7 @@ export const HMAC_ROUTES: readonly AdminRoute[] = [
       const problems: ConfigProblem[] = []
       const secret = readSecret(input.secret, input.secret_encoding, problems)
       checkExpiry(input.expires_at, problems)
-      if (problems.length > 0) {
-        throw new AdminError(400, 'invalid_request', 'The request is invalid.', { problems })
-      }
+      refuseProblems(problems)
       const store = sealingStore(services)
       if (input.key_id !== undefined) refuseConfigOwned(services, input.key_id)
       // The store, not this worker's copy of it: a consumer created a moment ago may not be here.
@@ -146,9 +144,7 @@ export const HMAC_ROUTES: readonly AdminRoute[] = [
       const input = body as HmacRotateInput
       const problems: ConfigProblem[] = []
       const secret = readSecret(input.secret, input.secret_encoding, problems)
-      if (problems.length > 0) {
-        throw new AdminError(400, 'invalid_request', 'The request is invalid.', { problems })
-      }
+      refuseProblems(problems)
       refuseConfigOwned(services, keyId)
       if (input.key_id !== undefined) refuseConfigOwned(services, input.key_id)
       const rotated = await sealingStore(services).rotateHmac(keyId, parseDuration(input.grace), {

@@ -7,7 +7,7 @@ import { isIP } from 'node:net'
 import { parseDuration } from '../config/units.js'
 import type { ConfigProblem } from '../errors.js'
 import { parseRfc3339 } from '../keys/time.js'
-import { AdminError, notFound } from './admin-error.js'
+import { notFound, refuseProblems } from './admin-error.js'
 import {
   KeyView,
   NewKeyBody,
@@ -38,9 +38,7 @@ export const KEY_ROUTES: readonly AdminRoute[] = [
       const consumer = params['name']!
       const input = body as NewKeyInput
       const problems = checkNewKey(input, services.keyPrefixes)
-      if (problems.length > 0) {
-        throw new AdminError(400, 'invalid_request', 'The request is invalid.', { problems })
-      }
+      refuseProblems(problems)
       const store = requireStore(services)
       // The store, not this worker's copy of it: a consumer created a moment ago may not be here.
       if (
